@@ -1,0 +1,107 @@
+//! Tool output parsers: each turns one tool's raw output into typed services and findings.
+//!
+//! A parser is a pure function of bytes: it must not run processes, touch the database or
+//! panic. Malformed or truncated output is a `ParseError` for that run, never a crash.
+
+pub mod generic;
+pub mod nmap;
+pub mod nuclei;
+pub mod sslscan;
+pub mod testssl;
+pub mod whatweb;
+
+use picket_protocol::{Finding, Service, Severity};
+use sha2::{Digest, Sha256};
+
+/// What one run of a tool produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParsedOutput {
+    pub services: Vec<Service>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("malformed {tool} output: {reason}")]
+    Malformed { tool: &'static str, reason: String },
+    #[error("{tool} output ends early (truncated): {reason}")]
+    Truncated { tool: &'static str, reason: String },
+    #[error("{tool} reported an error: {message}")]
+    ToolReported { tool: &'static str, message: String },
+}
+
+/// Built-in parsers, selectable by name in the tool configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuiltinParser {
+    Nmap,
+    Sslscan,
+    Whatweb,
+    Testssl,
+    Nuclei,
+}
+
+impl BuiltinParser {
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "nmap" => Self::Nmap,
+            "sslscan" => Self::Sslscan,
+            "whatweb" => Self::Whatweb,
+            "testssl" | "testssl.sh" => Self::Testssl,
+            "nuclei" => Self::Nuclei,
+            _ => return None,
+        })
+    }
+
+    pub fn parse(self, output: &[u8]) -> Result<ParsedOutput, ParseError> {
+        match self {
+            Self::Nmap => nmap::parse(output),
+            Self::Sslscan => sslscan::parse(output),
+            Self::Whatweb => whatweb::parse(output),
+            Self::Testssl => testssl::parse(output),
+            Self::Nuclei => nuclei::parse(output),
+        }
+    }
+}
+
+/// Stable identity of a finding across scans: the same issue on the same endpoint, found
+/// by the same tool, hashes the same, whatever its wording of detail or its timestamp.
+pub fn fingerprint(tool: &str, host: &str, port: Option<u16>, title: &str, evidence_key: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [tool, host, &port.map(|p| p.to_string()).unwrap_or_default(), title, evidence_key] {
+        h.update(part.trim().to_ascii_lowercase().as_bytes());
+        h.update([0u8]);
+    }
+    let digest = h.finalize();
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Builds a finding with its fingerprint; `evidence` is the normalized key that tells two
+/// findings with the same title apart (a cipher name, a script id, a header).
+#[allow(clippy::too_many_arguments)]
+pub fn new_finding(
+    tool: &str,
+    host: &str,
+    port: Option<u16>,
+    severity: Severity,
+    title: impl Into<String>,
+    detail: impl Into<String>,
+    cve: Vec<String>,
+    evidence: impl Into<String>,
+) -> Finding {
+    let title = title.into();
+    let evidence = evidence.into();
+    Finding {
+        id: 0,
+        tool: tool.to_string(),
+        host: host.to_string(),
+        port,
+        severity,
+        fingerprint: fingerprint(tool, host, port, &title, &evidence),
+        title,
+        detail: detail.into(),
+        cve,
+        evidence,
+        first_seen: None,
+        last_seen: None,
+    }
+}

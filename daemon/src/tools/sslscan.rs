@@ -1,0 +1,3 @@
+//! sslscan parser (being written).
+use super::{ParseError, ParsedOutput};
+pub fn parse(_o: &[u8]) -> Result<ParsedOutput, ParseError> { Err(ParseError::Malformed { tool: "sslscan", reason: "parser not written yet".into() }) }

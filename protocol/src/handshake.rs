@@ -1,0 +1,49 @@
+//! The first exchange on every connection: protocol version and both builds' versions.
+//! Must not carry requests: nothing else is read before the handshake succeeds.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any incompatible change to the message types.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The package version of this build (client or daemon).
+pub const PACKAGE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Sent by the client first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Magic that tells a Picket peer from stray bytes.
+    pub magic: [u8; 6],
+    pub protocol: u32,
+    pub package_version: String,
+}
+
+pub const MAGIC: [u8; 6] = *b"PICKET";
+
+impl Hello {
+    pub fn current() -> Self {
+        Self { magic: MAGIC, protocol: PROTOCOL_VERSION, package_version: PACKAGE_VERSION.to_string() }
+    }
+}
+
+/// The daemon's answer to `Hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HelloReply {
+    Welcome { protocol: u32, daemon_version: String, pid: u32 },
+    Rejected { daemon_protocol: u32, daemon_version: String, reason: String },
+}
+
+/// Checks a client's hello against this build; `Err` holds the reason, naming both versions
+/// and the fix.
+pub fn check_hello(hello: &Hello) -> Result<(), String> {
+    if hello.magic != MAGIC {
+        return Err("not a Picket client (bad handshake magic)".into());
+    }
+    if hello.protocol != PROTOCOL_VERSION {
+        return Err(format!(
+            "protocol mismatch: client speaks protocol {} (picket {}), daemon speaks protocol {} (picketd {}); \
+             restart the daemon with the same version as the client (`picket shutdown`, then run picket again)",
+            hello.protocol, hello.package_version, PROTOCOL_VERSION, PACKAGE_VERSION
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,17 @@
+//! picket-protocol: the contract between `picketd` and its clients.
+//!
+//! Owns the message types, the length-delimited bincode framing and the handshake.
+//! It must not hold I/O policy (sockets, timeouts, retries): those belong to the daemon
+//! and the client, which both build on the codec here.
+
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod messages;
+pub mod model;
+
+pub use error::{ErrorKind, ErrorReply, ProtocolError};
+pub use frame::{FrameCodec, DEFAULT_MAX_FRAME};
+pub use handshake::{check_hello, Hello, HelloReply, PACKAGE_VERSION, PROTOCOL_VERSION};
+pub use messages::*;
+pub use model::*;

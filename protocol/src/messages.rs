@@ -1,0 +1,203 @@
+//! Requests, responses and streamed events. Every client frame carries a request id; the
+//! daemon answers with frames carrying the same id. Streaming requests (follow, wait) get
+//! `Response::Event` frames until `Response::End`.
+//! Must stay bincode-friendly: no untagged enums, no skipped fields, no `serde_json::Value`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorReply;
+use crate::model::*;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    pub id: u64,
+    pub request: Request,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerFrame {
+    pub id: u64,
+    pub response: Response,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    Ping,
+    Health,
+    Stats,
+    Shutdown,
+    Scan(ScanRequest),
+    Status { scan: Option<ScanId> },
+    List(ListQuery),
+    Show { scan: ScanId },
+    Findings(FindingsQuery),
+    /// Streams events of the scans until all are final, then `End`.
+    Wait { scans: Vec<ScanId>, follow: bool },
+    Cancel { scan: ScanId },
+    Tools,
+    Import(ImportRequest),
+}
+
+impl Request {
+    /// Short name for logs and per-kind metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Ping => "ping",
+            Request::Health => "health",
+            Request::Stats => "stats",
+            Request::Shutdown => "shutdown",
+            Request::Scan(_) => "scan",
+            Request::Status { .. } => "status",
+            Request::List(_) => "list",
+            Request::Show { .. } => "show",
+            Request::Findings(_) => "findings",
+            Request::Wait { .. } => "wait",
+            Request::Cancel { .. } => "cancel",
+            Request::Tools => "tools",
+            Request::Import(_) => "import",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ScanRequest {
+    pub targets: Vec<String>,
+    pub profile: Option<String>,
+    pub tools: Vec<String>,
+    pub ports: Option<String>,
+    pub priority: i32,
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ListQuery {
+    pub target: Option<String>,
+    pub status: Option<ScanStatus>,
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct FindingsQuery {
+    pub scan: Option<ScanId>,
+    pub min_severity: Option<Severity>,
+    pub target: Option<String>,
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRequest {
+    pub tool: String,
+    pub file_name: String,
+    pub content: Vec<u8>,
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    Pong(PingInfo),
+    Health(HealthReport),
+    Stats(StatsReport),
+    ShuttingDown,
+    ScanAccepted { id: ScanId, queued_behind: u32 },
+    Status(Vec<ScanProgress>),
+    Scans(ScanPage),
+    Scan(Box<ScanDetail>),
+    Findings(FindingPage),
+    Cancelled { id: ScanId, was: ScanStatus },
+    Tools(Vec<ToolInfo>),
+    Event(ScanEvent),
+    /// Ends a stream of events.
+    End,
+    Error(ErrorReply),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingInfo {
+    pub daemon_version: String,
+    pub protocol_version: u32,
+    pub pid: u32,
+    pub uptime_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthReport {
+    pub ok: bool,
+    pub checks: Vec<HealthCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PoolStatus {
+    pub max_size: u64,
+    pub size: u64,
+    pub available: u64,
+    pub waiting: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct StatsReport {
+    pub uptime_ms: u64,
+    pub connections_total: u64,
+    pub connections_open: u64,
+    pub requests_served: u64,
+    pub protocol_errors: u64,
+    pub refused_peers: u64,
+    pub db_pool: PoolStatus,
+    pub scans_running: u64,
+    pub scans_queued: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanProgress {
+    pub id: ScanId,
+    pub targets: Vec<String>,
+    pub profile: String,
+    pub status: ScanStatus,
+    pub runs_total: u32,
+    pub runs_finished: u32,
+    pub running: Vec<String>,
+    pub findings: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanPage {
+    pub scans: Vec<ScanSummary>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingPage {
+    pub findings: Vec<Finding>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub program: String,
+    pub installed: bool,
+    pub path: Option<String>,
+    pub version: Option<String>,
+    pub concurrency: u32,
+    pub timeout_secs: u64,
+    pub cache_ttl_secs: u64,
+    pub triggers: Vec<String>,
+}
+
+/// Progress of a scan, streamed to followers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScanEvent {
+    Started { scan: ScanId },
+    ToolStarted { scan: ScanId, tool: String, target: String },
+    ToolFinished { scan: ScanId, run: ToolRun, services: u32, findings: u32 },
+    Warning { scan: ScanId, message: String },
+    Finished { scan: ScanId, status: ScanStatus },
+}

@@ -1,0 +1,160 @@
+//! Domain values shared by daemon and client: scans, tool runs, services, findings.
+//! Their serde shape is the `--json` contract of DESIGN.md; renaming a field breaks users.
+//! Must not hold behaviour beyond parsing/printing names.
+
+use serde::{Deserialize, Serialize};
+
+pub type ScanId = i64;
+
+macro_rules! named_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s.to_ascii_lowercase().as_str() {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        "unknown {} '{}': expected one of {}",
+                        stringify!($name), other, [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// Ordered from least to most severe, so `>=` filters work.
+    Severity { Info = "info", Low = "low", Medium = "medium", High = "high", Critical = "critical" }
+);
+
+named_enum!(ScanStatus {
+    Queued = "queued",
+    Running = "running",
+    Done = "done",
+    Failed = "failed",
+    Cancelled = "cancelled",
+    Interrupted = "interrupted",
+});
+
+named_enum!(RunStatus {
+    Queued = "queued",
+    Running = "running",
+    Done = "done",
+    Failed = "failed",
+    TimedOut = "timed_out",
+    Cancelled = "cancelled",
+    Skipped = "skipped",
+});
+
+impl ScanStatus {
+    pub fn is_final(self) -> bool {
+        matches!(self, ScanStatus::Done | ScanStatus::Failed | ScanStatus::Cancelled)
+    }
+}
+
+impl RunStatus {
+    pub fn is_final(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+/// A network service seen by a tool.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Service {
+    pub host: String,
+    pub port: u16,
+    pub proto: String,
+    pub name: String,
+    pub product: Option<String>,
+    pub version: Option<String>,
+    /// True when the service speaks TLS (nmap `tunnel="ssl"`, https, ...).
+    pub tls: bool,
+}
+
+/// One finding, as stored and reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Row id once stored; 0 before.
+    pub id: i64,
+    pub tool: String,
+    pub host: String,
+    pub port: Option<u16>,
+    pub severity: Severity,
+    pub title: String,
+    pub detail: String,
+    pub cve: Vec<String>,
+    /// Stable key used for the fingerprint (e.g. the cipher name, the script id).
+    pub evidence: String,
+    pub fingerprint: String,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+}
+
+/// One execution (or cache answer) of one tool against one target within a scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolRun {
+    pub tool: String,
+    pub target: String,
+    pub status: RunStatus,
+    pub exit_code: Option<i32>,
+    pub duration_ms: Option<u64>,
+    pub cache_hit: bool,
+    pub attempts: u32,
+    pub tool_version: Option<String>,
+    /// Unix milliseconds; used to reason about overlap.
+    pub started_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+    pub truncated: bool,
+    pub error: Option<String>,
+}
+
+/// A scan with everything it produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanDetail {
+    pub id: ScanId,
+    pub targets: Vec<String>,
+    pub profile: String,
+    pub ports: Option<String>,
+    pub tools: Vec<String>,
+    pub priority: i32,
+    pub status: ScanStatus,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+    pub tool_runs: Vec<ToolRun>,
+    pub services: Vec<Service>,
+    pub findings: Vec<Finding>,
+}
+
+/// A scan as listed (no children).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanSummary {
+    pub id: ScanId,
+    pub targets: Vec<String>,
+    pub profile: String,
+    pub status: ScanStatus,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub findings: u64,
+}

@@ -1,0 +1,1 @@
+//! End-to-end suite package: see tests/ and benches/.
