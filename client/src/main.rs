@@ -1,1 +1,34 @@
-fn main(){}
+//! picket: the thin client. Parses the command line, runs it, maps failures to exit codes.
+
+mod autostart;
+mod cli;
+mod commands;
+mod connection;
+mod failure;
+mod render;
+
+use clap::Parser;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // clap's own exit codes: 0 for --help/--version, 2 for usage errors.
+            e.exit();
+        }
+    };
+    let json = cli.json;
+    if let Err(err) = commands::run(cli).await {
+        if json {
+            println!("{}", err.to_json());
+        } else {
+            eprintln!("picket: {err}");
+            let hint = err.hint();
+            if !hint.is_empty() {
+                eprintln!("  hint: {hint}");
+            }
+        }
+        std::process::exit(err.exit_code());
+    }
+}

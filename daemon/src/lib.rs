@@ -1,1 +1,13 @@
+//! picketd as a library: the daemon's parts, wired together by main.rs.
+//! Integration tests and benchmarks use these modules directly.
+
+pub mod actors;
+pub mod config;
+pub mod daemon_state;
+pub mod handlers;
+pub mod metrics;
+pub mod scope;
+pub mod server;
+pub mod socket_lock;
+pub mod storage;
 pub mod tools;

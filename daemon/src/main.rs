@@ -1,1 +1,126 @@
-fn main(){}
+//! picketd: wiring only. Loads the config, takes the socket lock, opens the database,
+//! starts the actors and the server, and turns signals into reloads and shutdown.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
+use interprocess::os::unix::local_socket::ListenerOptionsExt;
+use picketd::actors::db::{Close, Db, DbActor};
+use picketd::config::{Config, Overrides};
+use picketd::daemon_state::DaemonState;
+use picketd::metrics::Metrics;
+use picketd::{server, socket_lock, storage};
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(Debug, Parser)]
+#[command(name = "picketd", version, about = "Picket daemon: local security-scan orchestration")]
+struct Flags {
+    /// Extra config file, read after /etc/picket/picketd.toml and $XDG_CONFIG_HOME/picket/picketd.toml.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Socket path (overrides the config; PICKET_SOCKET overrides both).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Data directory holding picket.db.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Log filter (overrides the config; RUST_LOG overrides both).
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+fn main() {
+    let flags = Flags::parse();
+    let mut config = match Config::load(flags.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("picketd: {e}");
+            std::process::exit(1);
+        }
+    };
+    let overrides = Overrides { socket: flags.socket.clone(), data_dir: flags.data_dir.clone(), log_level: flags.log_level.clone() };
+    overrides.apply(&mut config);
+    init_tracing(&config.log_level);
+    let result = actix::System::new().block_on(run(config, flags.config, overrides));
+    if let Err(e) = result {
+        tracing::error!("{e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_tracing(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // No timestamps under journald (it adds its own), and no colours in a log file.
+    let under_journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).with_target(false);
+    if under_journal {
+        builder.without_time().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(config: Config, config_path: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
+    let socket = config.socket_path();
+    let lock = socket_lock::acquire(&socket)?;
+    let data_dir = config.data_dir();
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let metrics = Arc::new(Metrics::new(config.db.slow_query_ms));
+    let pool = storage::open(&data_dir.join("picket.db"), &config.db).await?;
+    let db = Db { addr: actix::Actor::start(DbActor::new(pool, metrics.clone(), config.db.write_batch)) };
+    let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
+    let state = DaemonState::new(config, config_path, overrides, metrics, db.clone())?;
+
+    let name = socket.as_path().to_fs_name::<GenericFilePath>()?;
+    let listener = ListenerOptions::new()
+        .name(name)
+        .mode(0o600)
+        .create_tokio()
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    tracing::info!(socket = %socket.display(), data = %data_dir.display(), pid = state.pid, "picketd {} ready", picket_protocol::PACKAGE_VERSION);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    actix::spawn(handle_signals(state.clone()));
+    let connections = server::serve(listener, state.clone()).await;
+
+    // Stop accepting happened when serve returned (the listener is dropped there, which
+    // also removes the socket file). Now let in-flight requests finish, within the grace.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    tracing::info!("shutting down: waiting up to {}s for {} connection(s)", grace.as_secs(), connections.len());
+    if tokio::time::timeout(grace, connections.wait()).await.is_err() {
+        tracing::warn!("grace period over; closing remaining connections");
+    }
+    let _ = db.addr.send(Close).await;
+    drop(lock);
+    tracing::info!("picketd stopped");
+    Ok(())
+}
+
+async fn handle_signals(state: Arc<DaemonState>) {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); state.shutdown.cancel(); return; }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); state.shutdown.cancel(); return; }
+            _ = hup.recv() => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                match state.reload() {
+                    Ok(_) => tracing::info!("SIGHUP: configuration reloaded"),
+                    Err(e) => tracing::error!("SIGHUP: configuration NOT reloaded, keeping the previous one: {e}"),
+                }
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            }
+        }
+    }
+}

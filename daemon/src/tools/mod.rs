@@ -8,6 +8,7 @@ pub mod nmap;
 pub mod nuclei;
 pub mod sslscan;
 pub mod testssl;
+mod util;
 pub mod whatweb;
 
 use picket_protocol::{Finding, Service, Severity};

@@ -1,3 +1,340 @@
-//! nmap parser (being written).
-use super::{ParseError, ParsedOutput};
-pub fn parse(_o: &[u8]) -> Result<ParsedOutput, ParseError> { Err(ParseError::Malformed { tool: "nmap", reason: "parser not written yet".into() }) }
+//! nmap parser: turns `nmap -oX -` XML into services and findings. Pure function of the
+//! bytes: no I/O, no panics; bad output is a `ParseError`.
+//!
+//! Mapping rules:
+//! * Every `<port>` whose state is `open` (on a host that is not `down`) gives a Service:
+//!   host = the ipv4 address, else the ipv6 one, else the first hostname; proto, port,
+//!   `service@name` ("unknown" when absent), product, version. `tunnel="ssl"` sets
+//!   `tls = true`, and such an "http" service is reported as "https". Ports in any other
+//!   state (closed, filtered, open|filtered) and `extraports` give nothing.
+//! * Each open port also gives an Info finding "Open port 18080/tcp: http" whose detail is
+//!   product, version and extrainfo (evidence "port").
+//! * NSE scripts on an open port (and `hostscript` ones, without port): a script holding
+//!   vulns-library tables (a `<table>` with an `<elem key="state">`) gives one finding per
+//!   table: state VULNERABLE... -> High, LIKELY VULNERABLE -> Medium, anything else (NOT
+//!   VULNERABLE, UNKNOWN) -> none. Title = the table's `title` elem, CVEs from
+//!   `table[@key=ids]` ("CVE:CVE-2011-3192"), evidence = "<script id>:<table key>".
+//!   Any other script gives an Info finding titled with the script id, detail = its
+//!   output clipped to 500 characters, evidence = the script id.
+//! * `runstats/finished@exit="error"` -> `ToolReported` with `errormsg`.
+//! * Input that ends before `</nmaprun>` -> `Truncated`; empty output (nmap prints no XML
+//!   when it refuses to start, e.g. -sS without root) and non-XML -> `Malformed`.
+//!   A scan with no open port (all closed, or no `<port>` at all) is a valid empty result.
+
+use picket_protocol::{Finding, Service, Severity};
+
+use super::util::{clip, dedupe_findings, normalize_cve, parse_xml, push_service, XmlNode};
+use super::{new_finding, ParseError, ParsedOutput};
+
+const TOOL: &str = "nmap";
+const MAX_DETAIL: usize = 500;
+
+pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
+    let root = parse_xml(TOOL, output, "nmaprun")?;
+
+    if let Some(finished) = root.child("runstats").and_then(|r| r.child("finished")) {
+        if finished.attr("exit").is_some_and(|e| e.eq_ignore_ascii_case("error")) {
+            let message = finished.attr_nonempty("errormsg").unwrap_or("nmap exited with an error");
+            return Err(ParseError::ToolReported { tool: TOOL, message: message.to_string() });
+        }
+    }
+
+    let mut out = ParsedOutput::default();
+    let mut findings = Vec::new();
+    for host in root.children_named("host") {
+        let state = host.child("status").and_then(|s| s.attr("state")).unwrap_or("up");
+        if state.eq_ignore_ascii_case("down") {
+            continue;
+        }
+        let Some(addr) = host_address(host) else { continue };
+
+        for port in host.children_named("ports").flat_map(|p| p.children_named("port")) {
+            let open = port.child("state").and_then(|s| s.attr("state")) == Some("open");
+            let Some(portid) = port.attr("portid").and_then(|p| p.trim().parse::<u16>().ok()) else {
+                continue;
+            };
+            if !open {
+                continue;
+            }
+            let svc = service(addr, portid, port);
+            findings.push(open_port_finding(&svc, port.child("service")));
+            for script in port.children_named("script") {
+                script_findings(&mut findings, addr, Some(portid), script);
+            }
+            push_service(&mut out.services, svc);
+        }
+        for script in host.children_named("hostscript").flat_map(|h| h.children_named("script")) {
+            script_findings(&mut findings, addr, None, script);
+        }
+    }
+    out.findings = dedupe_findings(findings);
+    Ok(out)
+}
+
+fn host_address(host: &XmlNode) -> Option<&str> {
+    let by_type = |t: &str| {
+        host.children_named("address")
+            .find(|a| a.attr("addrtype") == Some(t))
+            .and_then(|a| a.attr_nonempty("addr"))
+    };
+    by_type("ipv4").or_else(|| by_type("ipv6")).or_else(|| {
+        host.child("hostnames")
+            .and_then(|h| h.children_named("hostname").find_map(|n| n.attr_nonempty("name")))
+    })
+}
+
+fn service(addr: &str, port: u16, port_el: &XmlNode) -> Service {
+    let svc = port_el.child("service");
+    let get = |k: &str| svc.and_then(|s| s.attr_nonempty(k)).map(str::to_string);
+    let tls = svc.and_then(|s| s.attr("tunnel")) == Some("ssl");
+    let mut name = get("name").unwrap_or_else(|| "unknown".to_string());
+    if tls && name == "http" {
+        name = "https".to_string();
+    }
+    Service {
+        host: addr.to_string(),
+        port,
+        proto: port_el.attr_nonempty("protocol").unwrap_or("tcp").to_string(),
+        name,
+        product: get("product"),
+        version: get("version"),
+        tls,
+    }
+}
+
+fn open_port_finding(svc: &Service, svc_el: Option<&XmlNode>) -> Finding {
+    let mut detail = [svc.product.as_deref(), svc.version.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    if let Some(extra) = svc_el.and_then(|s| s.attr_nonempty("extrainfo")) {
+        if !detail.is_empty() {
+            detail.push(' ');
+        }
+        detail.push_str(&format!("({extra})"));
+    }
+    new_finding(
+        TOOL,
+        &svc.host,
+        Some(svc.port),
+        Severity::Info,
+        format!("Open port {}/{}: {}", svc.port, svc.proto, svc.name),
+        detail,
+        Vec::new(),
+        "port",
+    )
+}
+
+fn script_findings(findings: &mut Vec<Finding>, addr: &str, port: Option<u16>, script: &XmlNode) {
+    let id = script.attr_nonempty("id").unwrap_or("nse-script");
+    let vuln_tables: Vec<&XmlNode> = script.children_named("table").filter(|t| elem(t, "state").is_some()).collect();
+    if vuln_tables.is_empty() {
+        let output = script.attr("output").unwrap_or_default();
+        findings.push(new_finding(TOOL, addr, port, Severity::Info, id, clip(output, MAX_DETAIL), Vec::new(), id));
+        return;
+    }
+    for table in vuln_tables {
+        let state = elem(table, "state").unwrap_or_default().to_ascii_uppercase();
+        let severity = if state.starts_with("VULNERABLE") {
+            Severity::High
+        } else if state.starts_with("LIKELY VULNERABLE") {
+            Severity::Medium
+        } else {
+            continue;
+        };
+        let key = table.attr_nonempty("key");
+        let title = elem(table, "title").or(key).unwrap_or(id);
+        let mut cve: Vec<String> = table
+            .children_named("table")
+            .filter(|t| t.attr("key") == Some("ids"))
+            .flat_map(|t| t.children_named("elem"))
+            .filter_map(|e| normalize_cve(e.text_trim()))
+            .collect();
+        if let Some(k) = key.and_then(normalize_cve) {
+            if !cve.contains(&k) {
+                cve.push(k);
+            }
+        }
+        let description: Vec<&str> = table
+            .children_named("table")
+            .filter(|t| t.attr("key") == Some("description"))
+            .flat_map(|t| t.children_named("elem"))
+            .map(XmlNode::text_trim)
+            .collect();
+        let mut detail = format!("{id}: State: {state}.");
+        if !description.is_empty() {
+            detail.push(' ');
+            detail.push_str(&description.join(" "));
+        }
+        if let Some(date) = elem(table, "disclosure") {
+            detail.push_str(&format!(" Disclosed {date}."));
+        }
+        let evidence = format!("{id}:{}", key.unwrap_or(title));
+        findings.push(new_finding(TOOL, addr, port, severity, title, clip(&detail, MAX_DETAIL), cve, evidence));
+    }
+}
+
+/// Text of the direct `<elem key="...">` child.
+fn elem<'a>(table: &'a XmlNode, key: &str) -> Option<&'a str> {
+    table
+        .children_named("elem")
+        .find(|e| e.attr("key") == Some(key))
+        .map(XmlNode::text_trim)
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::util::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::*;
+
+    const FIXTURES: &[&str] = &[
+        "nmap-http-https.xml",
+        "nmap-syn-http-https.xml",
+        "nmap-nse-http-https.xml",
+        "nmap-top100.xml",
+        "nmap-1-1000-noopen.xml",
+        "nmap-v6-closed.xml",
+        "nmap-vuln-synthetic.xml",
+    ];
+
+    fn svc<'a>(out: &'a ParsedOutput, port: u16) -> &'a Service {
+        out.services.iter().find(|s| s.port == port).expect("service")
+    }
+
+    fn finding<'a>(out: &'a ParsedOutput, port: Option<u16>, title: &str) -> &'a Finding {
+        out.findings
+            .iter()
+            .find(|f| f.port == port && f.title == title)
+            .unwrap_or_else(|| panic!("no finding {title:?} on {port:?} in {:#?}", out.findings))
+    }
+
+    fn check_three_services(out: &ParsedOutput) {
+        assert_eq!(out.services.len(), 3);
+        let http = svc(out, 18080);
+        assert_eq!(
+            (http.host.as_str(), http.proto.as_str(), http.name.as_str()),
+            ("127.0.0.1", "tcp", "http")
+        );
+        assert_eq!(
+            (http.product.as_deref(), http.version.as_deref(), http.tls),
+            (Some("SimpleHTTPServer"), Some("0.6"), false)
+        );
+        let https = svc(out, 18443);
+        assert_eq!(https.name, "https");
+        assert_eq!((https.product.as_deref(), https.version.as_deref(), https.tls), (Some("nginx"), Some("1.22.1"), true));
+        let ssh = svc(out, 18022);
+        assert_eq!(ssh.name, "ssh");
+        assert_eq!((ssh.product.as_deref(), ssh.version.as_deref(), ssh.tls), (Some("OpenSSH"), Some("7.4"), false));
+
+        assert_eq!(out.findings.len(), 3);
+        assert!(out.findings.iter().all(|f| f.severity == Severity::Info && f.tool == "nmap"));
+        let f = finding(out, Some(18080), "Open port 18080/tcp: http");
+        assert_eq!(f.detail, "SimpleHTTPServer 0.6 (Python 3.11.7)");
+        assert_eq!(f.evidence, "port");
+        assert_eq!(finding(out, Some(18443), "Open port 18443/tcp: https").detail, "nginx 1.22.1");
+        assert_eq!(finding(out, Some(18022), "Open port 18022/tcp: ssh").detail, "OpenSSH 7.4 (protocol 2.0)");
+    }
+
+    #[test]
+    fn connect_and_syn_scans() {
+        check_three_services(&parse(&data("nmap-http-https.xml")).unwrap());
+        check_three_services(&parse(&data("nmap-syn-http-https.xml")).unwrap());
+    }
+
+    #[test]
+    fn nse_scripts_are_info_findings() {
+        let out = parse(&data("nmap-nse-http-https.xml")).unwrap();
+        assert_eq!(out.services.len(), 2);
+        assert_eq!(svc(&out, 18443).name, "https");
+        let title = finding(&out, Some(18080), "http-title");
+        assert_eq!((title.severity, title.detail.as_str(), title.evidence.as_str()), (Severity::Info, "Scanlab Test Page", "http-title"));
+        let robots = finding(&out, Some(18080), "http-robots.txt");
+        assert_eq!(robots.detail, "1 disallowed entry \n/backup/");
+        let ciphers = finding(&out, Some(18443), "ssl-enum-ciphers");
+        assert!(ciphers.detail.starts_with("TLSv1.0:"), "{}", ciphers.detail);
+        assert!(ciphers.detail.chars().count() <= 501 && ciphers.detail.ends_with('…'));
+        assert!(finding(&out, Some(18443), "ssl-cert").detail.starts_with("Subject: commonName=localhost"));
+        // 2 open ports + 4 scripts on 18080 + 6 on 18443
+        assert_eq!(out.findings.len(), 12);
+        assert!(out.findings.iter().all(|f| f.severity == Severity::Info));
+    }
+
+    #[test]
+    fn vulns_library_tables() {
+        let out = parse(&data("nmap-vuln-synthetic.xml")).unwrap();
+        let apache = svc(&out, 18081);
+        assert_eq!((apache.name.as_str(), apache.product.as_deref(), apache.version.as_deref()), ("http", Some("Apache httpd"), Some("2.2.3")));
+        let v = finding(&out, Some(18081), "Apache byterange filter DoS");
+        assert_eq!(v.severity, Severity::High);
+        assert_eq!(v.cve, vec!["CVE-2011-3192".to_string()]);
+        assert_eq!(v.evidence, "http-vuln-cve2011-3192:CVE-2011-3192");
+        assert!(v.detail.contains("State: VULNERABLE") && v.detail.contains("2011-08-19"), "{}", v.detail);
+        let likely = finding(&out, Some(18081), "Slowloris DOS attack");
+        assert_eq!(likely.severity, Severity::Medium);
+        assert_eq!(likely.cve, vec!["CVE-2007-6750".to_string()]);
+        // NOT VULNERABLE gives nothing, not even an Info finding for the script.
+        assert!(!out.findings.iter().any(|f| f.title.contains("CCS") || f.evidence.starts_with("ssl-ccs-injection")));
+        let hostscript = finding(&out, None, "smb-os-discovery");
+        assert_eq!(hostscript.severity, Severity::Info);
+        assert!(finding(&out, Some(18081), "http-title").detail.contains("Old Apache"));
+        // closed port 18082 gives nothing
+        assert!(out.services.iter().all(|s| s.port != 18082));
+    }
+
+    #[test]
+    fn no_open_ports_is_empty() {
+        for f in ["nmap-top100.xml", "nmap-1-1000-noopen.xml", "nmap-v6-closed.xml"] {
+            assert_eq!(parse(&data(f)).unwrap(), ParsedOutput::default(), "{f}");
+        }
+    }
+
+    #[test]
+    fn ipv6_and_tool_error() {
+        let xml = br#"<?xml version="1.0"?><nmaprun><host><status state="up"/><address addr="::1" addrtype="ipv6"/>
+<address addr="00:11:22:33:44:55" addrtype="mac"/><ports><port protocol="udp" portid="53"><state state="open"/></port>
+<port protocol="udp" portid="161"><state state="open|filtered"/></port></ports></host>
+<host><status state="down"/><address addr="10.0.0.9" addrtype="ipv4"/><ports><port protocol="tcp" portid="1"><state state="open"/></port></ports></host>
+<runstats><finished exit="success"/></runstats></nmaprun>"#;
+        let out = parse(xml).unwrap();
+        assert_eq!(out.services.len(), 1);
+        let s = &out.services[0];
+        assert_eq!((s.host.as_str(), s.port, s.proto.as_str(), s.name.as_str(), s.tls), ("::1", 53, "udp", "unknown", false));
+
+        let err = br#"<?xml version="1.0"?><nmaprun><runstats><finished exit="error" errormsg="Failed to open device eth9"/></runstats></nmaprun>"#;
+        assert_eq!(
+            parse(err),
+            Err(ParseError::ToolReported { tool: "nmap", message: "Failed to open device eth9".into() })
+        );
+    }
+
+    #[test]
+    fn error_classes() {
+        assert!(matches!(parse(b""), Err(ParseError::Malformed { .. })));
+        assert!(matches!(parse(b"You requested a scan type which requires root privileges.\nQUITTING!\n"), Err(ParseError::Malformed { .. })));
+        assert!(matches!(parse(b"{\"json\": true}"), Err(ParseError::Malformed { .. })));
+        assert!(matches!(parse(&data("sslscan-https.xml")), Err(ParseError::Malformed { .. })));
+        let full = data("nmap-http-https.xml");
+        let cut = full.len() - 40;
+        assert!(matches!(parse(&full[..cut]), Err(ParseError::Truncated { .. })));
+        assert!(matches!(parse(&full[..full.len() / 2]), Err(ParseError::Truncated { .. })));
+    }
+
+    #[test]
+    fn truncation_and_garbling_never_panic() {
+        for name in FIXTURES {
+            let input = data(name);
+            check_prefixes(parse, &input, |p| !p.windows(10).any(|w| w == b"</nmaprun>"));
+            check_garbled(parse, &input);
+        }
+    }
+
+    #[test]
+    fn fingerprints_stable_and_unique() {
+        for name in FIXTURES {
+            check_fingerprints(parse, &data(name));
+        }
+        let a = parse(&data("nmap-http-https.xml")).unwrap();
+        let b = parse(&data("nmap-syn-http-https.xml")).unwrap();
+        let fa: Vec<_> = a.findings.iter().map(|f| &f.fingerprint).collect();
+        let fb: Vec<_> = b.findings.iter().map(|f| &f.fingerprint).collect();
+        assert_eq!(fa, fb, "connect and SYN scans of the same ports are the same findings");
+    }
+}

@@ -1,3 +1,304 @@
-//! sslscan parser (being written).
-use super::{ParseError, ParsedOutput};
-pub fn parse(_o: &[u8]) -> Result<ParsedOutput, ParseError> { Err(ParseError::Malformed { tool: "sslscan", reason: "parser not written yet".into() }) }
+//! sslscan parser: turns `sslscan --xml=-` output into a TLS service and findings. Pure
+//! function of the bytes: no I/O, no panics; bad output is a `ParseError`.
+//!
+//! sslscan exits 0 even when it cannot connect, so the XML decides:
+//! * `document/error` -> `ToolReported` with its text; no `ssltest` at all -> `Malformed`;
+//!   input that ends before `</document>` -> `Truncated`.
+//! * Per `ssltest` (host, port): when no `protocol` has `enabled="1"` (a plain-HTTP port)
+//!   there is no service and no finding. Otherwise one Service named "ssl", `tls = true`.
+//! * Findings (severities derived here, sslscan has none):
+//!   - SSLv2 / SSLv3 enabled -> High ("SSLv3 offered", CVE-2016-0800 DROWN / CVE-2014-3566 POODLE);
+//!   - TLSv1.0 / TLSv1.1 enabled -> Medium ("TLSv1.0 offered");
+//!   - accepted cipher with strength null or anonymous -> High ("Anonymous cipher suite
+//!     accepted: AECDH-AES128-SHA"), weak -> Medium, medium -> Low; strong/acceptable ->
+//!     none. One finding per cipher and protocol version (evidence "cipher@sslversion");
+//!   - certificate self-signed -> Medium "Self-signed certificate"; expired -> High
+//!     "Expired certificate";
+//!   - heartbleed `vulnerable="1"` on any version -> one Critical finding, CVE-2014-0160;
+//!   - renegotiation supported but not secure -> Medium, CVE-2009-3555;
+//!   - TLS compression supported -> Medium (CRIME), CVE-2012-4929.
+
+use picket_protocol::{Service, Severity};
+
+use super::util::{dedupe_findings, parse_xml, push_service, XmlNode};
+use super::{new_finding, ParseError, ParsedOutput};
+
+const TOOL: &str = "sslscan";
+
+pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
+    let root = parse_xml(TOOL, output, "document")?;
+    if let Some(err) = root.child("error") {
+        let message = match err.text_trim() {
+            "" => "sslscan reported an error",
+            m => m,
+        };
+        return Err(ParseError::ToolReported { tool: TOOL, message: message.to_string() });
+    }
+    let tests: Vec<&XmlNode> = root.children_named("ssltest").collect();
+    if tests.is_empty() {
+        return Err(ParseError::Malformed { tool: TOOL, reason: "no <ssltest> and no <error> in the output".into() });
+    }
+
+    let mut out = ParsedOutput::default();
+    let mut findings = Vec::new();
+    for test in tests {
+        let host = test.attr_nonempty("host").or_else(|| test.attr_nonempty("sniname"));
+        let port = test.attr("port").and_then(|p| p.trim().parse::<u16>().ok());
+        let (Some(host), Some(port)) = (host, port) else {
+            return Err(ParseError::Malformed { tool: TOOL, reason: "<ssltest> without a valid host and port".into() });
+        };
+        let enabled: Vec<String> = test
+            .children_named("protocol")
+            .filter(|p| p.attr("enabled").map(str::trim) == Some("1"))
+            .map(protocol_name)
+            .collect();
+        if enabled.is_empty() {
+            continue;
+        }
+        push_service(
+            &mut out.services,
+            Service {
+                host: host.to_string(),
+                port,
+                proto: "tcp".into(),
+                name: "ssl".into(),
+                product: None,
+                version: None,
+                tls: true,
+            },
+        );
+        let mut add = |severity, title: String, detail: String, cve: &[&str], evidence: String| {
+            let cve = cve.iter().map(|c| c.to_string()).collect();
+            findings.push(new_finding(TOOL, host, Some(port), severity, title, detail, cve, evidence));
+        };
+
+        for proto in &enabled {
+            let (severity, cve, why): (Severity, &[&str], &str) = match proto.as_str() {
+                "SSLv2" => (Severity::High, &["CVE-2016-0800"], "SSLv2 is broken (DROWN)."),
+                "SSLv3" => (Severity::High, &["CVE-2014-3566"], "SSLv3 is broken (POODLE)."),
+                "TLSv1.0" | "TLSv1.1" => (Severity::Medium, &[], "TLS 1.0 and 1.1 are deprecated (RFC 8996)."),
+                _ => continue,
+            };
+            add(severity, format!("{proto} offered"), format!("The server accepts {proto}. {why}"), cve, format!("protocol:{proto}"));
+        }
+
+        for cipher in test.children_named("cipher") {
+            let strength = cipher.attr("strength").unwrap_or_default().trim().to_ascii_lowercase();
+            let (severity, kind) = match strength.as_str() {
+                "null" => (Severity::High, "NULL"),
+                "anonymous" => (Severity::High, "Anonymous"),
+                "weak" => (Severity::Medium, "Weak"),
+                "medium" => (Severity::Low, "Medium-strength"),
+                _ => continue,
+            };
+            let name = cipher.attr_nonempty("cipher").unwrap_or("unknown");
+            let version = cipher.attr_nonempty("sslversion").unwrap_or("unknown");
+            let bits = cipher.attr_nonempty("bits").unwrap_or("?");
+            let status = cipher.attr_nonempty("status").unwrap_or("accepted");
+            add(
+                severity,
+                format!("{kind} cipher suite accepted: {name}"),
+                format!("{version} {name} ({bits} bits, {status}, strength {strength})"),
+                &[],
+                format!("{name}@{version}"),
+            );
+        }
+
+        let bled: Vec<&str> = test
+            .children_named("heartbleed")
+            .filter(|h| h.attr("vulnerable").map(str::trim) == Some("1"))
+            .map(|h| h.attr_nonempty("sslversion").unwrap_or("unknown"))
+            .collect();
+        if !bled.is_empty() {
+            add(
+                Severity::Critical,
+                "Heartbleed (CVE-2014-0160)".into(),
+                format!("Server memory leaks through TLS heartbeats via {}.", bled.join(", ")),
+                &["CVE-2014-0160"],
+                "heartbleed".into(),
+            );
+        }
+
+        if let Some(reneg) = test.child("renegotiation") {
+            if reneg.attr("supported").map(str::trim) == Some("1") && reneg.attr("secure").map(str::trim) != Some("1") {
+                add(
+                    Severity::Medium,
+                    "Insecure renegotiation supported".into(),
+                    "The server allows client-initiated renegotiation without RFC 5746 secure renegotiation.".into(),
+                    &["CVE-2009-3555"],
+                    "renegotiation".into(),
+                );
+            }
+        }
+
+        if test.child("compression").and_then(|c| c.attr("supported")).map(str::trim) == Some("1") {
+            add(
+                Severity::Medium,
+                "TLS compression enabled (CRIME)".into(),
+                "The server accepts TLS-level compression.".into(),
+                &["CVE-2012-4929"],
+                "compression".into(),
+            );
+        }
+
+        for cert in test.children_named("certificates").flat_map(|c| c.children_named("certificate")) {
+            let text = |k: &str| cert.child(k).map(XmlNode::text_trim).unwrap_or_default();
+            let who = format!("subject {}, issuer {}", text("subject"), text("issuer"));
+            if text("self-signed").eq_ignore_ascii_case("true") {
+                add(Severity::Medium, "Self-signed certificate".into(), who.clone(), &[], "certificate:self-signed".into());
+            }
+            if text("expired").eq_ignore_ascii_case("true") {
+                add(
+                    Severity::High,
+                    "Expired certificate".into(),
+                    format!("{who}, not valid after {}", text("not-valid-after")),
+                    &[],
+                    "certificate:expired".into(),
+                );
+            }
+        }
+    }
+    out.findings = dedupe_findings(findings);
+    Ok(out)
+}
+
+/// "SSLv3", "TLSv1.0" from `<protocol type="ssl" version="3">`, matching the names
+/// sslscan uses in `cipher@sslversion`.
+fn protocol_name(p: &XmlNode) -> String {
+    let kind = p.attr("type").unwrap_or_default().trim().to_ascii_lowercase();
+    let version = p.attr("version").unwrap_or_default().trim();
+    match kind.as_str() {
+        "ssl" => format!("SSLv{version}"),
+        "tls" => format!("TLSv{version}"),
+        other => format!("{other}v{version}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::util::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::*;
+
+    const FIXTURES: &[&str] = &["sslscan-https.xml", "sslscan-plainhttp.xml", "sslscan-closed.xml"];
+
+    fn titles(out: &ParsedOutput, severity: Severity) -> Vec<&str> {
+        let mut t: Vec<&str> = out.findings.iter().filter(|f| f.severity == severity).map(|f| f.title.as_str()).collect();
+        t.sort_unstable();
+        t
+    }
+
+    #[test]
+    fn https_fixture() {
+        let out = parse(&data("sslscan-https.xml")).unwrap();
+        assert_eq!(
+            out.services,
+            vec![Service {
+                host: "127.0.0.1".into(),
+                port: 18443,
+                proto: "tcp".into(),
+                name: "ssl".into(),
+                product: None,
+                version: None,
+                tls: true
+            }]
+        );
+        assert_eq!(titles(&out, Severity::Medium), vec!["Self-signed certificate", "TLSv1.0 offered", "TLSv1.1 offered"]);
+        // AECDH-AES128/256-SHA accepted on TLS 1.0, 1.1 and 1.2.
+        let anon = titles(&out, Severity::High);
+        assert_eq!(anon.len(), 6);
+        assert!(anon.iter().all(|t| t.starts_with("Anonymous cipher suite accepted: AECDH-AES")));
+        let f = out.findings.iter().find(|f| f.evidence == "AECDH-AES256-SHA@TLSv1.2").unwrap();
+        assert_eq!(f.title, "Anonymous cipher suite accepted: AECDH-AES256-SHA");
+        assert_eq!(f.detail, "TLSv1.2 AECDH-AES256-SHA (256 bits, accepted, strength anonymous)");
+        assert_eq!((f.host.as_str(), f.port, f.tool.as_str()), ("127.0.0.1", Some(18443), "sslscan"));
+        assert!(titles(&out, Severity::Critical).is_empty(), "heartbleed vulnerable=0 everywhere");
+        assert!(titles(&out, Severity::Low).is_empty() && titles(&out, Severity::Info).is_empty());
+        assert_eq!(out.findings.len(), 9);
+        let self_signed = out.findings.iter().find(|f| f.title == "Self-signed certificate").unwrap();
+        assert_eq!(self_signed.detail, "subject localhost, issuer localhost");
+    }
+
+    #[test]
+    fn plain_http_is_empty_and_closed_is_tool_error() {
+        assert_eq!(parse(&data("sslscan-plainhttp.xml")).unwrap(), ParsedOutput::default());
+        assert_eq!(
+            parse(&data("sslscan-closed.xml")),
+            Err(ParseError::ToolReported {
+                tool: "sslscan",
+                message: "Could not open a connection to host 127.0.0.1 (127.0.0.1) on port 18999.".into()
+            })
+        );
+    }
+
+    #[test]
+    fn the_other_weaknesses() {
+        let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
+<document title="SSLScan Results" version="2.0.7" web="http://github.com/rbsec/sslscan">
+ <ssltest host="old.example" sniname="old.example" port="443">
+  <protocol type="ssl" version="2" enabled="1" />
+  <protocol type="ssl" version="3" enabled="1" />
+  <protocol type="tls" version="1.2" enabled="1" />
+  <renegotiation supported="1" secure="0" />
+  <compression supported="1" />
+  <heartbleed sslversion="TLSv1.2" vulnerable="1" />
+  <heartbleed sslversion="TLSv1.1" vulnerable="1" />
+  <cipher status="accepted" sslversion="SSLv3" bits="0" cipher="NULL-MD5" id="0x0001" strength="null" />
+  <cipher status="accepted" sslversion="TLSv1.2" bits="56" cipher="DES-CBC-SHA" id="0x0009" strength="weak" />
+  <cipher status="accepted" sslversion="TLSv1.2" bits="112" cipher="DES-CBC3-SHA" id="0x000A" strength="medium" />
+  <cipher status="accepted" sslversion="TLSv1.2" bits="112" cipher="DES-CBC3-SHA" id="0x000A" strength="medium" />
+  <certificates><certificate type="short"><subject><![CDATA[old.example]]></subject><issuer><![CDATA[Some CA]]></issuer>
+   <self-signed>false</self-signed><not-valid-after>Jan  1 00:00:00 2020 GMT</not-valid-after><expired>true</expired></certificate></certificates>
+ </ssltest>
+</document>"#;
+        let out = parse(xml).unwrap();
+        let find = |t: &str| out.findings.iter().find(|f| f.title == t).unwrap_or_else(|| panic!("{t}: {:#?}", out.findings));
+        assert_eq!(find("SSLv2 offered").severity, Severity::High);
+        assert_eq!(find("SSLv3 offered").cve, vec!["CVE-2014-3566".to_string()]);
+        let hb = find("Heartbleed (CVE-2014-0160)");
+        assert_eq!((hb.severity, hb.cve.clone()), (Severity::Critical, vec!["CVE-2014-0160".to_string()]));
+        assert!(hb.detail.contains("TLSv1.2, TLSv1.1"));
+        assert_eq!(find("NULL cipher suite accepted: NULL-MD5").severity, Severity::High);
+        assert_eq!(find("Weak cipher suite accepted: DES-CBC-SHA").severity, Severity::Medium);
+        assert_eq!(find("Medium-strength cipher suite accepted: DES-CBC3-SHA").severity, Severity::Low);
+        assert_eq!(find("Insecure renegotiation supported").severity, Severity::Medium);
+        assert_eq!(find("TLS compression enabled (CRIME)").cve, vec!["CVE-2012-4929".to_string()]);
+        let exp = find("Expired certificate");
+        assert_eq!(exp.severity, Severity::High);
+        assert!(exp.detail.ends_with("Jan  1 00:00:00 2020 GMT"));
+        assert!(!out.findings.iter().any(|f| f.title == "Self-signed certificate"));
+        // The repeated DES-CBC3-SHA line is one finding.
+        assert_eq!(out.findings.len(), 9);
+    }
+
+    #[test]
+    fn error_classes() {
+        assert!(matches!(parse(b""), Err(ParseError::Malformed { .. })));
+        assert!(matches!(parse(b"not xml at all"), Err(ParseError::Malformed { .. })));
+        assert!(matches!(parse(&data("nmap-http-https.xml")), Err(ParseError::Malformed { .. })));
+        assert!(matches!(
+            parse(b"<?xml version=\"1.0\"?><document title=\"SSLScan Results\"></document>"),
+            Err(ParseError::Malformed { .. })
+        ));
+        let full = data("sslscan-https.xml");
+        assert!(matches!(parse(&full[..full.len() / 3]), Err(ParseError::Truncated { .. })));
+        assert!(matches!(
+            parse(b"<?xml version=\"1.0\"?><document><ssltest host=\"h\" port=\"x\"></ssltest></document>"),
+            Err(ParseError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn truncation_and_garbling_never_panic() {
+        for name in FIXTURES {
+            let input = data(name);
+            check_prefixes(parse, &input, |p| !p.windows(11).any(|w| w == b"</document>"));
+            check_garbled(parse, &input);
+        }
+    }
+
+    #[test]
+    fn fingerprints_stable_and_unique() {
+        check_fingerprints(parse, &data("sslscan-https.xml"));
+        check_fingerprints(parse, &data("sslscan-plainhttp.xml"));
+    }
+}

@@ -1,0 +1,111 @@
+//! The command line, as clap types. Must not run anything.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "picket", version, about = "Client for picketd, the local security-scan orchestrator")]
+pub struct Cli {
+    /// Print one JSON document on stdout (errors as {"error": {...}}).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// picketd's socket (default: $XDG_RUNTIME_DIR/picket/picketd.sock).
+    #[arg(long, global = true, env = "PICKET_SOCKET")]
+    pub socket: Option<PathBuf>,
+    /// Do not start picketd when none answers.
+    #[arg(long, global = true)]
+    pub no_autostart: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Daemon version, protocol version, uptime, pid.
+    Ping,
+    /// Health checks of the daemon.
+    Health,
+    /// Performance report: connections, requests, database pool, queues.
+    Stats,
+    /// Stop the daemon gracefully.
+    Shutdown,
+    /// Scan targets (IP, CIDR, host name or http(s) URL) within the configured scope.
+    Scan(ScanArgs),
+    /// Running and queued scans, or one scan's progress.
+    Status { scan: Option<i64> },
+    /// Stored scans, newest first.
+    List(ListArgs),
+    /// One scan: its tool runs, services and findings.
+    Show { scan: i64 },
+    /// Findings, most severe first.
+    Findings(FindingsArgs),
+    /// Wait until the scans end; prints their summaries.
+    Wait {
+        #[arg(required = true)]
+        scans: Vec<i64>,
+    },
+    /// Cancel a queued or running scan; its tools are killed.
+    Cancel { scan: i64 },
+    /// Configured tools: installed or not, version, limits.
+    Tools,
+    /// Parse an existing report of a supported tool into a stored scan.
+    Import {
+        tool: String,
+        file: PathBuf,
+        #[arg(long)]
+        target: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// Profile: quick (default), tls, web, full, or one from the config.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Run exactly these tools on the targets (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub tools: Vec<String>,
+    /// Ports to scan, e.g. 80,443 (nmap's default set when absent).
+    #[arg(long)]
+    pub ports: Option<String>,
+    /// Higher runs first when scans queue.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i32,
+    /// Run every tool even if a cached result exists.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Wait for the scan to end and print its summary.
+    #[arg(long, conflicts_with = "follow")]
+    pub wait: bool,
+    /// Show progress as it happens, then the summary.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub target: Option<String>,
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FindingsArgs {
+    pub scan: Option<i64>,
+    #[arg(long)]
+    pub min_severity: Option<String>,
+    #[arg(long)]
+    pub target: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long)]
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,235 @@
+//! Output for people (aligned, concise) and for programs (one JSON document).
+//! Must not talk to the daemon.
+
+use picket_protocol::*;
+use serde::Serialize;
+
+use crate::failure::ClientError;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Out {
+    pub json: bool,
+}
+
+pub fn print_json<T: Serialize + ?Sized>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")));
+}
+
+fn duration(ms: u64) -> String {
+    match ms {
+        0..=999 => format!("{ms}ms"),
+        1000..=59_999 => format!("{:.1}s", ms as f64 / 1000.0),
+        _ => format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60),
+    }
+}
+
+impl Out {
+    pub fn message(self, json: serde_json::Value, text: &str) -> Result<(), ClientError> {
+        if self.json {
+            print_json(&json);
+        } else {
+            println!("{text}");
+        }
+        Ok(())
+    }
+
+    pub fn ping(self, p: &PingInfo) -> Result<(), ClientError> {
+        if self.json {
+            print_json(&serde_json::json!({
+                "daemon_version": p.daemon_version,
+                "client_version": PACKAGE_VERSION,
+                "protocol_version": p.protocol_version,
+                "pid": p.pid,
+                "uptime_ms": p.uptime_ms,
+            }));
+        } else {
+            println!(
+                "picketd {} (protocol {}), pid {}, up {}; picket {}",
+                p.daemon_version,
+                p.protocol_version,
+                p.pid,
+                duration(p.uptime_ms),
+                PACKAGE_VERSION
+            );
+        }
+        Ok(())
+    }
+
+    pub fn health(self, h: &HealthReport) -> Result<(), ClientError> {
+        if self.json {
+            print_json(h);
+        } else {
+            for c in &h.checks {
+                println!("{:<4} {:<10} {}", if c.ok { "ok" } else { "FAIL" }, c.name, c.detail);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn stats(self, s: &StatsReport) -> Result<(), ClientError> {
+        if self.json {
+            print_json(s);
+            return Ok(());
+        }
+        let rows = [
+            ("uptime", duration(s.uptime_ms)),
+            ("connections", format!("{} open, {} total", s.connections_open, s.connections_total)),
+            ("requests", s.requests_served.to_string()),
+            ("protocol errors", s.protocol_errors.to_string()),
+            ("refused peers", s.refused_peers.to_string()),
+            ("scans", format!("{} running, {} queued", s.scans_running, s.scans_queued)),
+            (
+                "db pool",
+                format!("{} of {} open, {} idle, {} waiting", s.db_pool.size, s.db_pool.max_size, s.db_pool.available, s.db_pool.waiting),
+            ),
+        ];
+        for (k, v) in rows {
+            println!("{k:<16} {v}");
+        }
+        Ok(())
+    }
+
+    pub fn status(self, scans: &[ScanProgress]) -> Result<(), ClientError> {
+        if self.json {
+            print_json(scans);
+            return Ok(());
+        }
+        if scans.is_empty() {
+            println!("no scans running or queued");
+        }
+        for s in scans {
+            println!(
+                "{:>6}  {:<11} {:<8} {}/{} runs  {} findings  {}{}",
+                s.id,
+                s.status.as_str(),
+                s.profile,
+                s.runs_finished,
+                s.runs_total,
+                s.findings,
+                s.targets.join(" "),
+                if s.running.is_empty() { String::new() } else { format!("  running: {}", s.running.join(", ")) }
+            );
+        }
+        Ok(())
+    }
+
+    pub fn scans(self, page: &ScanPage) -> Result<(), ClientError> {
+        if self.json {
+            print_json(page);
+            return Ok(());
+        }
+        println!("{:>6}  {:<11} {:<8} {:>8}  {:<24}  targets", "id", "status", "profile", "findings", "created");
+        for s in &page.scans {
+            println!("{:>6}  {:<11} {:<8} {:>8}  {:<24}  {}", s.id, s.status.as_str(), s.profile, s.findings, s.created_at, s.targets.join(" "));
+        }
+        if let Some(c) = &page.next_cursor {
+            println!("more: --cursor {c}");
+        }
+        Ok(())
+    }
+
+    pub fn findings(self, page: &FindingPage) -> Result<(), ClientError> {
+        if self.json {
+            print_json(page);
+            return Ok(());
+        }
+        for f in &page.findings {
+            finding_line(f);
+        }
+        if page.findings.is_empty() {
+            println!("no findings");
+        }
+        if let Some(c) = &page.next_cursor {
+            println!("more: --cursor {c}");
+        }
+        Ok(())
+    }
+
+    pub fn tools(self, tools: &[ToolInfo]) -> Result<(), ClientError> {
+        if self.json {
+            print_json(tools);
+            return Ok(());
+        }
+        println!("{:<10} {:<9} {:>4} {:>8} {:>8}  version", "tool", "installed", "jobs", "timeout", "ttl");
+        for t in tools {
+            println!(
+                "{:<10} {:<9} {:>4} {:>7}s {:>7}s  {}",
+                t.name,
+                if t.installed { "yes" } else { "MISSING" },
+                t.concurrency,
+                t.timeout_secs,
+                t.cache_ttl_secs,
+                t.version.as_deref().unwrap_or(if t.installed { "?" } else { "install it to use it" })
+            );
+        }
+        Ok(())
+    }
+}
+
+fn finding_line(f: &Finding) {
+    let port = f.port.map(|p| format!(":{p}")).unwrap_or_default();
+    let cve = if f.cve.is_empty() { String::new() } else { format!("  [{}]", f.cve.join(", ")) };
+    println!("{:<8} {:<8} {}{:<7} {}{}", f.severity.as_str(), f.tool, f.host, port, f.title, cve);
+}
+
+pub fn scan_summary(d: &ScanDetail) {
+    println!(
+        "scan {}  {}  profile {}  targets {}{}",
+        d.id,
+        d.status,
+        d.profile,
+        d.targets.join(" "),
+        d.ports.as_ref().map(|p| format!("  ports {p}")).unwrap_or_default()
+    );
+    if let Some(e) = &d.error {
+        println!("error: {e}");
+    }
+    for w in &d.warnings {
+        println!("warning: {w}");
+    }
+    if !d.tool_runs.is_empty() {
+        println!("\ntool runs:");
+        for r in &d.tool_runs {
+            println!(
+                "  {:<9} {:<28} {:<10} {:>8}  {}{}",
+                r.tool,
+                r.target,
+                r.status.as_str(),
+                r.duration_ms.map(duration).unwrap_or_default(),
+                if r.cache_hit { "cached " } else { "" },
+                r.error.as_deref().unwrap_or("")
+            );
+        }
+    }
+    if !d.services.is_empty() {
+        println!("\nservices:");
+        for s in &d.services {
+            let what = [s.product.as_deref(), s.version.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+            println!("  {}:{}/{:<4} {:<10} {}", s.host, s.port, s.proto, s.name, what);
+        }
+    }
+    println!("\nfindings: {}", d.findings.len());
+    for f in &d.findings {
+        print!("  ");
+        finding_line(f);
+    }
+}
+
+pub fn event(e: &ScanEvent) {
+    match e {
+        ScanEvent::Started { scan } => println!("scan {scan} started"),
+        ScanEvent::ToolStarted { tool, target, .. } => println!("  start  {tool:<9} {target}"),
+        ScanEvent::ToolFinished { run, services, findings, .. } => println!(
+            "  {:<6} {:<9} {}  {}  {} services, {} findings{}",
+            if run.status == RunStatus::Done { "done" } else { run.status.as_str() },
+            run.tool,
+            run.target,
+            run.duration_ms.map(duration).unwrap_or_default(),
+            services,
+            findings,
+            if run.cache_hit { " (cached)" } else { "" }
+        ),
+        ScanEvent::Warning { message, .. } => println!("  warning: {message}"),
+        ScanEvent::Finished { scan, status } => println!("scan {scan} {status}"),
+    }
+}

@@ -1,0 +1,3 @@
+//! The daemon's actors; each file owns one actor and its messages.
+
+pub mod db;

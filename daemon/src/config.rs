@@ -1,0 +1,461 @@
+//! Configuration: built-in defaults, then TOML files layered in order, then flags.
+//!
+//! Owns the shape of `picketd.toml`, the merge order of DESIGN.md and the default paths.
+//! Must not act on the config (open sockets, start tools): callers do, and SIGHUP reloads
+//! go through `Config::load` again so a broken file never replaces a good config.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::tools::generic::GenericMapping;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("invalid configuration (after merging {files}): {message}")]
+    Invalid { files: String, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// tracing filter, e.g. "info" or "picketd=debug"; RUST_LOG wins when set.
+    pub log_level: String,
+    pub socket: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub max_frame_bytes: usize,
+    /// Re-queue scans that were running when the daemon died.
+    pub resume_interrupted: bool,
+    pub access: AccessConfig,
+    pub limits: Limits,
+    pub scope: ScopeConfig,
+    pub db: DbConfig,
+    pub tools: BTreeMap<String, ToolConfig>,
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    /// Extra uids allowed on the socket besides the daemon's own and root.
+    pub allow_uids: Vec<u32>,
+    /// A group whose members may use the socket (gid number).
+    pub allow_gid: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_concurrent_scans: u32,
+    pub max_queued_scans: u32,
+    pub per_target: u32,
+    pub scan_deadline_secs: u64,
+    /// How long SIGTERM waits for in-flight requests before closing.
+    pub shutdown_grace_secs: u64,
+    pub max_connections: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_concurrent_scans: 4,
+            max_queued_scans: 10_000,
+            per_target: 4,
+            scan_deadline_secs: 3600,
+            shutdown_grace_secs: 10,
+            max_connections: 512,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScopeConfig {
+    /// CIDRs, hosts or `*.domain` patterns a target must match.
+    pub allow: Vec<String>,
+    /// Same forms; a match here refuses the target even when `allow` matches.
+    pub deny: Vec<String>,
+}
+
+impl Default for ScopeConfig {
+    fn default() -> Self {
+        Self { allow: vec!["127.0.0.0/8".into(), "::1/128".into(), "localhost".into()], deny: vec![] }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DbConfig {
+    pub pool_size: usize,
+    pub busy_timeout_ms: u64,
+    pub mmap_size: u64,
+    pub slow_query_ms: u64,
+    /// Largest number of queued writes committed in one transaction.
+    pub write_batch: usize,
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        Self { pool_size: 8, busy_timeout_ms: 5000, mmap_size: 256 * 1024 * 1024, slow_query_ms: 100, write_batch: 1024 }
+    }
+}
+
+/// Where a tool writes the output its parser reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputSource {
+    #[default]
+    Stdout,
+    /// A fresh file whose path replaces `{outfile}` in the argv (testssl.sh's JSON).
+    File,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParserSpec {
+    Builtin(String),
+    Generic(GenericMapping),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolConfig {
+    pub program: String,
+    /// argv template: {host} {port} {url} {target} {ports} {outfile}.
+    pub args: Vec<String>,
+    /// argv that prints the tool's version (first line kept).
+    #[serde(default)]
+    pub version_args: Vec<String>,
+    pub parser: ParserSpec,
+    #[serde(default)]
+    pub output: OutputSource,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    #[serde(default = "default_ttl")]
+    pub ttl_secs: u64,
+    /// Service names that trigger this tool as a follow-up ("http", "https", "ssl").
+    #[serde(default)]
+    pub triggers: Vec<String>,
+    #[serde(default = "default_output_cap")]
+    pub output_cap_bytes: usize,
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Exit codes that mean success besides 0 (testssl.sh sums its checks' codes).
+    #[serde(default)]
+    pub ok_exit_codes: Vec<i32>,
+    /// Exit codes at or above this are failures even if listed as ok.
+    #[serde(default)]
+    pub fatal_exit_from: Option<i32>,
+}
+
+fn default_timeout() -> u64 {
+    300
+}
+fn default_concurrency() -> u32 {
+    2
+}
+fn default_ttl() -> u64 {
+    600
+}
+fn default_output_cap() -> usize {
+    8 * 1024 * 1024
+}
+fn default_retries() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Profile {
+    /// Tools run first, against the target and the ports spec.
+    pub discovery: Vec<String>,
+    /// Tools triggered by services that discovery found (by their `triggers`).
+    pub follow_up: Vec<String>,
+    /// Tools run directly on the target (no discovery needed).
+    pub direct: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            log_level: "info".into(),
+            socket: None,
+            data_dir: None,
+            max_frame_bytes: picket_protocol::DEFAULT_MAX_FRAME,
+            resume_interrupted: true,
+            access: AccessConfig::default(),
+            limits: Limits::default(),
+            scope: ScopeConfig::default(),
+            db: DbConfig::default(),
+            tools: builtin_tools(),
+            profiles: builtin_profiles(),
+        }
+    }
+}
+
+fn tool(program: &str, args: &[&str], parser: &str, timeout: u64, concurrency: u32, ttl: u64, triggers: &[&str]) -> ToolConfig {
+    ToolConfig {
+        program: program.into(),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        version_args: vec!["--version".into()],
+        parser: ParserSpec::Builtin(parser.into()),
+        output: OutputSource::Stdout,
+        timeout_secs: timeout,
+        concurrency,
+        ttl_secs: ttl,
+        triggers: triggers.iter().map(|s| s.to_string()).collect(),
+        output_cap_bytes: default_output_cap(),
+        retries: 1,
+        ok_exit_codes: vec![],
+        fatal_exit_from: None,
+    }
+}
+
+/// The tools Picket knows out of the box; see ../shared/fixtures/COMMANDS.md for why each
+/// argv looks the way it does.
+pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
+    let mut tools = BTreeMap::new();
+    // -sT: no raw sockets needed (-sS needs CAP_NET_RAW); -Pn: the host is named, don't ping.
+    tools.insert("nmap".into(), tool("nmap", &["-sT", "-sV", "-Pn", "-n", "-p", "{ports}", "-oX", "-", "{host}"], "nmap", 600, 4, 600, &[]));
+    // -q: without it whatweb interleaves coloured text with the JSON.
+    tools.insert("whatweb".into(), tool("whatweb", &["-q", "--color=never", "--log-json=-", "{url}"], "whatweb", 120, 2, 600, &["http", "https"]));
+    // sslscan exits 0 on failure; the parser reads <error>.
+    tools.insert("sslscan".into(), tool("sslscan", &["--xml=-", "{host}:{port}"], "sslscan", 120, 2, 3600, &["https", "ssl", "tls"]));
+    let mut testssl = tool(
+        "testssl",
+        &["--quiet", "--warnings", "batch", "--color", "0", "--nodns", "none", "--jsonfile", "{outfile}", "{host}:{port}"],
+        "testssl",
+        600,
+        1,
+        3600,
+        &["https", "ssl", "tls"],
+    );
+    testssl.output = OutputSource::File;
+    // The exit code is the sum of the checks' codes; 242..=255 are fatal.
+    testssl.ok_exit_codes = (1..242).collect();
+    testssl.fatal_exit_from = Some(242);
+    tools.insert("testssl".into(), testssl);
+    let mut nuclei = tool("nuclei", &["-jsonl", "-silent", "-disable-update-check", "-u", "{url}"], "nuclei", 600, 1, 3600, &["http", "https"]);
+    nuclei.version_args = vec!["-version".into()];
+    tools.insert("nuclei".into(), nuclei);
+    tools
+}
+
+pub fn builtin_profiles() -> BTreeMap<String, Profile> {
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let mut p = BTreeMap::new();
+    p.insert("quick".into(), Profile { discovery: s(&["nmap"]), follow_up: s(&["whatweb", "sslscan"]), direct: vec![] });
+    p.insert("tls".into(), Profile { discovery: s(&["nmap"]), follow_up: s(&["whatweb", "sslscan", "testssl"]), direct: vec![] });
+    p.insert("web".into(), Profile { discovery: s(&["nmap"]), follow_up: s(&["whatweb", "nuclei"]), direct: vec![] });
+    p.insert(
+        "full".into(),
+        Profile { discovery: s(&["nmap"]), follow_up: s(&["whatweb", "nuclei", "sslscan", "testssl"]), direct: vec![] },
+    );
+    p
+}
+
+/// Command-line flags that win over every file, kept so SIGHUP reloads apply them again.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub socket: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub log_level: Option<String>,
+}
+
+impl Overrides {
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(s) = &self.socket {
+            config.socket = Some(s.clone());
+        }
+        if let Some(d) = &self.data_dir {
+            config.data_dir = Some(d.clone());
+        }
+        if let Some(l) = &self.log_level {
+            config.log_level = l.clone();
+        }
+    }
+}
+
+/// Files read, in order; later ones override earlier ones key by key.
+pub fn config_files(explicit: Option<&Path>) -> Vec<PathBuf> {
+    let mut files = vec![PathBuf::from("/etc/picket/picketd.toml")];
+    if let Some(dir) = xdg_dir("XDG_CONFIG_HOME", ".config") {
+        files.push(dir.join("picket/picketd.toml"));
+    }
+    if let Some(p) = explicit {
+        files.push(p.to_path_buf());
+    }
+    files
+}
+
+fn xdg_dir(var: &str, home_fallback: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
+        _ => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(home_fallback)),
+    }
+}
+
+/// Merge `overlay` into `base`, table by table; other values replace.
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Loads the layered configuration. Missing implicit files are skipped; an explicit
+    /// `--config` file that is missing is an error.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut merged = toml::Table::new();
+        let mut used = Vec::new();
+        for path in config_files(explicit) {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && Some(path.as_path()) != explicit => continue,
+                Err(source) => return Err(ConfigError::Read { path, source }),
+            };
+            let table: toml::Table =
+                text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax { path: path.clone(), message: e.to_string() })?;
+            // Check each file alone too, so an error names the file it is in.
+            toml::Value::Table(table.clone())
+                .try_into::<Config>()
+                .map_err(|e| ConfigError::Syntax { path: path.clone(), message: with_location(&text, e) })?;
+            merge(&mut merged, table);
+            used.push(path.display().to_string());
+        }
+        let files = if used.is_empty() { "built-in defaults".to_string() } else { used.join(", ") };
+        let mut config: Config =
+            toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid { files: files.clone(), message: e.to_string() })?;
+        // User tools and profiles add to the built-in ones rather than replacing the set.
+        for (name, t) in builtin_tools() {
+            config.tools.entry(name).or_insert(t);
+        }
+        for (name, p) in builtin_profiles() {
+            config.profiles.entry(name).or_insert(p);
+        }
+        config.validate().map_err(|message| ConfigError::Invalid { files, message })?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_frame_bytes < 1024 {
+            return Err(format!("max_frame_bytes = {} is too small (at least 1024)", self.max_frame_bytes));
+        }
+        if self.limits.max_concurrent_scans == 0 || self.limits.per_target == 0 {
+            return Err("limits.max_concurrent_scans and limits.per_target must be at least 1".into());
+        }
+        if self.db.pool_size == 0 {
+            return Err("db.pool_size must be at least 1".into());
+        }
+        for (name, t) in &self.tools {
+            if t.concurrency == 0 {
+                return Err(format!("tools.{name}.concurrency must be at least 1"));
+            }
+            match &t.parser {
+                ParserSpec::Builtin(p) if crate::tools::BuiltinParser::from_name(p).is_none() => {
+                    return Err(format!(
+                        "tools.{name}.parser = \"{p}\" is not a built-in parser (nmap, sslscan, whatweb, testssl, nuclei) \
+                         nor a generic mapping table"
+                    ))
+                }
+                ParserSpec::Generic(g) => g.validate().map_err(|e| format!("tools.{name}.parser: {e}"))?,
+                _ => {}
+            }
+        }
+        for (name, p) in &self.profiles {
+            for t in p.discovery.iter().chain(&p.follow_up).chain(&p.direct) {
+                if !self.tools.contains_key(t) {
+                    return Err(format!("profiles.{name} names tool \"{t}\", which is not configured under [tools]"));
+                }
+            }
+        }
+        crate::scope::Scope::from_config(&self.scope).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Socket path: PICKET_SOCKET, then the config, then $XDG_RUNTIME_DIR/picket, then /tmp/picket-$UID.
+    pub fn socket_path(&self) -> PathBuf {
+        if let Some(p) = std::env::var_os("PICKET_SOCKET").filter(|v| !v.is_empty()) {
+            return PathBuf::from(p);
+        }
+        if let Some(p) = &self.socket {
+            return p.clone();
+        }
+        default_socket_path()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(d) = &self.data_dir {
+            return d.clone();
+        }
+        match xdg_dir("XDG_DATA_HOME", ".local/share") {
+            Some(d) => d.join("picket"),
+            None => PathBuf::from(format!("/tmp/picket-{}/data", nix::unistd::getuid())),
+        }
+    }
+}
+
+/// Shared by daemon and (duplicated by design in) the client: the default socket location.
+pub fn default_socket_path() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("picket/picketd.sock"),
+        None => PathBuf::from(format!("/tmp/picket-{}/picketd.sock", nix::unistd::getuid())),
+    }
+}
+
+/// toml's error already carries "line N, column M" for syntax errors; for type errors
+/// found after parsing, add the line from the span when there is one.
+fn with_location(text: &str, e: toml::de::Error) -> String {
+    let msg = e.to_string();
+    match e.span() {
+        Some(span) if !msg.contains("line ") => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {}", msg.trim())
+        }
+        _ => msg.trim().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn syntax_error_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("bad.toml");
+        std::fs::write(&f, "log_level = \"info\"\n[limits]\nper_target = \"many\"\n").unwrap();
+        let err = Config::load(Some(&f)).unwrap_err().to_string();
+        assert!(err.contains("bad.toml"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn later_files_override_key_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("p.toml");
+        std::fs::write(&f, "[limits]\nper_target = 1\n[tools.sleeper]\nprogram = \"sleep\"\nargs = [\"1\"]\nparser = { kind = \"regex\", pattern = '(?P<title>x)' }\n").unwrap();
+        std::env::set_var("XDG_CONFIG_HOME", dir.path().join("none"));
+        let c = Config::load(Some(&f)).unwrap();
+        assert_eq!(c.limits.per_target, 1);
+        assert_eq!(c.limits.max_concurrent_scans, 4);
+        assert!(c.tools.contains_key("nmap") && c.tools.contains_key("sleeper"));
+    }
+}

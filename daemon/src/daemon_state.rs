@@ -1,0 +1,72 @@
+//! What every connection handler can reach: the live config, the actors, the counters and
+//! the shutdown signal. Must not hold request logic (handlers/ does).
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::db::Db;
+use crate::config::{Config, Overrides};
+use crate::metrics::Metrics;
+use crate::scope::Scope;
+
+/// The parts of the config that SIGHUP swaps together.
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    pub config: Arc<Config>,
+    pub scope: Arc<Scope>,
+}
+
+pub struct DaemonState {
+    live: RwLock<LiveConfig>,
+    pub config_path: Option<PathBuf>,
+    overrides: Overrides,
+    pub metrics: Arc<Metrics>,
+    pub db: Db,
+    pub shutdown: CancellationToken,
+    pub pid: u32,
+    pub own_uid: u32,
+}
+
+impl DaemonState {
+    pub fn new(config: Config, config_path: Option<PathBuf>, overrides: Overrides, metrics: Arc<Metrics>, db: Db) -> anyhow::Result<Arc<Self>> {
+        let scope = Scope::from_config(&config.scope)?;
+        Ok(Arc::new(Self {
+            live: RwLock::new(LiveConfig { config: Arc::new(config), scope: Arc::new(scope) }),
+            config_path,
+            overrides,
+            metrics,
+            db,
+            shutdown: CancellationToken::new(),
+            pid: std::process::id(),
+            own_uid: nix::unistd::geteuid().as_raw(),
+        }))
+    }
+
+    pub fn live(&self) -> LiveConfig {
+        self.live.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.live().config
+    }
+
+    /// Reloads from the same files as at start. On error the old config stays.
+    pub fn reload(&self) -> Result<Arc<Config>, String> {
+        let mut config = Config::load(self.config_path.as_deref()).map_err(|e| e.to_string())?;
+        self.overrides.apply(&mut config);
+        let scope = Scope::from_config(&config.scope).map_err(|e| e.to_string())?;
+        let config = Arc::new(config);
+        self.metrics.set_slow_query_threshold(config.db.slow_query_ms);
+        *self.live.write().unwrap_or_else(|p| p.into_inner()) = LiveConfig { config: config.clone(), scope: Arc::new(scope) };
+        Ok(config)
+    }
+
+    /// Peers allowed on the socket: our own uid, root, and what the config adds.
+    pub fn peer_allowed(&self, uid: Option<u32>, gid: Option<u32>) -> bool {
+        let Some(uid) = uid else { return false };
+        let access = &self.config().access;
+        uid == self.own_uid || uid == 0 || access.allow_uids.contains(&uid) || (access.allow_gid.is_some() && gid == access.allow_gid)
+    }
+}

@@ -1,0 +1,58 @@
+//! Daemon-level commands: ping, health, stats, shutdown.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use picket_protocol::*;
+
+use crate::daemon_state::DaemonState;
+
+pub fn ping(state: &Arc<DaemonState>) -> Response {
+    Response::Pong(PingInfo {
+        daemon_version: PACKAGE_VERSION.into(),
+        protocol_version: PROTOCOL_VERSION,
+        pid: state.pid,
+        uptime_ms: state.metrics.uptime_ms(),
+    })
+}
+
+pub async fn health(state: &Arc<DaemonState>) -> Response {
+    let mut checks = Vec::new();
+    let db = state.db.read("health check", |c| c.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get::<_, i64>(0))).await;
+    checks.push(HealthCheck {
+        name: "database".into(),
+        ok: db.is_ok(),
+        detail: match db {
+            Ok(_) => "reachable, schema present".into(),
+            Err(e) => e.to_string(),
+        },
+    });
+    let config = state.config();
+    checks.push(HealthCheck {
+        name: "scope".into(),
+        ok: !config.scope.allow.is_empty(),
+        detail: format!("allow {}; deny {}", config.scope.allow.join(", "), if config.scope.deny.is_empty() { "none".into() } else { config.scope.deny.join(", ") }),
+    });
+    Response::Health(HealthReport { ok: checks.iter().all(|c| c.ok), checks })
+}
+
+pub async fn stats(state: &Arc<DaemonState>) -> Response {
+    let m = &state.metrics;
+    Response::Stats(StatsReport {
+        uptime_ms: m.uptime_ms(),
+        connections_total: m.connections_total.load(Relaxed),
+        connections_open: m.connections_open.load(Relaxed),
+        requests_served: m.requests_served.load(Relaxed),
+        protocol_errors: m.protocol_errors.load(Relaxed),
+        refused_peers: m.refused_peers.load(Relaxed),
+        db_pool: state.db.pool_status().await,
+        scans_running: 0,
+        scans_queued: 0,
+    })
+}
+
+pub fn shutdown(state: &Arc<DaemonState>) -> Response {
+    tracing::info!("shutdown requested by a client");
+    state.shutdown.cancel();
+    Response::ShuttingDown
+}

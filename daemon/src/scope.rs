@@ -1,0 +1,389 @@
+//! Scope and target validation: what may be scanned, decided before any process starts.
+//!
+//! Owns the parsing of user targets (IP, CIDR, hostname, http/https URL), the rejection of
+//! anything that could become a tool option or reach a shell, and the allow/deny rules.
+//! Deny beats allow. Hostnames are resolved and every address is checked; the tools are
+//! then given the checked address, never the name, so a second DNS answer can't move them.
+//! Must not start processes or talk to the database.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::config::ScopeConfig;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    #[error("invalid target {target:?}: {reason}")]
+    Invalid { target: String, reason: String },
+    #[error("target {target} is outside the scope: {reason}; if you own it, add it to [scope] allow in picketd.toml and reload (SIGHUP)")]
+    OutOfScope { target: String, reason: String },
+    #[error("target {target} is denied by scope rule \"{rule}\"; remove that [scope] deny rule in picketd.toml if this is wrong")]
+    Denied { target: String, rule: String },
+    #[error("cannot resolve {target}: {reason}")]
+    Unresolvable { target: String, reason: String },
+    #[error("invalid scope rule \"{rule}\": {reason}")]
+    BadRule { rule: String, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Rule {
+    Net(IpNet),
+    Host(String),
+    /// `*.example.org`: any name below the domain (not the domain itself).
+    Suffix(String),
+}
+
+impl Rule {
+    fn parse(text: &str) -> Result<Rule, ScopeError> {
+        let bad = |reason: &str| ScopeError::BadRule { rule: text.to_string(), reason: reason.to_string() };
+        let t = text.trim();
+        if let Ok(net) = t.parse::<IpNet>() {
+            return Ok(Rule::Net(net.trunc()));
+        }
+        if let Ok(ip) = t.parse::<IpAddr>() {
+            return Ok(Rule::Net(IpNet::from(ip)));
+        }
+        if let Some(domain) = t.strip_prefix("*.") {
+            if is_hostname(domain) {
+                return Ok(Rule::Suffix(domain.to_ascii_lowercase()));
+            }
+            return Err(bad("the part after *. is not a valid domain"));
+        }
+        if is_hostname(t) {
+            return Ok(Rule::Host(t.to_ascii_lowercase()));
+        }
+        Err(bad("expected a CIDR (127.0.0.0/8), an address, a host name or *.domain"))
+    }
+
+    fn matches_name(&self, name: &str) -> bool {
+        match self {
+            Rule::Host(h) => h == name,
+            Rule::Suffix(d) => name.len() > d.len() + 1 && name.ends_with(d.as_str()) && name[..name.len() - d.len()].ends_with('.'),
+            Rule::Net(_) => false,
+        }
+    }
+
+    fn matches_ip(&self, ip: IpAddr) -> bool {
+        matches!(self, Rule::Net(n) if n.contains(&ip))
+    }
+
+    /// For CIDR targets: the whole network lies inside the rule.
+    fn contains_net(&self, net: &IpNet) -> bool {
+        matches!(self, Rule::Net(n) if n.contains(net))
+    }
+
+    fn overlaps_net(&self, net: &IpNet) -> bool {
+        matches!(self, Rule::Net(n) if n.contains(net) || net.contains(n))
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Rule::Net(n) => n.to_string(),
+            Rule::Host(h) => h.clone(),
+            Rule::Suffix(d) => format!("*.{d}"),
+        }
+    }
+}
+
+/// What a validated target is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetKind {
+    Ip(IpAddr),
+    Net(IpNet),
+    Host(String),
+    Url { scheme: String, host: String, port: u16, path: String },
+}
+
+/// A target that passed syntax validation (not yet scope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub original: String,
+    pub kind: TargetKind,
+}
+
+/// A target that passed scope: the addresses tools may be given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedTarget {
+    pub target: Target,
+    /// The address tools will use ({host}); for a CIDR, the network text.
+    pub host: String,
+}
+
+const MAX_TARGET_LEN: usize = 2048;
+/// Largest network a CIDR target may name: a scan is of assets, not of the internet.
+const MIN_V4_PREFIX: u8 = 16;
+const MIN_V6_PREFIX: u8 = 112;
+
+fn is_hostname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// Syntax checks. Anything that could be read as an option, split into words, or
+/// interpreted by a shell is refused here, whatever the scope says.
+pub fn parse_target(raw: &str) -> Result<Target, ScopeError> {
+    let invalid = |reason: &str| ScopeError::Invalid { target: shorten(raw), reason: reason.to_string() };
+    if raw.is_empty() {
+        return Err(invalid("empty target; give an IP address, CIDR, host name or http(s) URL"));
+    }
+    if raw.len() > MAX_TARGET_LEN {
+        return Err(invalid(&format!("{} bytes long; a target is at most {MAX_TARGET_LEN}", raw.len())));
+    }
+    if raw.starts_with('-') {
+        return Err(invalid("starts with '-', which a tool would read as an option"));
+    }
+    if let Some(c) = raw.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(&format!("contains whitespace or a control character ({:?})", c)));
+    }
+    const SHELL: &[char] = &[';', '|', '&', '$', '`', '<', '>', '(', ')', '{', '}', '\'', '"', '\\', '*', '!', '~', '^'];
+    if let Some(c) = raw.chars().find(|c| SHELL.contains(c)) {
+        return Err(invalid(&format!("contains the shell metacharacter '{c}'")));
+    }
+    if let Ok(ip) = raw.parse::<IpAddr>() {
+        return Ok(Target { original: raw.into(), kind: TargetKind::Ip(ip) });
+    }
+    if raw.contains('/') && !raw.contains("://") {
+        let net: IpNet = raw.parse().map_err(|_| invalid("not a valid CIDR network"))?;
+        let too_wide = match net {
+            IpNet::V4(n) => n.prefix_len() < MIN_V4_PREFIX,
+            IpNet::V6(n) => n.prefix_len() < MIN_V6_PREFIX,
+        };
+        if too_wide {
+            return Err(invalid(&format!("network too large; at most /{MIN_V4_PREFIX} (IPv4) or /{MIN_V6_PREFIX} (IPv6)")));
+        }
+        return Ok(Target { original: raw.into(), kind: TargetKind::Net(net.trunc()) });
+    }
+    if raw.contains("://") {
+        let url = url::Url::parse(raw).map_err(|e| invalid(&format!("not a valid URL: {e}")))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(invalid("only http:// and https:// URLs are supported"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid("URLs with credentials are refused; they would end up in process listings"));
+        }
+        let host = match url.host() {
+            Some(url::Host::Ipv4(a)) => a.to_string(),
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            Some(url::Host::Domain(d)) if is_hostname(d) => d.to_ascii_lowercase(),
+            _ => return Err(invalid("URL has no valid host")),
+        };
+        let port = url.port_or_known_default().ok_or_else(|| invalid("URL has no port"))?;
+        return Ok(Target {
+            original: raw.into(),
+            kind: TargetKind::Url { scheme: url.scheme().into(), host, port, path: url.path().to_string() },
+        });
+    }
+    if is_hostname(raw) {
+        return Ok(Target { original: raw.into(), kind: TargetKind::Host(raw.to_ascii_lowercase()) });
+    }
+    Err(invalid("not an IP address, CIDR, host name or http(s) URL"))
+}
+
+fn shorten(s: &str) -> String {
+    if s.len() <= 80 {
+        s.to_string()
+    } else {
+        let cut = (0..=80).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        format!("{}... ({} bytes)", &s[..cut], s.len())
+    }
+}
+
+/// Parses a ports spec ("80,443,8000-8010"): digits, commas and dashes only.
+pub fn parse_ports(spec: &str) -> Result<String, ScopeError> {
+    let invalid = |reason: String| ScopeError::Invalid { target: format!("--ports {}", shorten(spec)), reason };
+    if spec.is_empty() || spec.len() > 1024 {
+        return Err(invalid("expected a list like 80,443 or 8000-8010".into()));
+    }
+    for part in spec.split(',') {
+        let bounds: Vec<&str> = part.splitn(2, '-').collect();
+        let mut nums = Vec::new();
+        for b in &bounds {
+            match b.parse::<u16>() {
+                Ok(n) if n > 0 && !b.starts_with('+') => nums.push(n),
+                _ => return Err(invalid(format!("'{part}' is not a port (1-65535) or a range a-b"))),
+            }
+        }
+        if nums.len() == 2 && nums[0] > nums[1] {
+            return Err(invalid(format!("range '{part}' runs backwards")));
+        }
+    }
+    Ok(spec.to_string())
+}
+
+/// The configured scope: allow and deny rules.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    allow: Vec<Rule>,
+    deny: Vec<Rule>,
+}
+
+impl Scope {
+    pub fn from_config(cfg: &ScopeConfig) -> Result<Scope, ScopeError> {
+        Ok(Scope {
+            allow: cfg.allow.iter().map(|r| Rule::parse(r)).collect::<Result<_, _>>()?,
+            deny: cfg.deny.iter().map(|r| Rule::parse(r)).collect::<Result<_, _>>()?,
+        })
+    }
+
+    fn allowed_text(&self) -> String {
+        if self.allow.is_empty() {
+            "the allow list is empty".into()
+        } else {
+            format!("allowed: {}", self.allow.iter().map(Rule::text).collect::<Vec<_>>().join(", "))
+        }
+    }
+
+    fn check_ip(&self, target: &str, ip: IpAddr) -> Result<(), ScopeError> {
+        if let Some(rule) = self.deny.iter().find(|r| r.matches_ip(ip)) {
+            return Err(ScopeError::Denied { target: target.into(), rule: rule.text() });
+        }
+        if !self.allow.iter().any(|r| r.matches_ip(ip)) {
+            return Err(ScopeError::OutOfScope {
+                target: target.into(),
+                reason: format!("{ip} matches no allow rule ({})", self.allowed_text()),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_name(&self, target: &str, name: &str, addrs: &[IpAddr]) -> Result<(), ScopeError> {
+        if let Some(rule) = self.deny.iter().find(|r| r.matches_name(name)) {
+            return Err(ScopeError::Denied { target: target.into(), rule: rule.text() });
+        }
+        let name_allowed = self.allow.iter().any(|r| r.matches_name(name));
+        for ip in addrs {
+            if let Some(rule) = self.deny.iter().find(|r| r.matches_ip(*ip)) {
+                return Err(ScopeError::Denied { target: format!("{target} ({ip})"), rule: rule.text() });
+            }
+            if !name_allowed && !self.allow.iter().any(|r| r.matches_ip(*ip)) {
+                return Err(ScopeError::OutOfScope {
+                    target: target.into(),
+                    reason: format!("it resolves to {ip}, which matches no allow rule ({})", self.allowed_text()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates syntax, resolves names, and checks every address against the rules.
+    pub async fn check(&self, raw: &str) -> Result<CheckedTarget, ScopeError> {
+        let target = parse_target(raw)?;
+        let host = match &target.kind {
+            TargetKind::Ip(ip) => {
+                self.check_ip(raw, *ip)?;
+                ip.to_string()
+            }
+            TargetKind::Net(net) => {
+                if let Some(rule) = self.deny.iter().find(|r| r.overlaps_net(net)) {
+                    return Err(ScopeError::Denied { target: raw.into(), rule: rule.text() });
+                }
+                if !self.allow.iter().any(|r| r.contains_net(net)) {
+                    return Err(ScopeError::OutOfScope {
+                        target: raw.into(),
+                        reason: format!("network {net} is not inside one allow rule ({})", self.allowed_text()),
+                    });
+                }
+                net.to_string()
+            }
+            TargetKind::Host(name) | TargetKind::Url { host: name, .. } => match name.parse::<IpAddr>() {
+                Ok(ip) => {
+                    self.check_ip(raw, ip)?;
+                    ip.to_string()
+                }
+                Err(_) => {
+                    let addrs = resolve(raw, name).await?;
+                    self.check_name(raw, name, &addrs)?;
+                    // Prefer IPv4: the local demo services and most tools default to it.
+                    let pick = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied();
+                    pick.map(|a| a.to_string()).ok_or_else(|| ScopeError::Unresolvable {
+                        target: raw.into(),
+                        reason: "no addresses".into(),
+                    })?
+                }
+            },
+        };
+        Ok(CheckedTarget { target, host })
+    }
+}
+
+async fn resolve(target: &str, name: &str) -> Result<Vec<IpAddr>, ScopeError> {
+    let lookup = tokio::time::timeout(std::time::Duration::from_secs(5), tokio::net::lookup_host((name, 0)));
+    match lookup.await {
+        Ok(Ok(addrs)) => {
+            let mut v: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
+            v.sort();
+            v.dedup();
+            if v.is_empty() {
+                Err(ScopeError::Unresolvable { target: target.into(), reason: "no addresses".into() })
+            } else {
+                Ok(v)
+            }
+        }
+        Ok(Err(e)) => Err(ScopeError::Unresolvable { target: target.into(), reason: e.to_string() }),
+        Err(_) => Err(ScopeError::Unresolvable { target: target.into(), reason: "resolution timed out after 5 s".into() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loopback() -> Scope {
+        Scope::from_config(&ScopeConfig::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn hostile_targets_are_invalid() {
+        let long = "a".repeat(10 * 1024);
+        for t in ["-oX/tmp/x", "--script=exploit", "127.0.0.1;id", "$(id)", "`id`", "127.0.0.1 -p1", "http://127.0.0.1/ -x", "", long.as_str(), "ftp://127.0.0.1/", "http://u:p@127.0.0.1/"] {
+            let err = loopback().check(t).await.unwrap_err();
+            assert!(matches!(err, ScopeError::Invalid { .. }), "{t:?} gave {err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn loopback_is_in_scope_and_others_are_not() {
+        let s = loopback();
+        assert_eq!(s.check("127.0.0.1").await.unwrap().host, "127.0.0.1");
+        assert_eq!(s.check("::1").await.unwrap().host, "::1");
+        assert_eq!(s.check("http://127.0.0.2:8080/x").await.unwrap().host, "127.0.0.2");
+        assert_eq!(s.check("localhost").await.unwrap().host, "127.0.0.1");
+        for t in ["10.0.0.1", "192.168.1.1", "8.8.8.8", "127.0.0.0/7", "fe80::1"] {
+            let err = s.check(t).await.unwrap_err();
+            assert!(matches!(err, ScopeError::OutOfScope { .. } | ScopeError::Invalid { .. }), "{t}: {err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn deny_beats_allow() {
+        let cfg = ScopeConfig { allow: vec!["127.0.0.0/8".into()], deny: vec!["127.0.0.5".into()] };
+        let s = Scope::from_config(&cfg).unwrap();
+        assert!(matches!(s.check("127.0.0.5").await, Err(ScopeError::Denied { .. })));
+        assert!(matches!(s.check("127.0.0.0/24").await, Err(ScopeError::Denied { .. })));
+        assert!(s.check("127.0.0.6").await.is_ok());
+    }
+
+    #[test]
+    fn suffix_rules_match_below_the_domain_only() {
+        let r = Rule::parse("*.lab.test").unwrap();
+        assert!(r.matches_name("a.lab.test"));
+        assert!(!r.matches_name("lab.test"));
+        assert!(!r.matches_name("evillab.test"));
+    }
+
+    #[test]
+    fn ports_spec() {
+        assert!(parse_ports("80,443,8000-8010").is_ok());
+        for bad in ["", "0", "70000", "80;id", "-p1", "10-5", "+80", "80 443"] {
+            assert!(parse_ports(bad).is_err(), "{bad}");
+        }
+    }
+}

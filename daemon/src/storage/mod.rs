@@ -1,0 +1,64 @@
+//! SQLite storage: the pool, its per-connection pragmas, migrations and the queries.
+//!
+//! Owns every SQL statement. Must not be called from async code directly: the DbActor runs
+//! these functions on the pool's blocking threads.
+
+pub mod queries;
+pub mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use deadpool_sqlite::{Config as PoolConfig, Hook, HookError, Pool, Runtime};
+
+use crate::config::DbConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot open the database at {path}: {reason}; check that the data directory is writable")]
+    Open { path: String, reason: String },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database pool error: {0}")]
+    Pool(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// Pragmas every pooled connection gets, applied by the post_create hook.
+pub fn pragmas(cfg: &DbConfig) -> String {
+    format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = {}; \
+         PRAGMA foreign_keys = ON; PRAGMA mmap_size = {}; PRAGMA temp_store = MEMORY;",
+        cfg.busy_timeout_ms, cfg.mmap_size
+    )
+}
+
+/// Opens the pool and runs migrations. The pool's connections all carry `pragmas(cfg)`.
+pub async fn open(path: &Path, cfg: &DbConfig) -> Result<Pool, StorageError> {
+    let open_err = |reason: String| StorageError::Open { path: path.display().to_string(), reason };
+    let sql = pragmas(cfg);
+    let pool = PoolConfig::new(path)
+        .builder(Runtime::Tokio1)
+        .map_err(|e| open_err(e.to_string()))?
+        .max_size(cfg.pool_size)
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .runtime(Runtime::Tokio1)
+        .post_create(Hook::async_fn(move |conn, _| {
+            let sql = sql.clone();
+            Box::pin(async move {
+                conn.interact(move |c| c.execute_batch(&sql))
+                    .await
+                    .map_err(|e| HookError::message(e.to_string()))?
+                    .map_err(HookError::Backend)
+            })
+        }))
+        .build()
+        .map_err(|e| open_err(e.to_string()))?;
+    let conn = pool.get().await.map_err(|e| open_err(e.to_string()))?;
+    conn.interact(|c| schema::migrate(c))
+        .await
+        .map_err(|e| open_err(e.to_string()))?
+        .map_err(|e| open_err(format!("migration failed: {e}")))?;
+    Ok(pool)
+}

@@ -1,0 +1,406 @@
+//! Every query the daemon makes, as plain functions over a rusqlite connection.
+//!
+//! Pagination is keyset (cursor = last key seen), never OFFSET, so a page costs the same
+//! at row 10 and at row 1,000,000. Must not block an async executor: callers run these on
+//! the pool's blocking threads.
+
+use picket_protocol::*;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::tools::ParsedOutput;
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+fn json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+fn parse_list(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+fn severity_rank(s: Severity) -> i64 {
+    s as i64
+}
+
+fn severity_from_rank(r: i64) -> Severity {
+    Severity::ALL.get(r.clamp(0, 4) as usize).copied().unwrap_or(Severity::Info)
+}
+
+fn status_from<T: std::str::FromStr>(s: String, fallback: T) -> T {
+    s.parse().unwrap_or(fallback)
+}
+
+/// What a new scan row holds.
+#[derive(Debug, Clone)]
+pub struct NewScan {
+    pub targets: Vec<String>,
+    pub profile: String,
+    pub ports: Option<String>,
+    pub tools: Vec<String>,
+    pub priority: i32,
+    pub no_cache: bool,
+    pub status: ScanStatus,
+}
+
+pub fn create_scan(tx: &Connection, scan: &NewScan) -> rusqlite::Result<ScanId> {
+    let now = now_ms();
+    tx.execute(
+        "INSERT INTO scans (targets, profile, ports, tools, priority, no_cache, status, created_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+        params![json_list(&scan.targets), scan.profile, scan.ports, json_list(&scan.tools), scan.priority, scan.no_cache, scan.status.as_str(), now],
+    )?;
+    let id = tx.last_insert_rowid();
+    let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO scan_targets (scan_id, target) VALUES (?1, ?2)")?;
+    for t in &scan.targets {
+        stmt.execute(params![id, t])?;
+    }
+    Ok(id)
+}
+
+pub fn set_scan_status(conn: &Connection, id: ScanId, status: ScanStatus, error: Option<&str>) -> rusqlite::Result<()> {
+    let now = now_ms();
+    match status {
+        ScanStatus::Running => conn.execute(
+            "UPDATE scans SET status = ?2, started_ms = COALESCE(started_ms, ?3), finished_ms = NULL WHERE id = ?1",
+            params![id, status.as_str(), now],
+        )?,
+        s if s.is_final() => conn.execute(
+            "UPDATE scans SET status = ?2, finished_ms = ?3, error = COALESCE(?4, error) WHERE id = ?1",
+            params![id, s.as_str(), now, error],
+        )?,
+        s => conn.execute("UPDATE scans SET status = ?2, error = COALESCE(?3, error) WHERE id = ?1", params![id, s.as_str(), error])?,
+    };
+    Ok(())
+}
+
+pub fn add_scan_warning(conn: &Connection, id: ScanId, warning: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE scans SET warnings = json_insert(warnings, '$[#]', ?2) WHERE id = ?1", params![id, warning])?;
+    Ok(())
+}
+
+/// Marks a run as started (or restarted after a crash) and returns its row id.
+pub fn start_run(conn: &Connection, scan: ScanId, tool: &str, target: &str) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "INSERT INTO tool_runs (scan_id, tool, target, status, started_ms) VALUES (?1, ?2, ?3, 'running', ?4)
+         ON CONFLICT (scan_id, tool, target) DO UPDATE SET status = 'running', started_ms = excluded.started_ms,
+             finished_ms = NULL, error = NULL
+         RETURNING id",
+        params![scan, tool, target, now_ms()],
+        |r| r.get(0),
+    )
+}
+
+/// Writes a finished run with everything it found, in the caller's transaction, so a run's
+/// results land all together or not at all. Findings are upserted by fingerprint.
+pub fn finish_run(tx: &Connection, scan: ScanId, run: &ToolRun, parsed: &ParsedOutput) -> rusqlite::Result<i64> {
+    let now = now_ms();
+    let run_id: i64 = tx.query_row(
+        "INSERT INTO tool_runs (scan_id, tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version,
+                                started_ms, finished_ms, truncated, error)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)
+         ON CONFLICT (scan_id, tool, target) DO UPDATE SET status = excluded.status, exit_code = excluded.exit_code,
+             duration_ms = excluded.duration_ms, cache_hit = excluded.cache_hit, attempts = excluded.attempts,
+             tool_version = excluded.tool_version, started_ms = COALESCE(excluded.started_ms, started_ms),
+             finished_ms = excluded.finished_ms, truncated = excluded.truncated, error = excluded.error
+         RETURNING id",
+        params![
+            scan,
+            run.tool,
+            run.target,
+            run.status.as_str(),
+            run.exit_code,
+            run.duration_ms.map(|d| d as i64),
+            run.cache_hit,
+            run.attempts,
+            run.tool_version,
+            run.started_ms,
+            run.finished_ms.unwrap_or(now),
+            run.truncated,
+            run.error
+        ],
+        |r| r.get(0),
+    )?;
+    let mut svc = tx.prepare_cached(
+        "INSERT OR IGNORE INTO services (scan_id, run_id, host, port, proto, name, product, version, tls) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    )?;
+    for s in &parsed.services {
+        svc.execute(params![scan, run_id, s.host, s.port, s.proto, s.name, s.product, s.version, s.tls])?;
+    }
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO findings (fingerprint, tool, host, port, severity, title, detail, cve, evidence, first_seen_ms, last_seen_ms,
+                               first_scan_id, last_scan_id)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?10,?11,?11)
+         ON CONFLICT (fingerprint) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, last_scan_id = excluded.last_scan_id,
+             detail = excluded.detail, severity = excluded.severity, cve = excluded.cve
+         RETURNING id",
+    )?;
+    let mut link = tx.prepare_cached("INSERT OR IGNORE INTO scan_findings (scan_id, finding_id, severity) VALUES (?1, ?2, ?3)")?;
+    let mut cves = tx.prepare_cached("INSERT OR IGNORE INTO finding_cves (cve, finding_id) VALUES (?1, ?2)")?;
+    for f in &parsed.findings {
+        let sev = severity_rank(f.severity);
+        let id: i64 = upsert.query_row(
+            params![f.fingerprint, f.tool, f.host, f.port, sev, f.title, f.detail, f.cve.join(" "), f.evidence, now, scan],
+            |r| r.get(0),
+        )?;
+        link.execute(params![scan, id, sev])?;
+        for c in &f.cve {
+            cves.execute(params![c, id])?;
+        }
+    }
+    Ok(run_id)
+}
+
+fn run_from_row(r: &Row) -> rusqlite::Result<ToolRun> {
+    Ok(ToolRun {
+        tool: r.get("tool")?,
+        target: r.get("target")?,
+        status: status_from(r.get("status")?, RunStatus::Failed),
+        exit_code: r.get("exit_code")?,
+        duration_ms: r.get::<_, Option<i64>>("duration_ms")?.map(|d| d.max(0) as u64),
+        cache_hit: r.get("cache_hit")?,
+        attempts: r.get("attempts")?,
+        tool_version: r.get("tool_version")?,
+        started_ms: r.get("started_ms")?,
+        finished_ms: r.get("finished_ms")?,
+        truncated: r.get("truncated")?,
+        error: r.get("error")?,
+    })
+}
+
+fn service_from_row(r: &Row) -> rusqlite::Result<Service> {
+    Ok(Service {
+        host: r.get("host")?,
+        port: r.get("port")?,
+        proto: r.get("proto")?,
+        name: r.get("name")?,
+        product: r.get("product")?,
+        version: r.get("version")?,
+        tls: r.get("tls")?,
+    })
+}
+
+fn finding_from_row(r: &Row) -> rusqlite::Result<Finding> {
+    let cve: String = r.get("cve")?;
+    Ok(Finding {
+        id: r.get("id")?,
+        tool: r.get("tool")?,
+        host: r.get("host")?,
+        port: r.get("port")?,
+        severity: severity_from_rank(r.get("severity")?),
+        title: r.get("title")?,
+        detail: r.get("detail")?,
+        cve: cve.split_whitespace().map(String::from).collect(),
+        evidence: r.get("evidence")?,
+        fingerprint: r.get("fingerprint")?,
+        first_seen: Some(rfc3339(r.get("first_seen_ms")?)),
+        last_seen: Some(rfc3339(r.get("last_seen_ms")?)),
+    })
+}
+
+const FINDING_COLS: &str = "f.id, f.tool, f.host, f.port, f.severity, f.title, f.detail, f.cve, f.evidence, f.fingerprint, f.first_seen_ms, f.last_seen_ms";
+
+/// The scan row alone, as stored.
+#[derive(Debug, Clone)]
+pub struct ScanRow {
+    pub id: ScanId,
+    pub request: NewScan,
+    pub created_ms: i64,
+    pub started_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+fn scan_row(r: &Row) -> rusqlite::Result<ScanRow> {
+    Ok(ScanRow {
+        id: r.get("id")?,
+        request: NewScan {
+            targets: parse_list(&r.get::<_, String>("targets")?),
+            profile: r.get("profile")?,
+            ports: r.get("ports")?,
+            tools: parse_list(&r.get::<_, String>("tools")?),
+            priority: r.get("priority")?,
+            no_cache: r.get("no_cache")?,
+            status: status_from(r.get("status")?, ScanStatus::Failed),
+        },
+        created_ms: r.get("created_ms")?,
+        started_ms: r.get("started_ms")?,
+        finished_ms: r.get("finished_ms")?,
+        error: r.get("error")?,
+        warnings: parse_list(&r.get::<_, String>("warnings")?),
+    })
+}
+
+pub fn scan_row_by_id(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanRow>> {
+    conn.prepare_cached("SELECT * FROM scans WHERE id = ?1")?.query_row([id], scan_row).optional()
+}
+
+pub fn get_scan(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDetail>> {
+    let Some(row) = scan_row_by_id(conn, id)? else { return Ok(None) };
+    let tool_runs = conn
+        .prepare_cached("SELECT * FROM tool_runs WHERE scan_id = ?1 ORDER BY id")?
+        .query_map([id], run_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let services = conn
+        .prepare_cached("SELECT * FROM services WHERE scan_id = ?1 ORDER BY host, port, name")?
+        .query_map([id], service_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let findings = conn
+        .prepare_cached(&format!(
+            "SELECT {FINDING_COLS} FROM scan_findings sf JOIN findings f ON f.id = sf.finding_id
+             WHERE sf.scan_id = ?1 ORDER BY sf.severity DESC, sf.finding_id DESC"
+        ))?
+        .query_map([id], finding_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(ScanDetail {
+        id,
+        targets: row.request.targets,
+        profile: row.request.profile,
+        ports: row.request.ports,
+        tools: row.request.tools,
+        priority: row.request.priority,
+        status: row.request.status,
+        created_at: rfc3339(row.created_ms),
+        started_at: row.started_ms.map(rfc3339),
+        finished_at: row.finished_ms.map(rfc3339),
+        error: row.error,
+        warnings: row.warnings,
+        tool_runs,
+        services,
+        findings,
+    }))
+}
+
+fn bad_cursor(c: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidParameterName(format!("cursor {c:?} is not one this daemon gave out; drop --cursor to start over"))
+}
+
+pub fn list_scans(conn: &Connection, q: &ListQuery) -> rusqlite::Result<ScanPage> {
+    let limit = q.limit.clamp(1, 1000) as i64;
+    let before: i64 = match &q.cursor {
+        Some(c) => c.parse().map_err(|_| bad_cursor(c))?,
+        None => i64::MAX,
+    };
+    let status = q.status.map(|s| s.as_str());
+    let sql = match &q.target {
+        Some(_) => "SELECT s.*, (SELECT COUNT(*) FROM scan_findings WHERE scan_id = s.id) AS nfind
+                    FROM scan_targets t JOIN scans s ON s.id = t.scan_id
+                    WHERE t.target = ?1 AND t.scan_id < ?2 AND (?3 IS NULL OR s.status = ?3)
+                    ORDER BY t.scan_id DESC LIMIT ?4",
+        None => "SELECT s.*, (SELECT COUNT(*) FROM scan_findings WHERE scan_id = s.id) AS nfind
+                 FROM scans s WHERE (?1 IS NULL OR ?1 = ?1) AND s.id < ?2 AND (?3 IS NULL OR s.status = ?3)
+                 ORDER BY s.id DESC LIMIT ?4",
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    let scans = stmt
+        .query_map(params![q.target, before, status, limit + 1], |r| {
+            let row = scan_row(r)?;
+            Ok(ScanSummary {
+                id: row.id,
+                targets: row.request.targets,
+                profile: row.request.profile,
+                status: row.request.status,
+                created_at: rfc3339(row.created_ms),
+                finished_at: row.finished_ms.map(rfc3339),
+                findings: r.get::<_, i64>("nfind")? as u64,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(page(scans, limit as usize, |s| s.id.to_string(), |scans, next_cursor| ScanPage { scans, next_cursor }))
+}
+
+/// Cuts one extra row off a page and turns its predecessor's key into the next cursor.
+fn page<T, P>(mut rows: Vec<T>, limit: usize, key: impl Fn(&T) -> String, make: impl Fn(Vec<T>, Option<String>) -> P) -> P {
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(&key)
+    } else {
+        None
+    };
+    make(rows, next)
+}
+
+pub fn findings_page(conn: &Connection, q: &FindingsQuery) -> rusqlite::Result<FindingPage> {
+    let limit = q.limit.clamp(1, 1000) as i64;
+    let min = severity_rank(q.min_severity.unwrap_or(Severity::Info));
+    let (csev, cid): (i64, i64) = match &q.cursor {
+        Some(c) => {
+            let (a, b) = c.split_once('.').ok_or_else(|| bad_cursor(c))?;
+            (a.parse().map_err(|_| bad_cursor(c))?, b.parse().map_err(|_| bad_cursor(c))?)
+        }
+        None => (i64::MAX, i64::MAX),
+    };
+    let findings = match q.scan {
+        Some(scan) => conn
+            .prepare_cached(&format!(
+                "SELECT {FINDING_COLS} FROM scan_findings sf JOIN findings f ON f.id = sf.finding_id
+                 WHERE sf.scan_id = ?1 AND sf.severity >= ?2 AND (sf.severity, sf.finding_id) < (?3, ?4)
+                   AND (?5 IS NULL OR f.host = ?5)
+                 ORDER BY sf.severity DESC, sf.finding_id DESC LIMIT ?6"
+            ))?
+            .query_map(params![scan, min, csev, cid, q.target, limit + 1], finding_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+        None => {
+            let sql = if q.target.is_some() {
+                format!(
+                    "SELECT {FINDING_COLS} FROM findings f WHERE f.host = ?5 AND f.severity >= ?2 AND (f.severity, f.id) < (?3, ?4)
+                       AND ?1 IS NULL ORDER BY f.severity DESC, f.id DESC LIMIT ?6"
+                )
+            } else {
+                format!(
+                    "SELECT {FINDING_COLS} FROM findings f WHERE f.severity >= ?2 AND (f.severity, f.id) < (?3, ?4)
+                       AND ?1 IS NULL AND ?5 IS NULL ORDER BY f.severity DESC, f.id DESC LIMIT ?6"
+                )
+            };
+            conn.prepare_cached(&sql)?
+                .query_map(params![Option::<i64>::None, min, csev, cid, q.target, limit + 1], finding_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        }
+    };
+    Ok(page(
+        findings,
+        limit as usize,
+        |f| format!("{}.{}", severity_rank(f.severity), f.id),
+        |findings, next_cursor| FindingPage { findings, next_cursor },
+    ))
+}
+
+/// Scans that were queued or running when the daemon last stopped.
+pub fn unfinished_scans(conn: &Connection) -> rusqlite::Result<Vec<ScanRow>> {
+    conn.prepare_cached("SELECT * FROM scans WHERE status IN ('queued', 'running', 'interrupted') ORDER BY priority DESC, id")?
+        .query_map([], scan_row)?
+        .collect()
+}
+
+/// Runs of a scan that ended (done/failed/...) and the services each found: on resume they
+/// are not re-run, and their services still trigger follow-ups.
+pub fn finished_runs(conn: &Connection, scan: ScanId) -> rusqlite::Result<Vec<(ToolRun, Vec<Service>)>> {
+    let runs: Vec<(i64, ToolRun)> = conn
+        .prepare_cached("SELECT * FROM tool_runs WHERE scan_id = ?1 AND status NOT IN ('queued', 'running') ORDER BY id")?
+        .query_map([scan], |r| Ok((r.get("id")?, run_from_row(r)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(runs.len());
+    let mut stmt = conn.prepare_cached("SELECT * FROM services WHERE run_id = ?1")?;
+    for (id, run) in runs {
+        let services = stmt.query_map([id], service_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        out.push((run, services));
+    }
+    Ok(out)
+}
+
+pub fn mark_interrupted(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute("UPDATE scans SET status = 'interrupted' WHERE status = 'running'", [])?;
+    conn.execute("UPDATE tool_runs SET status = 'cancelled', error = 'daemon stopped during the run' WHERE status = 'running'", [])
+}
+
+pub fn scan_finding_count(conn: &Connection, scan: ScanId) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT COUNT(*) FROM scan_findings WHERE scan_id = ?1", [scan], |r| r.get::<_, i64>(0).map(|n| n as u64))
+}

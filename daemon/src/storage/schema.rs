@@ -1,0 +1,130 @@
+//! Schema migrations: an ordered list of SQL steps and the `schema_version` table.
+//!
+//! Owns table and index definitions. Each step runs once, inside a transaction, and records
+//! its number, so running `migrate` on every start is idempotent. Must not hold queries.
+
+use rusqlite::Connection;
+
+/// Index i holds the SQL that brings the schema from version i to i+1.
+const MIGRATIONS: &[&str] = &[
+    // 1: the whole schema of DESIGN.md.
+    r#"
+    CREATE TABLE scans (
+        id           INTEGER PRIMARY KEY,
+        targets      TEXT NOT NULL,          -- JSON array, as the user gave them
+        profile      TEXT NOT NULL,
+        ports        TEXT,
+        tools        TEXT NOT NULL,          -- JSON array (explicit --tools), may be []
+        priority     INTEGER NOT NULL DEFAULT 0,
+        no_cache     INTEGER NOT NULL DEFAULT 0,
+        status       TEXT NOT NULL,
+        created_ms   INTEGER NOT NULL,
+        started_ms   INTEGER,
+        finished_ms  INTEGER,
+        error        TEXT,
+        warnings     TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX scans_by_status ON scans(status, id);
+    -- One row per (scan, target) so `list --target` is an index range, keyset on id.
+    CREATE TABLE scan_targets (
+        scan_id  INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+        target   TEXT NOT NULL,
+        PRIMARY KEY (target, scan_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE tool_runs (
+        id           INTEGER PRIMARY KEY,
+        scan_id      INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+        tool         TEXT NOT NULL,
+        target       TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        exit_code    INTEGER,
+        duration_ms  INTEGER,
+        cache_hit    INTEGER NOT NULL DEFAULT 0,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        tool_version TEXT,
+        started_ms   INTEGER,
+        finished_ms  INTEGER,
+        truncated    INTEGER NOT NULL DEFAULT 0,
+        error        TEXT,
+        UNIQUE (scan_id, tool, target)
+    );
+    CREATE TABLE services (
+        id       INTEGER PRIMARY KEY,
+        scan_id  INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+        run_id   INTEGER REFERENCES tool_runs(id) ON DELETE CASCADE,
+        host     TEXT NOT NULL,
+        port     INTEGER NOT NULL,
+        proto    TEXT NOT NULL,
+        name     TEXT NOT NULL,
+        product  TEXT,
+        version  TEXT,
+        tls      INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (scan_id, host, port, proto, name)
+    );
+    -- A finding is unique by fingerprint across scans; scan_findings says which scans saw it.
+    CREATE TABLE findings (
+        id            INTEGER PRIMARY KEY,
+        fingerprint   TEXT NOT NULL UNIQUE,
+        tool          TEXT NOT NULL,
+        host          TEXT NOT NULL,
+        port          INTEGER,
+        severity      INTEGER NOT NULL,      -- 0 info .. 4 critical
+        title         TEXT NOT NULL,
+        detail        TEXT NOT NULL,
+        cve           TEXT NOT NULL DEFAULT '',  -- space-separated
+        evidence      TEXT NOT NULL,
+        first_seen_ms INTEGER NOT NULL,
+        last_seen_ms  INTEGER NOT NULL,
+        first_scan_id INTEGER NOT NULL,
+        last_scan_id  INTEGER NOT NULL
+    );
+    CREATE INDEX findings_by_severity ON findings(severity DESC, id DESC);
+    CREATE INDEX findings_by_host ON findings(host, severity DESC, id DESC);
+    CREATE TABLE scan_findings (
+        scan_id    INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+        finding_id INTEGER NOT NULL REFERENCES findings(id) ON DELETE CASCADE,
+        severity   INTEGER NOT NULL,         -- copied so a scan's page sorts in the index
+        PRIMARY KEY (scan_id, severity, finding_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX scan_findings_by_finding ON scan_findings(finding_id);
+    CREATE TABLE finding_cves (
+        cve        TEXT NOT NULL,
+        finding_id INTEGER NOT NULL REFERENCES findings(id) ON DELETE CASCADE,
+        PRIMARY KEY (cve, finding_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE cache_entries (
+        key          TEXT PRIMARY KEY,
+        tool         TEXT NOT NULL,
+        tool_version TEXT,
+        target       TEXT NOT NULL,
+        scan_id      INTEGER,
+        created_ms   INTEGER NOT NULL,
+        expires_ms   INTEGER NOT NULL,
+        exit_code    INTEGER,
+        truncated    INTEGER NOT NULL DEFAULT 0,
+        output       BLOB NOT NULL
+    );
+    CREATE INDEX cache_by_target ON cache_entries(target);
+    CREATE INDEX cache_by_tool ON cache_entries(tool);
+    CREATE INDEX cache_by_scan ON cache_entries(scan_id);
+    CREATE INDEX cache_by_expiry ON cache_entries(expires_ms);
+    "#,
+];
+
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the database to `SCHEMA_VERSION`. Returns the version found before.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let found: u32 = conn
+        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(0) } else { Err(e) })?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute("DELETE FROM schema_version", [])?;
+        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as u32 + 1])?;
+        tx.commit()?;
+    }
+    Ok(found)
+}
