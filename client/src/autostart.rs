@@ -2,8 +2,8 @@
 //! output in a log file, and wait for the socket. Must not talk the protocol beyond a
 //! connect attempt.
 
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -14,19 +14,28 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// picketd next to this binary first (a build or install tree), then PATH.
 fn find_daemon() -> Option<PathBuf> {
-    if let Some(sibling) = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("picketd"))) {
+    if let Some(sibling) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("picketd")))
+    {
         if sibling.is_file() {
             return Some(sibling);
         }
     }
-    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("picketd")).find(|p| p.is_file()))
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("picketd"))
+            .find(|p| p.is_file())
+    })
 }
 
 pub async fn start_and_connect(socket: &Path) -> Result<Connection, ClientError> {
     let failed = |reason: String| ClientError::AutostartFailed { reason };
-    let daemon = find_daemon().ok_or_else(|| failed("picketd was not found next to picket nor on PATH".into()))?;
+    let daemon = find_daemon()
+        .ok_or_else(|| failed("picketd was not found next to picket nor on PATH".into()))?;
     let dir = socket.parent().unwrap_or(Path::new("/tmp"));
-    std::fs::create_dir_all(dir).map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
     let log_path = dir.join("picketd.log");
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -51,7 +60,12 @@ pub async fn start_and_connect(socket: &Path) -> Result<Connection, ClientError>
             Err(e) => return Err(e),
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(failed(format!("{} exited with {status}; its log is {}: {}", daemon.display(), log_path.display(), tail(&log_path))));
+            return Err(failed(format!(
+                "{} exited with {status}; its log is {}: {}",
+                daemon.display(),
+                log_path.display(),
+                tail(&log_path)
+            )));
         }
         if Instant::now() >= deadline {
             return Err(failed(format!(

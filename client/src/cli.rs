@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "picket", version, about = "Client for picketd, the local security-scan orchestrator")]
+#[command(
+    name = "picket",
+    version,
+    about = "Client for picketd, the local security-scan orchestrator"
+)]
 pub struct Cli {
     /// Print one JSON document on stdout (errors as {"error": {...}}).
     #[arg(long, global = true)]

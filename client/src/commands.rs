@@ -25,7 +25,9 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
             Response::Health(h) => {
                 out.health(&h)?;
                 if !h.ok {
-                    return Err(ClientError::Local("the daemon reports failing health checks".into()));
+                    return Err(ClientError::Local(
+                        "the daemon reports failing health checks".into(),
+                    ));
                 }
                 Ok(())
             }
@@ -36,7 +38,9 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
             other => unexpected(other),
         },
         Command::Shutdown => match conn.call(Request::Shutdown).await? {
-            Response::ShuttingDown => out.message(json!({"shutting_down": true}), "picketd is shutting down"),
+            Response::ShuttingDown => {
+                out.message(json!({"shutting_down": true}), "picketd is shutting down")
+            }
             other => unexpected(other),
         },
         Command::Scan(args) => scan(&mut conn, out, args).await,
@@ -49,9 +53,10 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
         Command::Findings(args) => findings(&mut conn, out, args).await,
         Command::Wait { scans } => wait(&mut conn, out, scans, false).await,
         Command::Cancel { scan } => match conn.call(Request::Cancel { scan }).await? {
-            Response::Cancelled { id, was } => {
-                out.message(json!({"id": id, "cancelled": true, "was": was}), &format!("scan {id} cancelled (was {was})"))
-            }
+            Response::Cancelled { id, was } => out.message(
+                json!({"id": id, "cancelled": true, "was": was}),
+                &format!("scan {id} cancelled (was {was})"),
+            ),
             other => unexpected(other),
         },
         Command::Tools => match conn.call(Request::Tools).await? {
@@ -64,17 +69,24 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
 
 async fn connect(socket: &std::path::Path, no_autostart: bool) -> Result<Connection, ClientError> {
     match Connection::connect(socket).await {
-        Err(ClientError::NotRunning { .. }) if !no_autostart => autostart::start_and_connect(socket).await,
+        Err(ClientError::NotRunning { .. }) if !no_autostart => {
+            autostart::start_and_connect(socket).await
+        }
         other => other,
     }
 }
 
 fn unexpected(r: Response) -> Result<(), ClientError> {
-    Err(ClientError::Local(format!("unexpected answer from the daemon: {r:?}")))
+    Err(ClientError::Local(format!(
+        "unexpected answer from the daemon: {r:?}"
+    )))
 }
 
 fn usage(message: String, hint: &str) -> ClientError {
-    ClientError::Usage { message, hint: hint.into() }
+    ClientError::Usage {
+        message,
+        hint: hint.into(),
+    }
 }
 
 async fn scan(conn: &mut Connection, out: Out, args: ScanArgs) -> Result<(), ClientError> {
@@ -89,7 +101,10 @@ async fn scan(conn: &mut Connection, out: Out, args: ScanArgs) -> Result<(), Cli
     let id = match conn.call(Request::Scan(request)).await? {
         Response::ScanAccepted { id, queued_behind } => {
             if !args.wait && !args.follow {
-                return out.message(json!({"id": id, "queued_behind": queued_behind}), &format!("scan {id} submitted"));
+                return out.message(
+                    json!({"id": id, "queued_behind": queued_behind}),
+                    &format!("scan {id} submitted"),
+                );
             }
             if args.follow && !out.json {
                 println!("scan {id} submitted");
@@ -101,13 +116,24 @@ async fn scan(conn: &mut Connection, out: Out, args: ScanArgs) -> Result<(), Cli
     wait(conn, out, vec![id], args.follow).await
 }
 
-async fn wait(conn: &mut Connection, out: Out, scans: Vec<ScanId>, follow: bool) -> Result<(), ClientError> {
+async fn wait(
+    conn: &mut Connection,
+    out: Out,
+    scans: Vec<ScanId>,
+    follow: bool,
+) -> Result<(), ClientError> {
     let live = follow && !out.json;
-    conn.stream(Request::Wait { scans: scans.clone(), follow }, |r| {
-        if let (true, Response::Event(e)) = (live, &r) {
-            render::event(e);
-        }
-    })
+    conn.stream(
+        Request::Wait {
+            scans: scans.clone(),
+            follow,
+        },
+        |r| {
+            if let (true, Response::Event(e)) = (live, &r) {
+                render::event(e);
+            }
+        },
+    )
     .await?;
     let mut details = Vec::new();
     for id in scans {
@@ -129,18 +155,33 @@ async fn wait(conn: &mut Connection, out: Out, scans: Vec<ScanId>, follow: bool)
         }
     }
     if failed {
-        let states: Vec<String> = details.iter().filter(|d| d.status != ScanStatus::Done).map(|d| format!("scan {} {}", d.id, d.status)).collect();
-        return Err(ClientError::Local(format!("{} (see `picket show`)", states.join(", "))));
+        let states: Vec<String> = details
+            .iter()
+            .filter(|d| d.status != ScanStatus::Done)
+            .map(|d| format!("scan {} {}", d.id, d.status))
+            .collect();
+        return Err(ClientError::Local(format!(
+            "{} (see `picket show`)",
+            states.join(", ")
+        )));
     }
     Ok(())
 }
 
 async fn list(conn: &mut Connection, out: Out, args: ListArgs) -> Result<(), ClientError> {
     let status = match args.status {
-        Some(s) => Some(s.parse::<ScanStatus>().map_err(|e| usage(e, "see `picket list --help`"))?),
+        Some(s) => Some(
+            s.parse::<ScanStatus>()
+                .map_err(|e| usage(e, "see `picket list --help`"))?,
+        ),
         None => None,
     };
-    let query = ListQuery { target: args.target, status, limit: args.limit, cursor: args.cursor };
+    let query = ListQuery {
+        target: args.target,
+        status,
+        limit: args.limit,
+        cursor: args.cursor,
+    };
     match conn.call(Request::List(query)).await? {
         Response::Scans(page) => out.scans(&page),
         other => unexpected(other),
@@ -163,20 +204,44 @@ async fn show(conn: &mut Connection, out: Out, scan: ScanId) -> Result<(), Clien
 
 async fn findings(conn: &mut Connection, out: Out, args: FindingsArgs) -> Result<(), ClientError> {
     let min_severity = match args.min_severity {
-        Some(s) => Some(s.parse::<Severity>().map_err(|e| usage(e, "severities: info, low, medium, high, critical"))?),
+        Some(s) => Some(
+            s.parse::<Severity>()
+                .map_err(|e| usage(e, "severities: info, low, medium, high, critical"))?,
+        ),
         None => None,
     };
-    let query = FindingsQuery { scan: args.scan, min_severity, target: args.target, limit: args.limit, cursor: args.cursor };
+    let query = FindingsQuery {
+        scan: args.scan,
+        min_severity,
+        target: args.target,
+        limit: args.limit,
+        cursor: args.cursor,
+    };
     match conn.call(Request::Findings(query)).await? {
         Response::Findings(page) => out.findings(&page),
         other => unexpected(other),
     }
 }
 
-async fn import(conn: &mut Connection, out: Out, tool: String, file: PathBuf, target: Option<String>) -> Result<(), ClientError> {
-    let content = std::fs::read(&file).map_err(|e| ClientError::Local(format!("cannot read {}: {e}", file.display())))?;
+async fn import(
+    conn: &mut Connection,
+    out: Out,
+    tool: String,
+    file: PathBuf,
+    target: Option<String>,
+) -> Result<(), ClientError> {
+    let content = std::fs::read(&file)
+        .map_err(|e| ClientError::Local(format!("cannot read {}: {e}", file.display())))?;
     let file_name = file.display().to_string();
-    let id = match conn.call(Request::Import(ImportRequest { tool, file_name, content, target })).await? {
+    let id = match conn
+        .call(Request::Import(ImportRequest {
+            tool,
+            file_name,
+            content,
+            target,
+        }))
+        .await?
+    {
         Response::ScanAccepted { id, .. } => id,
         other => return unexpected(other),
     };

@@ -18,13 +18,21 @@ pub struct Connection {
 
 /// Whether an I/O error means "nobody is listening there".
 fn is_absent(e: &std::io::Error) -> bool {
-    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused)
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+    )
 }
 
 impl Connection {
     pub async fn connect(socket: &Path) -> Result<Connection, ClientError> {
-        let unreachable = |reason: String| ClientError::Unreachable { socket: socket.to_path_buf(), reason };
-        let name = socket.to_fs_name::<GenericFilePath>().map_err(|e| unreachable(e.to_string()))?;
+        let unreachable = |reason: String| ClientError::Unreachable {
+            socket: socket.to_path_buf(),
+            reason,
+        };
+        let name = socket
+            .to_fs_name::<GenericFilePath>()
+            .map_err(|e| unreachable(e.to_string()))?;
         let stream = match Stream::connect(name).await {
             Ok(s) => s,
             Err(e) if is_absent(&e) => return Err(ClientError::NotRunning { socket: socket.to_path_buf() }),
@@ -41,24 +49,46 @@ impl Connection {
             }
             Err(e) => return Err(unreachable(e.to_string())),
         };
-        let mut hello = Framed::new(stream, FrameCodec::<HelloReply, Hello>::new(DEFAULT_MAX_FRAME));
-        hello.send(Hello::current()).await.map_err(|e| unreachable(e.to_string()))?;
+        let mut hello = Framed::new(
+            stream,
+            FrameCodec::<HelloReply, Hello>::new(DEFAULT_MAX_FRAME),
+        );
+        hello
+            .send(Hello::current())
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
         match hello.next().await {
             Some(Ok(HelloReply::Welcome { .. })) => {}
-            Some(Ok(HelloReply::Rejected { reason, daemon_version, daemon_protocol })) => {
-                return Err(ClientError::Rejected { reason, daemon_version, daemon_protocol });
+            Some(Ok(HelloReply::Rejected {
+                reason,
+                daemon_version,
+                daemon_protocol,
+            })) => {
+                return Err(ClientError::Rejected {
+                    reason,
+                    daemon_version,
+                    daemon_protocol,
+                });
             }
             Some(Err(e)) => return Err(unreachable(format!("bad handshake answer: {e}"))),
-            None => return Err(unreachable("the daemon closed the connection during the handshake".into())),
+            None => {
+                return Err(unreachable(
+                    "the daemon closed the connection during the handshake".into(),
+                ))
+            }
         }
-        let framed = hello.map_codec(|_| FrameCodec::<ServerFrame, ClientFrame>::new(DEFAULT_MAX_FRAME));
+        let framed =
+            hello.map_codec(|_| FrameCodec::<ServerFrame, ClientFrame>::new(DEFAULT_MAX_FRAME));
         Ok(Connection { framed, next_id: 1 })
     }
 
     async fn send(&mut self, request: Request) -> Result<u64, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        self.framed.send(ClientFrame { id, request }).await.map_err(ClientError::Lost)?;
+        self.framed
+            .send(ClientFrame { id, request })
+            .await
+            .map_err(ClientError::Lost)?;
         Ok(id)
     }
 
@@ -68,7 +98,11 @@ impl Connection {
                 Some(Ok(frame)) if frame.id == id || frame.id == 0 => return Ok(frame.response),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(ClientError::Lost(e)),
-                None => return Err(ClientError::Lost(ProtocolError::Decode("the daemon closed the connection".into()))),
+                None => {
+                    return Err(ClientError::Lost(ProtocolError::Decode(
+                        "the daemon closed the connection".into(),
+                    )))
+                }
             }
         }
     }
@@ -83,7 +117,11 @@ impl Connection {
     }
 
     /// A streaming request: `on_event` sees each answer until `End`.
-    pub async fn stream(&mut self, request: Request, mut on_event: impl FnMut(Response)) -> Result<(), ClientError> {
+    pub async fn stream(
+        &mut self,
+        request: Request,
+        mut on_event: impl FnMut(Response),
+    ) -> Result<(), ClientError> {
         let id = self.send(request).await?;
         loop {
             match self.receive(id).await? {
@@ -100,6 +138,9 @@ impl Connection {
 pub fn default_socket() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir).join("picket/picketd.sock"),
-        None => PathBuf::from(format!("/tmp/picket-{}/picketd.sock", nix::unistd::getuid())),
+        None => PathBuf::from(format!(
+            "/tmp/picket-{}/picketd.sock",
+            nix::unistd::getuid()
+        )),
     }
 }

@@ -15,7 +15,11 @@ pub enum ClientError {
     #[error("could not start picketd: {reason}")]
     AutostartFailed { reason: String },
     #[error("the daemon refused the connection: {reason}")]
-    Rejected { reason: String, daemon_version: String, daemon_protocol: u32 },
+    Rejected {
+        reason: String,
+        daemon_version: String,
+        daemon_protocol: u32,
+    },
     #[error("connection to picketd lost: {0}")]
     Lost(ProtocolError),
     #[error("{0}")]
@@ -29,7 +33,9 @@ pub enum ClientError {
 impl ClientError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            ClientError::NotRunning { .. } | ClientError::Unreachable { .. } | ClientError::AutostartFailed { .. } => 3,
+            ClientError::NotRunning { .. }
+            | ClientError::Unreachable { .. }
+            | ClientError::AutostartFailed { .. } => 3,
             ClientError::Lost(_) => 3,
             ClientError::Rejected { reason, .. } if reason.starts_with("protocol mismatch") => 1,
             ClientError::Rejected { .. } => 4,
@@ -86,7 +92,12 @@ impl ClientError {
 
     pub fn to_json(&self) -> serde_json::Value {
         let mut err = json!({ "kind": self.kind(), "message": self.to_string(), "hint": self.hint(), "exit_code": self.exit_code() });
-        if let ClientError::Rejected { daemon_version, daemon_protocol, .. } = self {
+        if let ClientError::Rejected {
+            daemon_version,
+            daemon_protocol,
+            ..
+        } = self
+        {
             err["daemon_version"] = json!(daemon_version);
             err["daemon_protocol"] = json!(daemon_protocol);
         }

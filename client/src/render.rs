@@ -12,7 +12,10 @@ pub struct Out {
 }
 
 pub fn print_json<T: Serialize + ?Sized>(v: &T) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    );
 }
 
 fn duration(ms: u64) -> String {
@@ -60,7 +63,12 @@ impl Out {
             print_json(h);
         } else {
             for c in &h.checks {
-                println!("{:<4} {:<10} {}", if c.ok { "ok" } else { "FAIL" }, c.name, c.detail);
+                println!(
+                    "{:<4} {:<10} {}",
+                    if c.ok { "ok" } else { "FAIL" },
+                    c.name,
+                    c.detail
+                );
             }
         }
         Ok(())
@@ -73,14 +81,23 @@ impl Out {
         }
         let rows = [
             ("uptime", duration(s.uptime_ms)),
-            ("connections", format!("{} open, {} total", s.connections_open, s.connections_total)),
+            (
+                "connections",
+                format!("{} open, {} total", s.connections_open, s.connections_total),
+            ),
             ("requests", s.requests_served.to_string()),
             ("protocol errors", s.protocol_errors.to_string()),
             ("refused peers", s.refused_peers.to_string()),
-            ("scans", format!("{} running, {} queued", s.scans_running, s.scans_queued)),
+            (
+                "scans",
+                format!("{} running, {} queued", s.scans_running, s.scans_queued),
+            ),
             (
                 "db pool",
-                format!("{} of {} open, {} idle, {} waiting", s.db_pool.size, s.db_pool.max_size, s.db_pool.available, s.db_pool.waiting),
+                format!(
+                    "{} of {} open, {} idle, {} waiting",
+                    s.db_pool.size, s.db_pool.max_size, s.db_pool.available, s.db_pool.waiting
+                ),
             ),
         ];
         for (k, v) in rows {
@@ -107,7 +124,11 @@ impl Out {
                 s.runs_total,
                 s.findings,
                 s.targets.join(" "),
-                if s.running.is_empty() { String::new() } else { format!("  running: {}", s.running.join(", ")) }
+                if s.running.is_empty() {
+                    String::new()
+                } else {
+                    format!("  running: {}", s.running.join(", "))
+                }
             );
         }
         Ok(())
@@ -118,9 +139,20 @@ impl Out {
             print_json(page);
             return Ok(());
         }
-        println!("{:>6}  {:<11} {:<8} {:>8}  {:<24}  targets", "id", "status", "profile", "findings", "created");
+        println!(
+            "{:>6}  {:<11} {:<8} {:>8}  {:<24}  targets",
+            "id", "status", "profile", "findings", "created"
+        );
         for s in &page.scans {
-            println!("{:>6}  {:<11} {:<8} {:>8}  {:<24}  {}", s.id, s.status.as_str(), s.profile, s.findings, s.created_at, s.targets.join(" "));
+            println!(
+                "{:>6}  {:<11} {:<8} {:>8}  {:<24}  {}",
+                s.id,
+                s.status.as_str(),
+                s.profile,
+                s.findings,
+                s.created_at,
+                s.targets.join(" ")
+            );
         }
         if let Some(c) = &page.next_cursor {
             println!("more: --cursor {c}");
@@ -150,7 +182,10 @@ impl Out {
             print_json(tools);
             return Ok(());
         }
-        println!("{:<10} {:<9} {:>4} {:>8} {:>8}  version", "tool", "installed", "jobs", "timeout", "ttl");
+        println!(
+            "{:<10} {:<9} {:>4} {:>8} {:>8}  version",
+            "tool", "installed", "jobs", "timeout", "ttl"
+        );
         for t in tools {
             println!(
                 "{:<10} {:<9} {:>4} {:>7}s {:>7}s  {}",
@@ -159,7 +194,11 @@ impl Out {
                 t.concurrency,
                 t.timeout_secs,
                 t.cache_ttl_secs,
-                t.version.as_deref().unwrap_or(if t.installed { "?" } else { "install it to use it" })
+                t.version.as_deref().unwrap_or(if t.installed {
+                    "?"
+                } else {
+                    "install it to use it"
+                })
             );
         }
         Ok(())
@@ -168,8 +207,20 @@ impl Out {
 
 fn finding_line(f: &Finding) {
     let port = f.port.map(|p| format!(":{p}")).unwrap_or_default();
-    let cve = if f.cve.is_empty() { String::new() } else { format!("  [{}]", f.cve.join(", ")) };
-    println!("{:<8} {:<8} {}{:<7} {}{}", f.severity.as_str(), f.tool, f.host, port, f.title, cve);
+    let cve = if f.cve.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", f.cve.join(", "))
+    };
+    println!(
+        "{:<8} {:<8} {}{:<7} {}{}",
+        f.severity.as_str(),
+        f.tool,
+        f.host,
+        port,
+        f.title,
+        cve
+    );
 }
 
 pub fn scan_summary(d: &ScanDetail) {
@@ -179,7 +230,10 @@ pub fn scan_summary(d: &ScanDetail) {
         d.status,
         d.profile,
         d.targets.join(" "),
-        d.ports.as_ref().map(|p| format!("  ports {p}")).unwrap_or_default()
+        d.ports
+            .as_ref()
+            .map(|p| format!("  ports {p}"))
+            .unwrap_or_default()
     );
     if let Some(e) = &d.error {
         println!("error: {e}");
@@ -204,8 +258,15 @@ pub fn scan_summary(d: &ScanDetail) {
     if !d.services.is_empty() {
         println!("\nservices:");
         for s in &d.services {
-            let what = [s.product.as_deref(), s.version.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
-            println!("  {}:{}/{:<4} {:<10} {}", s.host, s.port, s.proto, s.name, what);
+            let what = [s.product.as_deref(), s.version.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            println!(
+                "  {}:{}/{:<4} {:<10} {}",
+                s.host, s.port, s.proto, s.name, what
+            );
         }
     }
     println!("\nfindings: {}", d.findings.len());
@@ -219,9 +280,18 @@ pub fn event(e: &ScanEvent) {
     match e {
         ScanEvent::Started { scan } => println!("scan {scan} started"),
         ScanEvent::ToolStarted { tool, target, .. } => println!("  start  {tool:<9} {target}"),
-        ScanEvent::ToolFinished { run, services, findings, .. } => println!(
+        ScanEvent::ToolFinished {
+            run,
+            services,
+            findings,
+            ..
+        } => println!(
             "  {:<6} {:<9} {}  {}  {} services, {} findings{}",
-            if run.status == RunStatus::Done { "done" } else { run.status.as_str() },
+            if run.status == RunStatus::Done {
+                "done"
+            } else {
+                run.status.as_str()
+            },
             run.tool,
             run.target,
             run.duration_ms.map(duration).unwrap_or_default(),

@@ -14,7 +14,10 @@ use crate::tools::generic::GenericMapping;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("invalid configuration (after merging {files}): {message}")]
@@ -84,7 +87,10 @@ pub struct ScopeConfig {
 
 impl Default for ScopeConfig {
     fn default() -> Self {
-        Self { allow: vec!["127.0.0.0/8".into(), "::1/128".into(), "localhost".into()], deny: vec![] }
+        Self {
+            allow: vec!["127.0.0.0/8".into(), "::1/128".into(), "localhost".into()],
+            deny: vec![],
+        }
     }
 }
 
@@ -101,7 +107,13 @@ pub struct DbConfig {
 
 impl Default for DbConfig {
     fn default() -> Self {
-        Self { pool_size: 8, busy_timeout_ms: 5000, mmap_size: 256 * 1024 * 1024, slow_query_ms: 100, write_batch: 1024 }
+        Self {
+            pool_size: 8,
+            busy_timeout_ms: 5000,
+            mmap_size: 256 * 1024 * 1024,
+            slow_query_ms: 100,
+            write_batch: 1024,
+        }
     }
 }
 
@@ -200,7 +212,15 @@ impl Default for Config {
     }
 }
 
-fn tool(program: &str, args: &[&str], parser: &str, timeout: u64, concurrency: u32, ttl: u64, triggers: &[&str]) -> ToolConfig {
+fn tool(
+    program: &str,
+    args: &[&str],
+    parser: &str,
+    timeout: u64,
+    concurrency: u32,
+    ttl: u64,
+    triggers: &[&str],
+) -> ToolConfig {
     ToolConfig {
         program: program.into(),
         args: args.iter().map(|s| s.to_string()).collect(),
@@ -223,14 +243,58 @@ fn tool(program: &str, args: &[&str], parser: &str, timeout: u64, concurrency: u
 pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
     let mut tools = BTreeMap::new();
     // -sT: no raw sockets needed (-sS needs CAP_NET_RAW); -Pn: the host is named, don't ping.
-    tools.insert("nmap".into(), tool("nmap", &["-sT", "-sV", "-Pn", "-n", "-p", "{ports}", "-oX", "-", "{host}"], "nmap", 600, 4, 600, &[]));
+    tools.insert(
+        "nmap".into(),
+        tool(
+            "nmap",
+            &["-sT", "-sV", "-Pn", "-n", "-p{ports}", "-oX", "-", "{host}"],
+            "nmap",
+            600,
+            4,
+            600,
+            &[],
+        ),
+    );
     // -q: without it whatweb interleaves coloured text with the JSON.
-    tools.insert("whatweb".into(), tool("whatweb", &["-q", "--color=never", "--log-json=-", "{url}"], "whatweb", 120, 2, 600, &["http", "https"]));
+    tools.insert(
+        "whatweb".into(),
+        tool(
+            "whatweb",
+            &["-q", "--color=never", "--log-json=-", "{url}"],
+            "whatweb",
+            120,
+            2,
+            600,
+            &["http", "https"],
+        ),
+    );
     // sslscan exits 0 on failure; the parser reads <error>.
-    tools.insert("sslscan".into(), tool("sslscan", &["--xml=-", "{host}:{port}"], "sslscan", 120, 2, 3600, &["https", "ssl", "tls"]));
+    tools.insert(
+        "sslscan".into(),
+        tool(
+            "sslscan",
+            &["--xml=-", "{hostport}"],
+            "sslscan",
+            120,
+            2,
+            3600,
+            &["https", "ssl", "tls"],
+        ),
+    );
     let mut testssl = tool(
         "testssl",
-        &["--quiet", "--warnings", "batch", "--color", "0", "--nodns", "none", "--jsonfile", "{outfile}", "{host}:{port}"],
+        &[
+            "--quiet",
+            "--warnings",
+            "batch",
+            "--color",
+            "0",
+            "--nodns",
+            "none",
+            "--jsonfile",
+            "{outfile}",
+            "{hostport}",
+        ],
         "testssl",
         600,
         1,
@@ -242,7 +306,15 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
     testssl.ok_exit_codes = (1..242).collect();
     testssl.fatal_exit_from = Some(242);
     tools.insert("testssl".into(), testssl);
-    let mut nuclei = tool("nuclei", &["-jsonl", "-silent", "-disable-update-check", "-u", "{url}"], "nuclei", 600, 1, 3600, &["http", "https"]);
+    let mut nuclei = tool(
+        "nuclei",
+        &["-jsonl", "-silent", "-disable-update-check", "-u", "{url}"],
+        "nuclei",
+        600,
+        1,
+        3600,
+        &["http", "https"],
+    );
     nuclei.version_args = vec!["-version".into()];
     tools.insert("nuclei".into(), nuclei);
     tools
@@ -251,12 +323,37 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
 pub fn builtin_profiles() -> BTreeMap<String, Profile> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let mut p = BTreeMap::new();
-    p.insert("quick".into(), Profile { discovery: s(&["nmap"]), follow_up: s(&["whatweb", "sslscan"]), direct: vec![] });
-    p.insert("tls".into(), Profile { discovery: s(&["nmap"]), follow_up: s(&["whatweb", "sslscan", "testssl"]), direct: vec![] });
-    p.insert("web".into(), Profile { discovery: s(&["nmap"]), follow_up: s(&["whatweb", "nuclei"]), direct: vec![] });
+    p.insert(
+        "quick".into(),
+        Profile {
+            discovery: s(&["nmap"]),
+            follow_up: s(&["whatweb", "sslscan"]),
+            direct: vec![],
+        },
+    );
+    p.insert(
+        "tls".into(),
+        Profile {
+            discovery: s(&["nmap"]),
+            follow_up: s(&["whatweb", "sslscan", "testssl"]),
+            direct: vec![],
+        },
+    );
+    p.insert(
+        "web".into(),
+        Profile {
+            discovery: s(&["nmap"]),
+            follow_up: s(&["whatweb", "nuclei"]),
+            direct: vec![],
+        },
+    );
     p.insert(
         "full".into(),
-        Profile { discovery: s(&["nmap"]), follow_up: s(&["whatweb", "nuclei", "sslscan", "testssl"]), direct: vec![] },
+        Profile {
+            discovery: s(&["nmap"]),
+            follow_up: s(&["whatweb", "nuclei", "sslscan", "testssl"]),
+            direct: vec![],
+        },
     );
     p
 }
@@ -323,21 +420,42 @@ impl Config {
         for path in config_files(explicit) {
             let text = match std::fs::read_to_string(&path) {
                 Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && Some(path.as_path()) != explicit => continue,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound
+                        && Some(path.as_path()) != explicit =>
+                {
+                    continue
+                }
                 Err(source) => return Err(ConfigError::Read { path, source }),
             };
             let table: toml::Table =
-                text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax { path: path.clone(), message: e.to_string() })?;
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
             // Check each file alone too, so an error names the file it is in.
             toml::Value::Table(table.clone())
                 .try_into::<Config>()
-                .map_err(|e| ConfigError::Syntax { path: path.clone(), message: with_location(&text, e) })?;
+                .map_err(|e| ConfigError::Syntax {
+                    path: path.clone(),
+                    message: with_location(&text, e),
+                })?;
             merge(&mut merged, table);
             used.push(path.display().to_string());
         }
-        let files = if used.is_empty() { "built-in defaults".to_string() } else { used.join(", ") };
+        let files = if used.is_empty() {
+            "built-in defaults".to_string()
+        } else {
+            used.join(", ")
+        };
         let mut config: Config =
-            toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid { files: files.clone(), message: e.to_string() })?;
+            toml::Value::Table(merged)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    files: files.clone(),
+                    message: e.to_string(),
+                })?;
         // User tools and profiles add to the built-in ones rather than replacing the set.
         for (name, t) in builtin_tools() {
             config.tools.entry(name).or_insert(t);
@@ -345,16 +463,23 @@ impl Config {
         for (name, p) in builtin_profiles() {
             config.profiles.entry(name).or_insert(p);
         }
-        config.validate().map_err(|message| ConfigError::Invalid { files, message })?;
+        config
+            .validate()
+            .map_err(|message| ConfigError::Invalid { files, message })?;
         Ok(config)
     }
 
     pub fn validate(&self) -> Result<(), String> {
         if self.max_frame_bytes < 1024 {
-            return Err(format!("max_frame_bytes = {} is too small (at least 1024)", self.max_frame_bytes));
+            return Err(format!(
+                "max_frame_bytes = {} is too small (at least 1024)",
+                self.max_frame_bytes
+            ));
         }
         if self.limits.max_concurrent_scans == 0 || self.limits.per_target == 0 {
-            return Err("limits.max_concurrent_scans and limits.per_target must be at least 1".into());
+            return Err(
+                "limits.max_concurrent_scans and limits.per_target must be at least 1".into(),
+            );
         }
         if self.db.pool_size == 0 {
             return Err("db.pool_size must be at least 1".into());
@@ -377,7 +502,9 @@ impl Config {
         for (name, p) in &self.profiles {
             for t in p.discovery.iter().chain(&p.follow_up).chain(&p.direct) {
                 if !self.tools.contains_key(t) {
-                    return Err(format!("profiles.{name} names tool \"{t}\", which is not configured under [tools]"));
+                    return Err(format!(
+                        "profiles.{name} names tool \"{t}\", which is not configured under [tools]"
+                    ));
                 }
             }
         }
@@ -411,7 +538,10 @@ impl Config {
 pub fn default_socket_path() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir).join("picket/picketd.sock"),
-        None => PathBuf::from(format!("/tmp/picket-{}/picketd.sock", nix::unistd::getuid())),
+        None => PathBuf::from(format!(
+            "/tmp/picket-{}/picketd.sock",
+            nix::unistd::getuid()
+        )),
     }
 }
 
@@ -441,7 +571,11 @@ mod tests {
     fn syntax_error_names_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("bad.toml");
-        std::fs::write(&f, "log_level = \"info\"\n[limits]\nper_target = \"many\"\n").unwrap();
+        std::fs::write(
+            &f,
+            "log_level = \"info\"\n[limits]\nper_target = \"many\"\n",
+        )
+        .unwrap();
         let err = Config::load(Some(&f)).unwrap_err().to_string();
         assert!(err.contains("bad.toml"), "{err}");
         assert!(err.contains("line 3"), "{err}");

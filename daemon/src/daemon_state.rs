@@ -7,9 +7,12 @@ use std::sync::{Arc, RwLock};
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::db::Db;
+use crate::actors::scheduler::Scheduler;
 use crate::config::{Config, Overrides};
 use crate::metrics::Metrics;
+use crate::scan_board::ScanBoard;
 use crate::scope::Scope;
+use crate::toolbox::Toolbox;
 
 /// The parts of the config that SIGHUP swaps together.
 #[derive(Debug, Clone)]
@@ -18,26 +21,56 @@ pub struct LiveConfig {
     pub scope: Arc<Scope>,
 }
 
+/// The running pieces the state is built from.
+pub struct Parts {
+    pub metrics: Arc<Metrics>,
+    pub db: Db,
+    pub scheduler: actix::Addr<Scheduler>,
+    pub board: Arc<ScanBoard>,
+    pub toolbox: Arc<Toolbox>,
+}
+
 pub struct DaemonState {
     live: RwLock<LiveConfig>,
     pub config_path: Option<PathBuf>,
     overrides: Overrides,
     pub metrics: Arc<Metrics>,
     pub db: Db,
+    pub scheduler: actix::Addr<Scheduler>,
+    pub board: Arc<ScanBoard>,
+    pub toolbox: Arc<Toolbox>,
     pub shutdown: CancellationToken,
     pub pid: u32,
     pub own_uid: u32,
 }
 
 impl DaemonState {
-    pub fn new(config: Config, config_path: Option<PathBuf>, overrides: Overrides, metrics: Arc<Metrics>, db: Db) -> anyhow::Result<Arc<Self>> {
+    pub fn new(
+        config: Config,
+        config_path: Option<PathBuf>,
+        overrides: Overrides,
+        parts: Parts,
+    ) -> anyhow::Result<Arc<Self>> {
+        let Parts {
+            metrics,
+            db,
+            scheduler,
+            board,
+            toolbox,
+        } = parts;
         let scope = Scope::from_config(&config.scope)?;
         Ok(Arc::new(Self {
-            live: RwLock::new(LiveConfig { config: Arc::new(config), scope: Arc::new(scope) }),
+            live: RwLock::new(LiveConfig {
+                config: Arc::new(config),
+                scope: Arc::new(scope),
+            }),
             config_path,
             overrides,
             metrics,
             db,
+            scheduler,
+            board,
+            toolbox,
             shutdown: CancellationToken::new(),
             pid: std::process::id(),
             own_uid: nix::unistd::geteuid().as_raw(),
@@ -52,14 +85,19 @@ impl DaemonState {
         self.live().config
     }
 
-    /// Reloads from the same files as at start. On error the old config stays.
-    pub fn reload(&self) -> Result<Arc<Config>, String> {
+    /// Reloads from the same files as at start and applies limits, scope and tools to the
+    /// running actors. On error the old config stays, whole.
+    pub async fn reload(&self) -> Result<Arc<Config>, String> {
         let mut config = Config::load(self.config_path.as_deref()).map_err(|e| e.to_string())?;
         self.overrides.apply(&mut config);
         let scope = Scope::from_config(&config.scope).map_err(|e| e.to_string())?;
         let config = Arc::new(config);
-        self.metrics.set_slow_query_threshold(config.db.slow_query_ms);
-        *self.live.write().unwrap_or_else(|p| p.into_inner()) = LiveConfig { config: config.clone(), scope: Arc::new(scope) };
+        self.metrics
+            .set_slow_query_threshold(config.db.slow_query_ms);
+        *self.live.write().unwrap_or_else(|p| p.into_inner()) = LiveConfig {
+            config: config.clone(),
+            scope: Arc::new(scope),
+        };
         Ok(config)
     }
 
@@ -67,6 +105,9 @@ impl DaemonState {
     pub fn peer_allowed(&self, uid: Option<u32>, gid: Option<u32>) -> bool {
         let Some(uid) = uid else { return false };
         let access = &self.config().access;
-        uid == self.own_uid || uid == 0 || access.allow_uids.contains(&uid) || (access.allow_gid.is_some() && gid == access.allow_gid)
+        uid == self.own_uid
+            || uid == 0
+            || access.allow_uids.contains(&uid)
+            || (access.allow_gid.is_some() && gid == access.allow_gid)
     }
 }

@@ -10,14 +10,23 @@ use clap::Parser;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use interprocess::os::unix::local_socket::ListenerOptionsExt;
 use picketd::actors::db::{Close, Db, DbActor};
+use picketd::actors::scheduler::Scheduler;
+use picketd::actors::supervisor::SupervisorDeps;
 use picketd::config::{Config, Overrides};
-use picketd::daemon_state::DaemonState;
+use picketd::daemon_state::{DaemonState, Parts};
+use picketd::handlers::scans::resume_interrupted;
 use picketd::metrics::Metrics;
+use picketd::scan_board::ScanBoard;
+use picketd::toolbox::Toolbox;
 use picketd::{server, socket_lock, storage};
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Debug, Parser)]
-#[command(name = "picketd", version, about = "Picket daemon: local security-scan orchestration")]
+#[command(
+    name = "picketd",
+    version,
+    about = "Picket daemon: local security-scan orchestration"
+)]
 struct Flags {
     /// Extra config file, read after /etc/picket/picketd.toml and $XDG_CONFIG_HOME/picket/picketd.toml.
     #[arg(long)]
@@ -42,7 +51,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let overrides = Overrides { socket: flags.socket.clone(), data_dir: flags.data_dir.clone(), log_level: flags.log_level.clone() };
+    let overrides = Overrides {
+        socket: flags.socket.clone(),
+        data_dir: flags.data_dir.clone(),
+        log_level: flags.log_level.clone(),
+    };
     overrides.apply(&mut config);
     init_tracing(&config.log_level);
     let result = actix::System::new().block_on(run(config, flags.config, overrides));
@@ -58,7 +71,11 @@ fn init_tracing(level: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // No timestamps under journald (it adds its own), and no colours in a log file.
     let under_journal = std::env::var_os("JOURNAL_STREAM").is_some();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false);
     if under_journal {
         builder.without_time().init();
     } else {
@@ -66,16 +83,43 @@ fn init_tracing(level: &str) {
     }
 }
 
-async fn run(config: Config, config_path: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
+async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    overrides: Overrides,
+) -> anyhow::Result<()> {
     let socket = config.socket_path();
     let lock = socket_lock::acquire(&socket)?;
     let data_dir = config.data_dir();
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let metrics = Arc::new(Metrics::new(config.db.slow_query_ms));
     let pool = storage::open(&data_dir.join("picket.db"), &config.db).await?;
-    let db = Db { addr: actix::Actor::start(DbActor::new(pool, metrics.clone(), config.db.write_batch)) };
+    let db = Db {
+        addr: actix::Actor::start(DbActor::new(pool, metrics.clone(), config.db.write_batch)),
+    };
+    let board = Arc::new(ScanBoard::default());
+    let toolbox = Toolbox::new(&config, board.clone()).await;
+    let deps = SupervisorDeps {
+        db: db.clone(),
+        board: board.clone(),
+        toolbox: toolbox.clone(),
+    };
+    let scheduler = actix::Actor::start(Scheduler::new(
+        config.limits.max_concurrent_scans,
+        config.limits.max_queued_scans,
+        deps,
+    ));
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
-    let state = DaemonState::new(config, config_path, overrides, metrics, db.clone())?;
+    let parts = Parts {
+        metrics,
+        db: db.clone(),
+        scheduler,
+        board,
+        toolbox,
+    };
+    let state = DaemonState::new(config, config_path, overrides, parts)?;
+    resume_interrupted(&state).await;
 
     let name = socket.as_path().to_fs_name::<GenericFilePath>()?;
     let listener = ListenerOptions::new()
@@ -92,8 +136,15 @@ async fn run(config: Config, config_path: Option<PathBuf>, overrides: Overrides)
     // Stop accepting happened when serve returned (the listener is dropped there, which
     // also removes the socket file). Now let in-flight requests finish, within the grace.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    tracing::info!("shutting down: waiting up to {}s for {} connection(s)", grace.as_secs(), connections.len());
-    if tokio::time::timeout(grace, connections.wait()).await.is_err() {
+    tracing::info!(
+        "shutting down: waiting up to {}s for {} connection(s)",
+        grace.as_secs(),
+        connections.len()
+    );
+    if tokio::time::timeout(grace, connections.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("grace period over; closing remaining connections");
     }
     let _ = db.addr.send(Close).await;
@@ -103,9 +154,11 @@ async fn run(config: Config, config_path: Option<PathBuf>, overrides: Overrides)
 }
 
 async fn handle_signals(state: Arc<DaemonState>) {
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };
@@ -115,7 +168,7 @@ async fn handle_signals(state: Arc<DaemonState>) {
             _ = int.recv() => { tracing::info!("SIGINT: shutting down"); state.shutdown.cancel(); return; }
             _ = hup.recv() => {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
-                match state.reload() {
+                match state.reload().await {
                     Ok(_) => tracing::info!("SIGHUP: configuration reloaded"),
                     Err(e) => tracing::error!("SIGHUP: configuration NOT reloaded, keeping the previous one: {e}"),
                 }

@@ -62,7 +62,11 @@ impl Metrics {
         }
         tracing::debug!(query = label, micros, "slow query");
         let mut log = self.slow_queries.lock().unwrap_or_else(|p| p.into_inner());
-        log.push(SlowQuery { label, micros, at_ms: crate::storage::queries::now_ms() });
+        log.push(SlowQuery {
+            label,
+            micros,
+            at_ms: crate::storage::queries::now_ms(),
+        });
         if log.len() > SLOW_KEPT * 2 {
             log.sort_by(|a, b| b.micros.cmp(&a.micros));
             log.truncate(SLOW_KEPT);
@@ -70,7 +74,11 @@ impl Metrics {
     }
 
     pub fn slow_queries(&self) -> Vec<SlowQuery> {
-        let mut log = self.slow_queries.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut log = self
+            .slow_queries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         log.sort_by(|a, b| b.micros.cmp(&a.micros));
         log.truncate(SLOW_KEPT);
         log

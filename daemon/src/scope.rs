@@ -36,7 +36,10 @@ enum Rule {
 
 impl Rule {
     fn parse(text: &str) -> Result<Rule, ScopeError> {
-        let bad = |reason: &str| ScopeError::BadRule { rule: text.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| ScopeError::BadRule {
+            rule: text.to_string(),
+            reason: reason.to_string(),
+        };
         let t = text.trim();
         if let Ok(net) = t.parse::<IpNet>() {
             return Ok(Rule::Net(net.trunc()));
@@ -53,13 +56,19 @@ impl Rule {
         if is_hostname(t) {
             return Ok(Rule::Host(t.to_ascii_lowercase()));
         }
-        Err(bad("expected a CIDR (127.0.0.0/8), an address, a host name or *.domain"))
+        Err(bad(
+            "expected a CIDR (127.0.0.0/8), an address, a host name or *.domain",
+        ))
     }
 
     fn matches_name(&self, name: &str) -> bool {
         match self {
             Rule::Host(h) => h == name,
-            Rule::Suffix(d) => name.len() > d.len() + 1 && name.ends_with(d.as_str()) && name[..name.len() - d.len()].ends_with('.'),
+            Rule::Suffix(d) => {
+                name.len() > d.len() + 1
+                    && name.ends_with(d.as_str())
+                    && name[..name.len() - d.len()].ends_with('.')
+            }
             Rule::Net(_) => false,
         }
     }
@@ -92,7 +101,12 @@ pub enum TargetKind {
     Ip(IpAddr),
     Net(IpNet),
     Host(String),
-    Url { scheme: String, host: String, port: u16, path: String },
+    Url {
+        scheme: String,
+        host: String,
+        port: u16,
+        path: String,
+    },
 }
 
 /// A target that passed syntax validation (not yet scope).
@@ -121,7 +135,9 @@ fn is_hostname(s: &str) -> bool {
         && s.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -130,36 +146,61 @@ fn is_hostname(s: &str) -> bool {
 /// Syntax checks. Anything that could be read as an option, split into words, or
 /// interpreted by a shell is refused here, whatever the scope says.
 pub fn parse_target(raw: &str) -> Result<Target, ScopeError> {
-    let invalid = |reason: &str| ScopeError::Invalid { target: shorten(raw), reason: reason.to_string() };
+    let invalid = |reason: &str| ScopeError::Invalid {
+        target: shorten(raw),
+        reason: reason.to_string(),
+    };
     if raw.is_empty() {
-        return Err(invalid("empty target; give an IP address, CIDR, host name or http(s) URL"));
+        return Err(invalid(
+            "empty target; give an IP address, CIDR, host name or http(s) URL",
+        ));
     }
     if raw.len() > MAX_TARGET_LEN {
-        return Err(invalid(&format!("{} bytes long; a target is at most {MAX_TARGET_LEN}", raw.len())));
+        return Err(invalid(&format!(
+            "{} bytes long; a target is at most {MAX_TARGET_LEN}",
+            raw.len()
+        )));
     }
     if raw.starts_with('-') {
-        return Err(invalid("starts with '-', which a tool would read as an option"));
+        return Err(invalid(
+            "starts with '-', which a tool would read as an option",
+        ));
     }
     if let Some(c) = raw.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid(&format!("contains whitespace or a control character ({:?})", c)));
+        return Err(invalid(&format!(
+            "contains whitespace or a control character ({:?})",
+            c
+        )));
     }
-    const SHELL: &[char] = &[';', '|', '&', '$', '`', '<', '>', '(', ')', '{', '}', '\'', '"', '\\', '*', '!', '~', '^'];
+    const SHELL: &[char] = &[
+        ';', '|', '&', '$', '`', '<', '>', '(', ')', '{', '}', '\'', '"', '\\', '*', '!', '~', '^',
+    ];
     if let Some(c) = raw.chars().find(|c| SHELL.contains(c)) {
         return Err(invalid(&format!("contains the shell metacharacter '{c}'")));
     }
     if let Ok(ip) = raw.parse::<IpAddr>() {
-        return Ok(Target { original: raw.into(), kind: TargetKind::Ip(ip) });
+        return Ok(Target {
+            original: raw.into(),
+            kind: TargetKind::Ip(ip),
+        });
     }
     if raw.contains('/') && !raw.contains("://") {
-        let net: IpNet = raw.parse().map_err(|_| invalid("not a valid CIDR network"))?;
+        let net: IpNet = raw
+            .parse()
+            .map_err(|_| invalid("not a valid CIDR network"))?;
         let too_wide = match net {
             IpNet::V4(n) => n.prefix_len() < MIN_V4_PREFIX,
             IpNet::V6(n) => n.prefix_len() < MIN_V6_PREFIX,
         };
         if too_wide {
-            return Err(invalid(&format!("network too large; at most /{MIN_V4_PREFIX} (IPv4) or /{MIN_V6_PREFIX} (IPv6)")));
+            return Err(invalid(&format!(
+                "network too large; at most /{MIN_V4_PREFIX} (IPv4) or /{MIN_V6_PREFIX} (IPv6)"
+            )));
         }
-        return Ok(Target { original: raw.into(), kind: TargetKind::Net(net.trunc()) });
+        return Ok(Target {
+            original: raw.into(),
+            kind: TargetKind::Net(net.trunc()),
+        });
     }
     if raw.contains("://") {
         let url = url::Url::parse(raw).map_err(|e| invalid(&format!("not a valid URL: {e}")))?;
@@ -167,7 +208,9 @@ pub fn parse_target(raw: &str) -> Result<Target, ScopeError> {
             return Err(invalid("only http:// and https:// URLs are supported"));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(invalid("URLs with credentials are refused; they would end up in process listings"));
+            return Err(invalid(
+                "URLs with credentials are refused; they would end up in process listings",
+            ));
         }
         let host = match url.host() {
             Some(url::Host::Ipv4(a)) => a.to_string(),
@@ -175,14 +218,24 @@ pub fn parse_target(raw: &str) -> Result<Target, ScopeError> {
             Some(url::Host::Domain(d)) if is_hostname(d) => d.to_ascii_lowercase(),
             _ => return Err(invalid("URL has no valid host")),
         };
-        let port = url.port_or_known_default().ok_or_else(|| invalid("URL has no port"))?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| invalid("URL has no port"))?;
         return Ok(Target {
             original: raw.into(),
-            kind: TargetKind::Url { scheme: url.scheme().into(), host, port, path: url.path().to_string() },
+            kind: TargetKind::Url {
+                scheme: url.scheme().into(),
+                host,
+                port,
+                path: url.path().to_string(),
+            },
         });
     }
     if is_hostname(raw) {
-        return Ok(Target { original: raw.into(), kind: TargetKind::Host(raw.to_ascii_lowercase()) });
+        return Ok(Target {
+            original: raw.into(),
+            kind: TargetKind::Host(raw.to_ascii_lowercase()),
+        });
     }
     Err(invalid("not an IP address, CIDR, host name or http(s) URL"))
 }
@@ -198,7 +251,10 @@ fn shorten(s: &str) -> String {
 
 /// Parses a ports spec ("80,443,8000-8010"): digits, commas and dashes only.
 pub fn parse_ports(spec: &str) -> Result<String, ScopeError> {
-    let invalid = |reason: String| ScopeError::Invalid { target: format!("--ports {}", shorten(spec)), reason };
+    let invalid = |reason: String| ScopeError::Invalid {
+        target: format!("--ports {}", shorten(spec)),
+        reason,
+    };
     if spec.is_empty() || spec.len() > 1024 {
         return Err(invalid("expected a list like 80,443 or 8000-8010".into()));
     }
@@ -208,7 +264,11 @@ pub fn parse_ports(spec: &str) -> Result<String, ScopeError> {
         for b in &bounds {
             match b.parse::<u16>() {
                 Ok(n) if n > 0 && !b.starts_with('+') => nums.push(n),
-                _ => return Err(invalid(format!("'{part}' is not a port (1-65535) or a range a-b"))),
+                _ => {
+                    return Err(invalid(format!(
+                        "'{part}' is not a port (1-65535) or a range a-b"
+                    )))
+                }
             }
         }
         if nums.len() == 2 && nums[0] > nums[1] {
@@ -228,8 +288,16 @@ pub struct Scope {
 impl Scope {
     pub fn from_config(cfg: &ScopeConfig) -> Result<Scope, ScopeError> {
         Ok(Scope {
-            allow: cfg.allow.iter().map(|r| Rule::parse(r)).collect::<Result<_, _>>()?,
-            deny: cfg.deny.iter().map(|r| Rule::parse(r)).collect::<Result<_, _>>()?,
+            allow: cfg
+                .allow
+                .iter()
+                .map(|r| Rule::parse(r))
+                .collect::<Result<_, _>>()?,
+            deny: cfg
+                .deny
+                .iter()
+                .map(|r| Rule::parse(r))
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -237,13 +305,23 @@ impl Scope {
         if self.allow.is_empty() {
             "the allow list is empty".into()
         } else {
-            format!("allowed: {}", self.allow.iter().map(Rule::text).collect::<Vec<_>>().join(", "))
+            format!(
+                "allowed: {}",
+                self.allow
+                    .iter()
+                    .map(Rule::text)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     }
 
     fn check_ip(&self, target: &str, ip: IpAddr) -> Result<(), ScopeError> {
         if let Some(rule) = self.deny.iter().find(|r| r.matches_ip(ip)) {
-            return Err(ScopeError::Denied { target: target.into(), rule: rule.text() });
+            return Err(ScopeError::Denied {
+                target: target.into(),
+                rule: rule.text(),
+            });
         }
         if !self.allow.iter().any(|r| r.matches_ip(ip)) {
             return Err(ScopeError::OutOfScope {
@@ -256,21 +334,39 @@ impl Scope {
 
     fn check_name(&self, target: &str, name: &str, addrs: &[IpAddr]) -> Result<(), ScopeError> {
         if let Some(rule) = self.deny.iter().find(|r| r.matches_name(name)) {
-            return Err(ScopeError::Denied { target: target.into(), rule: rule.text() });
+            return Err(ScopeError::Denied {
+                target: target.into(),
+                rule: rule.text(),
+            });
         }
         let name_allowed = self.allow.iter().any(|r| r.matches_name(name));
         for ip in addrs {
             if let Some(rule) = self.deny.iter().find(|r| r.matches_ip(*ip)) {
-                return Err(ScopeError::Denied { target: format!("{target} ({ip})"), rule: rule.text() });
+                return Err(ScopeError::Denied {
+                    target: format!("{target} ({ip})"),
+                    rule: rule.text(),
+                });
             }
             if !name_allowed && !self.allow.iter().any(|r| r.matches_ip(*ip)) {
                 return Err(ScopeError::OutOfScope {
                     target: target.into(),
-                    reason: format!("it resolves to {ip}, which matches no allow rule ({})", self.allowed_text()),
+                    reason: format!(
+                        "it resolves to {ip}, which matches no allow rule ({})",
+                        self.allowed_text()
+                    ),
                 });
             }
         }
         Ok(())
+    }
+
+    /// For addresses a tool reported (a discovered service): in scope or not, no lookup.
+    pub fn check_address(&self, text: &str) -> Result<(), ScopeError> {
+        let ip: IpAddr = text.parse().map_err(|_| ScopeError::Invalid {
+            target: shorten(text),
+            reason: "not an IP address".into(),
+        })?;
+        self.check_ip(text, ip)
     }
 
     /// Validates syntax, resolves names, and checks every address against the rules.
@@ -283,52 +379,77 @@ impl Scope {
             }
             TargetKind::Net(net) => {
                 if let Some(rule) = self.deny.iter().find(|r| r.overlaps_net(net)) {
-                    return Err(ScopeError::Denied { target: raw.into(), rule: rule.text() });
+                    return Err(ScopeError::Denied {
+                        target: raw.into(),
+                        rule: rule.text(),
+                    });
                 }
                 if !self.allow.iter().any(|r| r.contains_net(net)) {
                     return Err(ScopeError::OutOfScope {
                         target: raw.into(),
-                        reason: format!("network {net} is not inside one allow rule ({})", self.allowed_text()),
+                        reason: format!(
+                            "network {net} is not inside one allow rule ({})",
+                            self.allowed_text()
+                        ),
                     });
                 }
                 net.to_string()
             }
-            TargetKind::Host(name) | TargetKind::Url { host: name, .. } => match name.parse::<IpAddr>() {
-                Ok(ip) => {
-                    self.check_ip(raw, ip)?;
-                    ip.to_string()
+            TargetKind::Host(name) | TargetKind::Url { host: name, .. } => {
+                match name.parse::<IpAddr>() {
+                    Ok(ip) => {
+                        self.check_ip(raw, ip)?;
+                        ip.to_string()
+                    }
+                    Err(_) => {
+                        let addrs = resolve(raw, name).await?;
+                        self.check_name(raw, name, &addrs)?;
+                        // Prefer IPv4: the local demo services and most tools default to it.
+                        let pick = addrs
+                            .iter()
+                            .find(|a| a.is_ipv4())
+                            .or(addrs.first())
+                            .copied();
+                        pick.map(|a| a.to_string())
+                            .ok_or_else(|| ScopeError::Unresolvable {
+                                target: raw.into(),
+                                reason: "no addresses".into(),
+                            })?
+                    }
                 }
-                Err(_) => {
-                    let addrs = resolve(raw, name).await?;
-                    self.check_name(raw, name, &addrs)?;
-                    // Prefer IPv4: the local demo services and most tools default to it.
-                    let pick = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied();
-                    pick.map(|a| a.to_string()).ok_or_else(|| ScopeError::Unresolvable {
-                        target: raw.into(),
-                        reason: "no addresses".into(),
-                    })?
-                }
-            },
+            }
         };
         Ok(CheckedTarget { target, host })
     }
 }
 
 async fn resolve(target: &str, name: &str) -> Result<Vec<IpAddr>, ScopeError> {
-    let lookup = tokio::time::timeout(std::time::Duration::from_secs(5), tokio::net::lookup_host((name, 0)));
+    let lookup = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::net::lookup_host((name, 0)),
+    );
     match lookup.await {
         Ok(Ok(addrs)) => {
             let mut v: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
             v.sort();
             v.dedup();
             if v.is_empty() {
-                Err(ScopeError::Unresolvable { target: target.into(), reason: "no addresses".into() })
+                Err(ScopeError::Unresolvable {
+                    target: target.into(),
+                    reason: "no addresses".into(),
+                })
             } else {
                 Ok(v)
             }
         }
-        Ok(Err(e)) => Err(ScopeError::Unresolvable { target: target.into(), reason: e.to_string() }),
-        Err(_) => Err(ScopeError::Unresolvable { target: target.into(), reason: "resolution timed out after 5 s".into() }),
+        Ok(Err(e)) => Err(ScopeError::Unresolvable {
+            target: target.into(),
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(ScopeError::Unresolvable {
+            target: target.into(),
+            reason: "resolution timed out after 5 s".into(),
+        }),
     }
 }
 
@@ -343,9 +464,24 @@ mod tests {
     #[tokio::test]
     async fn hostile_targets_are_invalid() {
         let long = "a".repeat(10 * 1024);
-        for t in ["-oX/tmp/x", "--script=exploit", "127.0.0.1;id", "$(id)", "`id`", "127.0.0.1 -p1", "http://127.0.0.1/ -x", "", long.as_str(), "ftp://127.0.0.1/", "http://u:p@127.0.0.1/"] {
+        for t in [
+            "-oX/tmp/x",
+            "--script=exploit",
+            "127.0.0.1;id",
+            "$(id)",
+            "`id`",
+            "127.0.0.1 -p1",
+            "http://127.0.0.1/ -x",
+            "",
+            long.as_str(),
+            "ftp://127.0.0.1/",
+            "http://u:p@127.0.0.1/",
+        ] {
             let err = loopback().check(t).await.unwrap_err();
-            assert!(matches!(err, ScopeError::Invalid { .. }), "{t:?} gave {err:?}");
+            assert!(
+                matches!(err, ScopeError::Invalid { .. }),
+                "{t:?} gave {err:?}"
+            );
         }
     }
 
@@ -354,20 +490,44 @@ mod tests {
         let s = loopback();
         assert_eq!(s.check("127.0.0.1").await.unwrap().host, "127.0.0.1");
         assert_eq!(s.check("::1").await.unwrap().host, "::1");
-        assert_eq!(s.check("http://127.0.0.2:8080/x").await.unwrap().host, "127.0.0.2");
+        assert_eq!(
+            s.check("http://127.0.0.2:8080/x").await.unwrap().host,
+            "127.0.0.2"
+        );
         assert_eq!(s.check("localhost").await.unwrap().host, "127.0.0.1");
-        for t in ["10.0.0.1", "192.168.1.1", "8.8.8.8", "127.0.0.0/7", "fe80::1"] {
+        for t in [
+            "10.0.0.1",
+            "192.168.1.1",
+            "8.8.8.8",
+            "127.0.0.0/7",
+            "fe80::1",
+        ] {
             let err = s.check(t).await.unwrap_err();
-            assert!(matches!(err, ScopeError::OutOfScope { .. } | ScopeError::Invalid { .. }), "{t}: {err:?}");
+            assert!(
+                matches!(
+                    err,
+                    ScopeError::OutOfScope { .. } | ScopeError::Invalid { .. }
+                ),
+                "{t}: {err:?}"
+            );
         }
     }
 
     #[tokio::test]
     async fn deny_beats_allow() {
-        let cfg = ScopeConfig { allow: vec!["127.0.0.0/8".into()], deny: vec!["127.0.0.5".into()] };
+        let cfg = ScopeConfig {
+            allow: vec!["127.0.0.0/8".into()],
+            deny: vec!["127.0.0.5".into()],
+        };
         let s = Scope::from_config(&cfg).unwrap();
-        assert!(matches!(s.check("127.0.0.5").await, Err(ScopeError::Denied { .. })));
-        assert!(matches!(s.check("127.0.0.0/24").await, Err(ScopeError::Denied { .. })));
+        assert!(matches!(
+            s.check("127.0.0.5").await,
+            Err(ScopeError::Denied { .. })
+        ));
+        assert!(matches!(
+            s.check("127.0.0.0/24").await,
+            Err(ScopeError::Denied { .. })
+        ));
         assert!(s.check("127.0.0.6").await.is_ok());
     }
 

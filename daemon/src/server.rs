@@ -60,19 +60,32 @@ async fn handle_connection(stream: Stream, state: Arc<DaemonState>) {
 }
 
 fn rejected(reason: String) -> HelloReply {
-    HelloReply::Rejected { daemon_protocol: PROTOCOL_VERSION, daemon_version: PACKAGE_VERSION.into(), reason }
+    HelloReply::Rejected {
+        daemon_protocol: PROTOCOL_VERSION,
+        daemon_version: PACKAGE_VERSION.into(),
+        reason,
+    }
 }
 
-async fn connection(stream: Stream, state: &Arc<DaemonState>, open: u64) -> Result<(), ProtocolError> {
+async fn connection(
+    stream: Stream,
+    state: &Arc<DaemonState>,
+    open: u64,
+) -> Result<(), ProtocolError> {
     let config = state.config();
     let cap = config.max_frame_bytes;
     let creds = stream.peer_creds().ok();
-    let (uid, gid) = (creds.as_ref().and_then(|c| c.euid()), creds.as_ref().and_then(|c| c.egid()));
+    let (uid, gid) = (
+        creds.as_ref().and_then(|c| c.euid()),
+        creds.as_ref().and_then(|c| c.egid()),
+    );
     let mut framed = Framed::new(stream, FrameCodec::<Hello, HelloReply>::new(cap));
 
     if !state.peer_allowed(uid, gid) {
         Metrics::incr(&state.metrics.refused_peers);
-        let who = uid.map(|u| format!("uid {u}")).unwrap_or_else(|| "a peer with unknown credentials".into());
+        let who = uid
+            .map(|u| format!("uid {u}"))
+            .unwrap_or_else(|| "a peer with unknown credentials".into());
         tracing::warn!("refused connection from {who}");
         let reason = format!(
             "permission denied: {who} may not use this picketd (it runs as uid {}); \
@@ -83,7 +96,10 @@ async fn connection(stream: Stream, state: &Arc<DaemonState>, open: u64) -> Resu
         return Ok(());
     }
     if open > config.limits.max_connections as u64 {
-        let reason = format!("busy: {} connections already open (limits.max_connections); retry shortly", open - 1);
+        let reason = format!(
+            "busy: {} connections already open (limits.max_connections); retry shortly",
+            open - 1
+        );
         let _ = framed.send(rejected(reason)).await;
         return Ok(());
     }
@@ -102,7 +118,13 @@ async fn connection(stream: Stream, state: &Arc<DaemonState>, open: u64) -> Resu
         framed.send(rejected(reason.clone())).await?;
         return Err(ProtocolError::Decode(reason));
     }
-    framed.send(HelloReply::Welcome { protocol: PROTOCOL_VERSION, daemon_version: PACKAGE_VERSION.into(), pid: state.pid }).await?;
+    framed
+        .send(HelloReply::Welcome {
+            protocol: PROTOCOL_VERSION,
+            daemon_version: PACKAGE_VERSION.into(),
+            pid: state.pid,
+        })
+        .await?;
 
     let mut framed = framed.map_codec(|_| FrameCodec::<ClientFrame, ServerFrame>::new(cap));
     loop {
@@ -121,7 +143,12 @@ async fn connection(stream: Stream, state: &Arc<DaemonState>, open: u64) -> Resu
                     format!("unreadable request: {e}"),
                     "use a picket client of the same version as the daemon",
                 );
-                let _ = framed.send(ServerFrame { id: 0, response: Response::Error(reply) }).await;
+                let _ = framed
+                    .send(ServerFrame {
+                        id: 0,
+                        response: Response::Error(reply),
+                    })
+                    .await;
                 return Err(e);
             }
         };
@@ -132,7 +159,12 @@ async fn connection(stream: Stream, state: &Arc<DaemonState>, open: u64) -> Resu
                 while let Some(response) = events.next().await {
                     framed.send(ServerFrame { id, response }).await?;
                 }
-                framed.send(ServerFrame { id, response: Response::End }).await?;
+                framed
+                    .send(ServerFrame {
+                        id,
+                        response: Response::End,
+                    })
+                    .await?;
             }
         }
     }

@@ -10,7 +10,9 @@ pub enum ProtocolError {
     FrameTooLarge { size: usize, cap: usize },
     #[error("undecodable message: {0}; the peer is not speaking the Picket protocol (or a different version)")]
     Decode(String),
-    #[error("message has {trailing} trailing bytes after a complete value; refusing a corrupt frame")]
+    #[error(
+        "message has {trailing} trailing bytes after a complete value; refusing a corrupt frame"
+    )]
     TrailingBytes { trailing: usize },
     #[error("could not encode message: {0}")]
     Encode(String),
@@ -47,7 +49,11 @@ pub struct ErrorReply {
 
 impl ErrorReply {
     pub fn new(kind: ErrorKind, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), hint: hint.into() }
+        Self {
+            kind,
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
 }
 

@@ -25,13 +25,17 @@ fn bincode_config() -> impl bincode::config::Config {
 
 /// Encode one value into a frame payload (no length prefix).
 pub fn encode_payload<T: Serialize>(value: &T) -> Result<Vec<u8>, ProtocolError> {
-    bincode::serde::encode_to_vec(value, bincode_config()).map_err(|e| ProtocolError::Encode(e.to_string()))
+    bincode::serde::encode_to_vec(value, bincode_config())
+        .map_err(|e| ProtocolError::Encode(e.to_string()))
 }
 
 /// Decode one frame payload. `cap` bounds every allocation the decoder may make.
 pub fn decode_payload<T: DeserializeOwned>(payload: &[u8], cap: usize) -> Result<T, ProtocolError> {
     if payload.len() > cap {
-        return Err(ProtocolError::FrameTooLarge { size: payload.len(), cap });
+        return Err(ProtocolError::FrameTooLarge {
+            size: payload.len(),
+            cap,
+        });
     }
     // bincode's limit is a const generic; the frame cap (<= 1 GiB) is further enforced by
     // the length check above, and any length field inside the payload larger than the
@@ -39,7 +43,9 @@ pub fn decode_payload<T: DeserializeOwned>(payload: &[u8], cap: usize) -> Result
     let (value, used) = bincode::serde::decode_from_slice::<T, _>(payload, bincode_config())
         .map_err(|e| ProtocolError::Decode(e.to_string()))?;
     if used != payload.len() {
-        return Err(ProtocolError::TrailingBytes { trailing: payload.len() - used });
+        return Err(ProtocolError::TrailingBytes {
+            trailing: payload.len() - used,
+        });
     }
     Ok(value)
 }
@@ -59,7 +65,11 @@ impl<In, Out> FrameCodec<In, Out> {
             .big_endian()
             .max_frame_length(cap)
             .new_codec();
-        Self { inner, cap, _types: PhantomData }
+        Self {
+            inner,
+            cap,
+            _types: PhantomData,
+        }
     }
 
     pub fn cap(&self) -> usize {
@@ -76,7 +86,10 @@ impl<In: DeserializeOwned, Out> Decoder for FrameCodec<In, Out> {
         if src.len() >= 4 {
             let announced = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
             if announced > self.cap {
-                return Err(ProtocolError::FrameTooLarge { size: announced, cap: self.cap });
+                return Err(ProtocolError::FrameTooLarge {
+                    size: announced,
+                    cap: self.cap,
+                });
             }
         }
         match self.inner.decode(src)? {
@@ -91,7 +104,10 @@ impl<In: DeserializeOwned, Out> Decoder for FrameCodec<In, Out> {
             None if buf.is_empty() => Ok(None),
             None => Err(ProtocolError::Io(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
-                format!("connection closed in the middle of a frame ({} bytes buffered)", buf.len()),
+                format!(
+                    "connection closed in the middle of a frame ({} bytes buffered)",
+                    buf.len()
+                ),
             ))),
         }
     }
@@ -103,7 +119,10 @@ impl<In, Out: Serialize> Encoder<Out> for FrameCodec<In, Out> {
     fn encode(&mut self, item: Out, dst: &mut BytesMut) -> Result<(), ProtocolError> {
         let payload = encode_payload(&item)?;
         if payload.len() > self.cap {
-            return Err(ProtocolError::FrameTooLarge { size: payload.len(), cap: self.cap });
+            return Err(ProtocolError::FrameTooLarge {
+                size: payload.len(),
+                cap: self.cap,
+            });
         }
         self.inner.encode(Bytes::from(payload), dst)?;
         Ok(())
@@ -129,7 +148,10 @@ mod tests {
     fn oversized_header_is_refused_before_body_arrives() {
         let mut codec = Codec::new(1024);
         let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
-        assert!(matches!(codec.decode(&mut buf), Err(ProtocolError::FrameTooLarge { .. })));
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(ProtocolError::FrameTooLarge { .. })
+        ));
     }
 
     #[test]
@@ -145,7 +167,10 @@ mod tests {
     fn trailing_bytes_are_rejected() {
         let mut payload = encode_payload(&"x".to_string()).unwrap();
         payload.push(0);
-        assert!(matches!(decode_payload::<String>(&payload, 1024), Err(ProtocolError::TrailingBytes { trailing: 1 })));
+        assert!(matches!(
+            decode_payload::<String>(&payload, 1024),
+            Err(ProtocolError::TrailingBytes { trailing: 1 })
+        ));
     }
 
     #[test]

@@ -21,15 +21,27 @@ pub const MAGIC: [u8; 6] = *b"PICKET";
 
 impl Hello {
     pub fn current() -> Self {
-        Self { magic: MAGIC, protocol: PROTOCOL_VERSION, package_version: PACKAGE_VERSION.to_string() }
+        Self {
+            magic: MAGIC,
+            protocol: PROTOCOL_VERSION,
+            package_version: PACKAGE_VERSION.to_string(),
+        }
     }
 }
 
 /// The daemon's answer to `Hello`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HelloReply {
-    Welcome { protocol: u32, daemon_version: String, pid: u32 },
-    Rejected { daemon_protocol: u32, daemon_version: String, reason: String },
+    Welcome {
+        protocol: u32,
+        daemon_version: String,
+        pid: u32,
+    },
+    Rejected {
+        daemon_protocol: u32,
+        daemon_version: String,
+        reason: String,
+    },
 }
 
 /// Checks a client's hello against this build; `Err` holds the reason, naming both versions

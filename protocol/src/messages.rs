@@ -27,13 +27,22 @@ pub enum Request {
     Stats,
     Shutdown,
     Scan(ScanRequest),
-    Status { scan: Option<ScanId> },
+    Status {
+        scan: Option<ScanId>,
+    },
     List(ListQuery),
-    Show { scan: ScanId },
+    Show {
+        scan: ScanId,
+    },
     Findings(FindingsQuery),
     /// Streams events of the scans until all are final, then `End`.
-    Wait { scans: Vec<ScanId>, follow: bool },
-    Cancel { scan: ScanId },
+    Wait {
+        scans: Vec<ScanId>,
+        follow: bool,
+    },
+    Cancel {
+        scan: ScanId,
+    },
     Tools,
     Import(ImportRequest),
 }
@@ -100,12 +109,18 @@ pub enum Response {
     Health(HealthReport),
     Stats(StatsReport),
     ShuttingDown,
-    ScanAccepted { id: ScanId, queued_behind: u32 },
+    ScanAccepted {
+        id: ScanId,
+        queued_behind: u32,
+    },
     Status(Vec<ScanProgress>),
     Scans(ScanPage),
     Scan(Box<ScanDetail>),
     Findings(FindingPage),
-    Cancelled { id: ScanId, was: ScanStatus },
+    Cancelled {
+        id: ScanId,
+        was: ScanStatus,
+    },
     Tools(Vec<ToolInfo>),
     Event(ScanEvent),
     /// Ends a stream of events.
@@ -195,9 +210,26 @@ pub struct ToolInfo {
 /// Progress of a scan, streamed to followers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ScanEvent {
-    Started { scan: ScanId },
-    ToolStarted { scan: ScanId, tool: String, target: String },
-    ToolFinished { scan: ScanId, run: ToolRun, services: u32, findings: u32 },
-    Warning { scan: ScanId, message: String },
-    Finished { scan: ScanId, status: ScanStatus },
+    Started {
+        scan: ScanId,
+    },
+    ToolStarted {
+        scan: ScanId,
+        tool: String,
+        target: String,
+    },
+    ToolFinished {
+        scan: ScanId,
+        run: ToolRun,
+        services: u32,
+        findings: u32,
+    },
+    Warning {
+        scan: ScanId,
+        message: String,
+    },
+    Finished {
+        scan: ScanId,
+        status: ScanStatus,
+    },
 }

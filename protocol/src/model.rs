@@ -67,7 +67,10 @@ named_enum!(RunStatus {
 
 impl ScanStatus {
     pub fn is_final(self) -> bool {
-        matches!(self, ScanStatus::Done | ScanStatus::Failed | ScanStatus::Cancelled)
+        matches!(
+            self,
+            ScanStatus::Done | ScanStatus::Failed | ScanStatus::Cancelled
+        )
     }
 }
 

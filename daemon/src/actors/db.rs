@@ -30,8 +30,17 @@ pub struct DbActor {
 impl DbActor {
     pub fn new(pool: Pool, metrics: Arc<Metrics>, write_batch: usize) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        actix::spawn(writer_loop(pool.clone(), rx, write_batch.max(1), metrics.clone()));
-        Self { pool, writer: tx, metrics }
+        actix::spawn(writer_loop(
+            pool.clone(),
+            rx,
+            write_batch.max(1),
+            metrics.clone(),
+        ));
+        Self {
+            pool,
+            writer: tx,
+            metrics,
+        }
     }
 }
 
@@ -43,7 +52,12 @@ impl Actor for DbActor {
     }
 }
 
-async fn writer_loop(pool: Pool, mut rx: mpsc::Receiver<WriteJob>, batch: usize, metrics: Arc<Metrics>) {
+async fn writer_loop(
+    pool: Pool,
+    mut rx: mpsc::Receiver<WriteJob>,
+    batch: usize,
+    metrics: Arc<Metrics>,
+) {
     let mut jobs: Vec<WriteJob> = Vec::with_capacity(batch);
     while rx.recv_many(&mut jobs, batch).await > 0 {
         let taken = std::mem::take(&mut jobs);
@@ -105,7 +119,10 @@ struct SavepointGuard<'c> {
 impl SavepointExt for rusqlite::Transaction<'_> {
     fn unchecked_transaction_savepoint(&self) -> rusqlite::Result<SavepointGuard<'_>> {
         self.execute_batch("SAVEPOINT job")?;
-        Ok(SavepointGuard { conn: self, done: false })
+        Ok(SavepointGuard {
+            conn: self,
+            done: false,
+        })
     }
 }
 
@@ -153,7 +170,10 @@ impl<R: Send + 'static> Handler<Read<R>> for DbActor {
         let pool = self.pool.clone();
         let metrics = self.metrics.clone();
         Box::pin(async move {
-            let conn = pool.get().await.map_err(|e| StorageError::Pool(e.to_string()))?;
+            let conn = pool
+                .get()
+                .await
+                .map_err(|e| StorageError::Pool(e.to_string()))?;
             let label = msg.label;
             let f = msg.f;
             conn.interact(move |c| {
@@ -204,8 +224,12 @@ impl<R: Send + 'static> Handler<Write<R>> for DbActor {
                 });
                 (ok, done)
             });
-            writer.send(job).await.map_err(|_| StorageError::Pool("database writer stopped".into()))?;
-            rx.await.map_err(|_| StorageError::Pool("database writer dropped the write".into()))?
+            writer
+                .send(job)
+                .await
+                .map_err(|_| StorageError::Pool("database writer stopped".into()))?;
+            rx.await
+                .map_err(|_| StorageError::Pool("database writer dropped the write".into()))?
         })
     }
 }
@@ -257,7 +281,13 @@ impl Db {
         label: &'static str,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StorageError> {
-        self.addr.send(Read { label, f: Box::new(f) }).await.map_err(|e| StorageError::Pool(e.to_string()))?
+        self.addr
+            .send(Read {
+                label,
+                f: Box::new(f),
+            })
+            .await
+            .map_err(|e| StorageError::Pool(e.to_string()))?
     }
 
     pub async fn write<R: Send + 'static>(
@@ -265,7 +295,13 @@ impl Db {
         label: &'static str,
         f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StorageError> {
-        self.addr.send(Write { label, f: Box::new(f) }).await.map_err(|e| StorageError::Pool(e.to_string()))?
+        self.addr
+            .send(Write {
+                label,
+                f: Box::new(f),
+            })
+            .await
+            .map_err(|e| StorageError::Pool(e.to_string()))?
     }
 
     pub async fn pool_status(&self) -> PoolStatus {

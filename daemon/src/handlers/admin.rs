@@ -18,7 +18,14 @@ pub fn ping(state: &Arc<DaemonState>) -> Response {
 
 pub async fn health(state: &Arc<DaemonState>) -> Response {
     let mut checks = Vec::new();
-    let db = state.db.read("health check", |c| c.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get::<_, i64>(0))).await;
+    let db = state
+        .db
+        .read("health check", |c| {
+            c.query_row("SELECT COUNT(*) FROM schema_version", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .await;
     checks.push(HealthCheck {
         name: "database".into(),
         ok: db.is_ok(),
@@ -31,9 +38,20 @@ pub async fn health(state: &Arc<DaemonState>) -> Response {
     checks.push(HealthCheck {
         name: "scope".into(),
         ok: !config.scope.allow.is_empty(),
-        detail: format!("allow {}; deny {}", config.scope.allow.join(", "), if config.scope.deny.is_empty() { "none".into() } else { config.scope.deny.join(", ") }),
+        detail: format!(
+            "allow {}; deny {}",
+            config.scope.allow.join(", "),
+            if config.scope.deny.is_empty() {
+                "none".into()
+            } else {
+                config.scope.deny.join(", ")
+            }
+        ),
     });
-    Response::Health(HealthReport { ok: checks.iter().all(|c| c.ok), checks })
+    Response::Health(HealthReport {
+        ok: checks.iter().all(|c| c.ok),
+        checks,
+    })
 }
 
 pub async fn stats(state: &Arc<DaemonState>) -> Response {
@@ -46,8 +64,8 @@ pub async fn stats(state: &Arc<DaemonState>) -> Response {
         protocol_errors: m.protocol_errors.load(Relaxed),
         refused_peers: m.refused_peers.load(Relaxed),
         db_pool: state.db.pool_status().await,
-        scans_running: 0,
-        scans_queued: 0,
+        scans_running: state.board.counts().0,
+        scans_queued: state.board.counts().1,
     })
 }
 

@@ -2,6 +2,8 @@
 //! Must not do socket I/O: the server writes what a handler returns.
 
 mod admin;
+pub mod scans;
+mod tools;
 
 use std::sync::Arc;
 
@@ -23,13 +25,21 @@ impl From<Response> for Reply {
     }
 }
 
-pub(crate) fn error(kind: ErrorKind, message: impl Into<String>, hint: impl Into<String>) -> Response {
+pub(crate) fn error(
+    kind: ErrorKind,
+    message: impl Into<String>,
+    hint: impl Into<String>,
+) -> Response {
     Response::Error(ErrorReply::new(kind, message, hint))
 }
 
 pub(crate) fn storage_error(e: StorageError) -> Response {
     tracing::error!("storage: {e}");
-    error(ErrorKind::Internal, e.to_string(), "check the daemon log (journalctl -u picketd) and the data directory")
+    error(
+        ErrorKind::Internal,
+        e.to_string(),
+        "check the daemon log (journalctl -u picketd) and the data directory",
+    )
 }
 
 pub async fn handle(state: &Arc<DaemonState>, request: Request) -> Reply {
@@ -38,11 +48,14 @@ pub async fn handle(state: &Arc<DaemonState>, request: Request) -> Reply {
         Request::Health => admin::health(state).await.into(),
         Request::Stats => admin::stats(state).await.into(),
         Request::Shutdown => admin::shutdown(state).into(),
-        other => error(
-            ErrorKind::Invalid,
-            format!("the '{}' command is not available in this daemon build", other.kind()),
-            "upgrade picketd",
-        )
-        .into(),
+        Request::Scan(req) => scans::scan(state, req).await.into(),
+        Request::Status { scan } => scans::status(state, scan).await.into(),
+        Request::List(q) => scans::list(state, q).await.into(),
+        Request::Show { scan } => scans::show(state, scan).await.into(),
+        Request::Findings(q) => scans::findings(state, q).await.into(),
+        Request::Wait { scans: ids, follow } => scans::wait(state, ids, follow).await,
+        Request::Cancel { scan } => scans::cancel(state, scan).await.into(),
+        Request::Tools => tools::list(state).into(),
+        Request::Import(req) => tools::import(state, req).await.into(),
     }
 }

@@ -15,7 +15,9 @@ use crate::config::DbConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("cannot open the database at {path}: {reason}; check that the data directory is writable")]
+    #[error(
+        "cannot open the database at {path}: {reason}; check that the data directory is writable"
+    )]
     Open { path: String, reason: String },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
@@ -36,7 +38,10 @@ pub fn pragmas(cfg: &DbConfig) -> String {
 
 /// Opens the pool and runs migrations. The pool's connections all carry `pragmas(cfg)`.
 pub async fn open(path: &Path, cfg: &DbConfig) -> Result<Pool, StorageError> {
-    let open_err = |reason: String| StorageError::Open { path: path.display().to_string(), reason };
+    let open_err = |reason: String| StorageError::Open {
+        path: path.display().to_string(),
+        reason,
+    };
     let sql = pragmas(cfg);
     let pool = PoolConfig::new(path)
         .builder(Runtime::Tokio1)

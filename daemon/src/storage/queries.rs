@@ -32,7 +32,10 @@ fn severity_rank(s: Severity) -> i64 {
 }
 
 fn severity_from_rank(r: i64) -> Severity {
-    Severity::ALL.get(r.clamp(0, 4) as usize).copied().unwrap_or(Severity::Info)
+    Severity::ALL
+        .get(r.clamp(0, 4) as usize)
+        .copied()
+        .unwrap_or(Severity::Info)
 }
 
 fn status_from<T: std::str::FromStr>(s: String, fallback: T) -> T {
@@ -58,14 +61,20 @@ pub fn create_scan(tx: &Connection, scan: &NewScan) -> rusqlite::Result<ScanId> 
         params![json_list(&scan.targets), scan.profile, scan.ports, json_list(&scan.tools), scan.priority, scan.no_cache, scan.status.as_str(), now],
     )?;
     let id = tx.last_insert_rowid();
-    let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO scan_targets (scan_id, target) VALUES (?1, ?2)")?;
+    let mut stmt =
+        tx.prepare_cached("INSERT OR IGNORE INTO scan_targets (scan_id, target) VALUES (?1, ?2)")?;
     for t in &scan.targets {
         stmt.execute(params![id, t])?;
     }
     Ok(id)
 }
 
-pub fn set_scan_status(conn: &Connection, id: ScanId, status: ScanStatus, error: Option<&str>) -> rusqlite::Result<()> {
+pub fn set_scan_status(
+    conn: &Connection,
+    id: ScanId,
+    status: ScanStatus,
+    error: Option<&str>,
+) -> rusqlite::Result<()> {
     let now = now_ms();
     match status {
         ScanStatus::Running => conn.execute(
@@ -82,12 +91,20 @@ pub fn set_scan_status(conn: &Connection, id: ScanId, status: ScanStatus, error:
 }
 
 pub fn add_scan_warning(conn: &Connection, id: ScanId, warning: &str) -> rusqlite::Result<()> {
-    conn.execute("UPDATE scans SET warnings = json_insert(warnings, '$[#]', ?2) WHERE id = ?1", params![id, warning])?;
+    conn.execute(
+        "UPDATE scans SET warnings = json_insert(warnings, '$[#]', ?2) WHERE id = ?1",
+        params![id, warning],
+    )?;
     Ok(())
 }
 
 /// Marks a run as started (or restarted after a crash) and returns its row id.
-pub fn start_run(conn: &Connection, scan: ScanId, tool: &str, target: &str) -> rusqlite::Result<i64> {
+pub fn start_run(
+    conn: &Connection,
+    scan: ScanId,
+    tool: &str,
+    target: &str,
+) -> rusqlite::Result<i64> {
     conn.query_row(
         "INSERT INTO tool_runs (scan_id, tool, target, status, started_ms) VALUES (?1, ?2, ?3, 'running', ?4)
          ON CONFLICT (scan_id, tool, target) DO UPDATE SET status = 'running', started_ms = excluded.started_ms,
@@ -100,7 +117,12 @@ pub fn start_run(conn: &Connection, scan: ScanId, tool: &str, target: &str) -> r
 
 /// Writes a finished run with everything it found, in the caller's transaction, so a run's
 /// results land all together or not at all. Findings are upserted by fingerprint.
-pub fn finish_run(tx: &Connection, scan: ScanId, run: &ToolRun, parsed: &ParsedOutput) -> rusqlite::Result<i64> {
+pub fn finish_run(
+    tx: &Connection,
+    scan: ScanId,
+    run: &ToolRun,
+    parsed: &ParsedOutput,
+) -> rusqlite::Result<i64> {
     let now = now_ms();
     let run_id: i64 = tx.query_row(
         "INSERT INTO tool_runs (scan_id, tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version,
@@ -132,7 +154,9 @@ pub fn finish_run(tx: &Connection, scan: ScanId, run: &ToolRun, parsed: &ParsedO
         "INSERT OR IGNORE INTO services (scan_id, run_id, host, port, proto, name, product, version, tls) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
     )?;
     for s in &parsed.services {
-        svc.execute(params![scan, run_id, s.host, s.port, s.proto, s.name, s.product, s.version, s.tls])?;
+        svc.execute(params![
+            scan, run_id, s.host, s.port, s.proto, s.name, s.product, s.version, s.tls
+        ])?;
     }
     let mut upsert = tx.prepare_cached(
         "INSERT INTO findings (fingerprint, tool, host, port, severity, title, detail, cve, evidence, first_seen_ms, last_seen_ms,
@@ -142,12 +166,27 @@ pub fn finish_run(tx: &Connection, scan: ScanId, run: &ToolRun, parsed: &ParsedO
              detail = excluded.detail, severity = excluded.severity, cve = excluded.cve
          RETURNING id",
     )?;
-    let mut link = tx.prepare_cached("INSERT OR IGNORE INTO scan_findings (scan_id, finding_id, severity) VALUES (?1, ?2, ?3)")?;
-    let mut cves = tx.prepare_cached("INSERT OR IGNORE INTO finding_cves (cve, finding_id) VALUES (?1, ?2)")?;
+    let mut link = tx.prepare_cached(
+        "INSERT OR IGNORE INTO scan_findings (scan_id, finding_id, severity) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut cves =
+        tx.prepare_cached("INSERT OR IGNORE INTO finding_cves (cve, finding_id) VALUES (?1, ?2)")?;
     for f in &parsed.findings {
         let sev = severity_rank(f.severity);
         let id: i64 = upsert.query_row(
-            params![f.fingerprint, f.tool, f.host, f.port, sev, f.title, f.detail, f.cve.join(" "), f.evidence, now, scan],
+            params![
+                f.fingerprint,
+                f.tool,
+                f.host,
+                f.port,
+                sev,
+                f.title,
+                f.detail,
+                f.cve.join(" "),
+                f.evidence,
+                now,
+                scan
+            ],
             |r| r.get(0),
         )?;
         link.execute(params![scan, id, sev])?;
@@ -164,7 +203,9 @@ fn run_from_row(r: &Row) -> rusqlite::Result<ToolRun> {
         target: r.get("target")?,
         status: status_from(r.get("status")?, RunStatus::Failed),
         exit_code: r.get("exit_code")?,
-        duration_ms: r.get::<_, Option<i64>>("duration_ms")?.map(|d| d.max(0) as u64),
+        duration_ms: r
+            .get::<_, Option<i64>>("duration_ms")?
+            .map(|d| d.max(0) as u64),
         cache_hit: r.get("cache_hit")?,
         attempts: r.get("attempts")?,
         tool_version: r.get("tool_version")?,
@@ -240,11 +281,15 @@ fn scan_row(r: &Row) -> rusqlite::Result<ScanRow> {
 }
 
 pub fn scan_row_by_id(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanRow>> {
-    conn.prepare_cached("SELECT * FROM scans WHERE id = ?1")?.query_row([id], scan_row).optional()
+    conn.prepare_cached("SELECT * FROM scans WHERE id = ?1")?
+        .query_row([id], scan_row)
+        .optional()
 }
 
 pub fn get_scan(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDetail>> {
-    let Some(row) = scan_row_by_id(conn, id)? else { return Ok(None) };
+    let Some(row) = scan_row_by_id(conn, id)? else {
+        return Ok(None);
+    };
     let tool_runs = conn
         .prepare_cached("SELECT * FROM tool_runs WHERE scan_id = ?1 ORDER BY id")?
         .query_map([id], run_from_row)?
@@ -280,7 +325,9 @@ pub fn get_scan(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDe
 }
 
 fn bad_cursor(c: &str) -> rusqlite::Error {
-    rusqlite::Error::InvalidParameterName(format!("cursor {c:?} is not one this daemon gave out; drop --cursor to start over"))
+    rusqlite::Error::InvalidParameterName(format!(
+        "cursor {c:?} is not one this daemon gave out; drop --cursor to start over"
+    ))
 }
 
 pub fn list_scans(conn: &Connection, q: &ListQuery) -> rusqlite::Result<ScanPage> {
@@ -314,11 +361,21 @@ pub fn list_scans(conn: &Connection, q: &ListQuery) -> rusqlite::Result<ScanPage
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(page(scans, limit as usize, |s| s.id.to_string(), |scans, next_cursor| ScanPage { scans, next_cursor }))
+    Ok(page(
+        scans,
+        limit as usize,
+        |s| s.id.to_string(),
+        |scans, next_cursor| ScanPage { scans, next_cursor },
+    ))
 }
 
 /// Cuts one extra row off a page and turns its predecessor's key into the next cursor.
-fn page<T, P>(mut rows: Vec<T>, limit: usize, key: impl Fn(&T) -> String, make: impl Fn(Vec<T>, Option<String>) -> P) -> P {
+fn page<T, P>(
+    mut rows: Vec<T>,
+    limit: usize,
+    key: impl Fn(&T) -> String,
+    make: impl Fn(Vec<T>, Option<String>) -> P,
+) -> P {
     let next = if rows.len() > limit {
         rows.truncate(limit);
         rows.last().map(&key)
@@ -334,7 +391,10 @@ pub fn findings_page(conn: &Connection, q: &FindingsQuery) -> rusqlite::Result<F
     let (csev, cid): (i64, i64) = match &q.cursor {
         Some(c) => {
             let (a, b) = c.split_once('.').ok_or_else(|| bad_cursor(c))?;
-            (a.parse().map_err(|_| bad_cursor(c))?, b.parse().map_err(|_| bad_cursor(c))?)
+            (
+                a.parse().map_err(|_| bad_cursor(c))?,
+                b.parse().map_err(|_| bad_cursor(c))?,
+            )
         }
         None => (i64::MAX, i64::MAX),
     };
@@ -369,7 +429,10 @@ pub fn findings_page(conn: &Connection, q: &FindingsQuery) -> rusqlite::Result<F
         findings,
         limit as usize,
         |f| format!("{}.{}", severity_rank(f.severity), f.id),
-        |findings, next_cursor| FindingPage { findings, next_cursor },
+        |findings, next_cursor| FindingPage {
+            findings,
+            next_cursor,
+        },
     ))
 }
 
@@ -382,7 +445,10 @@ pub fn unfinished_scans(conn: &Connection) -> rusqlite::Result<Vec<ScanRow>> {
 
 /// Runs of a scan that ended (done/failed/...) and the services each found: on resume they
 /// are not re-run, and their services still trigger follow-ups.
-pub fn finished_runs(conn: &Connection, scan: ScanId) -> rusqlite::Result<Vec<(ToolRun, Vec<Service>)>> {
+pub fn finished_runs(
+    conn: &Connection,
+    scan: ScanId,
+) -> rusqlite::Result<Vec<(ToolRun, Vec<Service>)>> {
     let runs: Vec<(i64, ToolRun)> = conn
         .prepare_cached("SELECT * FROM tool_runs WHERE scan_id = ?1 AND status NOT IN ('queued', 'running') ORDER BY id")?
         .query_map([scan], |r| Ok((r.get("id")?, run_from_row(r)?)))?
@@ -390,17 +456,26 @@ pub fn finished_runs(conn: &Connection, scan: ScanId) -> rusqlite::Result<Vec<(T
     let mut out = Vec::with_capacity(runs.len());
     let mut stmt = conn.prepare_cached("SELECT * FROM services WHERE run_id = ?1")?;
     for (id, run) in runs {
-        let services = stmt.query_map([id], service_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let services = stmt
+            .query_map([id], service_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         out.push((run, services));
     }
     Ok(out)
 }
 
 pub fn mark_interrupted(conn: &Connection) -> rusqlite::Result<usize> {
-    conn.execute("UPDATE scans SET status = 'interrupted' WHERE status = 'running'", [])?;
+    conn.execute(
+        "UPDATE scans SET status = 'interrupted' WHERE status = 'running'",
+        [],
+    )?;
     conn.execute("UPDATE tool_runs SET status = 'cancelled', error = 'daemon stopped during the run' WHERE status = 'running'", [])
 }
 
 pub fn scan_finding_count(conn: &Connection, scan: ScanId) -> rusqlite::Result<u64> {
-    conn.query_row("SELECT COUNT(*) FROM scan_findings WHERE scan_id = ?1", [scan], |r| r.get::<_, i64>(0).map(|n| n as u64))
+    conn.query_row(
+        "SELECT COUNT(*) FROM scan_findings WHERE scan_id = ?1",
+        [scan],
+        |r| r.get::<_, i64>(0).map(|n| n as u64),
+    )
 }

@@ -118,12 +118,21 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
     let found: u32 = conn
         .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
-        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(0) } else { Err(e) })?;
+        .or_else(|e| {
+            if e == rusqlite::Error::QueryReturnedNoRows {
+                Ok(0)
+            } else {
+                Err(e)
+            }
+        })?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.execute("DELETE FROM schema_version", [])?;
-        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [i as u32 + 1])?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [i as u32 + 1],
+        )?;
         tx.commit()?;
     }
     Ok(found)

@@ -51,7 +51,9 @@ use super::{new_finding, ParseError, ParsedOutput};
 
 const TOOL: &str = "generic";
 const MAX_DETAIL: usize = 1000;
-const GROUPS: &[&str] = &["host", "port", "title", "severity", "detail", "cve", "evidence"];
+const GROUPS: &[&str] = &[
+    "host", "port", "title", "severity", "detail", "cve", "evidence",
+];
 
 /// How a user-defined tool's output maps onto findings (`[tools.NAME.parser]`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -99,16 +101,36 @@ impl GenericMapping {
                 let re = Regex::new(pattern).map_err(|e| format!("invalid pattern: {e}"))?;
                 let names: Vec<&str> = re.capture_names().flatten().collect();
                 if let Some(bad) = names.iter().find(|n| !GROUPS.contains(n)) {
-                    return Err(format!("unknown group (?P<{bad}>) in pattern; known groups: {}", GROUPS.join(", ")));
+                    return Err(format!(
+                        "unknown group (?P<{bad}>) in pattern; known groups: {}",
+                        GROUPS.join(", ")
+                    ));
                 }
                 if !names.contains(&"title") && title.is_none() {
                     return Err("pattern has no (?P<title>...) group and no `title` is set".into());
                 }
                 Ok(())
             }
-            GenericMapping::JsonLines { title, host, port, severity, detail, cve, evidence, default_title, .. } => {
-                let fields =
-                    [("title", title), ("host", host), ("port", port), ("severity", severity), ("detail", detail), ("cve", cve), ("evidence", evidence)];
+            GenericMapping::JsonLines {
+                title,
+                host,
+                port,
+                severity,
+                detail,
+                cve,
+                evidence,
+                default_title,
+                ..
+            } => {
+                let fields = [
+                    ("title", title),
+                    ("host", host),
+                    ("port", port),
+                    ("severity", severity),
+                    ("detail", detail),
+                    ("cve", cve),
+                    ("evidence", evidence),
+                ];
                 for (name, pointer) in fields {
                     if let Some(p) = pointer {
                         if !p.starts_with('/') {
@@ -117,7 +139,9 @@ impl GenericMapping {
                     }
                 }
                 if title.is_none() && default_title.is_none() {
-                    return Err("json_lines mapping needs `title` (a pointer) or `default_title`".into());
+                    return Err(
+                        "json_lines mapping needs `title` (a pointer) or `default_title`".into(),
+                    );
                 }
                 Ok(())
             }
@@ -137,17 +161,34 @@ struct Fields {
     evidence: Option<String>,
 }
 
-pub fn parse(mapping: &GenericMapping, tool: &str, default_host: &str, output: &[u8]) -> Result<ParsedOutput, ParseError> {
+pub fn parse(
+    mapping: &GenericMapping,
+    tool: &str,
+    default_host: &str,
+    output: &[u8],
+) -> Result<ParsedOutput, ParseError> {
     let text = String::from_utf8_lossy(output);
     let mut findings = Vec::new();
     match mapping {
-        GenericMapping::Regex { pattern, title, severity } => {
-            let re = Regex::new(pattern)
-                .map_err(|e| ParseError::Malformed { tool: TOOL, reason: format!("invalid pattern: {e}") })?;
+        GenericMapping::Regex {
+            pattern,
+            title,
+            severity,
+        } => {
+            let re = Regex::new(pattern).map_err(|e| ParseError::Malformed {
+                tool: TOOL,
+                reason: format!("invalid pattern: {e}"),
+            })?;
             for line in text.lines() {
                 let line = strip_ansi(line);
-                let Some(caps) = re.captures(&line) else { continue };
-                let group = |n: &str| caps.name(n).map(|m| m.as_str().trim().to_string()).filter(|s| !s.is_empty());
+                let Some(caps) = re.captures(&line) else {
+                    continue;
+                };
+                let group = |n: &str| {
+                    caps.name(n)
+                        .map(|m| m.as_str().trim().to_string())
+                        .filter(|s| !s.is_empty())
+                };
                 let fields = Fields {
                     host: group("host"),
                     port: group("port"),
@@ -160,32 +201,60 @@ pub fn parse(mapping: &GenericMapping, tool: &str, default_host: &str, output: &
                 findings.extend(finding(tool, default_host, fields, *severity));
             }
         }
-        GenericMapping::JsonLines { title, host, port, severity, detail, cve, evidence, default_title, default_severity } => {
+        GenericMapping::JsonLines {
+            title,
+            host,
+            port,
+            severity,
+            detail,
+            cve,
+            evidence,
+            default_title,
+            default_severity,
+        } => {
             for line in text.lines() {
                 let line = strip_ansi(line);
                 let line = line.trim();
                 if !line.starts_with('{') {
                     continue;
                 }
-                let Ok(obj) = serde_json::from_str::<Value>(line) else { continue };
-                let get = |p: &Option<String>| p.as_deref().and_then(|p| obj.pointer(p)).and_then(value_text);
+                let Ok(obj) = serde_json::from_str::<Value>(line) else {
+                    continue;
+                };
+                let get = |p: &Option<String>| {
+                    p.as_deref()
+                        .and_then(|p| obj.pointer(p))
+                        .and_then(value_text)
+                };
                 let fields = Fields {
                     host: get(host),
                     port: get(port),
                     title: get(title).or_else(|| default_title.clone()),
                     severity: get(severity),
                     detail: get(detail),
-                    cve: cve.as_deref().and_then(|p| obj.pointer(p)).map(value_cves).unwrap_or_default(),
+                    cve: cve
+                        .as_deref()
+                        .and_then(|p| obj.pointer(p))
+                        .map(value_cves)
+                        .unwrap_or_default(),
                     evidence: get(evidence),
                 };
                 findings.extend(finding(tool, default_host, fields, *default_severity));
             }
         }
     }
-    Ok(ParsedOutput { services: Vec::new(), findings: dedupe_findings(findings) })
+    Ok(ParsedOutput {
+        services: Vec::new(),
+        findings: dedupe_findings(findings),
+    })
 }
 
-fn finding(tool: &str, default_host: &str, f: Fields, default_severity: Option<Severity>) -> Option<Finding> {
+fn finding(
+    tool: &str,
+    default_host: &str,
+    f: Fields,
+    default_severity: Option<Severity>,
+) -> Option<Finding> {
     let title = f.title.filter(|t| !t.trim().is_empty())?;
     let (mut host, mut port) = (default_host.to_string(), None);
     if let Some(h) = f.host {
@@ -205,7 +274,16 @@ fn finding(tool: &str, default_host: &str, f: Fields, default_severity: Option<S
         None => default_severity.unwrap_or(Severity::Info),
     };
     let detail = clip(f.detail.as_deref().unwrap_or_default(), MAX_DETAIL);
-    Some(new_finding(tool, &host, port, severity, clip(&title, 200), detail, f.cve, f.evidence.unwrap_or_default()))
+    Some(new_finding(
+        tool,
+        &host,
+        port,
+        severity,
+        clip(&title, 200),
+        detail,
+        f.cve,
+        f.evidence.unwrap_or_default(),
+    ))
 }
 
 /// Scalar as text; arrays joined, so `/info/tags` or `/extracted-results` read naturally.
@@ -214,7 +292,11 @@ fn value_text(v: &Value) -> Option<String> {
         Value::String(s) => s.trim().to_string(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        Value::Array(items) => items.iter().filter_map(value_text).collect::<Vec<_>>().join(", "),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(value_text)
+            .collect::<Vec<_>>()
+            .join(", "),
         Value::Null | Value::Object(_) => return None,
     };
     (!s.is_empty()).then_some(s)
@@ -238,7 +320,10 @@ fn value_cves(v: &Value) -> Vec<String> {
 
 fn split_cves(s: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for c in s.split(|c: char| c.is_whitespace() || c == ',' || c == ';').filter_map(normalize_cve) {
+    for c in s
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter_map(normalize_cve)
+    {
         if !out.contains(&c) {
             out.push(c);
         }
@@ -254,7 +339,11 @@ mod tests {
     const GOBUSTER: &str = r"^(?P<title>\S+)\s+\(Status: (?P<detail>\d+)\) \[Size: \d+\](?: \[--> (?P<evidence>.*)\])?$";
 
     fn gobuster() -> GenericMapping {
-        GenericMapping::Regex { pattern: GOBUSTER.into(), title: None, severity: Some(Severity::Low) }
+        GenericMapping::Regex {
+            pattern: GOBUSTER.into(),
+            title: None,
+            severity: Some(Severity::Low),
+        }
     }
 
     fn nuclei_like() -> GenericMapping {
@@ -278,8 +367,18 @@ mod tests {
 
     #[test]
     fn reads_from_toml() {
-        let regex: Wrapper = toml::from_str("[parser]\nkind = \"regex\"\npattern = '^(?P<title>\\S+)'\nseverity = \"low\"\n").unwrap();
-        assert_eq!(regex.parser, GenericMapping::Regex { pattern: r"^(?P<title>\S+)".into(), title: None, severity: Some(Severity::Low) });
+        let regex: Wrapper = toml::from_str(
+            "[parser]\nkind = \"regex\"\npattern = '^(?P<title>\\S+)'\nseverity = \"low\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            regex.parser,
+            GenericMapping::Regex {
+                pattern: r"^(?P<title>\S+)".into(),
+                title: None,
+                severity: Some(Severity::Low)
+            }
+        );
         regex.parser.validate().unwrap();
 
         let json: Wrapper = toml::from_str(
@@ -290,30 +389,61 @@ mod tests {
         assert_eq!(json.parser, nuclei_like());
         json.parser.validate().unwrap();
 
-        let inline: Wrapper = toml::from_str("parser = { kind = \"regex\", pattern = '(?P<title>x)' }").unwrap();
+        let inline: Wrapper =
+            toml::from_str("parser = { kind = \"regex\", pattern = '(?P<title>x)' }").unwrap();
         inline.parser.validate().unwrap();
 
-        assert!(toml::from_str::<Wrapper>("[parser]\nkind = \"regex\"\npattern = 'x'\nseverty = \"low\"\n").is_err(), "typo is rejected");
+        assert!(
+            toml::from_str::<Wrapper>(
+                "[parser]\nkind = \"regex\"\npattern = 'x'\nseverty = \"low\"\n"
+            )
+            .is_err(),
+            "typo is rejected"
+        );
         assert!(toml::from_str::<Wrapper>("[parser]\nkind = \"xml\"\n").is_err());
-        assert!(toml::from_str::<Wrapper>("[parser]\nkind = \"regex\"\npattern = 'x'\nseverity = \"severe\"\n").is_err());
+        assert!(toml::from_str::<Wrapper>(
+            "[parser]\nkind = \"regex\"\npattern = 'x'\nseverity = \"severe\"\n"
+        )
+        .is_err());
 
         // Round trip through TOML keeps the mapping.
-        let back: Wrapper = toml::from_str(&toml::to_string(&serde_json::json!({"parser": nuclei_like()})).unwrap()).unwrap();
+        let back: Wrapper = toml::from_str(
+            &toml::to_string(&serde_json::json!({"parser": nuclei_like()})).unwrap(),
+        )
+        .unwrap();
         assert_eq!(back.parser, nuclei_like());
     }
 
     #[test]
     fn validation_errors() {
-        let bad_re = GenericMapping::Regex { pattern: "(?P<title>".into(), title: None, severity: None };
+        let bad_re = GenericMapping::Regex {
+            pattern: "(?P<title>".into(),
+            title: None,
+            severity: None,
+        };
         assert!(bad_re.validate().unwrap_err().contains("invalid pattern"));
-        let unknown = GenericMapping::Regex { pattern: "(?P<titel>.*)".into(), title: None, severity: None };
+        let unknown = GenericMapping::Regex {
+            pattern: "(?P<titel>.*)".into(),
+            title: None,
+            severity: None,
+        };
         assert!(unknown.validate().unwrap_err().contains("titel"));
-        let no_title = GenericMapping::Regex { pattern: "(?P<host>.*)".into(), title: None, severity: None };
+        let no_title = GenericMapping::Regex {
+            pattern: "(?P<host>.*)".into(),
+            title: None,
+            severity: None,
+        };
         assert!(no_title.validate().is_err());
-        let const_title = GenericMapping::Regex { pattern: "(?P<host>.*)".into(), title: Some("seen".into()), severity: None };
+        let const_title = GenericMapping::Regex {
+            pattern: "(?P<host>.*)".into(),
+            title: Some("seen".into()),
+            severity: None,
+        };
         const_title.validate().unwrap();
 
-        let GenericMapping::JsonLines { default_title, .. } = nuclei_like() else { unreachable!() };
+        let GenericMapping::JsonLines { default_title, .. } = nuclei_like() else {
+            unreachable!()
+        };
         assert!(default_title.is_none());
         let mut m = nuclei_like();
         if let GenericMapping::JsonLines { host, .. } = &mut m {
@@ -329,22 +459,53 @@ mod tests {
 
     #[test]
     fn regex_on_gobuster_file_and_stdout() {
-        let out = parse(&gobuster(), "gobuster", "127.0.0.1", &data("gobuster-http.txt")).unwrap();
+        let out = parse(
+            &gobuster(),
+            "gobuster",
+            "127.0.0.1",
+            &data("gobuster-http.txt"),
+        )
+        .unwrap();
         assert!(out.services.is_empty());
         assert_eq!(out.findings.len(), 5);
         let admin = out.findings.iter().find(|f| f.title == "/admin").unwrap();
         assert_eq!(
-            (admin.tool.as_str(), admin.host.as_str(), admin.port, admin.severity),
+            (
+                admin.tool.as_str(),
+                admin.host.as_str(),
+                admin.port,
+                admin.severity
+            ),
             ("gobuster", "127.0.0.1", None, Severity::Low)
         );
-        assert_eq!((admin.detail.as_str(), admin.evidence.as_str()), ("301", "/admin/"));
-        let robots = out.findings.iter().find(|f| f.title == "/robots.txt").unwrap();
-        assert_eq!((robots.detail.as_str(), robots.evidence.as_str()), ("200", ""));
+        assert_eq!(
+            (admin.detail.as_str(), admin.evidence.as_str()),
+            ("301", "/admin/")
+        );
+        let robots = out
+            .findings
+            .iter()
+            .find(|f| f.title == "/robots.txt")
+            .unwrap();
+        assert_eq!(
+            (robots.detail.as_str(), robots.evidence.as_str()),
+            ("200", "")
+        );
 
         // stdout has "\r\x1b[2K" before each line: same findings once stripped.
-        let stdout = parse(&gobuster(), "gobuster", "127.0.0.1", &data("gobuster-http-stdout.txt")).unwrap();
+        let stdout = parse(
+            &gobuster(),
+            "gobuster",
+            "127.0.0.1",
+            &data("gobuster-http-stdout.txt"),
+        )
+        .unwrap();
         let mut a: Vec<_> = out.findings.iter().map(|f| f.fingerprint.clone()).collect();
-        let mut b: Vec<_> = stdout.findings.iter().map(|f| f.fingerprint.clone()).collect();
+        let mut b: Vec<_> = stdout
+            .findings
+            .iter()
+            .map(|f| f.fingerprint.clone())
+            .collect();
         a.sort();
         b.sort();
         assert_eq!(a, b);
@@ -358,7 +519,8 @@ mod tests {
             severity: None,
         };
         m.validate().unwrap();
-        let input = b"[HIGH] 10.0.0.5:8443 Old OpenSSL|CVE-2014-0160, cve-2014-0224|heartbeat answered\n\
+        let input =
+            b"[HIGH] 10.0.0.5:8443 Old OpenSSL|CVE-2014-0160, cve-2014-0224|heartbeat answered\n\
                       [weird] 10.0.0.5 Odd thing||x\n\
                       [low] https://example.test/app Page|BID:1|y\n\
                       not a finding line\n\
@@ -366,12 +528,25 @@ mod tests {
         let out = parse(&m, "custom", "fallback", input).unwrap();
         assert_eq!(out.findings.len(), 4);
         let f = &out.findings[0];
-        assert_eq!((f.host.as_str(), f.port, f.severity, f.title.as_str()), ("10.0.0.5", Some(8443), Severity::High, "Old OpenSSL"));
-        assert_eq!(f.cve, vec!["CVE-2014-0160".to_string(), "CVE-2014-0224".to_string()]);
+        assert_eq!(
+            (f.host.as_str(), f.port, f.severity, f.title.as_str()),
+            ("10.0.0.5", Some(8443), Severity::High, "Old OpenSSL")
+        );
+        assert_eq!(
+            f.cve,
+            vec!["CVE-2014-0160".to_string(), "CVE-2014-0224".to_string()]
+        );
         assert_eq!(f.detail, "heartbeat answered");
-        assert_eq!(out.findings[1].severity, Severity::Info, "unknown severity word maps to info");
+        assert_eq!(
+            out.findings[1].severity,
+            Severity::Info,
+            "unknown severity word maps to info"
+        );
         let url = &out.findings[2];
-        assert_eq!((url.host.as_str(), url.port, url.cve.len()), ("example.test", Some(443), 0));
+        assert_eq!(
+            (url.host.as_str(), url.port, url.cve.len()),
+            ("example.test", Some(443), 0)
+        );
         assert_eq!(out.findings[3].port, None, "out-of-range port is dropped");
     }
 
@@ -386,11 +561,17 @@ garbage line
         let out = parse(&nuclei_like(), "nuclei-custom", "target", input).unwrap();
         assert_eq!(out.findings.len(), 2, "the line without a title is skipped");
         let a = &out.findings[0];
-        assert_eq!((a.host.as_str(), a.port, a.severity), ("10.0.0.7:8080", Some(8080), Severity::Critical));
+        assert_eq!(
+            (a.host.as_str(), a.port, a.severity),
+            ("10.0.0.7:8080", Some(8080), Severity::Critical)
+        );
         assert_eq!(a.cve, vec!["CVE-2021-41773".to_string()]);
         assert_eq!(a.evidence, "CVE-2021-41773");
         let b = &out.findings[1];
-        assert_eq!((b.host.as_str(), b.port, b.severity), ("::1", Some(8443), Severity::Info));
+        assert_eq!(
+            (b.host.as_str(), b.port, b.severity),
+            ("::1", Some(8443), Severity::Info)
+        );
 
         let with_defaults = GenericMapping::JsonLines {
             title: None,
@@ -404,9 +585,30 @@ garbage line
             default_severity: Some(Severity::Medium),
         };
         with_defaults.validate().unwrap();
-        let out = parse(&with_defaults, "t", "host.example", br#"{"p": 22, "d": ["a", "b"], "c": "CVE-2020-1234 CVE-2020-1234"}"#).unwrap();
+        let out = parse(
+            &with_defaults,
+            "t",
+            "host.example",
+            br#"{"p": 22, "d": ["a", "b"], "c": "CVE-2020-1234 CVE-2020-1234"}"#,
+        )
+        .unwrap();
         let f = &out.findings[0];
-        assert_eq!((f.host.as_str(), f.port, f.severity, f.title.as_str(), f.detail.as_str()), ("host.example", Some(22), Severity::Medium, "Thing seen", "a, b"));
+        assert_eq!(
+            (
+                f.host.as_str(),
+                f.port,
+                f.severity,
+                f.title.as_str(),
+                f.detail.as_str()
+            ),
+            (
+                "host.example",
+                Some(22),
+                Severity::Medium,
+                "Thing seen",
+                "a, b"
+            )
+        );
         assert_eq!(f.cve, vec!["CVE-2020-1234".to_string()]);
     }
 
@@ -415,19 +617,32 @@ garbage line
         for m in [gobuster(), nuclei_like()] {
             assert_eq!(parse(&m, "t", "h", b"").unwrap(), ParsedOutput::default());
             let p = |b: &[u8]| parse(&m, "t", "h", b);
-            for f in ["gobuster-http.txt", "gobuster-https.txt", "gobuster-http-stdout.txt", "testssl-https-flat.json"] {
+            for f in [
+                "gobuster-http.txt",
+                "gobuster-https.txt",
+                "gobuster-http-stdout.txt",
+                "testssl-https-flat.json",
+            ] {
                 check_garbled(p, &data(f));
                 check_fingerprints(p, &data(f));
             }
         }
         // A pattern that the config check would refuse is an error, not a panic.
-        let bad = GenericMapping::Regex { pattern: "(".into(), title: None, severity: None };
+        let bad = GenericMapping::Regex {
+            pattern: "(".into(),
+            title: None,
+            severity: None,
+        };
         assert!(parse(&bad, "t", "h", b"x").is_err());
     }
 
     #[test]
     fn repeats_are_merged() {
-        let m = GenericMapping::Regex { pattern: "(?P<title>dup) (?P<severity>\\w+)".into(), title: None, severity: None };
+        let m = GenericMapping::Regex {
+            pattern: "(?P<title>dup) (?P<severity>\\w+)".into(),
+            title: None,
+            severity: None,
+        };
         let out = parse(&m, "t", "h", b"dup low\ndup high\n").unwrap();
         assert_eq!(out.findings.len(), 1);
         assert_eq!(out.findings[0].severity, Severity::High);

@@ -66,9 +66,21 @@ impl BuiltinParser {
 
 /// Stable identity of a finding across scans: the same issue on the same endpoint, found
 /// by the same tool, hashes the same, whatever its wording of detail or its timestamp.
-pub fn fingerprint(tool: &str, host: &str, port: Option<u16>, title: &str, evidence_key: &str) -> String {
+pub fn fingerprint(
+    tool: &str,
+    host: &str,
+    port: Option<u16>,
+    title: &str,
+    evidence_key: &str,
+) -> String {
     let mut h = Sha256::new();
-    for part in [tool, host, &port.map(|p| p.to_string()).unwrap_or_default(), title, evidence_key] {
+    for part in [
+        tool,
+        host,
+        &port.map(|p| p.to_string()).unwrap_or_default(),
+        title,
+        evidence_key,
+    ] {
         h.update(part.trim().to_ascii_lowercase().as_bytes());
         h.update([0u8]);
     }

@@ -33,24 +33,43 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
     let root = parse_xml(TOOL, output, "nmaprun")?;
 
     if let Some(finished) = root.child("runstats").and_then(|r| r.child("finished")) {
-        if finished.attr("exit").is_some_and(|e| e.eq_ignore_ascii_case("error")) {
-            let message = finished.attr_nonempty("errormsg").unwrap_or("nmap exited with an error");
-            return Err(ParseError::ToolReported { tool: TOOL, message: message.to_string() });
+        if finished
+            .attr("exit")
+            .is_some_and(|e| e.eq_ignore_ascii_case("error"))
+        {
+            let message = finished
+                .attr_nonempty("errormsg")
+                .unwrap_or("nmap exited with an error");
+            return Err(ParseError::ToolReported {
+                tool: TOOL,
+                message: message.to_string(),
+            });
         }
     }
 
     let mut out = ParsedOutput::default();
     let mut findings = Vec::new();
     for host in root.children_named("host") {
-        let state = host.child("status").and_then(|s| s.attr("state")).unwrap_or("up");
+        let state = host
+            .child("status")
+            .and_then(|s| s.attr("state"))
+            .unwrap_or("up");
         if state.eq_ignore_ascii_case("down") {
             continue;
         }
-        let Some(addr) = host_address(host) else { continue };
+        let Some(addr) = host_address(host) else {
+            continue;
+        };
 
-        for port in host.children_named("ports").flat_map(|p| p.children_named("port")) {
+        for port in host
+            .children_named("ports")
+            .flat_map(|p| p.children_named("port"))
+        {
             let open = port.child("state").and_then(|s| s.attr("state")) == Some("open");
-            let Some(portid) = port.attr("portid").and_then(|p| p.trim().parse::<u16>().ok()) else {
+            let Some(portid) = port
+                .attr("portid")
+                .and_then(|p| p.trim().parse::<u16>().ok())
+            else {
                 continue;
             };
             if !open {
@@ -63,7 +82,10 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             }
             push_service(&mut out.services, svc);
         }
-        for script in host.children_named("hostscript").flat_map(|h| h.children_named("script")) {
+        for script in host
+            .children_named("hostscript")
+            .flat_map(|h| h.children_named("script"))
+        {
             script_findings(&mut findings, addr, None, script);
         }
     }
@@ -78,8 +100,10 @@ fn host_address(host: &XmlNode) -> Option<&str> {
             .and_then(|a| a.attr_nonempty("addr"))
     };
     by_type("ipv4").or_else(|| by_type("ipv6")).or_else(|| {
-        host.child("hostnames")
-            .and_then(|h| h.children_named("hostname").find_map(|n| n.attr_nonempty("name")))
+        host.child("hostnames").and_then(|h| {
+            h.children_named("hostname")
+                .find_map(|n| n.attr_nonempty("name"))
+        })
     })
 }
 
@@ -94,7 +118,10 @@ fn service(addr: &str, port: u16, port_el: &XmlNode) -> Service {
     Service {
         host: addr.to_string(),
         port,
-        proto: port_el.attr_nonempty("protocol").unwrap_or("tcp").to_string(),
+        proto: port_el
+            .attr_nonempty("protocol")
+            .unwrap_or("tcp")
+            .to_string(),
         name,
         product: get("product"),
         version: get("version"),
@@ -103,7 +130,11 @@ fn service(addr: &str, port: u16, port_el: &XmlNode) -> Service {
 }
 
 fn open_port_finding(svc: &Service, svc_el: Option<&XmlNode>) -> Finding {
-    let mut detail = [svc.product.as_deref(), svc.version.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let mut detail = [svc.product.as_deref(), svc.version.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
     if let Some(extra) = svc_el.and_then(|s| s.attr_nonempty("extrainfo")) {
         if !detail.is_empty() {
             detail.push(' ');
@@ -124,14 +155,28 @@ fn open_port_finding(svc: &Service, svc_el: Option<&XmlNode>) -> Finding {
 
 fn script_findings(findings: &mut Vec<Finding>, addr: &str, port: Option<u16>, script: &XmlNode) {
     let id = script.attr_nonempty("id").unwrap_or("nse-script");
-    let vuln_tables: Vec<&XmlNode> = script.children_named("table").filter(|t| elem(t, "state").is_some()).collect();
+    let vuln_tables: Vec<&XmlNode> = script
+        .children_named("table")
+        .filter(|t| elem(t, "state").is_some())
+        .collect();
     if vuln_tables.is_empty() {
         let output = script.attr("output").unwrap_or_default();
-        findings.push(new_finding(TOOL, addr, port, Severity::Info, id, clip(output, MAX_DETAIL), Vec::new(), id));
+        findings.push(new_finding(
+            TOOL,
+            addr,
+            port,
+            Severity::Info,
+            id,
+            clip(output, MAX_DETAIL),
+            Vec::new(),
+            id,
+        ));
         return;
     }
     for table in vuln_tables {
-        let state = elem(table, "state").unwrap_or_default().to_ascii_uppercase();
+        let state = elem(table, "state")
+            .unwrap_or_default()
+            .to_ascii_uppercase();
         let severity = if state.starts_with("VULNERABLE") {
             Severity::High
         } else if state.starts_with("LIKELY VULNERABLE") {
@@ -167,7 +212,16 @@ fn script_findings(findings: &mut Vec<Finding>, addr: &str, port: Option<u16>, s
             detail.push_str(&format!(" Disclosed {date}."));
         }
         let evidence = format!("{id}:{}", key.unwrap_or(title));
-        findings.push(new_finding(TOOL, addr, port, severity, title, clip(&detail, MAX_DETAIL), cve, evidence));
+        findings.push(new_finding(
+            TOOL,
+            addr,
+            port,
+            severity,
+            title,
+            clip(&detail, MAX_DETAIL),
+            cve,
+            evidence,
+        ));
     }
 }
 
@@ -195,8 +249,11 @@ mod tests {
         "nmap-vuln-synthetic.xml",
     ];
 
-    fn svc<'a>(out: &'a ParsedOutput, port: u16) -> &'a Service {
-        out.services.iter().find(|s| s.port == port).expect("service")
+    fn svc(out: &ParsedOutput, port: u16) -> &Service {
+        out.services
+            .iter()
+            .find(|s| s.port == port)
+            .expect("service")
     }
 
     fn finding<'a>(out: &'a ParsedOutput, port: Option<u16>, title: &str) -> &'a Finding {
@@ -219,18 +276,37 @@ mod tests {
         );
         let https = svc(out, 18443);
         assert_eq!(https.name, "https");
-        assert_eq!((https.product.as_deref(), https.version.as_deref(), https.tls), (Some("nginx"), Some("1.22.1"), true));
+        assert_eq!(
+            (
+                https.product.as_deref(),
+                https.version.as_deref(),
+                https.tls
+            ),
+            (Some("nginx"), Some("1.22.1"), true)
+        );
         let ssh = svc(out, 18022);
         assert_eq!(ssh.name, "ssh");
-        assert_eq!((ssh.product.as_deref(), ssh.version.as_deref(), ssh.tls), (Some("OpenSSH"), Some("7.4"), false));
+        assert_eq!(
+            (ssh.product.as_deref(), ssh.version.as_deref(), ssh.tls),
+            (Some("OpenSSH"), Some("7.4"), false)
+        );
 
         assert_eq!(out.findings.len(), 3);
-        assert!(out.findings.iter().all(|f| f.severity == Severity::Info && f.tool == "nmap"));
+        assert!(out
+            .findings
+            .iter()
+            .all(|f| f.severity == Severity::Info && f.tool == "nmap"));
         let f = finding(out, Some(18080), "Open port 18080/tcp: http");
         assert_eq!(f.detail, "SimpleHTTPServer 0.6 (Python 3.11.7)");
         assert_eq!(f.evidence, "port");
-        assert_eq!(finding(out, Some(18443), "Open port 18443/tcp: https").detail, "nginx 1.22.1");
-        assert_eq!(finding(out, Some(18022), "Open port 18022/tcp: ssh").detail, "OpenSSH 7.4 (protocol 2.0)");
+        assert_eq!(
+            finding(out, Some(18443), "Open port 18443/tcp: https").detail,
+            "nginx 1.22.1"
+        );
+        assert_eq!(
+            finding(out, Some(18022), "Open port 18022/tcp: ssh").detail,
+            "OpenSSH 7.4 (protocol 2.0)"
+        );
     }
 
     #[test]
@@ -245,13 +321,22 @@ mod tests {
         assert_eq!(out.services.len(), 2);
         assert_eq!(svc(&out, 18443).name, "https");
         let title = finding(&out, Some(18080), "http-title");
-        assert_eq!((title.severity, title.detail.as_str(), title.evidence.as_str()), (Severity::Info, "Scanlab Test Page", "http-title"));
+        assert_eq!(
+            (
+                title.severity,
+                title.detail.as_str(),
+                title.evidence.as_str()
+            ),
+            (Severity::Info, "Scanlab Test Page", "http-title")
+        );
         let robots = finding(&out, Some(18080), "http-robots.txt");
         assert_eq!(robots.detail, "1 disallowed entry \n/backup/");
         let ciphers = finding(&out, Some(18443), "ssl-enum-ciphers");
         assert!(ciphers.detail.starts_with("TLSv1.0:"), "{}", ciphers.detail);
         assert!(ciphers.detail.chars().count() <= 501 && ciphers.detail.ends_with('…'));
-        assert!(finding(&out, Some(18443), "ssl-cert").detail.starts_with("Subject: commonName=localhost"));
+        assert!(finding(&out, Some(18443), "ssl-cert")
+            .detail
+            .starts_with("Subject: commonName=localhost"));
         // 2 open ports + 4 scripts on 18080 + 6 on 18443
         assert_eq!(out.findings.len(), 12);
         assert!(out.findings.iter().all(|f| f.severity == Severity::Info));
@@ -261,27 +346,47 @@ mod tests {
     fn vulns_library_tables() {
         let out = parse(&data("nmap-vuln-synthetic.xml")).unwrap();
         let apache = svc(&out, 18081);
-        assert_eq!((apache.name.as_str(), apache.product.as_deref(), apache.version.as_deref()), ("http", Some("Apache httpd"), Some("2.2.3")));
+        assert_eq!(
+            (
+                apache.name.as_str(),
+                apache.product.as_deref(),
+                apache.version.as_deref()
+            ),
+            ("http", Some("Apache httpd"), Some("2.2.3"))
+        );
         let v = finding(&out, Some(18081), "Apache byterange filter DoS");
         assert_eq!(v.severity, Severity::High);
         assert_eq!(v.cve, vec!["CVE-2011-3192".to_string()]);
         assert_eq!(v.evidence, "http-vuln-cve2011-3192:CVE-2011-3192");
-        assert!(v.detail.contains("State: VULNERABLE") && v.detail.contains("2011-08-19"), "{}", v.detail);
+        assert!(
+            v.detail.contains("State: VULNERABLE") && v.detail.contains("2011-08-19"),
+            "{}",
+            v.detail
+        );
         let likely = finding(&out, Some(18081), "Slowloris DOS attack");
         assert_eq!(likely.severity, Severity::Medium);
         assert_eq!(likely.cve, vec!["CVE-2007-6750".to_string()]);
         // NOT VULNERABLE gives nothing, not even an Info finding for the script.
-        assert!(!out.findings.iter().any(|f| f.title.contains("CCS") || f.evidence.starts_with("ssl-ccs-injection")));
+        assert!(!out
+            .findings
+            .iter()
+            .any(|f| f.title.contains("CCS") || f.evidence.starts_with("ssl-ccs-injection")));
         let hostscript = finding(&out, None, "smb-os-discovery");
         assert_eq!(hostscript.severity, Severity::Info);
-        assert!(finding(&out, Some(18081), "http-title").detail.contains("Old Apache"));
+        assert!(finding(&out, Some(18081), "http-title")
+            .detail
+            .contains("Old Apache"));
         // closed port 18082 gives nothing
         assert!(out.services.iter().all(|s| s.port != 18082));
     }
 
     #[test]
     fn no_open_ports_is_empty() {
-        for f in ["nmap-top100.xml", "nmap-1-1000-noopen.xml", "nmap-v6-closed.xml"] {
+        for f in [
+            "nmap-top100.xml",
+            "nmap-1-1000-noopen.xml",
+            "nmap-v6-closed.xml",
+        ] {
             assert_eq!(parse(&data(f)).unwrap(), ParsedOutput::default(), "{f}");
         }
     }
@@ -296,32 +401,61 @@ mod tests {
         let out = parse(xml).unwrap();
         assert_eq!(out.services.len(), 1);
         let s = &out.services[0];
-        assert_eq!((s.host.as_str(), s.port, s.proto.as_str(), s.name.as_str(), s.tls), ("::1", 53, "udp", "unknown", false));
+        assert_eq!(
+            (
+                s.host.as_str(),
+                s.port,
+                s.proto.as_str(),
+                s.name.as_str(),
+                s.tls
+            ),
+            ("::1", 53, "udp", "unknown", false)
+        );
 
         let err = br#"<?xml version="1.0"?><nmaprun><runstats><finished exit="error" errormsg="Failed to open device eth9"/></runstats></nmaprun>"#;
         assert_eq!(
             parse(err),
-            Err(ParseError::ToolReported { tool: "nmap", message: "Failed to open device eth9".into() })
+            Err(ParseError::ToolReported {
+                tool: "nmap",
+                message: "Failed to open device eth9".into()
+            })
         );
     }
 
     #[test]
     fn error_classes() {
         assert!(matches!(parse(b""), Err(ParseError::Malformed { .. })));
-        assert!(matches!(parse(b"You requested a scan type which requires root privileges.\nQUITTING!\n"), Err(ParseError::Malformed { .. })));
-        assert!(matches!(parse(b"{\"json\": true}"), Err(ParseError::Malformed { .. })));
-        assert!(matches!(parse(&data("sslscan-https.xml")), Err(ParseError::Malformed { .. })));
+        assert!(matches!(
+            parse(b"You requested a scan type which requires root privileges.\nQUITTING!\n"),
+            Err(ParseError::Malformed { .. })
+        ));
+        assert!(matches!(
+            parse(b"{\"json\": true}"),
+            Err(ParseError::Malformed { .. })
+        ));
+        assert!(matches!(
+            parse(&data("sslscan-https.xml")),
+            Err(ParseError::Malformed { .. })
+        ));
         let full = data("nmap-http-https.xml");
         let cut = full.len() - 40;
-        assert!(matches!(parse(&full[..cut]), Err(ParseError::Truncated { .. })));
-        assert!(matches!(parse(&full[..full.len() / 2]), Err(ParseError::Truncated { .. })));
+        assert!(matches!(
+            parse(&full[..cut]),
+            Err(ParseError::Truncated { .. })
+        ));
+        assert!(matches!(
+            parse(&full[..full.len() / 2]),
+            Err(ParseError::Truncated { .. })
+        ));
     }
 
     #[test]
     fn truncation_and_garbling_never_panic() {
         for name in FIXTURES {
             let input = data(name);
-            check_prefixes(parse, &input, |p| !p.windows(10).any(|w| w == b"</nmaprun>"));
+            check_prefixes(parse, &input, |p| {
+                !p.windows(10).any(|w| w == b"</nmaprun>")
+            });
             check_garbled(parse, &input);
         }
     }
@@ -335,6 +469,9 @@ mod tests {
         let b = parse(&data("nmap-syn-http-https.xml")).unwrap();
         let fa: Vec<_> = a.findings.iter().map(|f| &f.fingerprint).collect();
         let fb: Vec<_> = b.findings.iter().map(|f| &f.fingerprint).collect();
-        assert_eq!(fa, fb, "connect and SYN scans of the same ports are the same findings");
+        assert_eq!(
+            fa, fb,
+            "connect and SYN scans of the same ports are the same findings"
+        );
     }
 }

@@ -32,20 +32,31 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             "" => "sslscan reported an error",
             m => m,
         };
-        return Err(ParseError::ToolReported { tool: TOOL, message: message.to_string() });
+        return Err(ParseError::ToolReported {
+            tool: TOOL,
+            message: message.to_string(),
+        });
     }
     let tests: Vec<&XmlNode> = root.children_named("ssltest").collect();
     if tests.is_empty() {
-        return Err(ParseError::Malformed { tool: TOOL, reason: "no <ssltest> and no <error> in the output".into() });
+        return Err(ParseError::Malformed {
+            tool: TOOL,
+            reason: "no <ssltest> and no <error> in the output".into(),
+        });
     }
 
     let mut out = ParsedOutput::default();
     let mut findings = Vec::new();
     for test in tests {
-        let host = test.attr_nonempty("host").or_else(|| test.attr_nonempty("sniname"));
+        let host = test
+            .attr_nonempty("host")
+            .or_else(|| test.attr_nonempty("sniname"));
         let port = test.attr("port").and_then(|p| p.trim().parse::<u16>().ok());
         let (Some(host), Some(port)) = (host, port) else {
-            return Err(ParseError::Malformed { tool: TOOL, reason: "<ssltest> without a valid host and port".into() });
+            return Err(ParseError::Malformed {
+                tool: TOOL,
+                reason: "<ssltest> without a valid host and port".into(),
+            });
         };
         let enabled: Vec<String> = test
             .children_named("protocol")
@@ -69,21 +80,52 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
         );
         let mut add = |severity, title: String, detail: String, cve: &[&str], evidence: String| {
             let cve = cve.iter().map(|c| c.to_string()).collect();
-            findings.push(new_finding(TOOL, host, Some(port), severity, title, detail, cve, evidence));
+            findings.push(new_finding(
+                TOOL,
+                host,
+                Some(port),
+                severity,
+                title,
+                detail,
+                cve,
+                evidence,
+            ));
         };
 
         for proto in &enabled {
             let (severity, cve, why): (Severity, &[&str], &str) = match proto.as_str() {
-                "SSLv2" => (Severity::High, &["CVE-2016-0800"], "SSLv2 is broken (DROWN)."),
-                "SSLv3" => (Severity::High, &["CVE-2014-3566"], "SSLv3 is broken (POODLE)."),
-                "TLSv1.0" | "TLSv1.1" => (Severity::Medium, &[], "TLS 1.0 and 1.1 are deprecated (RFC 8996)."),
+                "SSLv2" => (
+                    Severity::High,
+                    &["CVE-2016-0800"],
+                    "SSLv2 is broken (DROWN).",
+                ),
+                "SSLv3" => (
+                    Severity::High,
+                    &["CVE-2014-3566"],
+                    "SSLv3 is broken (POODLE).",
+                ),
+                "TLSv1.0" | "TLSv1.1" => (
+                    Severity::Medium,
+                    &[],
+                    "TLS 1.0 and 1.1 are deprecated (RFC 8996).",
+                ),
                 _ => continue,
             };
-            add(severity, format!("{proto} offered"), format!("The server accepts {proto}. {why}"), cve, format!("protocol:{proto}"));
+            add(
+                severity,
+                format!("{proto} offered"),
+                format!("The server accepts {proto}. {why}"),
+                cve,
+                format!("protocol:{proto}"),
+            );
         }
 
         for cipher in test.children_named("cipher") {
-            let strength = cipher.attr("strength").unwrap_or_default().trim().to_ascii_lowercase();
+            let strength = cipher
+                .attr("strength")
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
             let (severity, kind) = match strength.as_str() {
                 "null" => (Severity::High, "NULL"),
                 "anonymous" => (Severity::High, "Anonymous"),
@@ -113,14 +155,19 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             add(
                 Severity::Critical,
                 "Heartbleed (CVE-2014-0160)".into(),
-                format!("Server memory leaks through TLS heartbeats via {}.", bled.join(", ")),
+                format!(
+                    "Server memory leaks through TLS heartbeats via {}.",
+                    bled.join(", ")
+                ),
                 &["CVE-2014-0160"],
                 "heartbleed".into(),
             );
         }
 
         if let Some(reneg) = test.child("renegotiation") {
-            if reneg.attr("supported").map(str::trim) == Some("1") && reneg.attr("secure").map(str::trim) != Some("1") {
+            if reneg.attr("supported").map(str::trim) == Some("1")
+                && reneg.attr("secure").map(str::trim) != Some("1")
+            {
                 add(
                     Severity::Medium,
                     "Insecure renegotiation supported".into(),
@@ -131,7 +178,12 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             }
         }
 
-        if test.child("compression").and_then(|c| c.attr("supported")).map(str::trim) == Some("1") {
+        if test
+            .child("compression")
+            .and_then(|c| c.attr("supported"))
+            .map(str::trim)
+            == Some("1")
+        {
             add(
                 Severity::Medium,
                 "TLS compression enabled (CRIME)".into(),
@@ -141,11 +193,20 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             );
         }
 
-        for cert in test.children_named("certificates").flat_map(|c| c.children_named("certificate")) {
+        for cert in test
+            .children_named("certificates")
+            .flat_map(|c| c.children_named("certificate"))
+        {
             let text = |k: &str| cert.child(k).map(XmlNode::text_trim).unwrap_or_default();
             let who = format!("subject {}, issuer {}", text("subject"), text("issuer"));
             if text("self-signed").eq_ignore_ascii_case("true") {
-                add(Severity::Medium, "Self-signed certificate".into(), who.clone(), &[], "certificate:self-signed".into());
+                add(
+                    Severity::Medium,
+                    "Self-signed certificate".into(),
+                    who.clone(),
+                    &[],
+                    "certificate:self-signed".into(),
+                );
             }
             if text("expired").eq_ignore_ascii_case("true") {
                 add(
@@ -165,7 +226,11 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
 /// "SSLv3", "TLSv1.0" from `<protocol type="ssl" version="3">`, matching the names
 /// sslscan uses in `cipher@sslversion`.
 fn protocol_name(p: &XmlNode) -> String {
-    let kind = p.attr("type").unwrap_or_default().trim().to_ascii_lowercase();
+    let kind = p
+        .attr("type")
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     let version = p.attr("version").unwrap_or_default().trim();
     match kind.as_str() {
         "ssl" => format!("SSLv{version}"),
@@ -179,10 +244,19 @@ mod tests {
     use super::super::util::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
     use super::*;
 
-    const FIXTURES: &[&str] = &["sslscan-https.xml", "sslscan-plainhttp.xml", "sslscan-closed.xml"];
+    const FIXTURES: &[&str] = &[
+        "sslscan-https.xml",
+        "sslscan-plainhttp.xml",
+        "sslscan-closed.xml",
+    ];
 
     fn titles(out: &ParsedOutput, severity: Severity) -> Vec<&str> {
-        let mut t: Vec<&str> = out.findings.iter().filter(|f| f.severity == severity).map(|f| f.title.as_str()).collect();
+        let mut t: Vec<&str> = out
+            .findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .map(|f| f.title.as_str())
+            .collect();
         t.sort_unstable();
         t
     }
@@ -202,30 +276,60 @@ mod tests {
                 tls: true
             }]
         );
-        assert_eq!(titles(&out, Severity::Medium), vec!["Self-signed certificate", "TLSv1.0 offered", "TLSv1.1 offered"]);
+        assert_eq!(
+            titles(&out, Severity::Medium),
+            vec![
+                "Self-signed certificate",
+                "TLSv1.0 offered",
+                "TLSv1.1 offered"
+            ]
+        );
         // AECDH-AES128/256-SHA accepted on TLS 1.0, 1.1 and 1.2.
         let anon = titles(&out, Severity::High);
         assert_eq!(anon.len(), 6);
-        assert!(anon.iter().all(|t| t.starts_with("Anonymous cipher suite accepted: AECDH-AES")));
-        let f = out.findings.iter().find(|f| f.evidence == "AECDH-AES256-SHA@TLSv1.2").unwrap();
+        assert!(anon
+            .iter()
+            .all(|t| t.starts_with("Anonymous cipher suite accepted: AECDH-AES")));
+        let f = out
+            .findings
+            .iter()
+            .find(|f| f.evidence == "AECDH-AES256-SHA@TLSv1.2")
+            .unwrap();
         assert_eq!(f.title, "Anonymous cipher suite accepted: AECDH-AES256-SHA");
-        assert_eq!(f.detail, "TLSv1.2 AECDH-AES256-SHA (256 bits, accepted, strength anonymous)");
-        assert_eq!((f.host.as_str(), f.port, f.tool.as_str()), ("127.0.0.1", Some(18443), "sslscan"));
-        assert!(titles(&out, Severity::Critical).is_empty(), "heartbleed vulnerable=0 everywhere");
+        assert_eq!(
+            f.detail,
+            "TLSv1.2 AECDH-AES256-SHA (256 bits, accepted, strength anonymous)"
+        );
+        assert_eq!(
+            (f.host.as_str(), f.port, f.tool.as_str()),
+            ("127.0.0.1", Some(18443), "sslscan")
+        );
+        assert!(
+            titles(&out, Severity::Critical).is_empty(),
+            "heartbleed vulnerable=0 everywhere"
+        );
         assert!(titles(&out, Severity::Low).is_empty() && titles(&out, Severity::Info).is_empty());
         assert_eq!(out.findings.len(), 9);
-        let self_signed = out.findings.iter().find(|f| f.title == "Self-signed certificate").unwrap();
+        let self_signed = out
+            .findings
+            .iter()
+            .find(|f| f.title == "Self-signed certificate")
+            .unwrap();
         assert_eq!(self_signed.detail, "subject localhost, issuer localhost");
     }
 
     #[test]
     fn plain_http_is_empty_and_closed_is_tool_error() {
-        assert_eq!(parse(&data("sslscan-plainhttp.xml")).unwrap(), ParsedOutput::default());
+        assert_eq!(
+            parse(&data("sslscan-plainhttp.xml")).unwrap(),
+            ParsedOutput::default()
+        );
         assert_eq!(
             parse(&data("sslscan-closed.xml")),
             Err(ParseError::ToolReported {
                 tool: "sslscan",
-                message: "Could not open a connection to host 127.0.0.1 (127.0.0.1) on port 18999.".into()
+                message: "Could not open a connection to host 127.0.0.1 (127.0.0.1) on port 18999."
+                    .into()
             })
         );
     }
@@ -251,21 +355,47 @@ mod tests {
  </ssltest>
 </document>"#;
         let out = parse(xml).unwrap();
-        let find = |t: &str| out.findings.iter().find(|f| f.title == t).unwrap_or_else(|| panic!("{t}: {:#?}", out.findings));
+        let find = |t: &str| {
+            out.findings
+                .iter()
+                .find(|f| f.title == t)
+                .unwrap_or_else(|| panic!("{t}: {:#?}", out.findings))
+        };
         assert_eq!(find("SSLv2 offered").severity, Severity::High);
         assert_eq!(find("SSLv3 offered").cve, vec!["CVE-2014-3566".to_string()]);
         let hb = find("Heartbleed (CVE-2014-0160)");
-        assert_eq!((hb.severity, hb.cve.clone()), (Severity::Critical, vec!["CVE-2014-0160".to_string()]));
+        assert_eq!(
+            (hb.severity, hb.cve.clone()),
+            (Severity::Critical, vec!["CVE-2014-0160".to_string()])
+        );
         assert!(hb.detail.contains("TLSv1.2, TLSv1.1"));
-        assert_eq!(find("NULL cipher suite accepted: NULL-MD5").severity, Severity::High);
-        assert_eq!(find("Weak cipher suite accepted: DES-CBC-SHA").severity, Severity::Medium);
-        assert_eq!(find("Medium-strength cipher suite accepted: DES-CBC3-SHA").severity, Severity::Low);
-        assert_eq!(find("Insecure renegotiation supported").severity, Severity::Medium);
-        assert_eq!(find("TLS compression enabled (CRIME)").cve, vec!["CVE-2012-4929".to_string()]);
+        assert_eq!(
+            find("NULL cipher suite accepted: NULL-MD5").severity,
+            Severity::High
+        );
+        assert_eq!(
+            find("Weak cipher suite accepted: DES-CBC-SHA").severity,
+            Severity::Medium
+        );
+        assert_eq!(
+            find("Medium-strength cipher suite accepted: DES-CBC3-SHA").severity,
+            Severity::Low
+        );
+        assert_eq!(
+            find("Insecure renegotiation supported").severity,
+            Severity::Medium
+        );
+        assert_eq!(
+            find("TLS compression enabled (CRIME)").cve,
+            vec!["CVE-2012-4929".to_string()]
+        );
         let exp = find("Expired certificate");
         assert_eq!(exp.severity, Severity::High);
         assert!(exp.detail.ends_with("Jan  1 00:00:00 2020 GMT"));
-        assert!(!out.findings.iter().any(|f| f.title == "Self-signed certificate"));
+        assert!(!out
+            .findings
+            .iter()
+            .any(|f| f.title == "Self-signed certificate"));
         // The repeated DES-CBC3-SHA line is one finding.
         assert_eq!(out.findings.len(), 9);
     }
@@ -273,14 +403,23 @@ mod tests {
     #[test]
     fn error_classes() {
         assert!(matches!(parse(b""), Err(ParseError::Malformed { .. })));
-        assert!(matches!(parse(b"not xml at all"), Err(ParseError::Malformed { .. })));
-        assert!(matches!(parse(&data("nmap-http-https.xml")), Err(ParseError::Malformed { .. })));
+        assert!(matches!(
+            parse(b"not xml at all"),
+            Err(ParseError::Malformed { .. })
+        ));
+        assert!(matches!(
+            parse(&data("nmap-http-https.xml")),
+            Err(ParseError::Malformed { .. })
+        ));
         assert!(matches!(
             parse(b"<?xml version=\"1.0\"?><document title=\"SSLScan Results\"></document>"),
             Err(ParseError::Malformed { .. })
         ));
         let full = data("sslscan-https.xml");
-        assert!(matches!(parse(&full[..full.len() / 3]), Err(ParseError::Truncated { .. })));
+        assert!(matches!(
+            parse(&full[..full.len() / 3]),
+            Err(ParseError::Truncated { .. })
+        ));
         assert!(matches!(
             parse(b"<?xml version=\"1.0\"?><document><ssltest host=\"h\" port=\"x\"></ssltest></document>"),
             Err(ParseError::Malformed { .. })
@@ -291,7 +430,9 @@ mod tests {
     fn truncation_and_garbling_never_panic() {
         for name in FIXTURES {
             let input = data(name);
-            check_prefixes(parse, &input, |p| !p.windows(11).any(|w| w == b"</document>"));
+            check_prefixes(parse, &input, |p| {
+                !p.windows(11).any(|w| w == b"</document>")
+            });
             check_garbled(parse, &input);
         }
     }

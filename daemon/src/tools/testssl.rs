@@ -1,3 +1,553 @@
-//! testssl parser (being written).
-use super::{ParseError, ParsedOutput};
-pub fn parse(_o: &[u8]) -> Result<ParsedOutput, ParseError> { Err(ParseError::Malformed { tool: "testssl", reason: "parser not written yet".into() }) }
+//! testssl.sh parser: turns its JSON file (`--jsonfile` flat or `--jsonfile-pretty`) into a
+//! TLS service and findings. Pure function of the bytes: no I/O, no panics.
+//!
+//! Mapping rules:
+//! * Both forms are accepted: flat = array of `{id, ip, port, severity, cve?, finding}`;
+//!   pretty = object whose `scanResult[]` items (targetHost, ip, port) hold lists of
+//!   `{id, severity, cve?, finding}`; top-level lists (`clientProblem1`, ...) are read too.
+//! * Severity: LOW, MEDIUM, HIGH, CRITICAL keep their level; OK, INFO and DEBUG are
+//!   dropped (INFO is mostly inventory, e.g. every client simulation); WARN is a scanner
+//!   problem (`engine_problem`, "RC4 not supported by local OpenSSL"), never a finding.
+//! * Any FATAL entry (`scanProblem`: cannot connect, file exists, ...) -> `ToolReported`
+//!   with its text. A scan that stopped without FATAL (`scanTime` "Scan interrupted", as on
+//!   a port that does not speak TLS) -> `ToolReported` with its WARN texts.
+//! * Finding: title = id (e.g. "cert_chain_of_trust"), detail = finding text, evidence =
+//!   id, cve = the space-separated `cve` field (present on OK results too, hence the
+//!   severity filter). Host from flat `ip` "name/address": the address after '/' when it
+//!   is an IP, else the name; port from its string. Entries without host:port are skipped.
+//! * One Service per host:port seen: name "ssl", `tls = true`.
+//! * testssl appends to an existing `--jsonfile` when refusing to overwrite it, leaving a
+//!   complete array followed by a stray FATAL entry (testssl-flat-corrupted-by-rerun.json).
+//!   Such trailing entries are recovered, so that file gives `ToolReported` with the
+//!   re-run's FATAL message; other trailing garbage is `Malformed`.
+//! * Input that ends early -> `Truncated`; other non-JSON (the console text) -> `Malformed`.
+
+use std::net::IpAddr;
+
+use picket_protocol::{Service, Severity};
+use serde_json::Value;
+
+use super::util::{dedupe_findings, json_error, normalize_cve, push_service, unbracket};
+use super::{new_finding, ParseError, ParsedOutput};
+
+const TOOL: &str = "testssl";
+
+/// One result line, whatever the form it came from.
+struct Entry<'a> {
+    id: &'a str,
+    host: Option<String>,
+    port: Option<u16>,
+    severity: String,
+    finding: &'a str,
+    cve: Option<&'a str>,
+}
+
+pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
+    let documents = read_documents(output)?;
+    let mut entries = Vec::new();
+    let mut interrupted = false;
+    for doc in &documents {
+        collect(doc, &mut entries, &mut interrupted)?;
+    }
+
+    if let Some(fatal) = entries.iter().find(|e| e.severity == "FATAL") {
+        let message = if fatal.finding.is_empty() {
+            "testssl aborted the scan"
+        } else {
+            fatal.finding
+        };
+        return Err(ParseError::ToolReported {
+            tool: TOOL,
+            message: message.to_string(),
+        });
+    }
+    interrupted |= entries
+        .iter()
+        .any(|e| e.id == "scanTime" && e.finding.to_ascii_lowercase().contains("interrupted"));
+    if interrupted {
+        let warnings: Vec<&str> = entries
+            .iter()
+            .filter(|e| {
+                e.severity == "WARN"
+                    && e.id != "engine_problem"
+                    && e.id != "scanTime"
+                    && !e.finding.is_empty()
+            })
+            .map(|e| e.finding)
+            .collect();
+        let message = if warnings.is_empty() {
+            "scan interrupted".to_string()
+        } else {
+            warnings.join("; ")
+        };
+        return Err(ParseError::ToolReported {
+            tool: TOOL,
+            message,
+        });
+    }
+
+    let mut out = ParsedOutput::default();
+    let mut findings = Vec::new();
+    for e in &entries {
+        let (Some(host), Some(port)) = (e.host.as_deref(), e.port) else {
+            continue;
+        };
+        if e.id == "engine_problem" {
+            continue;
+        }
+        push_service(
+            &mut out.services,
+            Service {
+                host: host.to_string(),
+                port,
+                proto: "tcp".into(),
+                name: "ssl".into(),
+                product: None,
+                version: None,
+                tls: true,
+            },
+        );
+        let severity = match e.severity.as_str() {
+            "LOW" => Severity::Low,
+            "MEDIUM" => Severity::Medium,
+            "HIGH" => Severity::High,
+            "CRITICAL" => Severity::Critical,
+            _ => continue,
+        };
+        if e.id.is_empty() {
+            continue;
+        }
+        let cve = e
+            .cve
+            .map(|c| c.split_whitespace().filter_map(normalize_cve).collect())
+            .unwrap_or_default();
+        findings.push(new_finding(
+            TOOL,
+            host,
+            Some(port),
+            severity,
+            e.id,
+            e.finding,
+            cve,
+            e.id,
+        ));
+    }
+    out.findings = dedupe_findings(findings);
+    Ok(out)
+}
+
+/// The JSON value(s) in the file: normally one; after a refused re-run, the original
+/// array plus the entries testssl appended behind it.
+fn read_documents(output: &[u8]) -> Result<Vec<Value>, ParseError> {
+    if output.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Malformed {
+            tool: TOOL,
+            reason: "empty output".into(),
+        });
+    }
+    let mut stream = serde_json::Deserializer::from_slice(output).into_iter::<Value>();
+    let first = match stream.next() {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => return Err(json_error(TOOL, &e)),
+        None => {
+            return Err(ParseError::Malformed {
+                tool: TOOL,
+                reason: "empty output".into(),
+            })
+        }
+    };
+    let rest = output.get(stream.byte_offset()..).unwrap_or_default();
+    let rest = String::from_utf8_lossy(rest);
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return Ok(vec![first]);
+    }
+    // Appended flat entries look like `{...}\n,{...}\n]`: make them an array again.
+    let body = rest.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
+    let body = body.strip_suffix(']').unwrap_or(body);
+    match serde_json::from_str::<Value>(&format!("[{body}]")) {
+        Ok(tail @ Value::Array(_)) if first.is_array() && body.trim_start().starts_with('{') => {
+            Ok(vec![first, tail])
+        }
+        _ => Err(ParseError::Malformed {
+            tool: TOOL,
+            reason: "unexpected data after the JSON document".into(),
+        }),
+    }
+}
+
+fn collect<'a>(
+    doc: &'a Value,
+    entries: &mut Vec<Entry<'a>>,
+    interrupted: &mut bool,
+) -> Result<(), ParseError> {
+    match doc {
+        Value::Array(items) => {
+            for item in items {
+                let ip = item.get("ip").and_then(Value::as_str).unwrap_or_default();
+                entries.extend(entry(item, flat_host(ip), item.get("port")));
+            }
+            Ok(())
+        }
+        Value::Object(top) => {
+            let results = top.get("scanResult").and_then(Value::as_array);
+            let mut any = results.is_some();
+            for (key, value) in top {
+                if key == "scanResult" {
+                    continue;
+                }
+                if let Some(list) = value.as_array() {
+                    any = true;
+                    entries.extend(list.iter().filter_map(|item| entry(item, None, None)));
+                }
+                if key == "scanTime"
+                    && value
+                        .as_str()
+                        .is_some_and(|s| s.to_ascii_lowercase().contains("interrupted"))
+                {
+                    *interrupted = true;
+                }
+            }
+            if !any {
+                return Err(ParseError::Malformed {
+                    tool: TOOL,
+                    reason: "JSON object without scanResult".into(),
+                });
+            }
+            for target in results.into_iter().flatten() {
+                let ip = target
+                    .get("ip")
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .unwrap_or_default();
+                let name = target
+                    .get("targetHost")
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .unwrap_or_default();
+                let ip = unbracket(ip);
+                let host = if ip.parse::<IpAddr>().is_ok() || name.is_empty() {
+                    ip
+                } else {
+                    name
+                };
+                let host = Some(host.to_string()).filter(|h| !h.is_empty());
+                let port = target.get("port");
+                for section in target.as_object().into_iter().flat_map(|o| o.values()) {
+                    for item in section.as_array().into_iter().flatten() {
+                        entries.extend(entry(item, host.clone(), port));
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ => Err(ParseError::Malformed {
+            tool: TOOL,
+            reason: "expected a JSON array or object".into(),
+        }),
+    }
+}
+
+fn entry<'a>(item: &'a Value, host: Option<String>, port: Option<&Value>) -> Option<Entry<'a>> {
+    let obj = item.as_object()?;
+    let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::trim);
+    let port = match port {
+        Some(Value::String(s)) => s.trim().parse::<u16>().ok(),
+        Some(Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+        _ => None,
+    }
+    .filter(|&p| p != 0);
+    Some(Entry {
+        id: text("id").unwrap_or_default(),
+        host,
+        port,
+        severity: text("severity").unwrap_or_default().to_ascii_uppercase(),
+        finding: text("finding").unwrap_or_default(),
+        cve: text("cve"),
+    })
+}
+
+/// Flat `ip` is "name/address" ("127.0.0.1/127.0.0.1", "example.com/93.184.216.34",
+/// "/" for scanner-level entries).
+fn flat_host(ip: &str) -> Option<String> {
+    let (name, addr) = ip.trim().split_once('/').unwrap_or((ip.trim(), ""));
+    let addr = unbracket(addr.trim());
+    let host = if addr.parse::<IpAddr>().is_ok() || name.trim().is_empty() {
+        addr
+    } else {
+        name.trim()
+    };
+    Some(host.to_string()).filter(|h| !h.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::util::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::*;
+    use picket_protocol::Finding;
+
+    const FIXTURES: &[&str] = &[
+        "testssl-https-flat.json",
+        "testssl-https.json",
+        "testssl-https-full.json",
+        "testssl-closed-flat.json",
+        "testssl-plainhttp-flat.json",
+        "testssl-flat-corrupted-by-rerun.json",
+    ];
+
+    fn get<'a>(out: &'a ParsedOutput, id: &str) -> &'a Finding {
+        out.findings
+            .iter()
+            .find(|f| f.title == id)
+            .unwrap_or_else(|| panic!("no {id}"))
+    }
+
+    fn ids(out: &ParsedOutput) -> Vec<(&str, Severity)> {
+        let mut v: Vec<_> = out
+            .findings
+            .iter()
+            .map(|f| (f.title.as_str(), f.severity))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// What the --fast scan found (COMMANDS.md). The pretty run also did the CAA lookup
+    /// (no --nodns) and reported DNS_CAArecord LOW.
+    fn check_fast(out: &ParsedOutput, with_caa: bool) {
+        assert_eq!(
+            out.services,
+            vec![Service {
+                host: "127.0.0.1".into(),
+                port: 18443,
+                proto: "tcp".into(),
+                name: "ssl".into(),
+                product: None,
+                version: None,
+                tls: true
+            }]
+        );
+        let mut found = ids(out);
+        if with_caa {
+            let at = found
+                .iter()
+                .position(|f| *f == ("DNS_CAArecord", Severity::Low))
+                .expect("DNS_CAArecord");
+            found.remove(at);
+        }
+        assert_eq!(
+            found,
+            vec![
+                ("BEAST", Severity::Low),
+                ("BEAST_CBC_TLS1", Severity::Medium),
+                ("HSTS", Severity::Low),
+                ("LUCKY13", Severity::Low),
+                ("TLS1", Severity::Low),
+                ("TLS1_1", Severity::Low),
+                ("cert_chain_of_trust", Severity::Critical),
+                ("cert_expirationStatus", Severity::High),
+                ("cert_notAfter", Severity::High),
+                ("cert_revocation", Severity::High),
+                ("cipher_order", Severity::High),
+                ("cipherlist_AVERAGE", Severity::Low),
+                ("security_headers", Severity::Medium),
+            ]
+        );
+        let chain = get(out, "cert_chain_of_trust");
+        assert_eq!(
+            (chain.detail.as_str(), chain.evidence.as_str()),
+            ("failed (self signed).", "cert_chain_of_trust")
+        );
+        assert_eq!(
+            (chain.host.as_str(), chain.port, chain.tool.as_str()),
+            ("127.0.0.1", Some(18443), "testssl")
+        );
+        assert_eq!(
+            get(out, "BEAST_CBC_TLS1").cve,
+            vec!["CVE-2011-3389".to_string()]
+        );
+        assert_eq!(get(out, "BEAST").cve, vec!["CVE-2011-3389".to_string()]);
+        assert_eq!(get(out, "LUCKY13").cve, vec!["CVE-2013-0169".to_string()]);
+        assert!(get(out, "TLS1").cve.is_empty());
+    }
+
+    #[test]
+    fn flat_fast_scan() {
+        check_fast(&parse(&data("testssl-https-flat.json")).unwrap(), false);
+    }
+
+    #[test]
+    fn pretty_fast_scan() {
+        check_fast(&parse(&data("testssl-https.json")).unwrap(), true);
+    }
+
+    #[test]
+    fn pretty_full_scan_has_anull() {
+        let out = parse(&data("testssl-https-full.json")).unwrap();
+        let anull = get(&out, "cipherlist_aNULL");
+        assert_eq!(
+            (anull.severity, anull.detail.as_str()),
+            (Severity::Critical, "offered")
+        );
+        assert_eq!(
+            get(&out, "cert_chain_of_trust").severity,
+            Severity::Critical
+        );
+        assert_eq!(
+            get(&out, "BEAST_CBC_TLS1").cve,
+            vec!["CVE-2011-3389".to_string()]
+        );
+        assert_eq!(out.services.len(), 1);
+        assert!(out.findings.iter().all(|f| f.severity >= Severity::Low));
+        // No OK/INFO noise: heartbleed carries a CVE but is OK.
+        assert!(!out
+            .findings
+            .iter()
+            .any(|f| f.title == "heartbleed" || f.title.starts_with("clientsimulation")));
+    }
+
+    #[test]
+    fn fatal_and_interrupted_runs() {
+        assert_eq!(
+            parse(&data("testssl-closed-flat.json")),
+            Err(ParseError::ToolReported {
+                tool: "testssl",
+                message: "Can't connect to '127.0.0.1:18999' Make sure a firewall is not between you and your scanning target!".into()
+            })
+        );
+        assert_eq!(
+            parse(&data("testssl-plainhttp-flat.json")),
+            Err(ParseError::ToolReported {
+                tool: "testssl",
+                message: "127.0.0.1:18080 doesn't seem to be a TLS/SSL enabled server.".into()
+            })
+        );
+        assert_eq!(
+            parse(&data("testssl-flat-corrupted-by-rerun.json")),
+            Err(ParseError::ToolReported {
+                tool: "testssl",
+                message: "non-empty 'scanlab/runs/testssl-flat.json' exists. Either use '--append' or (re)move it".into()
+            })
+        );
+        let pretty_fatal = br#"{"Invocation":"testssl --jsonfile-pretty f https://h:1","scanResult":[],
+            "scanProblem":[{"id":"scanProblem","severity":"FATAL","finding":"Can't connect to 'h:1'"}],"scanTime":"Scan interrupted"}"#;
+        assert_eq!(
+            parse(pretty_fatal),
+            Err(ParseError::ToolReported {
+                tool: "testssl",
+                message: "Can't connect to 'h:1'".into()
+            })
+        );
+    }
+
+    #[test]
+    fn hosts_ports_and_odd_entries() {
+        let flat = br#"[
+{"id":"engine_problem","ip":"/","port":"443","severity":"WARN","finding":"No engine"},
+{"id":"SSLv3","ip":"www.example.test/192.0.2.7","port":"443","severity":"HIGH","cve":"CVE-2014-3566","finding":"offered"},
+{"id":"DROWN","ip":"v6.example.test/[2001:db8::1]","port":8443,"severity":"critical","cve":"CVE-2016-0800 CVE-2016-0703","finding":"VULNERABLE"},
+{"id":"x","ip":"name.only/","port":"443","severity":"LOW","finding":"f"},
+{"id":"no_port","ip":"1.2.3.4/1.2.3.4","severity":"HIGH","finding":"f"},
+{"id":"RC4","ip":"1.2.3.4/1.2.3.4","port":"443","severity":"WARN","finding":"RC4 ciphers not supported by local OpenSSL"},
+{"id":"SSLv3","ip":"www.example.test/192.0.2.7","port":"443","severity":"HIGH","cve":"CVE-2014-3566","finding":"offered"},
+"junk", 17
+]"#;
+        let out = parse(flat).unwrap();
+        let hosts: Vec<(&str, u16)> = out
+            .services
+            .iter()
+            .map(|s| (s.host.as_str(), s.port))
+            .collect();
+        assert_eq!(
+            hosts,
+            vec![
+                ("192.0.2.7", 443),
+                ("2001:db8::1", 8443),
+                ("name.only", 443),
+                ("1.2.3.4", 443)
+            ]
+        );
+        assert_eq!(
+            out.findings.len(),
+            3,
+            "repeated SSLv3 merged, WARN and port-less entries dropped"
+        );
+        let drown = get(&out, "DROWN");
+        assert_eq!((drown.severity, drown.cve.len()), (Severity::Critical, 2));
+    }
+
+    #[test]
+    fn error_classes() {
+        assert!(matches!(parse(b""), Err(ParseError::Malformed { .. })));
+        assert!(matches!(
+            parse(&data("testssl-https-stdout.txt")),
+            Err(ParseError::Malformed { .. })
+        ));
+        assert!(matches!(
+            parse(b"{\"a\": 1}"),
+            Err(ParseError::Malformed { .. })
+        ));
+        assert!(matches!(
+            parse(b"\"text\""),
+            Err(ParseError::Malformed { .. })
+        ));
+        assert!(matches!(
+            parse(b"[] trailing"),
+            Err(ParseError::Malformed { .. })
+        ));
+        let full = data("testssl-https-flat.json");
+        assert!(matches!(
+            parse(&full[..full.len() / 2]),
+            Err(ParseError::Truncated { .. })
+        ));
+        let pretty = data("testssl-https.json");
+        assert!(matches!(
+            parse(&pretty[..pretty.len() - 10]),
+            Err(ParseError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn truncation_and_garbling_never_panic() {
+        for name in FIXTURES {
+            let input = data(name);
+            let first_end = {
+                let mut s = serde_json::Deserializer::from_slice(&input).into_iter::<Value>();
+                let _ = s.next();
+                s.byte_offset()
+            };
+            check_prefixes(parse, &input, |p| p.len() < first_end);
+            check_garbled(parse, &input);
+        }
+    }
+
+    #[test]
+    fn fingerprints_stable_and_unique() {
+        for name in [
+            "testssl-https-flat.json",
+            "testssl-https.json",
+            "testssl-https-full.json",
+        ] {
+            check_fingerprints(parse, &data(name));
+        }
+        let flat = parse(&data("testssl-https-flat.json")).unwrap();
+        let pretty = parse(&data("testssl-https.json")).unwrap();
+        let mut a: Vec<_> = flat
+            .findings
+            .iter()
+            .map(|f| f.fingerprint.clone())
+            .collect();
+        let mut b: Vec<_> = pretty
+            .findings
+            .iter()
+            .filter(|f| f.title != "DNS_CAArecord")
+            .map(|f| f.fingerprint.clone())
+            .collect();
+        a.sort();
+        b.sort();
+        assert_eq!(
+            a, b,
+            "flat and pretty forms of the same scan give the same fingerprints"
+        );
+    }
+}

@@ -27,7 +27,10 @@ pub(crate) struct XmlNode {
 
 impl XmlNode {
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Attribute value, trimmed, or None when absent or blank.
@@ -56,9 +59,16 @@ impl XmlNode {
 /// * anything else that is not well-formed, or a different root -> `Malformed`.
 ///
 /// Everything after the root's end tag is ignored.
-pub(crate) fn parse_xml(tool: &'static str, input: &[u8], root: &str) -> Result<XmlNode, ParseError> {
+pub(crate) fn parse_xml(
+    tool: &'static str,
+    input: &[u8],
+    root: &str,
+) -> Result<XmlNode, ParseError> {
     if input.iter().all(u8::is_ascii_whitespace) {
-        return Err(ParseError::Malformed { tool, reason: "empty output".into() });
+        return Err(ParseError::Malformed {
+            tool,
+            reason: "empty output".into(),
+        });
     }
     let malformed = |reason: String| ParseError::Malformed { tool, reason };
     let truncated = |reason: String| ParseError::Truncated { tool, reason };
@@ -70,9 +80,17 @@ pub(crate) fn parse_xml(tool: &'static str, input: &[u8], root: &str) -> Result<
         let event = match reader.read_event() {
             Ok(ev) => ev,
             Err(quick_xml::Error::Syntax(e)) => {
-                return Err(truncated(format!("{e} at byte {}", reader.error_position())));
+                return Err(truncated(format!(
+                    "{e} at byte {}",
+                    reader.error_position()
+                )));
             }
-            Err(e) => return Err(malformed(format!("{e} at byte {}", reader.error_position()))),
+            Err(e) => {
+                return Err(malformed(format!(
+                    "{e} at byte {}",
+                    reader.error_position()
+                )))
+            }
         };
         match event {
             Event::Decl(_) | Event::DocType(_) | Event::PI(_) => saw_prolog = true,
@@ -82,7 +100,9 @@ pub(crate) fn parse_xml(tool: &'static str, input: &[u8], root: &str) -> Result<
                     check_root(tool, &e, root)?;
                 }
                 if stack.len() >= MAX_XML_DEPTH {
-                    return Err(malformed(format!("elements nested deeper than {MAX_XML_DEPTH}")));
+                    return Err(malformed(format!(
+                        "elements nested deeper than {MAX_XML_DEPTH}"
+                    )));
                 }
                 stack.push(element(tool, &reader, &e)?);
             }
@@ -108,14 +128,16 @@ pub(crate) fn parse_xml(tool: &'static str, input: &[u8], root: &str) -> Result<
             }
             Event::Text(t) => {
                 if let Some(node) = stack.last_mut() {
-                    node.text.push_str(&t.decode().map_err(|e| malformed(e.to_string()))?);
+                    node.text
+                        .push_str(&t.decode().map_err(|e| malformed(e.to_string()))?);
                 } else if !t.iter().all(u8::is_ascii_whitespace) {
                     return Err(malformed(format!("text outside the <{root}> element")));
                 }
             }
             Event::CData(t) => {
                 if let Some(node) = stack.last_mut() {
-                    node.text.push_str(&t.decode().map_err(|e| malformed(e.to_string()))?);
+                    node.text
+                        .push_str(&t.decode().map_err(|e| malformed(e.to_string()))?);
                 }
             }
             Event::GeneralRef(r) => {
@@ -154,12 +176,19 @@ fn check_root(tool: &'static str, e: &BytesStart<'_>, root: &str) -> Result<(), 
     } else {
         Err(ParseError::Malformed {
             tool,
-            reason: format!("expected <{root}>, found <{}>", String::from_utf8_lossy(e.name().as_ref())),
+            reason: format!(
+                "expected <{root}>, found <{}>",
+                String::from_utf8_lossy(e.name().as_ref())
+            ),
         })
     }
 }
 
-fn element(tool: &'static str, reader: &Reader<&[u8]>, e: &BytesStart<'_>) -> Result<XmlNode, ParseError> {
+fn element(
+    tool: &'static str,
+    reader: &Reader<&[u8]>,
+    e: &BytesStart<'_>,
+) -> Result<XmlNode, ParseError> {
     let malformed = |reason: String| ParseError::Malformed { tool, reason };
     let name = std::str::from_utf8(e.name().as_ref())
         .map_err(|_| malformed("element name is not UTF-8".into()))?
@@ -174,7 +203,12 @@ fn element(tool: &'static str, reader: &Reader<&[u8]>, e: &BytesStart<'_>) -> Re
             .into_owned();
         attrs.push((key, value));
     }
-    Ok(XmlNode { name, attrs, children: Vec::new(), text: String::new() })
+    Ok(XmlNode {
+        name,
+        attrs,
+        children: Vec::new(),
+        text: String::new(),
+    })
 }
 
 /// Severity words as tools and users write them. Unknown words give None and the caller
@@ -227,7 +261,10 @@ pub(crate) fn dedupe_findings(findings: Vec<Finding>) -> Vec<Finding> {
 /// Adds a service unless one with the same host, port and protocol is there already; the
 /// kept one borrows product/version it lacked (a redirect hop may lack the Server header).
 pub(crate) fn push_service(services: &mut Vec<Service>, svc: Service) {
-    match services.iter_mut().find(|s| s.host == svc.host && s.port == svc.port && s.proto == svc.proto) {
+    match services
+        .iter_mut()
+        .find(|s| s.host == svc.host && s.port == svc.port && s.proto == svc.proto)
+    {
         Some(kept) => {
             if kept.product.is_none() {
                 kept.product = svc.product;
@@ -244,9 +281,15 @@ pub(crate) fn push_service(services: &mut Vec<Service>, svc: Service) {
 /// serde_json errors at end of input mean the output was cut short.
 pub(crate) fn json_error(tool: &'static str, err: &serde_json::Error) -> ParseError {
     if err.is_eof() {
-        ParseError::Truncated { tool, reason: err.to_string() }
+        ParseError::Truncated {
+            tool,
+            reason: err.to_string(),
+        }
     } else {
-        ParseError::Malformed { tool, reason: err.to_string() }
+        ParseError::Malformed {
+            tool,
+            reason: err.to_string(),
+        }
     }
 }
 
@@ -257,9 +300,7 @@ pub(crate) fn normalize_cve(raw: &str) -> Option<String> {
     let raw = raw.strip_prefix("CVE:").unwrap_or(raw);
     let upper = raw.to_ascii_uppercase();
     let rest = upper.strip_prefix("CVE-")?;
-    let mut parts = rest.splitn(2, '-');
-    let year = parts.next()?;
-    let num = parts.next()?;
+    let (year, num) = rest.split_once('-')?;
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     (year.len() == 4 && digits(year) && num.len() >= 4 && digits(num)).then_some(upper)
 }
@@ -295,7 +336,9 @@ pub(crate) fn strip_ansi(line: &str) -> std::borrow::Cow<'_, str> {
 
 /// Strips brackets from an IPv6 literal as URLs write it.
 pub(crate) fn unbracket(host: &str) -> &str {
-    host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 #[cfg(test)]
@@ -305,7 +348,9 @@ pub(crate) mod testkit {
     use std::collections::HashSet;
 
     pub fn data(name: &str) -> Vec<u8> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name);
         std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
     }
 
@@ -331,7 +376,11 @@ pub(crate) mod testkit {
             let prefix = &input[..cut];
             let res = parse(prefix);
             if must_fail(prefix) {
-                assert!(res.is_err(), "prefix of {cut}/{} bytes parsed: {res:?}", input.len());
+                assert!(
+                    res.is_err(),
+                    "prefix of {cut}/{} bytes parsed: {res:?}",
+                    input.len()
+                );
             }
         }
     }
@@ -371,14 +420,21 @@ pub(crate) mod testkit {
     }
 
     /// Same input twice gives the same fingerprints, and no fingerprint repeats in one parse.
-    pub fn check_fingerprints(parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>, input: &[u8]) {
+    pub fn check_fingerprints(
+        parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>,
+        input: &[u8],
+    ) {
         let a = parse(input).expect("parse");
         let b = parse(input).expect("parse again");
         let fa: Vec<&str> = a.findings.iter().map(|f| f.fingerprint.as_str()).collect();
         let fb: Vec<&str> = b.findings.iter().map(|f| f.fingerprint.as_str()).collect();
         assert_eq!(fa, fb);
         let unique: HashSet<&str> = fa.iter().copied().collect();
-        assert_eq!(unique.len(), fa.len(), "duplicate fingerprints in one parse");
+        assert_eq!(
+            unique.len(),
+            fa.len(),
+            "duplicate fingerprints in one parse"
+        );
     }
 }
 
@@ -388,20 +444,45 @@ mod tests {
 
     #[test]
     fn xml_tree_and_errors() {
-        let doc = br#"<?xml version="1.0"?><r a="x&amp;y&#xa;"><c>t&lt;1<![CDATA[<z>]]></c><c/></r>"#;
+        let doc =
+            br#"<?xml version="1.0"?><r a="x&amp;y&#xa;"><c>t&lt;1<![CDATA[<z>]]></c><c/></r>"#;
         let root = parse_xml("t", doc, "r").unwrap();
         assert_eq!(root.attr("a"), Some("x&y\n"));
         assert_eq!(root.children_named("c").count(), 2);
         assert_eq!(root.child("c").unwrap().text, "t<1<z>");
-        assert!(matches!(parse_xml("t", b"<?xml version=\"1.0\"?><r><c>", "r"), Err(ParseError::Truncated { .. })));
-        assert!(matches!(parse_xml("t", b"<?xml version=\"1.0\"?>\n", "r"), Err(ParseError::Truncated { .. })));
-        assert!(matches!(parse_xml("t", b"<r><c", "r"), Err(ParseError::Truncated { .. })));
-        assert!(matches!(parse_xml("t", b"QUITTING!", "r"), Err(ParseError::Malformed { .. })));
-        assert!(matches!(parse_xml("t", b"<x/>", "r"), Err(ParseError::Malformed { .. })));
-        assert!(matches!(parse_xml("t", b"<r></x>", "r"), Err(ParseError::Malformed { .. })));
-        assert!(matches!(parse_xml("t", b"", "r"), Err(ParseError::Malformed { .. })));
+        assert!(matches!(
+            parse_xml("t", b"<?xml version=\"1.0\"?><r><c>", "r"),
+            Err(ParseError::Truncated { .. })
+        ));
+        assert!(matches!(
+            parse_xml("t", b"<?xml version=\"1.0\"?>\n", "r"),
+            Err(ParseError::Truncated { .. })
+        ));
+        assert!(matches!(
+            parse_xml("t", b"<r><c", "r"),
+            Err(ParseError::Truncated { .. })
+        ));
+        assert!(matches!(
+            parse_xml("t", b"QUITTING!", "r"),
+            Err(ParseError::Malformed { .. })
+        ));
+        assert!(matches!(
+            parse_xml("t", b"<x/>", "r"),
+            Err(ParseError::Malformed { .. })
+        ));
+        assert!(matches!(
+            parse_xml("t", b"<r></x>", "r"),
+            Err(ParseError::Malformed { .. })
+        ));
+        assert!(matches!(
+            parse_xml("t", b"", "r"),
+            Err(ParseError::Malformed { .. })
+        ));
         let deep = "<r>".repeat(100_000);
-        assert!(matches!(parse_xml("t", deep.as_bytes(), "r"), Err(ParseError::Malformed { .. })));
+        assert!(matches!(
+            parse_xml("t", deep.as_bytes(), "r"),
+            Err(ParseError::Malformed { .. })
+        ));
     }
 
     #[test]
@@ -409,14 +490,23 @@ mod tests {
         assert_eq!(clip("abcdef", 3), "abc…");
         assert_eq!(clip("  ab ", 3), "ab");
         assert_eq!(clip("ééééé", 2), "éé…");
-        assert_eq!(normalize_cve("cve-2021-41773").as_deref(), Some("CVE-2021-41773"));
-        assert_eq!(normalize_cve("CVE:CVE-2011-3192").as_deref(), Some("CVE-2011-3192"));
+        assert_eq!(
+            normalize_cve("cve-2021-41773").as_deref(),
+            Some("CVE-2021-41773")
+        );
+        assert_eq!(
+            normalize_cve("CVE:CVE-2011-3192").as_deref(),
+            Some("CVE-2011-3192")
+        );
         assert_eq!(normalize_cve("BID:49303"), None);
         assert_eq!(normalize_cve("CVE-20x1-1"), None);
         assert_eq!(severity_word("CRITICAL"), Some(Severity::Critical));
         assert_eq!(severity_word("bogus"), None);
         assert_eq!(unbracket("[::1]"), "::1");
-        assert_eq!(strip_ansi("\r\x1b[2K/admin \x1b[1m\x1b[34mx\x1b[0m"), "/admin x");
+        assert_eq!(
+            strip_ansi("\r\x1b[2K/admin \x1b[1m\x1b[34mx\x1b[0m"),
+            "/admin x"
+        );
         assert_eq!(strip_ansi("plain"), "plain");
         assert_eq!(strip_ansi("\x1b[12"), "");
     }

@@ -1,3 +1,514 @@
-//! whatweb parser (being written).
-use super::{ParseError, ParsedOutput};
-pub fn parse(_o: &[u8]) -> Result<ParsedOutput, ParseError> { Err(ParseError::Malformed { tool: "whatweb", reason: "parser not written yet".into() }) }
+//! whatweb parser: turns `whatweb -q --log-json=-` output into HTTP services and findings.
+//! Pure function of the bytes: no I/O, no panics; bad output is a `ParseError`.
+//!
+//! Mapping rules:
+//! * The output is a JSON array of objects, one per target (and per redirect hop). `[\n]`
+//!   (every target unreachable: whatweb says so only on stderr) is a valid empty result.
+//! * Without `-q`, whatweb interleaves its coloured one-line summary with the JSON. Such
+//!   output is accepted: when the whole text is not JSON, only the lines that begin with
+//!   `[`, `]`, `,` or `{` are kept and parsed again.
+//! * Each object with a parseable `target` URL gives a Service: host and port from the URL
+//!   (default 80/443), name http/https, `tls` for https. product/version come from the
+//!   `HTTPServer` string ("nginx/1.22.1" -> nginx 1.22.1); when that has no version, from
+//!   the plugin of the same name, or else from a known server plugin (Apache, nginx,
+//!   Microsoft-IIS, lighttpd, ...) carrying a version.
+//! * Info "Technology: WordPress 5.8.1" for every plugin that carries a version, and for a
+//!   few notable ones (CMSs, servers, PHP) even without one; evidence = plugin name.
+//! * Low "Missing security header: X-Frame-Options" (also Content-Security-Policy,
+//!   X-Content-Type-Options, and Strict-Transport-Security on https) for responses with a
+//!   2xx status. whatweb does not log raw headers; a header counts as present when the
+//!   plugin of that name is there or the `UncommonHeaders` plugin lists it. Redirects
+//!   and errors are not judged. Evidence = the header name in lower case.
+//! * Output that ends early -> `Truncated`; anything else that is not such a JSON array
+//!   (including empty output) -> `Malformed`.
+
+use picket_protocol::{Finding, Service, Severity};
+use serde_json::{Map, Value};
+
+use super::util::{dedupe_findings, json_error, push_service, unbracket};
+use super::{new_finding, ParseError, ParsedOutput};
+
+const TOOL: &str = "whatweb";
+
+/// Reported even without a version: their mere presence shapes the attack surface.
+const NOTABLE: &[&str] = &[
+    "WordPress",
+    "Drupal",
+    "Joomla",
+    "Magento",
+    "Apache",
+    "nginx",
+    "Microsoft-IIS",
+    "lighttpd",
+    "Apache-Tomcat",
+    "Tomcat",
+    "JBoss",
+    "Jenkins",
+    "phpMyAdmin",
+    "PHP",
+    "ASP_NET",
+];
+
+/// Plugins whose "version" is not a software version (Open-Graph-Protocol says "website").
+const NOT_TECHNOLOGY: &[&str] = &[
+    "Open-Graph-Protocol",
+    "X-UA-Compatible",
+    "HTML5",
+    "Country",
+    "IP",
+    "Title",
+    "HTTPServer",
+];
+
+/// Server plugins used for the service product when the Server header has no version.
+const SERVERS: &[&str] = &[
+    "Apache",
+    "nginx",
+    "Microsoft-IIS",
+    "lighttpd",
+    "Apache-Tomcat",
+    "Jetty",
+    "OpenResty",
+    "LiteSpeed",
+    "Caddy",
+];
+
+/// (header, https only)
+const SECURITY_HEADERS: &[(&str, bool)] = &[
+    ("X-Frame-Options", false),
+    ("Content-Security-Policy", false),
+    ("X-Content-Type-Options", false),
+    ("Strict-Transport-Security", true),
+];
+
+pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
+    let entries = read_array(output)?;
+    let mut out = ParsedOutput::default();
+    let mut findings = Vec::new();
+    for entry in &entries {
+        let Some(obj) = entry.as_object() else {
+            continue;
+        };
+        let Some(url) = obj
+            .get("target")
+            .and_then(Value::as_str)
+            .and_then(|t| url::Url::parse(t.trim()).ok())
+        else {
+            continue;
+        };
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            continue;
+        };
+        let host = unbracket(host);
+        let https = url.scheme().eq_ignore_ascii_case("https");
+        let empty = Map::new();
+        let plugins = obj
+            .get("plugins")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+
+        let (product, version) = server_product(plugins);
+        push_service(
+            &mut out.services,
+            Service {
+                host: host.to_string(),
+                port,
+                proto: "tcp".into(),
+                name: if https { "https" } else { "http" }.into(),
+                product,
+                version,
+                tls: https,
+            },
+        );
+        technologies(&mut findings, host, port, plugins);
+
+        let status = obj.get("http_status").and_then(Value::as_u64);
+        if status.is_some_and(|s| (200..300).contains(&s)) {
+            missing_headers(&mut findings, host, port, https, plugins);
+        }
+    }
+    out.findings = dedupe_findings(findings);
+    Ok(out)
+}
+
+fn read_array(output: &[u8]) -> Result<Vec<Value>, ParseError> {
+    if output.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Malformed {
+            tool: TOOL,
+            reason: "empty output".into(),
+        });
+    }
+    let value = match serde_json::from_slice::<Value>(output) {
+        Ok(v) => v,
+        Err(e) if e.is_eof() => return Err(json_error(TOOL, &e)),
+        Err(first) => {
+            let text = String::from_utf8_lossy(output);
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| {
+                    matches!(
+                        l.trim_start().as_bytes().first(),
+                        Some(b'[' | b']' | b',' | b'{')
+                    )
+                })
+                .collect();
+            if kept.is_empty() {
+                return Err(json_error(TOOL, &first));
+            }
+            serde_json::from_str::<Value>(&kept.join("\n")).map_err(|e| json_error(TOOL, &e))?
+        }
+    };
+    match value {
+        Value::Array(items) => Ok(items),
+        _ => Err(ParseError::Malformed {
+            tool: TOOL,
+            reason: "expected a JSON array of results".into(),
+        }),
+    }
+}
+
+/// First string of a plugin field (`string`, `version`, ...).
+fn first<'a>(plugin: &'a Value, field: &str) -> Option<&'a str> {
+    plugin.get(field).and_then(Value::as_array).and_then(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .map(str::trim)
+            .find(|s| !s.is_empty())
+    })
+}
+
+fn plugin_ci<'a>(plugins: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    plugins
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+fn server_product(plugins: &Map<String, Value>) -> (Option<String>, Option<String>) {
+    if let Some(server) = plugins.get("HTTPServer").and_then(|p| first(p, "string")) {
+        let token = server.split_whitespace().next().unwrap_or(server);
+        let (product, version) = match token.split_once('/') {
+            Some((p, v)) => (p.trim(), Some(v.trim()).filter(|v| !v.is_empty())),
+            None => (server, None),
+        };
+        let version =
+            version.or_else(|| plugin_ci(plugins, product).and_then(|p| first(p, "version")));
+        return (Some(product.to_string()), version.map(str::to_string));
+    }
+    SERVERS
+        .iter()
+        .find_map(|name| {
+            plugins
+                .get(*name)
+                .and_then(|p| first(p, "version"))
+                .map(|v| (name, v))
+        })
+        .map_or((None, None), |(name, v)| {
+            (Some(name.to_string()), Some(v.to_string()))
+        })
+}
+
+fn technologies(findings: &mut Vec<Finding>, host: &str, port: u16, plugins: &Map<String, Value>) {
+    for (name, plugin) in plugins {
+        if NOT_TECHNOLOGY.contains(&name.as_str()) {
+            continue;
+        }
+        let version = first(plugin, "version");
+        if version.is_none() && !NOTABLE.contains(&name.as_str()) {
+            continue;
+        }
+        let title = match version {
+            Some(v) => format!("Technology: {name} {v}"),
+            None => format!("Technology: {name}"),
+        };
+        let mut detail = Vec::new();
+        for field in [
+            "version", "string", "os", "module", "model", "firmware", "account", "filepath",
+        ] {
+            if let Some(values) = plugin.get(field).and_then(Value::as_array) {
+                let values: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+                if !values.is_empty() {
+                    detail.push(format!("{field}: {}", values.join(", ")));
+                }
+            }
+        }
+        findings.push(new_finding(
+            TOOL,
+            host,
+            Some(port),
+            Severity::Info,
+            title,
+            detail.join("; "),
+            Vec::new(),
+            name.as_str(),
+        ));
+    }
+}
+
+fn missing_headers(
+    findings: &mut Vec<Finding>,
+    host: &str,
+    port: u16,
+    https: bool,
+    plugins: &Map<String, Value>,
+) {
+    let uncommon: Vec<String> = plugins
+        .get("UncommonHeaders")
+        .and_then(|p| p.get("string"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .flat_map(|s| s.split(','))
+                .map(|h| h.trim().to_ascii_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    for &(header, https_only) in SECURITY_HEADERS {
+        if https_only && !https {
+            continue;
+        }
+        let lower = header.to_ascii_lowercase();
+        if plugin_ci(plugins, header).is_some() || uncommon.contains(&lower) {
+            continue;
+        }
+        findings.push(new_finding(
+            TOOL,
+            host,
+            Some(port),
+            Severity::Low,
+            format!("Missing security header: {header}"),
+            format!("The response does not set {header}."),
+            Vec::new(),
+            lower,
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::util::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::*;
+
+    const FIXTURES: &[&str] = &[
+        "whatweb-http.json",
+        "whatweb-https.json",
+        "whatweb-fakeapache.json",
+        "whatweb-closed.json",
+        "whatweb-https-mixed-stdout.txt",
+    ];
+
+    fn titles(out: &ParsedOutput) -> Vec<(&str, Severity)> {
+        let mut t: Vec<_> = out
+            .findings
+            .iter()
+            .map(|f| (f.title.as_str(), f.severity))
+            .collect();
+        t.sort();
+        t
+    }
+
+    fn service(
+        host: &str,
+        port: u16,
+        name: &str,
+        product: &str,
+        version: &str,
+        tls: bool,
+    ) -> Service {
+        Service {
+            host: host.into(),
+            port,
+            proto: "tcp".into(),
+            name: name.into(),
+            product: Some(product.into()),
+            version: Some(version.into()),
+            tls,
+        }
+    }
+
+    #[test]
+    fn http_fixture() {
+        let out = parse(&data("whatweb-http.json")).unwrap();
+        assert_eq!(
+            out.services,
+            vec![service(
+                "127.0.0.1",
+                18080,
+                "http",
+                "SimpleHTTP",
+                "0.6",
+                false
+            )]
+        );
+        assert_eq!(
+            titles(&out),
+            vec![
+                (
+                    "Missing security header: Content-Security-Policy",
+                    Severity::Low
+                ),
+                (
+                    "Missing security header: X-Content-Type-Options",
+                    Severity::Low
+                ),
+                ("Missing security header: X-Frame-Options", Severity::Low),
+                ("Technology: Python 3.11.7", Severity::Info),
+                ("Technology: WordPress 5.8.1", Severity::Info),
+            ]
+        );
+        let wp = out
+            .findings
+            .iter()
+            .find(|f| f.title == "Technology: WordPress 5.8.1")
+            .unwrap();
+        assert_eq!(
+            (wp.host.as_str(), wp.port, wp.evidence.as_str()),
+            ("127.0.0.1", Some(18080), "WordPress")
+        );
+        assert_eq!(wp.detail, "version: 5.8.1");
+    }
+
+    #[test]
+    fn https_fixture_and_mixed_stdout() {
+        let out = parse(&data("whatweb-https.json")).unwrap();
+        assert_eq!(
+            out.services,
+            vec![service(
+                "127.0.0.1",
+                18443,
+                "https",
+                "nginx",
+                "1.22.1",
+                true
+            )]
+        );
+        assert_eq!(
+            titles(&out),
+            vec![
+                (
+                    "Missing security header: Content-Security-Policy",
+                    Severity::Low
+                ),
+                (
+                    "Missing security header: Strict-Transport-Security",
+                    Severity::Low
+                ),
+                (
+                    "Missing security header: X-Content-Type-Options",
+                    Severity::Low
+                ),
+                ("Missing security header: X-Frame-Options", Severity::Low),
+                ("Technology: WordPress 5.8.1", Severity::Info),
+                ("Technology: nginx 1.22.1", Severity::Info),
+            ]
+        );
+        // The brief coloured line between the JSON lines is skipped, giving the same result.
+        assert_eq!(parse(&data("whatweb-https-mixed-stdout.txt")).unwrap(), out);
+    }
+
+    #[test]
+    fn fake_apache_and_closed() {
+        let out = parse(&data("whatweb-fakeapache.json")).unwrap();
+        assert_eq!(
+            out.services,
+            vec![service(
+                "127.0.0.1",
+                18081,
+                "http",
+                "Apache",
+                "2.2.3",
+                false
+            )]
+        );
+        let apache = out
+            .findings
+            .iter()
+            .find(|f| f.title == "Technology: Apache 2.2.3")
+            .unwrap();
+        assert_eq!(apache.severity, Severity::Info);
+        assert_eq!(
+            parse(&data("whatweb-closed.json")).unwrap(),
+            ParsedOutput::default()
+        );
+    }
+
+    #[test]
+    fn redirects_headers_and_defaults() {
+        let json = br#"[
+{"target":"http://[::1]/admin","http_status":301,"plugins":{"HTTPServer":{"string":["Apache"]},"RedirectLocation":{"string":["http://[::1]/admin/"]}}}
+,
+{"target":"http://[::1]/admin/","http_status":200,"plugins":{"Apache":{"version":["2.4.57"]},"HTTPServer":{"string":["Apache"]},"X-Frame-Options":{"string":["DENY"]},"UncommonHeaders":{"string":["x-content-type-options,content-security-policy"]},"PHP":{},"Open-Graph-Protocol":{"version":["website"]}}}
+,
+{"target":"https://example.test","http_status":200,"plugins":{"Strict-Transport-Security":{"string":["max-age=31536000"]},"X-Frame-Options":{},"UncommonHeaders":{"string":["X-Content-Type-Options","Content-Security-Policy"]}}}
+,
+{"target":"not a url"},
+{"no_target":true},
+7
+]"#;
+        let out = parse(json).unwrap();
+        assert_eq!(out.services.len(), 2);
+        assert_eq!(
+            out.services[0],
+            service("::1", 80, "http", "Apache", "2.4.57", false)
+        );
+        let tls = &out.services[1];
+        assert_eq!(
+            (
+                tls.host.as_str(),
+                tls.port,
+                tls.name.as_str(),
+                tls.product.as_deref(),
+                tls.tls
+            ),
+            ("example.test", 443, "https", None, true)
+        );
+        assert_eq!(
+            titles(&out),
+            vec![
+                ("Technology: Apache 2.4.57", Severity::Info),
+                ("Technology: PHP", Severity::Info)
+            ]
+        );
+    }
+
+    #[test]
+    fn error_classes() {
+        assert!(matches!(parse(b""), Err(ParseError::Malformed { .. })));
+        assert!(matches!(
+            parse(b"{\"target\":\"http://x\"}"),
+            Err(ParseError::Malformed { .. })
+        ));
+        assert!(matches!(
+            parse(b"ERROR Opening: http://127.0.0.1:18999 - Connection refused"),
+            Err(ParseError::Malformed { .. })
+        ));
+        let full = data("whatweb-http.json");
+        assert!(matches!(
+            parse(&full[..full.len() / 2]),
+            Err(ParseError::Truncated { .. })
+        ));
+        let mixed = data("whatweb-https-mixed-stdout.txt");
+        assert!(matches!(
+            parse(&mixed[..mixed.len() - 3]),
+            Err(ParseError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn truncation_and_garbling_never_panic() {
+        for name in FIXTURES {
+            let input = data(name);
+            let last = input.iter().rposition(|&b| b == b']').unwrap();
+            check_prefixes(parse, &input, |p| p.len() <= last);
+            check_garbled(parse, &input);
+        }
+    }
+
+    #[test]
+    fn fingerprints_stable_and_unique() {
+        for name in FIXTURES {
+            check_fingerprints(parse, &data(name));
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! ScanSupervisor: owns one scan from admission to its end.
+//!
+//! Expands the profile into runs (discovery first, then follow-ups triggered by the
+//! services discovery reports, or exactly the `--tools` given), sends each run to its
+//! ToolActor, persists each finished run atomically, publishes progress, enforces the
+//! deadline and handles cancel. On resume after a crash, runs already finished in the
+//! database are not run again; their stored services still trigger follow-ups.
+//! Stopping the actor cancels every run it started. Must not run processes itself.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use picket_protocol::*;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::db::Db;
+use crate::actors::tool::{RunTool, ToolJob, ToolResult};
+use crate::config::Profile;
+use crate::scan_board::ScanBoard;
+use crate::scope::{CheckedTarget, Scope, TargetKind};
+use crate::storage::queries;
+use crate::tool_registry::RunTarget;
+use crate::toolbox::Toolbox;
+use crate::tools::ParsedOutput;
+
+/// Everything a scan needs to run, decided and validated at submission.
+#[derive(Debug, Clone)]
+pub struct ScanPlan {
+    pub id: ScanId,
+    pub targets: Vec<CheckedTarget>,
+    pub profile_name: String,
+    pub profile: Profile,
+    /// `--tools`: run exactly these on the targets, no discovery or follow-ups.
+    pub explicit_tools: Vec<String>,
+    pub ports: Option<String>,
+    pub priority: i32,
+    pub no_cache: bool,
+    pub deadline: Duration,
+    pub scope: Arc<Scope>,
+}
+
+/// What the supervisor's environment provides.
+#[derive(Clone)]
+pub struct SupervisorDeps {
+    pub db: Db,
+    pub board: Arc<ScanBoard>,
+    pub toolbox: Arc<Toolbox>,
+}
+
+/// Told to the scheduler when a scan has ended and its row is final.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ScanEnded(pub ScanId);
+
+/// Cancels the scan; answers once every run has stopped and the status is stored.
+pub struct CancelScan;
+
+impl Message for CancelScan {
+    type Result = ();
+}
+
+pub struct ScanSupervisor {
+    plan: ScanPlan,
+    deps: SupervisorDeps,
+    ended: Recipient<ScanEnded>,
+    cancel: CancellationToken,
+    seen: HashSet<(String, String)>,
+    pending: usize,
+    ok_runs: usize,
+    failed_runs: usize,
+    stop_reason: Option<(ScanStatus, String)>,
+    finished_before: HashMap<(String, String), (ToolRun, Vec<Service>)>,
+    cancel_waiters: Vec<oneshot::Sender<()>>,
+    finishing: bool,
+}
+
+impl ScanSupervisor {
+    pub fn new(plan: ScanPlan, deps: SupervisorDeps, ended: Recipient<ScanEnded>) -> Self {
+        Self {
+            plan,
+            deps,
+            ended,
+            cancel: CancellationToken::new(),
+            seen: HashSet::new(),
+            pending: 0,
+            ok_runs: 0,
+            failed_runs: 0,
+            stop_reason: None,
+            finished_before: HashMap::new(),
+            cancel_waiters: vec![],
+            finishing: false,
+        }
+    }
+
+    fn warn(&self, message: String) {
+        tracing::warn!(scan = self.plan.id, "{message}");
+        let (db, id, m) = (self.deps.db.clone(), self.plan.id, message.clone());
+        actix::spawn(async move {
+            let _ = db
+                .write("add scan warning", move |c| {
+                    queries::add_scan_warning(c, id, &m)
+                })
+                .await;
+        });
+        self.deps.board.publish(ScanEvent::Warning {
+            scan: self.plan.id,
+            message,
+        });
+    }
+
+    fn begin(&mut self, ctx: &mut Context<Self>) {
+        self.deps
+            .board
+            .publish(ScanEvent::Started { scan: self.plan.id });
+        let plan = self.plan.clone();
+        for target in &plan.targets {
+            let host = target.host.as_str();
+            if !plan.explicit_tools.is_empty() {
+                for tool in &plan.explicit_tools {
+                    for rt in explicit_targets(
+                        target,
+                        plan.ports.as_deref(),
+                        self.deps
+                            .toolbox
+                            .spec(tool)
+                            .is_some_and(|s| s.needs_service()),
+                    ) {
+                        self.schedule(tool, rt, ctx);
+                    }
+                }
+                continue;
+            }
+            if let TargetKind::Url { scheme, port, .. } = &target.target.kind {
+                // A URL names its service already: go straight to the follow-ups.
+                let service = Service {
+                    host: host.into(),
+                    port: *port,
+                    proto: "tcp".into(),
+                    name: scheme.clone(),
+                    product: None,
+                    version: None,
+                    tls: scheme == "https",
+                };
+                self.follow_up(&service, ctx);
+                continue;
+            }
+            for tool in &plan.profile.discovery {
+                self.schedule(tool, RunTarget::host(host, plan.ports.clone()), ctx);
+            }
+            for tool in &plan.profile.direct {
+                self.schedule(tool, RunTarget::host(host, plan.ports.clone()), ctx);
+            }
+        }
+        self.maybe_finish(ctx);
+    }
+
+    /// Queues one run unless this scan already has it (or finished it before a restart).
+    fn schedule(&mut self, tool: &str, target: RunTarget, ctx: &mut Context<Self>) {
+        if self.stop_reason.is_some() || !self.seen.insert((tool.to_string(), target.label.clone()))
+        {
+            return;
+        }
+        if let Some((run, services)) = self
+            .finished_before
+            .remove(&(tool.to_string(), target.label.clone()))
+        {
+            // Done before the daemon restarted: keep its result, still follow its services.
+            self.count(run.status);
+            for s in services {
+                self.follow_up(&s, ctx);
+            }
+            return;
+        }
+        let (Some(spec), Some(actor)) =
+            (self.deps.toolbox.spec(tool), self.deps.toolbox.actor(tool))
+        else {
+            self.warn(format!("tool {tool} is not configured; skipped"));
+            return;
+        };
+        if !spec.installed() {
+            self.warn(format!(
+                "{tool} is not installed (program '{}' not found on PATH); skipped its run on {}. Install it (scripts/setup) to use it",
+                spec.config.program, target.label
+            ));
+        }
+        self.pending += 1;
+        self.deps.board.planned(self.plan.id, 1);
+        let job = ToolJob {
+            scan: self.plan.id,
+            target,
+            cancel: self.cancel.child_token(),
+        };
+        let (db, id) = (self.deps.db.clone(), self.plan.id);
+        let fut = async move {
+            let result = match actor.send(RunTool(job)).await {
+                Ok(r) => r,
+                Err(e) => return Err(format!("tool actor unavailable: {e}")),
+            };
+            persist(&db, id, &result).await.map(|_| result)
+        };
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(|res, act, ctx| act.run_done(res, ctx)),
+        );
+    }
+
+    fn count(&mut self, status: RunStatus) {
+        match status {
+            RunStatus::Done => self.ok_runs += 1,
+            RunStatus::Failed | RunStatus::TimedOut => self.failed_runs += 1,
+            _ => {}
+        }
+    }
+
+    fn run_done(&mut self, res: Result<ToolResult, String>, ctx: &mut Context<Self>) {
+        self.pending -= 1;
+        match res {
+            Ok(result) => {
+                self.count(result.run.status);
+                self.deps.board.publish(ScanEvent::ToolFinished {
+                    scan: self.plan.id,
+                    services: result.parsed.services.len() as u32,
+                    findings: result.parsed.findings.len() as u32,
+                    run: result.run.clone(),
+                });
+                if result.run.status == RunStatus::Done {
+                    for s in &result.parsed.services {
+                        self.follow_up(s, ctx);
+                    }
+                }
+            }
+            Err(e) => {
+                self.failed_runs += 1;
+                self.warn(format!("a run could not be completed: {e}"));
+            }
+        }
+        self.maybe_finish(ctx);
+    }
+
+    /// Schedules the profile's follow-up tools whose triggers match the service.
+    fn follow_up(&mut self, service: &Service, ctx: &mut Context<Self>) {
+        if !self.plan.explicit_tools.is_empty() {
+            return;
+        }
+        if let Err(e) = self.plan.scope.check_address(&service.host) {
+            self.warn(format!(
+                "not following up {}:{}: {e}",
+                service.host, service.port
+            ));
+            return;
+        }
+        let labels = service_labels(service);
+        let web = labels.iter().any(|l| l == "http" || l == "https");
+        let scheme = web.then_some(if service.tls { "https" } else { "http" });
+        for tool in self.plan.profile.follow_up.clone() {
+            let Some(spec) = self.deps.toolbox.spec(&tool) else {
+                continue;
+            };
+            if spec.config.triggers.iter().any(|t| labels.contains(t)) {
+                self.schedule(
+                    &tool,
+                    RunTarget::service(&service.host, service.port, scheme),
+                    ctx,
+                );
+            }
+        }
+    }
+
+    fn maybe_finish(&mut self, ctx: &mut Context<Self>) {
+        if self.pending > 0 || self.finishing {
+            return;
+        }
+        self.finishing = true;
+        let (status, error) = match self.stop_reason.clone() {
+            Some((s, e)) => (s, Some(e)),
+            None if self.ok_runs == 0 && self.failed_runs > 0 => (
+                ScanStatus::Failed,
+                Some("every tool run failed; see the tool runs".to_string()),
+            ),
+            None => (ScanStatus::Done, None),
+        };
+        let (db, id) = (self.deps.db.clone(), self.plan.id);
+        let fut = async move {
+            if let Err(e) = db
+                .write("finish scan", move |c| {
+                    queries::set_scan_status(c, id, status, error.as_deref())
+                })
+                .await
+            {
+                tracing::error!(scan = id, "cannot store the scan's final status: {e}");
+            }
+            status
+        };
+        ctx.wait(fut.into_actor(self).map(|status, act, ctx| {
+            act.deps.board.publish(ScanEvent::Finished {
+                scan: act.plan.id,
+                status,
+            });
+            act.ended.do_send(ScanEnded(act.plan.id));
+            for w in act.cancel_waiters.drain(..) {
+                let _ = w.send(());
+            }
+            ctx.stop();
+        }));
+    }
+
+    fn stop_with(&mut self, status: ScanStatus, why: String, ctx: &mut Context<Self>) {
+        if self.stop_reason.is_none() {
+            self.stop_reason = Some((status, why));
+        }
+        self.cancel.cancel();
+        self.maybe_finish(ctx);
+    }
+}
+
+/// Names a service answers to for triggers: its own name, plus ssl/tls when it speaks TLS
+/// and https for TLS-wrapped http.
+fn service_labels(s: &Service) -> Vec<String> {
+    let mut labels = vec![s.name.clone()];
+    if s.tls {
+        labels.extend(["ssl".to_string(), "tls".to_string()]);
+        if s.name.starts_with("http") {
+            labels.push("https".into());
+        }
+    }
+    if s.name == "https" {
+        labels.push("http".into());
+    }
+    labels
+}
+
+/// Run targets for `--tools`: the host itself, or, for tools that need a service, each port
+/// named (a URL target gives its own).
+fn explicit_targets(
+    target: &CheckedTarget,
+    ports: Option<&str>,
+    needs_service: bool,
+) -> Vec<RunTarget> {
+    let host = target.host.as_str();
+    if let TargetKind::Url { scheme, port, .. } = &target.target.kind {
+        let mut rt = RunTarget::service(host, *port, Some(scheme));
+        rt.url = Some(target.target.original.clone());
+        rt.label = target.target.original.clone();
+        return vec![rt];
+    }
+    if !needs_service {
+        return vec![RunTarget::host(host, ports.map(String::from))];
+    }
+    let singles: Vec<u16> = ports
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    if singles.is_empty() {
+        return vec![RunTarget::host(host, ports.map(String::from))];
+    }
+    singles
+        .into_iter()
+        .map(|p| RunTarget::service(host, p, Some(if p == 443 { "https" } else { "http" })))
+        .collect()
+}
+
+async fn persist(db: &Db, scan: ScanId, result: &ToolResult) -> Result<(), String> {
+    let (run, parsed): (ToolRun, ParsedOutput) = (result.run.clone(), result.parsed.clone());
+    db.write("finish tool run", move |c| {
+        queries::finish_run(c, scan, &run, &parsed)
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+impl Actor for ScanSupervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let (db, id) = (self.deps.db.clone(), self.plan.id);
+        let deadline = self.plan.deadline;
+        ctx.run_later(deadline, move |act, ctx| {
+            act.stop_with(
+                ScanStatus::Failed,
+                format!(
+                    "scan deadline of {} s exceeded (limits.scan_deadline_secs)",
+                    deadline.as_secs()
+                ),
+                ctx,
+            )
+        });
+        let load = async move {
+            db.write("start scan", move |c| {
+                queries::set_scan_status(c, id, ScanStatus::Running, None)
+            })
+            .await?;
+            db.read("finished runs", move |c| queries::finished_runs(c, id))
+                .await
+        };
+        ctx.wait(load.into_actor(self).map(|res, act, ctx| {
+            match res {
+                Ok(done) => {
+                    for (run, services) in done {
+                        act.finished_before
+                            .insert((run.tool.clone(), run.target.clone()), (run, services));
+                    }
+                }
+                Err(e) => tracing::error!(
+                    scan = act.plan.id,
+                    "cannot load the scan's earlier runs: {e}"
+                ),
+            }
+            act.begin(ctx);
+        }));
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.cancel.cancel();
+    }
+}
+
+impl Handler<CancelScan> for ScanSupervisor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: CancelScan, ctx: &mut Self::Context) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.cancel_waiters.push(tx);
+        self.stop_with(ScanStatus::Cancelled, "cancelled by the user".into(), ctx);
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}

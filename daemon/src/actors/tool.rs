@@ -1,0 +1,370 @@
+//! ToolActor: one per tool kind. Owns that tool's queue and running count, so its
+//! concurrency limit is carried by the actor's structure (STACK-NOTES: an async handler
+//! alone would drain the mailbox at once). A run also needs a slot on its target host
+//! (HostLimits) before it starts.
+//!
+//! A run: expand argv, start the process (tool_process), retry transient failures (timeouts
+//! and failing exit codes) with exponential backoff, then parse the output. Runs are
+//! spawned in the actor's context, so stopping the actor drops them and kills their
+//! process groups. Must not write to the database (the supervisor persists results).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use picket_protocol::{RunStatus, ScanEvent, ScanId, ToolRun};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::host_limits::{HostLimits, SlotFreed};
+use crate::scan_board::ScanBoard;
+use crate::tool_process::{self, ProcessEnd};
+use crate::tool_registry::{RunTarget, ToolSpec};
+use crate::tools::ParsedOutput;
+
+/// One run asked of a tool.
+pub struct ToolJob {
+    pub scan: ScanId,
+    pub target: RunTarget,
+    pub cancel: CancellationToken,
+}
+
+#[derive(Debug, Clone)]
+pub struct ToolResult {
+    pub run: ToolRun,
+    pub parsed: ParsedOutput,
+    /// Raw output as parsed (for the cache); empty unless the run succeeded.
+    pub output: Vec<u8>,
+}
+
+pub struct RunTool(pub ToolJob);
+
+impl Message for RunTool {
+    type Result = ToolResult;
+}
+
+/// Replaces the spec (and limit) after a config reload; queued runs keep their place.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UpdateSpec(pub Arc<ToolSpec>);
+
+struct Queued {
+    job: ToolJob,
+    reply: oneshot::Sender<ToolResult>,
+    /// Cancelled when the job leaves the queue, ending its cancel watcher.
+    dequeued: CancellationToken,
+}
+
+pub struct ToolActor {
+    spec: Arc<ToolSpec>,
+    hosts: Arc<HostLimits>,
+    board: Arc<ScanBoard>,
+    queue: VecDeque<Queued>,
+    running: usize,
+}
+
+impl ToolActor {
+    pub fn new(spec: Arc<ToolSpec>, hosts: Arc<HostLimits>, board: Arc<ScanBoard>) -> Self {
+        Self {
+            spec,
+            hosts,
+            board,
+            queue: VecDeque::new(),
+            running: 0,
+        }
+    }
+
+    fn limit(&self) -> usize {
+        self.spec.config.concurrency.max(1) as usize
+    }
+
+    /// Starts what the limits allow: first drops cancelled jobs, then starts, in queue
+    /// order, each job whose host has a free slot.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        let mut i = 0;
+        while i < self.queue.len() {
+            let q = &self.queue[i];
+            if q.job.cancel.is_cancelled() || q.reply.is_closed() {
+                if let Some(q) = self.queue.remove(i) {
+                    q.dequeued.cancel();
+                    let _ = q.reply.send(ended(
+                        &self.spec,
+                        &q.job,
+                        RunStatus::Cancelled,
+                        "cancelled before it started".into(),
+                    ));
+                }
+                continue;
+            }
+            if self.running < self.limit() && self.hosts.try_acquire(&q.job.target.host) {
+                if let Some(q) = self.queue.remove(i) {
+                    self.start(q, ctx);
+                }
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    fn start(&mut self, q: Queued, ctx: &mut Context<Self>) {
+        q.dequeued.cancel();
+        self.running += 1;
+        let spec = self.spec.clone();
+        let board = self.board.clone();
+        let host = q.job.target.host.clone();
+        let fut = async move {
+            let result = execute(&spec, &q.job, &board).await;
+            let _ = q.reply.send(result);
+        };
+        ctx.spawn(fut.into_actor(self).map(move |_, act, ctx| {
+            act.running -= 1;
+            act.hosts.release(&host);
+            act.pump(ctx);
+        }));
+    }
+}
+
+impl Actor for ToolActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        self.hosts.subscribe(ctx.address().recipient());
+    }
+}
+
+impl Handler<RunTool> for ToolActor {
+    type Result = ResponseFuture<ToolResult>;
+
+    fn handle(&mut self, RunTool(job): RunTool, ctx: &mut Self::Context) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let dequeued = CancellationToken::new();
+        // Wake the queue when this job is cancelled while waiting, so it answers at once.
+        let (cancel, gone) = (job.cancel.clone(), dequeued.clone());
+        ctx.spawn(
+            async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = gone.cancelled() => {}
+                }
+            }
+            .into_actor(self)
+            .map(|_, act, ctx| act.pump(ctx)),
+        );
+        let fallback = ended(
+            &self.spec,
+            &job,
+            RunStatus::Cancelled,
+            "the tool actor stopped".into(),
+        );
+        self.queue.push_back(Queued {
+            job,
+            reply: tx,
+            dequeued,
+        });
+        self.pump(ctx);
+        Box::pin(async move { rx.await.unwrap_or(fallback) })
+    }
+}
+
+impl Handler<SlotFreed> for ToolActor {
+    type Result = ();
+    fn handle(&mut self, _: SlotFreed, ctx: &mut Self::Context) {
+        self.pump(ctx);
+    }
+}
+
+impl Handler<UpdateSpec> for ToolActor {
+    type Result = ();
+    fn handle(&mut self, UpdateSpec(spec): UpdateSpec, ctx: &mut Self::Context) {
+        self.spec = spec;
+        self.pump(ctx);
+    }
+}
+
+fn ended(spec: &ToolSpec, job: &ToolJob, status: RunStatus, error: String) -> ToolResult {
+    ToolResult {
+        run: ToolRun {
+            tool: spec.name.clone(),
+            target: job.target.label.clone(),
+            status,
+            exit_code: None,
+            duration_ms: None,
+            cache_hit: false,
+            attempts: 0,
+            tool_version: spec.version.clone(),
+            started_ms: None,
+            finished_ms: Some(crate::storage::queries::now_ms()),
+            truncated: false,
+            error: Some(error),
+        },
+        parsed: ParsedOutput::default(),
+        output: vec![],
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(10))
+}
+
+/// Runs the tool for one job, with retries, and parses its output.
+async fn execute(spec: &ToolSpec, job: &ToolJob, board: &ScanBoard) -> ToolResult {
+    let Some(program) = spec.path.clone() else {
+        return ended(
+            spec,
+            job,
+            RunStatus::Skipped,
+            format!(
+                "{} is not installed (program '{}' not found)",
+                spec.name, spec.config.program
+            ),
+        );
+    };
+    board.publish(ScanEvent::ToolStarted {
+        scan: job.scan,
+        tool: spec.name.clone(),
+        target: job.target.label.clone(),
+    });
+    let mut result = ended(spec, job, RunStatus::Failed, String::new());
+    let mut first_start = None;
+    let max_attempts = spec.config.retries + 1;
+    for attempt in 1..=max_attempts {
+        // A fresh directory per attempt: testssl.sh refuses (and corrupts) an existing file.
+        let scratch = match spec.wants_file_output().then(tempfile::tempdir).transpose() {
+            Ok(d) => d,
+            Err(e) => {
+                return ended(
+                    spec,
+                    job,
+                    RunStatus::Failed,
+                    format!("cannot create a scratch directory: {e}"),
+                )
+            }
+        };
+        let outfile = scratch.as_ref().map(|d| d.path().join("output"));
+        let argv = match spec.argv(&job.target, outfile.as_deref()) {
+            Ok(a) => a,
+            Err(e) => return ended(spec, job, RunStatus::Failed, e.to_string()),
+        };
+        let outcome = tool_process::run(
+            &program,
+            &argv,
+            spec.timeout(),
+            spec.config.output_cap_bytes,
+            &job.cancel,
+        )
+        .await;
+        let started = *first_start.get_or_insert(outcome.started_ms);
+        let now = crate::storage::queries::now_ms();
+        let run = &mut result.run;
+        run.attempts = attempt;
+        run.started_ms = Some(started);
+        run.finished_ms = Some(now);
+        run.duration_ms = Some((now - started).max(0) as u64);
+        run.truncated = outcome.truncated;
+        let retryable = match &outcome.end {
+            ProcessEnd::Cancelled => {
+                run.status = RunStatus::Cancelled;
+                run.error = Some("cancelled".into());
+                return result;
+            }
+            ProcessEnd::SpawnFailed(e) => {
+                run.status = RunStatus::Failed;
+                run.error = Some(e.clone());
+                return result;
+            }
+            ProcessEnd::TimedOut => {
+                run.status = RunStatus::TimedOut;
+                run.error = Some(format!(
+                    "timed out after {} s (tools.{}.timeout_secs); its process group was killed",
+                    spec.config.timeout_secs, spec.name
+                ));
+                true
+            }
+            ProcessEnd::Exited(code) => {
+                run.exit_code = *code;
+                if spec.exit_ok(*code) {
+                    let output = match &outfile {
+                        Some(p) => match tokio::fs::read(p).await {
+                            Ok(mut bytes) => {
+                                if bytes.len() > spec.config.output_cap_bytes {
+                                    bytes.truncate(spec.config.output_cap_bytes);
+                                    run.truncated = true;
+                                }
+                                bytes
+                            }
+                            Err(e) => {
+                                run.status = RunStatus::Failed;
+                                run.error = Some(format!(
+                                    "the tool wrote no output file: {e}; {}",
+                                    tool_process::stderr_tail(&outcome.stderr)
+                                ));
+                                return result;
+                            }
+                        },
+                        None => outcome.stdout,
+                    };
+                    let (spec2, host) = (spec.clone(), job.target.host.clone());
+                    let parsed = tokio::task::spawn_blocking(move || {
+                        let p = spec2.parse(&output, &host);
+                        (p, output)
+                    })
+                    .await;
+                    match parsed {
+                        Ok((Ok(p), output)) => {
+                            run.status = RunStatus::Done;
+                            result.parsed = p;
+                            result.output = output;
+                            if run.truncated {
+                                run.error = Some(format!(
+                                    "output over {} bytes was cut (tools.{}.output_cap_bytes)",
+                                    spec.config.output_cap_bytes, spec.name
+                                ));
+                            }
+                        }
+                        Ok((Err(e), _)) => {
+                            run.status = RunStatus::Failed;
+                            run.error = Some(if run.truncated {
+                                format!("{e} (output was cut at the cap)")
+                            } else {
+                                e.to_string()
+                            });
+                        }
+                        Err(e) => {
+                            run.status = RunStatus::Failed;
+                            run.error = Some(format!("parser crashed: {e}"));
+                        }
+                    }
+                    return result;
+                }
+                run.status = RunStatus::Failed;
+                let tail = tool_process::stderr_tail(&outcome.stderr);
+                run.error = Some(format!(
+                    "exited with {}{}",
+                    code.map(|c| c.to_string())
+                        .unwrap_or_else(|| "a signal".into()),
+                    if tail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {tail}")
+                    }
+                ));
+                true
+            }
+        };
+        if !retryable || attempt == max_attempts {
+            break;
+        }
+        tracing::info!(tool = %spec.name, target = %job.target.label, attempt, "retrying after: {}", result.run.error.as_deref().unwrap_or(""));
+        tokio::select! {
+            _ = tokio::time::sleep(backoff(attempt - 1)) => {}
+            _ = job.cancel.cancelled() => {
+                result.run.status = RunStatus::Cancelled;
+                result.run.error = Some("cancelled".into());
+                break;
+            }
+        }
+    }
+    result
+}

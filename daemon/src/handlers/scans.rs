@@ -1,0 +1,386 @@
+//! Scan commands: scan, status, list, show, findings, wait/follow, cancel; and the resume
+//! of interrupted scans at start. Everything a user typed is validated here, before a row
+//! is written or a process could start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use picket_protocol::*;
+
+use super::{error, storage_error, Reply};
+use crate::actors::scheduler::{Cancel, CancelOutcome, Submit, SubmitError};
+use crate::actors::supervisor::ScanPlan;
+use crate::config::{Config, Profile};
+use crate::daemon_state::DaemonState;
+use crate::scope::{self, Scope};
+use crate::storage::queries::{self, NewScan};
+
+const MAX_TARGETS: usize = 256;
+
+fn refused(message: impl Into<String>, hint: impl Into<String>) -> Response {
+    error(ErrorKind::Refused, message, hint)
+}
+
+/// Checks a request against config and scope; the plan it returns is safe to run.
+async fn plan(
+    config: &Config,
+    scope: &Arc<Scope>,
+    req: &ScanRequest,
+) -> Result<(ScanPlan, NewScan), Response> {
+    if req.targets.is_empty() {
+        return Err(error(
+            ErrorKind::Invalid,
+            "no target given",
+            "name at least one target: picket scan 127.0.0.1 --ports 80",
+        ));
+    }
+    if req.targets.len() > MAX_TARGETS {
+        return Err(refused(
+            format!(
+                "{} targets in one scan; at most {MAX_TARGETS}",
+                req.targets.len()
+            ),
+            "split the targets over several scans",
+        ));
+    }
+    let mut targets = Vec::with_capacity(req.targets.len());
+    for raw in &req.targets {
+        targets.push(scope.check(raw).await.map_err(|e| {
+            refused(
+                e.to_string(),
+                "targets must be in [scope] allow and not in [scope] deny",
+            )
+        })?);
+    }
+    let ports = match &req.ports {
+        Some(p) => {
+            Some(scope::parse_ports(p).map_err(|e| refused(e.to_string(), "e.g. --ports 80,443"))?)
+        }
+        None => None,
+    };
+    let profile_name = req.profile.clone().unwrap_or_else(|| "quick".into());
+    let profile = if req.tools.is_empty() {
+        config.profiles.get(&profile_name).cloned().ok_or_else(|| {
+            error(
+                ErrorKind::Invalid,
+                format!("unknown profile '{profile_name}'"),
+                format!(
+                    "profiles: {}",
+                    config
+                        .profiles
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?
+    } else {
+        Profile::default()
+    };
+    for t in &req.tools {
+        if !config.tools.contains_key(t) {
+            return Err(error(
+                ErrorKind::Invalid,
+                format!("unknown tool '{t}'"),
+                format!(
+                    "tools: {} (see `picket tools`)",
+                    config.tools.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    let profile_label = if req.tools.is_empty() {
+        profile_name
+    } else {
+        "custom".to_string()
+    };
+    let row = NewScan {
+        targets: req.targets.clone(),
+        profile: profile_label.clone(),
+        ports: ports.clone(),
+        tools: req.tools.clone(),
+        priority: req.priority,
+        no_cache: req.no_cache,
+        status: ScanStatus::Queued,
+    };
+    let plan = ScanPlan {
+        id: 0,
+        targets,
+        profile_name: profile_label,
+        profile,
+        explicit_tools: req.tools.clone(),
+        ports,
+        priority: req.priority,
+        no_cache: req.no_cache,
+        deadline: Duration::from_secs(config.limits.scan_deadline_secs.max(1)),
+        scope: scope.clone(),
+    };
+    Ok((plan, row))
+}
+
+pub async fn scan(state: &Arc<DaemonState>, req: ScanRequest) -> Response {
+    let live = state.live();
+    let (mut plan, row) = match plan(&live.config, &live.scope, &req).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let id = match state
+        .db
+        .write("create scan", move |c| queries::create_scan(c, &row))
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => return storage_error(e),
+    };
+    plan.id = id;
+    match state.scheduler.send(Submit(plan)).await {
+        Ok(Ok(ahead)) => Response::ScanAccepted {
+            id,
+            queued_behind: ahead,
+        },
+        Ok(Err(SubmitError::Busy { queued })) => {
+            // Refused, so no trace of it may stay behind as if it were pending.
+            let _ = state
+                .db
+                .write("drop refused scan", move |c| {
+                    c.execute("DELETE FROM scans WHERE id = ?1", [id])
+                })
+                .await;
+            error(
+                ErrorKind::Busy,
+                format!("busy: {queued} scans are already queued (limits.max_queued_scans)"),
+                "wait for some to finish (picket status), or raise the limit and reload",
+            )
+        }
+        Err(e) => error(
+            ErrorKind::Internal,
+            format!("scheduler unavailable: {e}"),
+            "restart picketd",
+        ),
+    }
+}
+
+/// Rebuilds the plan of a stored scan (after a restart) from its row.
+pub async fn resume_interrupted(state: &Arc<DaemonState>) {
+    let resume = state.config().resume_interrupted;
+    let rows = state
+        .db
+        .write("mark interrupted", move |c| {
+            queries::mark_interrupted(c)?;
+            queries::unfinished_scans(c)
+        })
+        .await;
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) => return tracing::error!("cannot look for interrupted scans: {e}"),
+    };
+    for row in rows {
+        let id = row.id;
+        if !resume {
+            let _ = state
+                .db
+                .write("leave interrupted", move |c| {
+                    queries::set_scan_status(c, id, ScanStatus::Interrupted, None)
+                })
+                .await;
+            continue;
+        }
+        let req = ScanRequest {
+            targets: row.request.targets.clone(),
+            profile: (row.request.tools.is_empty()).then(|| row.request.profile.clone()),
+            tools: row.request.tools.clone(),
+            ports: row.request.ports.clone(),
+            priority: row.request.priority,
+            no_cache: row.request.no_cache,
+        };
+        let live = state.live();
+        match plan(&live.config, &live.scope, &req).await {
+            Ok((mut plan, _)) => {
+                plan.id = id;
+                tracing::info!(scan = id, "resuming a scan interrupted by a daemon stop");
+                let _ = state
+                    .db
+                    .write("requeue", move |c| {
+                        queries::set_scan_status(c, id, ScanStatus::Queued, None)
+                    })
+                    .await;
+                let _ = state.scheduler.send(Submit(plan)).await;
+            }
+            Err(Response::Error(e)) => {
+                tracing::warn!(scan = id, "cannot resume: {}", e.message);
+                let msg = format!("not resumed after a restart: {}", e.message);
+                let _ = state
+                    .db
+                    .write("fail unresumable", move |c| {
+                        queries::set_scan_status(c, id, ScanStatus::Failed, Some(&msg))
+                    })
+                    .await;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+pub async fn status(state: &Arc<DaemonState>, scan: Option<ScanId>) -> Response {
+    match scan {
+        None => Response::Status(state.board.all()),
+        Some(id) => match state.board.progress(id) {
+            Some(p) => Response::Status(vec![p]),
+            None => match state
+                .db
+                .read("scan detail", move |c| queries::get_scan(c, id))
+                .await
+            {
+                Ok(Some(d)) => Response::Status(vec![ScanProgress {
+                    id,
+                    runs_total: d.tool_runs.len() as u32,
+                    runs_finished: d.tool_runs.iter().filter(|r| r.status.is_final()).count()
+                        as u32,
+                    running: vec![],
+                    findings: d.findings.len() as u64,
+                    targets: d.targets,
+                    profile: d.profile,
+                    status: d.status,
+                }]),
+                Ok(None) => not_found(id),
+                Err(e) => storage_error(e),
+            },
+        },
+    }
+}
+
+fn not_found(id: ScanId) -> Response {
+    error(
+        ErrorKind::NotFound,
+        format!("no scan {id}"),
+        "see `picket list`",
+    )
+}
+
+fn bad_query(e: crate::storage::StorageError) -> Response {
+    match e {
+        crate::storage::StorageError::Sql(rusqlite::Error::InvalidParameterName(m)) => {
+            error(ErrorKind::Invalid, m, "drop --cursor")
+        }
+        e => storage_error(e),
+    }
+}
+
+pub async fn list(state: &Arc<DaemonState>, q: ListQuery) -> Response {
+    match state
+        .db
+        .read("list scans", move |c| queries::list_scans(c, &q))
+        .await
+    {
+        Ok(page) => Response::Scans(page),
+        Err(e) => bad_query(e),
+    }
+}
+
+pub async fn show(state: &Arc<DaemonState>, id: ScanId) -> Response {
+    match state
+        .db
+        .read("scan detail", move |c| queries::get_scan(c, id))
+        .await
+    {
+        Ok(Some(d)) => Response::Scan(Box::new(d)),
+        Ok(None) => not_found(id),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub async fn findings(state: &Arc<DaemonState>, q: FindingsQuery) -> Response {
+    match state
+        .db
+        .read("findings page", move |c| queries::findings_page(c, &q))
+        .await
+    {
+        Ok(page) => Response::Findings(page),
+        Err(e) => bad_query(e),
+    }
+}
+
+pub async fn cancel(state: &Arc<DaemonState>, id: ScanId) -> Response {
+    match state.scheduler.send(Cancel(id)).await {
+        Ok(CancelOutcome::Cancelled { was }) => Response::Cancelled { id, was },
+        Ok(CancelOutcome::NotActive) => match state
+            .db
+            .read("scan row", move |c| queries::scan_row_by_id(c, id))
+            .await
+        {
+            Ok(Some(row)) => error(
+                ErrorKind::Invalid,
+                format!("scan {id} is already {}", row.request.status),
+                "only queued or running scans can be cancelled",
+            ),
+            Ok(None) => not_found(id),
+            Err(e) => storage_error(e),
+        },
+        Err(e) => error(
+            ErrorKind::Internal,
+            format!("scheduler unavailable: {e}"),
+            "restart picketd",
+        ),
+    }
+}
+
+/// Streams the scans' events (with `follow`) until each is final, then ends.
+pub async fn wait(state: &Arc<DaemonState>, scans: Vec<ScanId>, follow: bool) -> Reply {
+    let mut receivers = Vec::new();
+    for id in scans {
+        // Subscribe before reading the status, so a scan ending in between is not missed.
+        let rx = state.board.subscribe(id);
+        match state
+            .db
+            .read("scan row", move |c| queries::scan_row_by_id(c, id))
+            .await
+        {
+            Ok(Some(row)) if row.request.status.is_final() => continue,
+            Ok(Some(_)) => {}
+            Ok(None) => return not_found(id).into(),
+            Err(e) => return storage_error(e).into(),
+        }
+        match rx {
+            Some(rx) => receivers.push((id, rx)),
+            None => {
+                // Not on the board but not final: it ended between the two reads, or is
+                // interrupted without resume. Either way there is nothing to wait for.
+                continue;
+            }
+        }
+    }
+    let db = state.db.clone();
+    let streams = receivers.into_iter().map(move |(id, rx)| {
+        let db = db.clone();
+        futures::stream::unfold(Some(rx), move |rx| {
+            let db = db.clone();
+            async move {
+                let mut rx = rx?;
+                loop {
+                    match rx.recv().await {
+                        Ok(ev @ ScanEvent::Finished { .. }) => return Some((ev, None)),
+                        Ok(ev) => return Some((ev, Some(rx))),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            let status = db
+                                .read("scan row", move |c| queries::scan_row_by_id(c, id))
+                                .await
+                                .ok()
+                                .flatten()
+                                .map(|r| r.request.status)
+                                .unwrap_or(ScanStatus::Failed);
+                            return Some((ScanEvent::Finished { scan: id, status }, None));
+                        }
+                    }
+                }
+            }
+        })
+        .boxed()
+    });
+    let merged = futures::stream::select_all(streams).filter_map(move |ev| async move {
+        (follow || matches!(ev, ScanEvent::Finished { .. })).then_some(Response::Event(ev))
+    });
+    Reply::Stream(merged.boxed())
+}

@@ -1,0 +1,243 @@
+//! The configured tools as runnable specs: where each program is, its version, and how
+//! its argv template expands for one run target.
+//!
+//! Template values come only from validated targets (an IP, a ports spec of digits, a URL
+//! serialized by the url crate), each substituted inside one argv element: nothing a user
+//! types can add an argument or start with '-'. Must not run scans (actors/tool.rs does).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Config, ParserSpec, ToolConfig};
+use crate::tools::{BuiltinParser, ParseError, ParsedOutput};
+
+/// One tool, resolved.
+#[derive(Debug, Clone)]
+pub struct ToolSpec {
+    pub name: String,
+    pub config: ToolConfig,
+    pub path: Option<PathBuf>,
+    pub version: Option<String>,
+}
+
+/// What a single run is pointed at.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RunTarget {
+    /// Checked address (or CIDR) given to the tool.
+    pub host: String,
+    pub port: Option<u16>,
+    pub url: Option<String>,
+    pub ports: Option<String>,
+    /// How the run is named in reports: the host, host:port, or the URL.
+    pub label: String,
+}
+
+impl RunTarget {
+    pub fn host(host: &str, ports: Option<String>) -> Self {
+        Self {
+            host: host.into(),
+            port: None,
+            url: None,
+            ports,
+            label: host.into(),
+        }
+    }
+
+    pub fn service(host: &str, port: u16, scheme: Option<&str>) -> Self {
+        let hostport = host_port(host, port);
+        let url = scheme.map(|s| format!("{s}://{hostport}/"));
+        Self {
+            host: host.into(),
+            port: Some(port),
+            label: url.clone().unwrap_or_else(|| hostport.clone()),
+            url,
+            ports: Some(port.to_string()),
+        }
+    }
+}
+
+/// `host:port`, with IPv6 addresses bracketed so tools can split it.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("tool {tool} needs {{{placeholder}}} but run target {target} has none; give a URL target or --ports")]
+    Missing {
+        tool: String,
+        placeholder: &'static str,
+        target: String,
+    },
+}
+
+impl ToolSpec {
+    pub fn installed(&self) -> bool {
+        self.path.is_some()
+    }
+
+    /// Expands the argv template. An argument whose placeholder has no value is left out
+    /// (so `-p{ports}` disappears when no ports were given); `{host}`, `{url}`,
+    /// `{hostport}` and `{outfile}` are required where they appear.
+    pub fn argv(
+        &self,
+        target: &RunTarget,
+        outfile: Option<&Path>,
+    ) -> Result<Vec<String>, TemplateError> {
+        let hostport = target.port.map(|p| host_port(&target.host, p));
+        let port = target.port.map(|p| p.to_string());
+        let out = outfile.map(|p| p.display().to_string());
+        let values: [(&'static str, Option<&str>, bool); 7] = [
+            ("host", Some(target.host.as_str()), true),
+            ("target", Some(target.label.as_str()), true),
+            ("url", target.url.as_deref(), true),
+            ("hostport", hostport.as_deref(), true),
+            ("port", port.as_deref(), true),
+            ("outfile", out.as_deref(), true),
+            ("ports", target.ports.as_deref(), false),
+        ];
+        let mut argv = Vec::with_capacity(self.config.args.len());
+        'args: for arg in &self.config.args {
+            let mut expanded = arg.clone();
+            for (name, value, required) in &values {
+                let key = format!("{{{name}}}");
+                if !expanded.contains(&key) {
+                    continue;
+                }
+                match value {
+                    Some(v) => expanded = expanded.replace(&key, v),
+                    None if *required => {
+                        return Err(TemplateError::Missing {
+                            tool: self.name.clone(),
+                            placeholder: name,
+                            target: target.label.clone(),
+                        })
+                    }
+                    None => continue 'args,
+                }
+            }
+            argv.push(expanded);
+        }
+        Ok(argv)
+    }
+
+    pub fn needs_service(&self) -> bool {
+        self.config
+            .args
+            .iter()
+            .any(|a| a.contains("{url}") || a.contains("{port}") || a.contains("{hostport}"))
+    }
+
+    pub fn wants_file_output(&self) -> bool {
+        self.config.output == crate::config::OutputSource::File
+    }
+
+    pub fn exit_ok(&self, code: Option<i32>) -> bool {
+        match code {
+            Some(0) => true,
+            Some(c) => {
+                self.config.ok_exit_codes.contains(&c)
+                    && self.config.fatal_exit_from.is_none_or(|f| c < f)
+            }
+            None => false,
+        }
+    }
+
+    pub fn parse(&self, output: &[u8], default_host: &str) -> Result<ParsedOutput, ParseError> {
+        match &self.config.parser {
+            ParserSpec::Builtin(name) => match BuiltinParser::from_name(name) {
+                Some(p) => p.parse(output),
+                None => Err(ParseError::Malformed {
+                    tool: "config",
+                    reason: format!("unknown parser {name}"),
+                }),
+            },
+            ParserSpec::Generic(mapping) => {
+                crate::tools::generic::parse(mapping, &self.name, default_host, output)
+            }
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.config.timeout_secs.max(1))
+    }
+}
+
+/// Finds a program the way execvp would: a path with a slash is used as is, else PATH.
+pub fn find_program(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return executable(&p).then_some(p);
+    }
+    let paths = std::env::var_os("PATH")
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".into());
+    std::env::split_paths(&paths)
+        .map(|d| d.join(program))
+        .find(|p| executable(p))
+}
+
+/// First meaningful line of `program --version`, bounded in time.
+async fn probe_version(path: &Path, args: &[String]) -> Option<String> {
+    if args.is_empty() {
+        return None;
+    }
+    let never = tokio_util::sync::CancellationToken::new();
+    let out =
+        crate::tool_process::run(path, args, Duration::from_secs(10), 64 * 1024, &never).await;
+    let text = String::from_utf8_lossy(if out.stdout.is_empty() {
+        &out.stderr
+    } else {
+        &out.stdout
+    })
+    .into_owned();
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n')
+        .collect();
+    let line = clean
+        .lines()
+        .map(|l| l.trim())
+        .find(|l| l.chars().any(|c| c.is_ascii_digit()))?;
+    // Drop ANSI remnants like "[1m" that survive control-char filtering.
+    let line = regex::Regex::new(r"\[[0-9;]*m")
+        .ok()
+        .map(|re| re.replace_all(line, "").into_owned())
+        .unwrap_or_else(|| line.to_string());
+    Some(line.chars().take(120).collect())
+}
+
+pub type ToolSet = Arc<BTreeMap<String, Arc<ToolSpec>>>;
+
+/// Resolves every configured tool (path and version).
+pub async fn resolve(config: &Config) -> ToolSet {
+    let mut set = BTreeMap::new();
+    for (name, tc) in &config.tools {
+        let path = find_program(&tc.program);
+        let version = match &path {
+            Some(p) => probe_version(p, &tc.version_args).await,
+            None => None,
+        };
+        set.insert(
+            name.clone(),
+            Arc::new(ToolSpec {
+                name: name.clone(),
+                config: tc.clone(),
+                path,
+                version,
+            }),
+        );
+    }
+    Arc::new(set)
+}
