@@ -22,7 +22,7 @@ pub enum ClientError {
     },
     #[error("connection to picketd lost: {0}")]
     Lost(ProtocolError),
-    #[error("{0}")]
+    #[error("{}", .0.message)]
     Daemon(ErrorReply),
     #[error("{message}")]
     Usage { message: String, hint: String },

@@ -134,6 +134,10 @@ impl ToolSpec {
             .any(|a| a.contains("{url}") || a.contains("{port}") || a.contains("{hostport}"))
     }
 
+    pub fn uses_url(&self) -> bool {
+        self.config.args.iter().any(|a| a.contains("{url}"))
+    }
+
     pub fn wants_file_output(&self) -> bool {
         self.config.output == crate::config::OutputSource::File
     }

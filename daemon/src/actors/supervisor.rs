@@ -22,7 +22,7 @@ use crate::config::Profile;
 use crate::scan_board::ScanBoard;
 use crate::scope::{CheckedTarget, Scope, TargetKind};
 use crate::storage::queries;
-use crate::tool_registry::RunTarget;
+use crate::tool_registry::{host_port, RunTarget};
 use crate::toolbox::Toolbox;
 use crate::tools::ParsedOutput;
 
@@ -260,11 +260,13 @@ impl ScanSupervisor {
                 continue;
             };
             if spec.config.triggers.iter().any(|t| labels.contains(t)) {
-                self.schedule(
-                    &tool,
-                    RunTarget::service(&service.host, service.port, scheme),
-                    ctx,
-                );
+                let mut target = RunTarget::service(&service.host, service.port, scheme);
+                // Name the run by what the tool is given, so the same endpoint reached as
+                // "https" and as "ssl" is one sslscan run, not two.
+                if !spec.uses_url() {
+                    target.label = host_port(&service.host, service.port);
+                }
+                self.schedule(&tool, target, ctx);
             }
         }
     }

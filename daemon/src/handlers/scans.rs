@@ -13,7 +13,7 @@ use crate::actors::scheduler::{Cancel, CancelOutcome, Submit, SubmitError};
 use crate::actors::supervisor::ScanPlan;
 use crate::config::{Config, Profile};
 use crate::daemon_state::DaemonState;
-use crate::scope::{self, Scope};
+use crate::scope::{self, Scope, ScopeError};
 use crate::storage::queries::{self, NewScan};
 
 const MAX_TARGETS: usize = 256;
@@ -47,10 +47,11 @@ async fn plan(
     let mut targets = Vec::with_capacity(req.targets.len());
     for raw in &req.targets {
         targets.push(scope.check(raw).await.map_err(|e| {
-            refused(
-                e.to_string(),
-                "targets must be in [scope] allow and not in [scope] deny",
-            )
+            let hint = match e {
+                ScopeError::Invalid { .. } => "give an IP address, CIDR, host name or http(s) URL; nothing starting with '-' and no shell characters",
+                _ => "Picket scans only what [scope] in picketd.toml allows (default: loopback)",
+            };
+            refused(e.to_string(), hint)
         })?);
     }
     let ports = match &req.ports {
