@@ -160,10 +160,7 @@ async fn wait(
             .filter(|d| d.status != ScanStatus::Done)
             .map(|d| format!("scan {} {}", d.id, d.status))
             .collect();
-        return Err(ClientError::Local(format!(
-            "{} (see `picket show`)",
-            states.join(", ")
-        )));
+        return Err(ClientError::ScansNotDone(states.join(", ")));
     }
     Ok(())
 }

@@ -28,6 +28,9 @@ pub enum ClientError {
     Usage { message: String, hint: String },
     #[error("{0}")]
     Local(String),
+    /// The scans' summaries were printed already; only the exit code is left to give.
+    #[error("{0}")]
+    ScansNotDone(String),
 }
 
 impl ClientError {
@@ -40,7 +43,7 @@ impl ClientError {
             ClientError::Rejected { reason, .. } if reason.starts_with("protocol mismatch") => 1,
             ClientError::Rejected { .. } => 4,
             ClientError::Usage { .. } => 2,
-            ClientError::Local(_) => 1,
+            ClientError::Local(_) | ClientError::ScansNotDone(_) => 1,
             ClientError::Daemon(e) => match e.kind {
                 ErrorKind::Invalid => 2,
                 ErrorKind::Refused | ErrorKind::Busy => 4,
@@ -57,6 +60,7 @@ impl ClientError {
             ClientError::Rejected { .. } => "rejected",
             ClientError::Usage { .. } => "usage",
             ClientError::Local(_) => "error",
+            ClientError::ScansNotDone(_) => "scan_not_done",
             ClientError::Daemon(e) => match e.kind {
                 ErrorKind::Invalid => "invalid",
                 ErrorKind::Refused => "refused",
@@ -86,6 +90,7 @@ impl ClientError {
             }
             ClientError::Usage { hint, .. } => hint.clone(),
             ClientError::Local(_) => String::new(),
+            ClientError::ScansNotDone(_) => "see `picket show ID` for the tool runs' errors".into(),
             ClientError::Daemon(e) => e.hint.clone(),
         }
     }

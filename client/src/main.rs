@@ -21,7 +21,10 @@ async fn main() {
     let json = cli.json;
     if let Err(err) = commands::run(cli).await {
         if json {
-            println!("{}", err.to_json());
+            // A scan that ended badly already printed its summary: one document only.
+            if !matches!(err, failure::ClientError::ScansNotDone(_)) {
+                println!("{}", err.to_json());
+            }
         } else {
             eprintln!("picket: {err}");
             let hint = err.hint();

@@ -82,19 +82,19 @@ impl<In: DeserializeOwned, Out> Decoder for FrameCodec<In, Out> {
     type Error = ProtocolError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, ProtocolError> {
-        // A length over the cap is refused by the header alone, before buffering the body.
-        if src.len() >= 4 {
-            let announced = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
-            if announced > self.cap {
-                return Err(ProtocolError::FrameTooLarge {
+        // LengthDelimitedCodec refuses a length over the cap from the header alone, before
+        // buffering the body, and leaves the header in `src` when it does.
+        match self.inner.decode(src) {
+            Ok(Some(frame)) => decode_payload(&frame, self.cap).map(Some),
+            Ok(None) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData && src.len() >= 4 => {
+                let announced = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
+                Err(ProtocolError::FrameTooLarge {
                     size: announced,
                     cap: self.cap,
-                });
+                })
             }
-        }
-        match self.inner.decode(src)? {
-            Some(frame) => decode_payload(&frame, self.cap).map(Some),
-            None => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -171,6 +171,23 @@ mod tests {
             decode_payload::<String>(&payload, 1024),
             Err(ProtocolError::TrailingBytes { trailing: 1 })
         ));
+    }
+
+    #[test]
+    fn a_frame_arriving_in_pieces_decodes() {
+        // The body comes in several reads: the codec must remember it is inside a frame.
+        let mut codec = Codec::new(1 << 20);
+        let mut whole = BytesMut::new();
+        codec.encode("x".repeat(100_000), &mut whole).unwrap();
+        let mut buf = BytesMut::new();
+        let mut got = None;
+        for chunk in whole.chunks(4096) {
+            buf.extend_from_slice(chunk);
+            if let Some(v) = codec.decode(&mut buf).unwrap() {
+                got = Some(v);
+            }
+        }
+        assert_eq!(got.map(|s| s.len()), Some(100_000));
     }
 
     #[test]

@@ -12,6 +12,6 @@ pub mod model;
 
 pub use error::{ErrorKind, ErrorReply, ProtocolError};
 pub use frame::{FrameCodec, DEFAULT_MAX_FRAME};
-pub use handshake::{check_hello, Hello, HelloReply, PACKAGE_VERSION, PROTOCOL_VERSION};
+pub use handshake::{check_hello, Hello, HelloReply, MAGIC, PACKAGE_VERSION, PROTOCOL_VERSION};
 pub use messages::*;
 pub use model::*;

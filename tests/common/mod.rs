@@ -23,14 +23,16 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-pub use nix::sys::signal::Signal;
 use nix::sys::signal::kill;
+pub use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 /// How long a daemon may take to answer its first ping (debug build, loaded 2-core machine).
 pub const READY_DEADLINE: Duration = Duration::from_secs(60);
-/// How long any single client invocation may take before the test fails.
-pub const CLIENT_DEADLINE: Duration = Duration::from_secs(60);
+/// How long any single client invocation may take before the test fails: a bound that turns
+/// a hung client into a failure, long enough for `picket scan --wait` with slow real tools
+/// (testssl.sh takes a minute or more per service).
+pub const CLIENT_DEADLINE: Duration = Duration::from_secs(600);
 /// Generous bound for "eventually" conditions (exit after a signal, a log line, ...).
 pub const EVENTUALLY: Duration = Duration::from_secs(30);
 
@@ -38,7 +40,10 @@ pub const EVENTUALLY: Duration = Duration::from_secs(30);
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // target/debug/deps/<test>-<hash> → target/debug
-    let dir = exe.parent().and_then(Path::parent).expect("test executable is not in target/<profile>/deps");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable is not in target/<profile>/deps");
     dir.to_path_buf()
 }
 
@@ -67,7 +72,10 @@ pub fn eventually<T>(deadline: Duration, what: &str, mut f: impl FnMut() -> Opti
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < end, "gave up after {deadline:?} waiting for: {what}");
+        assert!(
+            Instant::now() < end,
+            "gave up after {deadline:?} waiting for: {what}"
+        );
         std::thread::sleep(Duration::from_millis(25));
     }
 }
@@ -105,7 +113,11 @@ pub fn output_with_deadline(cmd: &mut Command, deadline: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    Output { status, stdout: out_reader.join().unwrap_or_default(), stderr: err_reader.join().unwrap_or_default() }
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
 }
 
 /// stdout parsed as one JSON document; panics with the whole output otherwise.
@@ -124,7 +136,12 @@ pub fn stderr(out: &Output) -> String {
 
 /// Exit status, stdout and stderr, for assertion messages.
 pub fn describe(out: &Output) -> String {
-    format!("status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}", out.status, stdout(out), stderr(out))
+    format!(
+        "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    )
 }
 
 /// Whether `pid` is a live process (a zombie counts as gone: it has exited, only its parent
@@ -133,7 +150,9 @@ pub fn pid_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             // state is the field after the parenthesised command name
-            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
             !matches!(state, Some("Z") | Some("X") | None)
         }
         Err(_) => false,
@@ -142,7 +161,8 @@ pub fn pid_alive(pid: u32) -> bool {
 
 /// Resident set size of a process, in bytes (VmRSS of /proc/<pid>/status).
 pub fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
     let kb: u64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -181,14 +201,26 @@ impl Default for Env {
 
 impl Env {
     pub fn new() -> Env {
-        let dir = tempfile::Builder::new().prefix("picket-t").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("picket-t")
+            .tempdir()
+            .expect("temp dir");
         for sub in ["run", "data", "config", "home"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("create env dirs");
         }
         let socket = dir.path().join("run/picket/picketd.sock");
         // sun_path holds 108 bytes; a long TMPDIR would make every bind fail confusingly.
-        assert!(socket.as_os_str().len() < 100, "socket path {} is too long for a Unix socket; use a shorter TMPDIR", socket.display());
-        Env { dir, socket, config_file: None, extra_env: Vec::new() }
+        assert!(
+            socket.as_os_str().len() < 100,
+            "socket path {} is too long for a Unix socket; use a shorter TMPDIR",
+            socket.display()
+        );
+        Env {
+            dir,
+            socket,
+            config_file: None,
+            extra_env: Vec::new(),
+        }
     }
 
     /// Writes `text` as an explicit config file, passed to every daemon as `--config FILE`.
@@ -209,7 +241,8 @@ impl Env {
 
     /// An extra environment variable for every daemon and client of this env.
     pub fn with_env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Env {
-        self.extra_env.push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self.extra_env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
         self
     }
 
@@ -252,7 +285,10 @@ impl Env {
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut cmd = Command::new(program);
         cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+            )
             .env("HOME", self.root().join("home"))
             .env("XDG_RUNTIME_DIR", self.runtime_dir())
             .env("XDG_DATA_HOME", self.data_home())
@@ -294,7 +330,11 @@ impl Env {
         let mut all: Vec<OsString> = vec!["--json".into()];
         all.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         let out = self.picket(&all);
-        assert!(out.status.success(), "picket {all:?} failed:\n{}", describe(&out));
+        assert!(
+            out.status.success(),
+            "picket {all:?} failed:\n{}",
+            describe(&out)
+        );
         json(&out)
     }
 
@@ -322,9 +362,19 @@ impl Env {
         if let Some(cfg) = &self.config_file {
             cmd.arg("--config").arg(cfg);
         }
-        cmd.args(args).stdin(Stdio::null()).stdout(file.try_clone().expect("dup log")).stderr(file);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-        Daemon { child, log, socket: self.socket.clone(), status: None }
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("dup log"))
+            .stderr(file);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        Daemon {
+            child,
+            log,
+            socket: self.socket.clone(),
+            status: None,
+        }
     }
 
     /// Starts picketd and waits until `picket --no-autostart ping` answers from it.
@@ -343,13 +393,25 @@ impl Env {
         let end = Instant::now() + READY_DEADLINE;
         loop {
             if let Some(status) = daemon.try_exit() {
-                panic!("picketd exited with {status:?} before answering a ping; its log:\n{}", daemon.log());
+                panic!(
+                    "picketd exited with {status:?} before answering a ping; its log:\n{}",
+                    daemon.log()
+                );
             }
             if let Some(ping) = self.try_ping() {
-                assert_eq!(ping["pid"], pid, "another daemon answered on {}: {ping}", self.socket.display());
+                assert_eq!(
+                    ping["pid"],
+                    pid,
+                    "another daemon answered on {}: {ping}",
+                    self.socket.display()
+                );
                 return daemon;
             }
-            assert!(Instant::now() < end, "picketd did not answer a ping within {READY_DEADLINE:?}; its log:\n{}", daemon.log());
+            assert!(
+                Instant::now() < end,
+                "picketd did not answer a ping within {READY_DEADLINE:?}; its log:\n{}",
+                daemon.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -374,7 +436,8 @@ impl Daemon {
 
     pub fn signal(&self, sig: Signal) {
         if self.status.is_none() {
-            kill(Pid::from_raw(self.pid() as i32), sig).unwrap_or_else(|e| panic!("kill({}, {sig}): {e}", self.pid()));
+            kill(Pid::from_raw(self.pid() as i32), sig)
+                .unwrap_or_else(|e| panic!("kill({}, {sig}): {e}", self.pid()));
         }
     }
 
@@ -393,7 +456,12 @@ impl Daemon {
             if let Some(s) = self.try_exit() {
                 return s;
             }
-            assert!(Instant::now() < end, "picketd (pid {}) did not exit within {EVENTUALLY:?}; its log:\n{}", self.pid(), self.log());
+            assert!(
+                Instant::now() < end,
+                "picketd (pid {}) did not exit within {EVENTUALLY:?}; its log:\n{}",
+                self.pid(),
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }
@@ -402,7 +470,11 @@ impl Daemon {
     pub fn kill9(&mut self) -> ExitStatus {
         self.signal(Signal::SIGKILL);
         let s = self.wait_exit();
-        assert_eq!(s.signal(), Some(Signal::SIGKILL as i32), "picketd did not die of SIGKILL: {s:?}");
+        assert_eq!(
+            s.signal(),
+            Some(Signal::SIGKILL as i32),
+            "picketd did not die of SIGKILL: {s:?}"
+        );
         s
     }
 
@@ -417,10 +489,14 @@ impl Daemon {
 
     /// Waits until the log contains `needle`; returns the log.
     pub fn wait_for_log(&self, needle: &str) -> String {
-        eventually(EVENTUALLY, &format!("picketd log to contain {needle:?}"), || {
-            let log = self.log();
-            log.contains(needle).then_some(log)
-        })
+        eventually(
+            EVENTUALLY,
+            &format!("picketd log to contain {needle:?}"),
+            || {
+                let log = self.log();
+                log.contains(needle).then_some(log)
+            },
+        )
     }
 
     pub fn rss_bytes(&self) -> u64 {
