@@ -434,13 +434,11 @@ impl Config {
                         path: path.clone(),
                         message: e.to_string(),
                     })?;
-            // Check each file alone too, so an error names the file it is in.
-            toml::Value::Table(table.clone())
-                .try_into::<Config>()
-                .map_err(|e| ConfigError::Syntax {
-                    path: path.clone(),
-                    message: with_location(&text, e),
-                })?;
+            // Check each file alone too, from its text so the error carries its line.
+            toml::from_str::<Config>(&text).map_err(|e| ConfigError::Syntax {
+                path: path.clone(),
+                message: with_location(&text, e),
+            })?;
             merge(&mut merged, table);
             used.push(path.display().to_string());
         }

@@ -68,7 +68,7 @@ impl Metrics {
             at_ms: crate::storage::queries::now_ms(),
         });
         if log.len() > SLOW_KEPT * 2 {
-            log.sort_by(|a, b| b.micros.cmp(&a.micros));
+            log.sort_by_key(|q| std::cmp::Reverse(q.micros));
             log.truncate(SLOW_KEPT);
         }
     }
@@ -79,7 +79,7 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        log.sort_by(|a, b| b.micros.cmp(&a.micros));
+        log.sort_by_key(|q| std::cmp::Reverse(q.micros));
         log.truncate(SLOW_KEPT);
         log
     }

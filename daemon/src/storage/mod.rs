@@ -61,7 +61,7 @@ pub async fn open(path: &Path, cfg: &DbConfig) -> Result<Pool, StorageError> {
         .build()
         .map_err(|e| open_err(e.to_string()))?;
     let conn = pool.get().await.map_err(|e| open_err(e.to_string()))?;
-    conn.interact(|c| schema::migrate(c))
+    conn.interact(schema::migrate)
         .await
         .map_err(|e| open_err(e.to_string()))?
         .map_err(|e| open_err(format!("migration failed: {e}")))?;
