@@ -180,7 +180,7 @@ fn stats(env: &Env) -> serde_json::Value {
 fn ping_json_reports_both_versions_protocol_and_the_daemon_pid() {
     let env = Env::new();
     let daemon = env.start_daemon();
-    let out = env.picket(["--json", "ping"]);
+    let out = env.picket(["ping", "--json"]);
     assert!(out.status.success(), "{}", describe(&out));
     let ping = json(&out);
     assert_eq!(ping["daemon_version"], PACKAGE_VERSION, "{ping}");
@@ -508,6 +508,7 @@ fn a_thousand_dropped_connections_and_oversized_claims_keep_memory_bounded() {
 
     let rss_after = daemon.rss_bytes();
     let growth = rss_after.saturating_sub(rss_before);
+    eprintln!("picketd RSS: {rss_before} bytes before, {rss_after} after the hostile connections");
     assert!(
         growth < 64 << 20,
         "picketd RSS grew by {} MiB ({} → {} bytes) over 1,050 hostile connections",
@@ -843,8 +844,6 @@ fn config_syntax_error_at_start_stops_the_daemon_naming_file_and_line() {
 }
 
 #[test]
-#[ignore = "bug: daemon/src/config.rs Config::load checks each file via toml::Value::try_into, which has no \
-            spans, so type errors carry no line (its own unit test syntax_error_names_file_and_line fails too)"]
 fn config_type_error_at_start_stops_the_daemon_naming_file_and_line() {
     assert_refuses_to_start(
         "log_level = \"info\"\n[limits]\nmax_connections = \"many\"\n",

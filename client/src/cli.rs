@@ -30,8 +30,16 @@ pub enum Command {
     Ping,
     /// Health checks of the daemon.
     Health,
-    /// Performance report: connections, requests, database pool, queues.
+    /// Performance report: cache, database pool, queues, latencies, slow queries.
     Stats,
+    /// All metrics, as Prometheus text (default) or JSON.
+    Metrics {
+        #[arg(long, value_parser = ["prometheus", "json"], default_value = "prometheus")]
+        format: String,
+    },
+    /// The tool-result cache.
+    #[command(subcommand)]
+    Cache(CacheCmd),
     /// Stop the daemon gracefully.
     Shutdown,
     /// Scan targets (IP, CIDR, host name or http(s) URL) within the configured scope.
@@ -112,4 +120,23 @@ pub struct FindingsArgs {
     pub limit: u32,
     #[arg(long)]
     pub cursor: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCmd {
+    /// Entries, bytes, hits (L1, L2, shared), misses, hit rate, evictions, expirations.
+    Stats,
+    /// Drop every entry.
+    Clear,
+    /// Drop expired entries now.
+    Cleanup,
+    /// Drop the entries of one target, scan or tool.
+    Invalidate {
+        #[arg(long, group = "what")]
+        target: Option<String>,
+        #[arg(long, group = "what")]
+        scan: Option<i64>,
+        #[arg(long, group = "what")]
+        tool: Option<String>,
+    },
 }

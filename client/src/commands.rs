@@ -7,7 +7,7 @@ use picket_protocol::*;
 use serde_json::json;
 
 use crate::autostart;
-use crate::cli::{Cli, Command, FindingsArgs, ListArgs, ScanArgs};
+use crate::cli::{CacheCmd, Cli, Command, FindingsArgs, ListArgs, ScanArgs};
 use crate::connection::{default_socket, Connection};
 use crate::failure::ClientError;
 use crate::render::{self, Out};
@@ -33,10 +33,22 @@ pub async fn run(cli: Cli) -> Result<(), ClientError> {
             }
             other => unexpected(other),
         },
-        Command::Stats => match conn.call(Request::Stats).await? {
-            Response::Stats(s) => out.stats(&s),
+        Command::Stats => match conn.call(Request::Metrics).await? {
+            Response::Metrics(m) => out.stats(&m),
             other => unexpected(other),
         },
+        Command::Metrics { format } => match conn.call(Request::Metrics).await? {
+            Response::Metrics(m) if format == "json" => {
+                render::print_json(&m);
+                Ok(())
+            }
+            Response::Metrics(m) => {
+                print!("{}", picket_protocol::prometheus::render(&m));
+                Ok(())
+            }
+            other => unexpected(other),
+        },
+        Command::Cache(cmd) => cache(&mut conn, out, cmd).await,
         Command::Shutdown => match conn.call(Request::Shutdown).await? {
             Response::ShuttingDown => {
                 out.message(json!({"shutting_down": true}), "picketd is shutting down")
@@ -243,4 +255,25 @@ async fn import(
         other => return unexpected(other),
     };
     show(conn, out, id).await
+}
+
+async fn cache(conn: &mut Connection, out: Out, cmd: CacheCmd) -> Result<(), ClientError> {
+    let request = match cmd {
+        CacheCmd::Stats => CacheCommand::Stats,
+        CacheCmd::Clear => CacheCommand::Clear,
+        CacheCmd::Cleanup => CacheCommand::Cleanup,
+        CacheCmd::Invalidate { target, scan, tool } => {
+            if target.is_none() && scan.is_none() && tool.is_none() {
+                return Err(usage("invalidate needs --target, --scan or --tool".into(), "`picket cache clear` drops everything"));
+            }
+            CacheCommand::Invalidate { target, scan, tool }
+        }
+    };
+    match conn.call(Request::Cache(request)).await? {
+        Response::CacheStats(s) => out.cache_stats(&s),
+        Response::CacheChanged { removed } => {
+            out.message(json!({"removed": removed}), &format!("removed {removed} cached results"))
+        }
+        other => unexpected(other),
+    }
 }

@@ -74,34 +74,93 @@ impl Out {
         Ok(())
     }
 
-    pub fn stats(self, s: &StatsReport) -> Result<(), ClientError> {
+    pub fn stats(self, m: &MetricsReport) -> Result<(), ClientError> {
         if self.json {
-            print_json(s);
+            print_json(m);
+            return Ok(());
+        }
+        let s = &m.stats;
+        let c = &m.cache;
+        let p = &s.db_pool;
+        let mut rows = vec![
+            ("uptime", duration(s.uptime_ms)),
+            ("process", format!("{:.1} MiB resident, {:.2} s CPU", m.rss_bytes as f64 / 1048576.0, m.cpu_seconds)),
+            ("connections", format!("{} open, {} total, {} refused, {} protocol errors", s.connections_open, s.connections_total, s.refused_peers, s.protocol_errors)),
+            ("scans", format!("{} running, {} queued", s.scans_running, s.scans_queued)),
+            (
+                "cache",
+                format!(
+                    "hit rate {:.1}% ({} hits: {} L1, {} L2, {} shared; {} misses)",
+                    c.hit_rate * 100.0,
+                    c.hits,
+                    c.hits_l1,
+                    c.hits_l2,
+                    c.hits_shared,
+                    c.misses
+                ),
+            ),
+            (
+                "cache size",
+                format!(
+                    "L1 {} entries, {:.1} of {:.0} MiB; L2 {} entries; {} evicted, {} expired",
+                    c.l1_entries,
+                    c.l1_bytes as f64 / 1048576.0,
+                    c.l1_capacity_bytes as f64 / 1048576.0,
+                    c.l2_entries,
+                    c.evictions,
+                    c.expirations
+                ),
+            ),
+            ("db pool", format!("{} of {} open, {} idle, {} waiting", p.size, p.max_size, p.available, p.waiting)),
+        ];
+        let q = m.query_duration.clone();
+        rows.push(("db queries", format!("{} run, p50 {}, p99 {}", q.count, quantile(&q, 0.5), quantile(&q, 0.99))));
+        for row in rows {
+            println!("{:<12} {}", row.0, row.1);
+        }
+        let busy: Vec<String> = m
+            .queue_depths
+            .iter()
+            .filter(|d| d.value > 0)
+            .map(|d| format!("{} {}={}", d.labels.first().map(|l| l.1.as_str()).unwrap_or(""), d.labels.get(1).map(|l| l.1.as_str()).unwrap_or(""), d.value))
+            .collect();
+        println!("{:<12} {}", "queues", if busy.is_empty() { "all empty".to_string() } else { busy.join(", ") });
+        if !m.request_latency.is_empty() {
+            println!("\nrequests       count      p50      p99");
+            for h in &m.request_latency {
+                println!("  {:<10} {:>8} {:>8} {:>8}", h.label, h.histogram.count, quantile(&h.histogram, 0.5), quantile(&h.histogram, 0.99));
+            }
+        }
+        if !m.tool_run_duration.is_empty() {
+            println!("\ntool runs      count      p50      p99");
+            for h in &m.tool_run_duration {
+                println!("  {:<10} {:>8} {:>8} {:>8}", h.label, h.histogram.count, quantile(&h.histogram, 0.5), quantile(&h.histogram, 0.99));
+            }
+        }
+        println!("\nslow queries (over {} ms): {}", m.slow_query_threshold_ms, m.slow_queries.len());
+        for q in m.slow_queries.iter().take(10) {
+            println!("  {:>9.3} ms  {}  {}", q.micros as f64 / 1000.0, q.query, q.at);
+        }
+        Ok(())
+    }
+
+    pub fn cache_stats(self, c: &CacheStatsReport) -> Result<(), ClientError> {
+        if self.json {
+            print_json(c);
             return Ok(());
         }
         let rows = [
-            ("uptime", duration(s.uptime_ms)),
-            (
-                "connections",
-                format!("{} open, {} total", s.connections_open, s.connections_total),
-            ),
-            ("requests", s.requests_served.to_string()),
-            ("protocol errors", s.protocol_errors.to_string()),
-            ("refused peers", s.refused_peers.to_string()),
-            (
-                "scans",
-                format!("{} running, {} queued", s.scans_running, s.scans_queued),
-            ),
-            (
-                "db pool",
-                format!(
-                    "{} of {} open, {} idle, {} waiting",
-                    s.db_pool.size, s.db_pool.max_size, s.db_pool.available, s.db_pool.waiting
-                ),
-            ),
+            ("entries", format!("L1 {}, L2 {}", c.l1_entries, c.l2_entries)),
+            ("bytes", format!("L1 {} of {}, L2 {}", c.l1_bytes, c.l1_capacity_bytes, c.l2_bytes)),
+            ("hits", format!("{} (L1 {}, L2 {}, shared {})", c.hits, c.hits_l1, c.hits_l2, c.hits_shared)),
+            ("misses", format!("{} ({} with --no-cache)", c.misses, c.bypassed)),
+            ("hit rate", format!("{:.1}%", c.hit_rate * 100.0)),
+            ("evictions", c.evictions.to_string()),
+            ("expirations", c.expirations.to_string()),
+            ("in flight", c.in_flight.to_string()),
         ];
         for (k, v) in rows {
-            println!("{k:<16} {v}");
+            println!("{k:<12} {v}");
         }
         Ok(())
     }
@@ -301,5 +360,18 @@ pub fn event(e: &ScanEvent) {
         ),
         ScanEvent::Warning { message, .. } => println!("  warning: {message}"),
         ScanEvent::Finished { scan, status } => println!("scan {scan} {status}"),
+    }
+}
+
+/// Upper bound of the bucket holding the q-th quantile: what a histogram can tell.
+fn quantile(h: &Histogram, q: f64) -> String {
+    if h.count == 0 {
+        return "-".into();
+    }
+    let want = (h.count as f64 * q).ceil() as u64;
+    match h.bounds.iter().zip(&h.counts).find(|(_, c)| **c >= want) {
+        Some((b, _)) if *b < 1.0 => format!("<{:.1}ms", b * 1000.0),
+        Some((b, _)) => format!("<{b}s"),
+        None => format!(">{}s", h.bounds.last().copied().unwrap_or(0.0)),
     }
 }

@@ -38,6 +38,7 @@ pub struct Config {
     pub limits: Limits,
     pub scope: ScopeConfig,
     pub db: DbConfig,
+    pub cache: CacheConfig,
     pub tools: BTreeMap<String, ToolConfig>,
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -114,6 +115,21 @@ impl Default for DbConfig {
             slow_query_ms: 100,
             write_batch: 1024,
         }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// L1 (memory) capacity; entries are weighed by their output's size.
+    pub capacity_bytes: u64,
+    /// How often expired entries are removed from both levels.
+    pub cleanup_interval_secs: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { capacity_bytes: 256 * 1024 * 1024, cleanup_interval_secs: 300 }
     }
 }
 
@@ -206,6 +222,7 @@ impl Default for Config {
             limits: Limits::default(),
             scope: ScopeConfig::default(),
             db: DbConfig::default(),
+            cache: CacheConfig::default(),
             tools: builtin_tools(),
             profiles: builtin_profiles(),
         }

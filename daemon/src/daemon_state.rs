@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::actors::cache::CacheActor;
 use crate::actors::db::Db;
 use crate::actors::scheduler::Scheduler;
 use crate::config::{Config, Overrides};
@@ -25,6 +26,7 @@ pub struct LiveConfig {
 pub struct Parts {
     pub metrics: Arc<Metrics>,
     pub db: Db,
+    pub cache: actix::Addr<CacheActor>,
     pub scheduler: actix::Addr<Scheduler>,
     pub board: Arc<ScanBoard>,
     pub toolbox: Arc<Toolbox>,
@@ -32,6 +34,7 @@ pub struct Parts {
 
 pub struct DaemonState {
     live: RwLock<LiveConfig>,
+    pub cache: actix::Addr<CacheActor>,
     pub config_path: Option<PathBuf>,
     overrides: Overrides,
     pub metrics: Arc<Metrics>,
@@ -54,6 +57,7 @@ impl DaemonState {
         let Parts {
             metrics,
             db,
+            cache,
             scheduler,
             board,
             toolbox,
@@ -66,6 +70,7 @@ impl DaemonState {
             }),
             config_path,
             overrides,
+            cache,
             metrics,
             db,
             scheduler,

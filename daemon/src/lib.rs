@@ -2,6 +2,7 @@
 //! Integration tests and benchmarks use these modules directly.
 
 pub mod actors;
+pub mod cached_run;
 pub mod config;
 pub mod daemon_state;
 pub mod handlers;

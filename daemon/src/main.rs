@@ -10,6 +10,7 @@ use clap::Parser;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use interprocess::os::unix::local_socket::ListenerOptionsExt;
 use picketd::actors::db::{Close, Db, DbActor};
+use picketd::actors::cache::CacheActor;
 use picketd::actors::scheduler::Scheduler;
 use picketd::actors::supervisor::SupervisorDeps;
 use picketd::config::{Config, Overrides};
@@ -100,8 +101,15 @@ async fn run(
     };
     let board = Arc::new(ScanBoard::default());
     let toolbox = Toolbox::new(&config, board.clone()).await;
+    let cache = actix::Actor::start(CacheActor::new(
+        db.clone(),
+        config.cache.capacity_bytes,
+        Duration::from_secs(config.cache.cleanup_interval_secs.max(1)),
+    ));
     let deps = SupervisorDeps {
         db: db.clone(),
+        metrics: metrics.clone(),
+        cache: cache.clone(),
         board: board.clone(),
         toolbox: toolbox.clone(),
     };
@@ -114,6 +122,7 @@ async fn run(
     let parts = Parts {
         metrics,
         db: db.clone(),
+        cache,
         scheduler,
         board,
         toolbox,

@@ -153,8 +153,12 @@ async fn connection(
             }
         };
         Metrics::incr(&state.metrics.requests_served);
+        let (kind, start) = (request.kind(), std::time::Instant::now());
         match handlers::handle(state, request).await {
-            Reply::One(response) => framed.send(ServerFrame { id, response }).await?,
+            Reply::One(response) => {
+                framed.send(ServerFrame { id, response }).await?;
+                state.metrics.record_request(kind, start.elapsed());
+            }
             Reply::Stream(mut events) => {
                 while let Some(response) = events.next().await {
                     framed.send(ServerFrame { id, response }).await?;

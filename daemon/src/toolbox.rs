@@ -68,6 +68,11 @@ impl Toolbox {
         self.specs().get(name).cloned()
     }
 
+    pub fn actors(&self) -> Vec<(String, Addr<ToolActor>)> {
+        let a = self.actors.read().unwrap_or_else(|p| p.into_inner());
+        a.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     pub fn actor(&self, name: &str) -> Option<Addr<ToolActor>> {
         self.actors
             .read()

@@ -9,6 +9,7 @@ pub mod frame;
 pub mod handshake;
 pub mod messages;
 pub mod model;
+pub mod prometheus;
 
 pub use error::{ErrorKind, ErrorReply, ProtocolError};
 pub use frame::{FrameCodec, DEFAULT_MAX_FRAME};

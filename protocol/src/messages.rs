@@ -45,6 +45,8 @@ pub enum Request {
     },
     Tools,
     Import(ImportRequest),
+    Cache(CacheCommand),
+    Metrics,
 }
 
 impl Request {
@@ -64,6 +66,8 @@ impl Request {
             Request::Cancel { .. } => "cancel",
             Request::Tools => "tools",
             Request::Import(_) => "import",
+            Request::Cache(_) => "cache",
+            Request::Metrics => "metrics",
         }
     }
 }
@@ -122,6 +126,9 @@ pub enum Response {
         was: ScanStatus,
     },
     Tools(Vec<ToolInfo>),
+    CacheStats(CacheStatsReport),
+    CacheChanged { removed: u64 },
+    Metrics(MetricsReport),
     Event(ScanEvent),
     /// Ends a stream of events.
     End,
@@ -232,4 +239,86 @@ pub enum ScanEvent {
         scan: ScanId,
         status: ScanStatus,
     },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CacheCommand {
+    Stats,
+    Clear,
+    /// Drops expired entries now (the daemon also does it periodically).
+    Cleanup,
+    Invalidate { target: Option<String>, scan: Option<ScanId>, tool: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CacheStatsReport {
+    pub l1_entries: u64,
+    pub l1_bytes: u64,
+    pub l1_capacity_bytes: u64,
+    pub l2_entries: u64,
+    pub l2_bytes: u64,
+    /// hits_l1 + hits_l2 + hits_shared.
+    pub hits: u64,
+    pub hits_l1: u64,
+    pub hits_l2: u64,
+    /// Lookups answered by another scan's run of the same key (single flight).
+    pub hits_shared: u64,
+    /// Lookups that ran the tool (including --no-cache ones).
+    pub misses: u64,
+    pub bypassed: u64,
+    /// hits / (hits + misses).
+    pub hit_rate: f64,
+    pub evictions: u64,
+    pub expirations: u64,
+    pub inserts: u64,
+    pub in_flight: u64,
+    /// Lookups waiting for an in-flight run of the same key.
+    pub in_flight_waiters: u64,
+}
+
+/// A histogram: cumulative counts per upper bound (seconds), like Prometheus'.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Histogram {
+    pub bounds: Vec<f64>,
+    pub counts: Vec<u64>,
+    pub count: u64,
+    pub sum: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabeledHistogram {
+    pub label: String,
+    pub histogram: Histogram,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabeledCount {
+    pub labels: Vec<(String, String)>,
+    pub value: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlowQueryReport {
+    pub query: String,
+    pub micros: u64,
+    pub at: String,
+}
+
+/// Everything `picket metrics` and `picket stats` show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct MetricsReport {
+    pub stats: StatsReport,
+    pub cache: CacheStatsReport,
+    pub request_latency: Vec<LabeledHistogram>,
+    pub tool_run_duration: Vec<LabeledHistogram>,
+    pub scan_duration: Histogram,
+    pub query_duration: Histogram,
+    pub scans_by_status: Vec<LabeledCount>,
+    pub tool_runs_by_status: Vec<LabeledCount>,
+    pub findings_by_severity: Vec<LabeledCount>,
+    pub queue_depths: Vec<LabeledCount>,
+    pub slow_queries: Vec<SlowQueryReport>,
+    pub slow_query_threshold_ms: u64,
+    pub rss_bytes: u64,
+    pub cpu_seconds: f64,
 }

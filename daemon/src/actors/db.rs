@@ -308,3 +308,17 @@ impl Db {
         self.addr.send(GetPoolStatus).await.unwrap_or_default()
     }
 }
+
+/// Writes queued for the writer task, for metrics.
+pub struct GetWriteBacklog;
+
+impl Message for GetWriteBacklog {
+    type Result = u64;
+}
+
+impl Handler<GetWriteBacklog> for DbActor {
+    type Result = u64;
+    fn handle(&mut self, _: GetWriteBacklog, _: &mut Self::Context) -> u64 {
+        (self.writer.max_capacity() - self.writer.capacity()) as u64
+    }
+}

@@ -189,3 +189,17 @@ impl Handler<SetLimits> for Scheduler {
         self.admit(ctx);
     }
 }
+
+/// Scans waiting and running, for metrics.
+pub struct GetDepth;
+
+impl Message for GetDepth {
+    type Result = (u64, u64);
+}
+
+impl Handler<GetDepth> for Scheduler {
+    type Result = MessageResult<GetDepth>;
+    fn handle(&mut self, _: GetDepth, _: &mut Self::Context) -> Self::Result {
+        MessageResult((self.queue.len() as u64, self.running.len() as u64))
+    }
+}

@@ -17,7 +17,8 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::db::Db;
-use crate::actors::tool::{RunTool, ToolJob, ToolResult};
+use crate::actors::cache::CacheActor;
+use crate::actors::tool::{ToolJob, ToolResult};
 use crate::config::Profile;
 use crate::scan_board::ScanBoard;
 use crate::scope::{CheckedTarget, Scope, TargetKind};
@@ -46,6 +47,8 @@ pub struct ScanPlan {
 #[derive(Clone)]
 pub struct SupervisorDeps {
     pub db: Db,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub cache: Addr<CacheActor>,
     pub board: Arc<ScanBoard>,
     pub toolbox: Arc<Toolbox>,
 }
@@ -75,6 +78,7 @@ pub struct ScanSupervisor {
     finished_before: HashMap<(String, String), (ToolRun, Vec<Service>)>,
     cancel_waiters: Vec<oneshot::Sender<()>>,
     finishing: bool,
+    begun: std::time::Instant,
 }
 
 impl ScanSupervisor {
@@ -92,6 +96,7 @@ impl ScanSupervisor {
             finished_before: HashMap::new(),
             cancel_waiters: vec![],
             finishing: false,
+            begun: std::time::Instant::now(),
         }
     }
 
@@ -194,11 +199,9 @@ impl ScanSupervisor {
             cancel: self.cancel.child_token(),
         };
         let (db, id) = (self.deps.db.clone(), self.plan.id);
+        let (cache, no_cache) = (self.deps.cache.clone(), self.plan.no_cache);
         let fut = async move {
-            let result = match actor.send(RunTool(job)).await {
-                Ok(r) => r,
-                Err(e) => return Err(format!("tool actor unavailable: {e}")),
-            };
+            let result = crate::cached_run::run(&cache, &actor, spec, job, no_cache).await?;
             persist(&db, id, &result).await.map(|_| result)
         };
         ctx.spawn(
@@ -220,6 +223,12 @@ impl ScanSupervisor {
         match res {
             Ok(result) => {
                 self.count(result.run.status);
+                let m = &self.deps.metrics;
+                let took = (!result.run.cache_hit).then_some(result.run.duration_ms).flatten().map(Duration::from_millis);
+                m.record_tool_run(&result.run.tool, result.run.status.as_str(), took);
+                for f in &result.parsed.findings {
+                    m.record_findings(f.severity.as_str(), 1);
+                }
                 self.deps.board.publish(ScanEvent::ToolFinished {
                     scan: self.plan.id,
                     services: result.parsed.services.len() as u32,
@@ -297,6 +306,7 @@ impl ScanSupervisor {
             status
         };
         ctx.wait(fut.into_actor(self).map(|status, act, ctx| {
+            act.deps.metrics.record_scan(status.as_str(), Some(act.begun.elapsed()));
             act.deps.board.publish(ScanEvent::Finished {
                 scan: act.plan.id,
                 status,

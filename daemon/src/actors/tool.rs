@@ -24,6 +24,7 @@ use crate::tool_registry::{RunTarget, ToolSpec};
 use crate::tools::ParsedOutput;
 
 /// One run asked of a tool.
+#[derive(Clone)]
 pub struct ToolJob {
     pub scan: ScanId,
     pub target: RunTarget,
@@ -367,4 +368,18 @@ async fn execute(spec: &ToolSpec, job: &ToolJob, board: &ScanBoard) -> ToolResul
         }
     }
     result
+}
+
+/// Runs waiting in this tool's queue and running now, for metrics.
+pub struct GetDepth;
+
+impl Message for GetDepth {
+    type Result = (u64, u64);
+}
+
+impl Handler<GetDepth> for ToolActor {
+    type Result = MessageResult<GetDepth>;
+    fn handle(&mut self, _: GetDepth, _: &mut Self::Context) -> Self::Result {
+        MessageResult((self.queue.len() as u64, self.running as u64))
+    }
 }

@@ -74,3 +74,49 @@ pub fn shutdown(state: &Arc<DaemonState>) -> Response {
     state.shutdown.cancel();
     Response::ShuttingDown
 }
+
+fn depth(labels: &[(&str, &str)], value: u64) -> LabeledCount {
+    LabeledCount { labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), value }
+}
+
+/// Everything measured, for `picket metrics` and `picket stats`.
+pub async fn metrics(state: &Arc<DaemonState>) -> Response {
+    let stats = match stats(state).await {
+        Response::Stats(s) => s,
+        _ => StatsReport::default(),
+    };
+    let cache = state.cache.send(crate::actors::cache::GetStats).await.unwrap_or_default();
+    let mut queue_depths = Vec::new();
+    if let Ok((queued, running)) = state.scheduler.send(crate::actors::scheduler::GetDepth).await {
+        queue_depths.push(depth(&[("actor", "scheduler"), ("state", "queued")], queued));
+        queue_depths.push(depth(&[("actor", "scheduler"), ("state", "running")], running));
+    }
+    for (name, addr) in state.toolbox.actors() {
+        if let Ok((queued, running)) = addr.send(crate::actors::tool::GetDepth).await {
+            queue_depths.push(depth(&[("actor", &format!("tool:{name}")), ("state", "queued")], queued));
+            queue_depths.push(depth(&[("actor", &format!("tool:{name}")), ("state", "running")], running));
+        }
+    }
+    if let Ok(backlog) = state.db.addr.send(crate::actors::db::GetWriteBacklog).await {
+        queue_depths.push(depth(&[("actor", "db_writer"), ("state", "queued")], backlog));
+    }
+    queue_depths.push(depth(&[("actor", "cache"), ("state", "in_flight")], cache.in_flight));
+    let m = &state.metrics;
+    let (rss_bytes, cpu_seconds) = crate::metrics::process_usage();
+    Response::Metrics(MetricsReport {
+        stats,
+        cache,
+        request_latency: m.request_latency(),
+        tool_run_duration: m.tool_run_duration(),
+        scan_duration: m.scan_duration(),
+        query_duration: m.query_duration(),
+        scans_by_status: m.scans_by_status(),
+        tool_runs_by_status: m.runs_by_status(),
+        findings_by_severity: m.findings_by_severity(),
+        queue_depths,
+        slow_queries: m.slow_queries(),
+        slow_query_threshold_ms: m.slow_query_threshold_ms(),
+        rss_bytes,
+        cpu_seconds,
+    })
+}

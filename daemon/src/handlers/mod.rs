@@ -2,6 +2,7 @@
 //! Must not do socket I/O: the server writes what a handler returns.
 
 mod admin;
+mod cache;
 pub mod scans;
 mod tools;
 
@@ -57,5 +58,7 @@ pub async fn handle(state: &Arc<DaemonState>, request: Request) -> Reply {
         Request::Cancel { scan } => scans::cancel(state, scan).await.into(),
         Request::Tools => tools::list(state).into(),
         Request::Import(req) => tools::import(state, req).await.into(),
+        Request::Cache(cmd) => cache::cache(state, cmd).await.into(),
+        Request::Metrics => admin::metrics(state).await.into(),
     }
 }

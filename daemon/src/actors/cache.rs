@@ -1,0 +1,414 @@
+//! CacheActor: tool results, two levels deep, with single flight.
+//!
+//! L1 is in memory (quick_cache, weighted by bytes, values behind `Arc`); L2 is the
+//! `cache_entries` table, so results survive a restart and are promoted to L1 when hit.
+//! Entries expire after their tool's TTL, checked against a coarse clock (an atomic of
+//! milliseconds a ticker updates: reading the system clock on every get costs more than
+//! the get). Single flight: while one run of a key is in progress, other lookups of the
+//! same key wait for it and share its result instead of starting a second process.
+//! Must not run tools: callers run on `Lead` and report back with `Complete`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use picket_protocol::{CacheStatsReport, ScanId};
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
+use rusqlite::{params, OptionalExtension};
+use tokio::sync::oneshot;
+
+use crate::actors::db::Db;
+use crate::storage::queries::now_ms;
+
+/// One cached tool result: the raw output, parsed again on a hit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    pub key: String,
+    pub tool: String,
+    pub tool_version: Option<String>,
+    /// The checked host the run was against (invalidation by target uses it).
+    pub host: String,
+    pub scan_id: ScanId,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub exit_code: Option<i32>,
+    pub truncated: bool,
+    pub output: Arc<[u8]>,
+}
+
+#[derive(Clone)]
+struct ByteWeighter;
+
+impl Weighter<String, Arc<CacheEntry>> for ByteWeighter {
+    fn weight(&self, key: &String, val: &Arc<CacheEntry>) -> u64 {
+        (key.len() + val.output.len() + val.tool.len() + val.host.len() + 128) as u64
+    }
+}
+
+#[derive(Clone, Default)]
+struct CountEvictions(Arc<AtomicU64>);
+
+impl Lifecycle<String, Arc<CacheEntry>> for CountEvictions {
+    type RequestState = ();
+    fn on_evict(&self, _: &mut (), _: String, _: Arc<CacheEntry>) {
+        self.0.fetch_add(1, Relaxed);
+    }
+}
+
+type L1 = Cache<String, Arc<CacheEntry>, ByteWeighter, DefaultHashBuilder, CountEvictions>;
+
+/// Milliseconds since the epoch, refreshed by a ticker; good to ~50 ms, which TTLs of
+/// minutes don't notice.
+#[derive(Debug, Default)]
+pub struct CoarseClock(AtomicU64);
+
+impl CoarseClock {
+    pub fn now_ms(&self) -> i64 {
+        self.0.load(Relaxed) as i64
+    }
+    fn tick(&self) {
+        self.0.store(now_ms().max(0) as u64, Relaxed);
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    hits_l1: AtomicU64,
+    hits_l2: AtomicU64,
+    shared: AtomicU64,
+    misses: AtomicU64,
+    bypassed: AtomicU64,
+    expirations: AtomicU64,
+    inserts: AtomicU64,
+}
+
+/// What a lookup tells the caller to do.
+pub enum Lookup {
+    Hit { entry: Arc<CacheEntry>, level: u8 },
+    /// Another scan is running this key: await its entry (None: run it yourself).
+    Wait(oneshot::Receiver<Option<Arc<CacheEntry>>>),
+    /// Nobody has it: run it, then send `Complete` (the lead guard does if you can't).
+    Lead,
+}
+
+pub struct CacheActor {
+    l1: L1,
+    db: Db,
+    clock: Arc<CoarseClock>,
+    counters: Arc<Counters>,
+    evictions: Arc<AtomicU64>,
+    capacity: u64,
+    inflight: HashMap<String, Vec<oneshot::Sender<Option<Arc<CacheEntry>>>>>,
+    cleanup_every: Duration,
+}
+
+impl CacheActor {
+    pub fn new(db: Db, capacity_bytes: u64, cleanup_every: Duration) -> Self {
+        let evictions = Arc::new(AtomicU64::new(0));
+        let capacity = capacity_bytes.max(1024 * 1024);
+        let l1 = Cache::with(
+            (capacity / 4096).max(64) as usize,
+            capacity,
+            ByteWeighter,
+            DefaultHashBuilder::default(),
+            CountEvictions(evictions.clone()),
+        );
+        let clock = Arc::new(CoarseClock::default());
+        clock.tick();
+        Self { l1, db, clock, counters: Arc::default(), evictions, capacity, inflight: HashMap::new(), cleanup_every }
+    }
+
+    fn fresh_l1(&self, key: &str) -> Option<Arc<CacheEntry>> {
+        let entry = self.l1.get(key)?;
+        if entry.expires_ms > self.clock.now_ms() {
+            return Some(entry);
+        }
+        // Remove only this expired value: a fresh replacement inserted meanwhile stays.
+        if self.l1.remove_if(key, |v| Arc::ptr_eq(v, &entry)).is_some() {
+            self.counters.expirations.fetch_add(1, Relaxed);
+        }
+        None
+    }
+
+    fn finish_inflight(&mut self, key: &str, entry: Option<Arc<CacheEntry>>) {
+        for w in self.inflight.remove(key).unwrap_or_default() {
+            let _ = w.send(entry.clone());
+        }
+    }
+}
+
+impl Actor for CacheActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        ctx.run_interval(Duration::from_millis(50), |act, _| act.clock.tick());
+        ctx.run_interval(self.cleanup_every, |_, ctx| ctx.notify(Cleanup));
+    }
+}
+
+pub struct LookupKey {
+    pub key: String,
+    pub no_cache: bool,
+}
+
+impl Message for LookupKey {
+    type Result = Lookup;
+}
+
+impl Handler<LookupKey> for CacheActor {
+    type Result = ResponseActFuture<Self, Lookup>;
+
+    fn handle(&mut self, msg: LookupKey, _: &mut Self::Context) -> Self::Result {
+        let key = msg.key;
+        if let Some(waiters) = self.inflight.get_mut(&key) {
+            let (tx, rx) = oneshot::channel();
+            waiters.push(tx);
+            return Box::pin(fut::ready(Lookup::Wait(rx)));
+        }
+        if msg.no_cache {
+            self.counters.bypassed.fetch_add(1, Relaxed);
+            self.inflight.insert(key, vec![]);
+            return Box::pin(fut::ready(Lookup::Lead));
+        }
+        if let Some(entry) = self.fresh_l1(&key) {
+            self.counters.hits_l1.fetch_add(1, Relaxed);
+            return Box::pin(fut::ready(Lookup::Hit { entry, level: 1 }));
+        }
+        // Claim the key before the L2 read, so concurrent lookups wait instead of leading.
+        self.inflight.insert(key.clone(), vec![]);
+        let (db, now) = (self.db.clone(), self.clock.now_ms());
+        let k = key.clone();
+        let read = async move { db.read("cache get", move |c| read_entry(c, &k, now)).await.ok().flatten() };
+        Box::pin(read.into_actor(self).map(move |found, act, _| match found {
+            Some(entry) => {
+                let entry = Arc::new(entry);
+                act.counters.hits_l2.fetch_add(1, Relaxed);
+                act.l1.insert(key.clone(), entry.clone());
+                act.finish_inflight(&key, Some(entry.clone()));
+                Lookup::Hit { entry, level: 2 }
+            }
+            None => {
+                act.counters.misses.fetch_add(1, Relaxed);
+                Lookup::Lead
+            }
+        }))
+    }
+}
+
+fn read_entry(c: &rusqlite::Connection, key: &str, now: i64) -> rusqlite::Result<Option<CacheEntry>> {
+    c.prepare_cached(
+        "SELECT key, tool, tool_version, target, scan_id, created_ms, expires_ms, exit_code, truncated, output
+         FROM cache_entries WHERE key = ?1 AND expires_ms > ?2",
+    )?
+    .query_row(params![key, now], |r| {
+        Ok(CacheEntry {
+            key: r.get(0)?,
+            tool: r.get(1)?,
+            tool_version: r.get(2)?,
+            host: r.get(3)?,
+            scan_id: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
+            created_ms: r.get(5)?,
+            expires_ms: r.get(6)?,
+            exit_code: r.get(7)?,
+            truncated: r.get(8)?,
+            output: r.get::<_, Vec<u8>>(9)?.into(),
+        })
+    })
+    .optional()
+}
+
+/// Reports the end of a led run: the entry to store and share, or None (failed run;
+/// waiters then run it themselves).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Complete {
+    pub key: String,
+    pub entry: Option<CacheEntry>,
+}
+
+impl Handler<Complete> for CacheActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Complete, ctx: &mut Self::Context) {
+        let entry = msg.entry.map(Arc::new);
+        if let Some(e) = &entry {
+            self.counters.inserts.fetch_add(1, Relaxed);
+            self.l1.insert(msg.key.clone(), e.clone());
+            let (db, e) = (self.db.clone(), e.clone());
+            ctx.spawn(
+                async move {
+                    let r = db
+                        .write("cache put", move |c| {
+                            c.execute(
+                                "INSERT OR REPLACE INTO cache_entries
+                                 (key, tool, tool_version, target, scan_id, created_ms, expires_ms, exit_code, truncated, output)
+                                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                                params![e.key, e.tool, e.tool_version, e.host, e.scan_id, e.created_ms, e.expires_ms, e.exit_code, e.truncated, &e.output[..]],
+                            )
+                        })
+                        .await;
+                    if let Err(err) = r {
+                        tracing::warn!("cache: could not store an entry in SQLite: {err}");
+                    }
+                }
+                .into_actor(self),
+            );
+        }
+        self.finish_inflight(&msg.key, entry);
+    }
+}
+
+/// Which entries to drop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    All,
+    Target(String),
+    Scan(ScanId),
+    Tool(String),
+    Expired,
+}
+
+/// Drops entries from both levels; answers how many L2 rows went.
+pub struct Invalidate(pub Selector);
+
+impl Message for Invalidate {
+    type Result = u64;
+}
+
+impl Handler<Invalidate> for CacheActor {
+    type Result = ResponseFuture<u64>;
+
+    fn handle(&mut self, Invalidate(sel): Invalidate, _: &mut Self::Context) -> Self::Result {
+        let now = self.clock.now_ms();
+        let before = self.l1.len();
+        match &sel {
+            Selector::All => self.l1.clear(),
+            Selector::Target(t) => self.l1.retain(|_, v| v.host != *t),
+            Selector::Scan(s) => self.l1.retain(|_, v| v.scan_id != *s),
+            Selector::Tool(t) => self.l1.retain(|_, v| v.tool != *t),
+            Selector::Expired => self.l1.retain(|_, v| v.expires_ms > now),
+        }
+        if sel == Selector::Expired {
+            self.counters.expirations.fetch_add((before - self.l1.len()) as u64, Relaxed);
+        }
+        let db = self.db.clone();
+        Box::pin(async move {
+            let removed = db
+                .write("cache invalidate", move |c| match sel {
+                    Selector::All => c.execute("DELETE FROM cache_entries", []),
+                    Selector::Target(t) => c.execute("DELETE FROM cache_entries WHERE target = ?1", [t]),
+                    Selector::Scan(s) => c.execute("DELETE FROM cache_entries WHERE scan_id = ?1", [s]),
+                    Selector::Tool(t) => c.execute("DELETE FROM cache_entries WHERE tool = ?1", [t]),
+                    Selector::Expired => c.execute("DELETE FROM cache_entries WHERE expires_ms <= ?1", [now]),
+                })
+                .await;
+            removed.map(|n| n as u64).unwrap_or(0)
+        })
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Cleanup;
+
+impl Handler<Cleanup> for CacheActor {
+    type Result = ();
+    fn handle(&mut self, _: Cleanup, ctx: &mut Self::Context) {
+        let fut = self.handle(Invalidate(Selector::Expired), ctx);
+        ctx.spawn(async move { fut.await }.into_actor(self).map(|n, _, _| {
+            if n > 0 {
+                tracing::debug!("cache: removed {n} expired entries from SQLite");
+            }
+        }));
+    }
+}
+
+pub struct GetStats;
+
+impl Message for GetStats {
+    type Result = CacheStatsReport;
+}
+
+impl Handler<GetStats> for CacheActor {
+    type Result = ResponseFuture<CacheStatsReport>;
+
+    fn handle(&mut self, _: GetStats, _: &mut Self::Context) -> Self::Result {
+        let c = &self.counters;
+        let (l1, l2) = (c.hits_l1.load(Relaxed), c.hits_l2.load(Relaxed));
+        let hits = l1 + l2 + c.shared.load(Relaxed);
+        let misses = c.misses.load(Relaxed) + c.bypassed.load(Relaxed);
+        let mut report = CacheStatsReport {
+            l1_entries: self.l1.len() as u64,
+            l1_bytes: self.l1.weight(),
+            l1_capacity_bytes: self.capacity,
+            l2_entries: 0,
+            l2_bytes: 0,
+            hits,
+            hits_l1: l1,
+            hits_l2: l2,
+            hits_shared: c.shared.load(Relaxed),
+            misses,
+            bypassed: c.bypassed.load(Relaxed),
+            hit_rate: if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 },
+            evictions: self.evictions.load(Relaxed),
+            expirations: c.expirations.load(Relaxed),
+            inserts: c.inserts.load(Relaxed),
+            in_flight: self.inflight.len() as u64,
+            in_flight_waiters: self.inflight.values().map(|w| w.len() as u64).sum(),
+        };
+        let db = self.db.clone();
+        Box::pin(async move {
+            if let Ok((n, b)) = db
+                .read("cache size", |c| c.query_row("SELECT COUNT(*), COALESCE(SUM(LENGTH(output)), 0) FROM cache_entries", [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))))
+                .await
+            {
+                report.l2_entries = n as u64;
+                report.l2_bytes = b as u64;
+            }
+            report
+        })
+    }
+}
+
+/// Counts a lookup answered by another scan's run (single flight).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SharedHit;
+
+impl Handler<SharedHit> for CacheActor {
+    type Result = ();
+    fn handle(&mut self, _: SharedHit, _: &mut Self::Context) {
+        self.counters.shared.fetch_add(1, Relaxed);
+    }
+}
+
+/// Sends `Complete { entry: None }` if the leading run is dropped without reporting, so
+/// waiters are never left hanging (a cancelled scan drops its runs).
+pub struct LeadGuard {
+    cache: Addr<CacheActor>,
+    key: Option<String>,
+}
+
+impl LeadGuard {
+    pub fn new(cache: Addr<CacheActor>, key: String) -> Self {
+        Self { cache, key: Some(key) }
+    }
+
+    pub fn complete(mut self, entry: Option<CacheEntry>) {
+        if let Some(key) = self.key.take() {
+            self.cache.do_send(Complete { key, entry });
+        }
+    }
+}
+
+impl Drop for LeadGuard {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.cache.do_send(Complete { key, entry: None });
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! One tool run through the cache: look the key up, share a run in flight, or lead the run
+//! and report its result. The key is tool, tool version, argv (with the scratch file path
+//! normalized) and target, so a new tool version or a different argv never hits an old
+//! entry. Must not decide scheduling (the supervisor does) nor run processes (ToolActor).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use actix::Addr;
+use picket_protocol::{RunStatus, ToolRun};
+use sha2::{Digest, Sha256};
+
+use crate::actors::cache::{CacheActor, CacheEntry, LeadGuard, Lookup, LookupKey, SharedHit};
+use crate::actors::tool::{RunTool, ToolActor, ToolJob, ToolResult};
+use crate::storage::queries::now_ms;
+use crate::tool_registry::{RunTarget, ToolSpec};
+
+pub fn cache_key(spec: &ToolSpec, target: &RunTarget) -> String {
+    let argv = spec.argv(target, Some(Path::new("{outfile}"))).unwrap_or_default();
+    let mut h = Sha256::new();
+    for part in [spec.name.as_str(), spec.version.as_deref().unwrap_or(""), &argv.join("\u{1f}"), target.label.as_str()] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A cached output turned back into a run result (parsed again, off the async threads).
+async fn from_entry(spec: &Arc<ToolSpec>, job: &ToolJob, entry: Arc<CacheEntry>) -> Option<ToolResult> {
+    let (spec2, host, e2) = (spec.clone(), job.target.host.clone(), entry.clone());
+    let parsed = tokio::task::spawn_blocking(move || spec2.parse(&e2.output, &host)).await.ok()?.ok()?;
+    let now = now_ms();
+    Some(ToolResult {
+        run: ToolRun {
+            tool: spec.name.clone(),
+            target: job.target.label.clone(),
+            status: RunStatus::Done,
+            exit_code: entry.exit_code,
+            duration_ms: Some(0),
+            cache_hit: true,
+            attempts: 0,
+            tool_version: entry.tool_version.clone(),
+            started_ms: Some(now),
+            finished_ms: Some(now),
+            truncated: entry.truncated,
+            error: None,
+        },
+        parsed,
+        output: vec![],
+    })
+}
+
+pub async fn run(cache: &Addr<CacheActor>, actor: &Addr<ToolActor>, spec: Arc<ToolSpec>, job: ToolJob, no_cache: bool) -> Result<ToolResult, String> {
+    let unavailable = |e: actix::MailboxError| format!("actor unavailable: {e}");
+    if spec.config.ttl_secs == 0 || !spec.installed() {
+        return actor.send(RunTool(job)).await.map_err(unavailable);
+    }
+    let key = cache_key(&spec, &job.target);
+    loop {
+        match cache.send(LookupKey { key: key.clone(), no_cache }).await.map_err(unavailable)? {
+            Lookup::Hit { entry, .. } => {
+                if let Some(r) = from_entry(&spec, &job, entry).await {
+                    return Ok(r);
+                }
+                // An entry the current parser rejects: run afresh, without the cache.
+                return actor.send(RunTool(job)).await.map_err(unavailable);
+            }
+            Lookup::Wait(rx) => {
+                if let Ok(Some(entry)) = rx.await {
+                    if let Some(r) = from_entry(&spec, &job, entry).await {
+                        cache.do_send(SharedHit);
+                        return Ok(r);
+                    }
+                }
+                // The leading run failed or was cancelled: look again (and maybe lead).
+            }
+            Lookup::Lead => {
+                let guard = LeadGuard::new(cache.clone(), key.clone());
+                let result = actor.send(RunTool(job.clone())).await.map_err(unavailable)?;
+                let entry = (result.run.status == RunStatus::Done).then(|| {
+                    let now = now_ms();
+                    CacheEntry {
+                        key: key.clone(),
+                        tool: spec.name.clone(),
+                        tool_version: spec.version.clone(),
+                        host: job.target.host.clone(),
+                        scan_id: job.scan,
+                        created_ms: now,
+                        expires_ms: now + (spec.config.ttl_secs as i64).saturating_mul(1000),
+                        exit_code: result.run.exit_code,
+                        truncated: result.run.truncated,
+                        output: result.output.clone().into(),
+                    }
+                });
+                guard.complete(entry);
+                return Ok(result);
+            }
+        }
+    }
+}
