@@ -264,16 +264,20 @@ async fn cache(conn: &mut Connection, out: Out, cmd: CacheCmd) -> Result<(), Cli
         CacheCmd::Cleanup => CacheCommand::Cleanup,
         CacheCmd::Invalidate { target, scan, tool } => {
             if target.is_none() && scan.is_none() && tool.is_none() {
-                return Err(usage("invalidate needs --target, --scan or --tool".into(), "`picket cache clear` drops everything"));
+                return Err(usage(
+                    "invalidate needs --target, --scan or --tool".into(),
+                    "`picket cache clear` drops everything",
+                ));
             }
             CacheCommand::Invalidate { target, scan, tool }
         }
     };
     match conn.call(Request::Cache(request)).await? {
         Response::CacheStats(s) => out.cache_stats(&s),
-        Response::CacheChanged { removed } => {
-            out.message(json!({"removed": removed}), &format!("removed {removed} cached results"))
-        }
+        Response::CacheChanged { removed } => out.message(
+            json!({"removed": removed}),
+            &format!("removed {removed} cached results"),
+        ),
         other => unexpected(other),
     }
 }

@@ -84,9 +84,25 @@ impl Out {
         let p = &s.db_pool;
         let mut rows = vec![
             ("uptime", duration(s.uptime_ms)),
-            ("process", format!("{:.1} MiB resident, {:.2} s CPU", m.rss_bytes as f64 / 1048576.0, m.cpu_seconds)),
-            ("connections", format!("{} open, {} total, {} refused, {} protocol errors", s.connections_open, s.connections_total, s.refused_peers, s.protocol_errors)),
-            ("scans", format!("{} running, {} queued", s.scans_running, s.scans_queued)),
+            (
+                "process",
+                format!(
+                    "{:.1} MiB resident, {:.2} s CPU",
+                    m.rss_bytes as f64 / 1048576.0,
+                    m.cpu_seconds
+                ),
+            ),
+            (
+                "connections",
+                format!(
+                    "{} open, {} total, {} refused, {} protocol errors",
+                    s.connections_open, s.connections_total, s.refused_peers, s.protocol_errors
+                ),
+            ),
+            (
+                "scans",
+                format!("{} running, {} queued", s.scans_running, s.scans_queued),
+            ),
             (
                 "cache",
                 format!(
@@ -111,10 +127,24 @@ impl Out {
                     c.expirations
                 ),
             ),
-            ("db pool", format!("{} of {} open, {} idle, {} waiting", p.size, p.max_size, p.available, p.waiting)),
+            (
+                "db pool",
+                format!(
+                    "{} of {} open, {} idle, {} waiting",
+                    p.size, p.max_size, p.available, p.waiting
+                ),
+            ),
         ];
         let q = m.query_duration.clone();
-        rows.push(("db queries", format!("{} run, p50 {}, p99 {}", q.count, quantile(&q, 0.5), quantile(&q, 0.99))));
+        rows.push((
+            "db queries",
+            format!(
+                "{} run, p50 {}, p99 {}",
+                q.count,
+                quantile(&q, 0.5),
+                quantile(&q, 0.99)
+            ),
+        ));
         for row in rows {
             println!("{:<12} {}", row.0, row.1);
         }
@@ -122,24 +152,60 @@ impl Out {
             .queue_depths
             .iter()
             .filter(|d| d.value > 0)
-            .map(|d| format!("{} {}={}", d.labels.first().map(|l| l.1.as_str()).unwrap_or(""), d.labels.get(1).map(|l| l.1.as_str()).unwrap_or(""), d.value))
+            .map(|d| {
+                format!(
+                    "{} {}={}",
+                    d.labels.first().map(|l| l.1.as_str()).unwrap_or(""),
+                    d.labels.get(1).map(|l| l.1.as_str()).unwrap_or(""),
+                    d.value
+                )
+            })
             .collect();
-        println!("{:<12} {}", "queues", if busy.is_empty() { "all empty".to_string() } else { busy.join(", ") });
+        println!(
+            "{:<12} {}",
+            "queues",
+            if busy.is_empty() {
+                "all empty".to_string()
+            } else {
+                busy.join(", ")
+            }
+        );
         if !m.request_latency.is_empty() {
             println!("\nrequests       count      p50      p99");
             for h in &m.request_latency {
-                println!("  {:<10} {:>8} {:>8} {:>8}", h.label, h.histogram.count, quantile(&h.histogram, 0.5), quantile(&h.histogram, 0.99));
+                println!(
+                    "  {:<10} {:>8} {:>8} {:>8}",
+                    h.label,
+                    h.histogram.count,
+                    quantile(&h.histogram, 0.5),
+                    quantile(&h.histogram, 0.99)
+                );
             }
         }
         if !m.tool_run_duration.is_empty() {
             println!("\ntool runs      count      p50      p99");
             for h in &m.tool_run_duration {
-                println!("  {:<10} {:>8} {:>8} {:>8}", h.label, h.histogram.count, quantile(&h.histogram, 0.5), quantile(&h.histogram, 0.99));
+                println!(
+                    "  {:<10} {:>8} {:>8} {:>8}",
+                    h.label,
+                    h.histogram.count,
+                    quantile(&h.histogram, 0.5),
+                    quantile(&h.histogram, 0.99)
+                );
             }
         }
-        println!("\nslow queries (over {} ms): {}", m.slow_query_threshold_ms, m.slow_queries.len());
+        println!(
+            "\nslow queries (over {} ms): {}",
+            m.slow_query_threshold_ms,
+            m.slow_queries.len()
+        );
         for q in m.slow_queries.iter().take(10) {
-            println!("  {:>9.3} ms  {}  {}", q.micros as f64 / 1000.0, q.query, q.at);
+            println!(
+                "  {:>9.3} ms  {}  {}",
+                q.micros as f64 / 1000.0,
+                q.query,
+                q.at
+            );
         }
         Ok(())
     }
@@ -150,10 +216,28 @@ impl Out {
             return Ok(());
         }
         let rows = [
-            ("entries", format!("L1 {}, L2 {}", c.l1_entries, c.l2_entries)),
-            ("bytes", format!("L1 {} of {}, L2 {}", c.l1_bytes, c.l1_capacity_bytes, c.l2_bytes)),
-            ("hits", format!("{} (L1 {}, L2 {}, shared {})", c.hits, c.hits_l1, c.hits_l2, c.hits_shared)),
-            ("misses", format!("{} ({} with --no-cache)", c.misses, c.bypassed)),
+            (
+                "entries",
+                format!("L1 {}, L2 {}", c.l1_entries, c.l2_entries),
+            ),
+            (
+                "bytes",
+                format!(
+                    "L1 {} of {}, L2 {}",
+                    c.l1_bytes, c.l1_capacity_bytes, c.l2_bytes
+                ),
+            ),
+            (
+                "hits",
+                format!(
+                    "{} (L1 {}, L2 {}, shared {})",
+                    c.hits, c.hits_l1, c.hits_l2, c.hits_shared
+                ),
+            ),
+            (
+                "misses",
+                format!("{} ({} with --no-cache)", c.misses, c.bypassed),
+            ),
             ("hit rate", format!("{:.1}%", c.hit_rate * 100.0)),
             ("evictions", c.evictions.to_string()),
             ("expirations", c.expirations.to_string()),

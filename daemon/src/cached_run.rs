@@ -16,9 +16,16 @@ use crate::storage::queries::now_ms;
 use crate::tool_registry::{RunTarget, ToolSpec};
 
 pub fn cache_key(spec: &ToolSpec, target: &RunTarget) -> String {
-    let argv = spec.argv(target, Some(Path::new("{outfile}"))).unwrap_or_default();
+    let argv = spec
+        .argv(target, Some(Path::new("{outfile}")))
+        .unwrap_or_default();
     let mut h = Sha256::new();
-    for part in [spec.name.as_str(), spec.version.as_deref().unwrap_or(""), &argv.join("\u{1f}"), target.label.as_str()] {
+    for part in [
+        spec.name.as_str(),
+        spec.version.as_deref().unwrap_or(""),
+        &argv.join("\u{1f}"),
+        target.label.as_str(),
+    ] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -26,9 +33,16 @@ pub fn cache_key(spec: &ToolSpec, target: &RunTarget) -> String {
 }
 
 /// A cached output turned back into a run result (parsed again, off the async threads).
-async fn from_entry(spec: &Arc<ToolSpec>, job: &ToolJob, entry: Arc<CacheEntry>) -> Option<ToolResult> {
+async fn from_entry(
+    spec: &Arc<ToolSpec>,
+    job: &ToolJob,
+    entry: Arc<CacheEntry>,
+) -> Option<ToolResult> {
     let (spec2, host, e2) = (spec.clone(), job.target.host.clone(), entry.clone());
-    let parsed = tokio::task::spawn_blocking(move || spec2.parse(&e2.output, &host)).await.ok()?.ok()?;
+    let parsed = tokio::task::spawn_blocking(move || spec2.parse(&e2.output, &host))
+        .await
+        .ok()?
+        .ok()?;
     let now = now_ms();
     Some(ToolResult {
         run: ToolRun {
@@ -50,14 +64,27 @@ async fn from_entry(spec: &Arc<ToolSpec>, job: &ToolJob, entry: Arc<CacheEntry>)
     })
 }
 
-pub async fn run(cache: &Addr<CacheActor>, actor: &Addr<ToolActor>, spec: Arc<ToolSpec>, job: ToolJob, no_cache: bool) -> Result<ToolResult, String> {
+pub async fn run(
+    cache: &Addr<CacheActor>,
+    actor: &Addr<ToolActor>,
+    spec: Arc<ToolSpec>,
+    job: ToolJob,
+    no_cache: bool,
+) -> Result<ToolResult, String> {
     let unavailable = |e: actix::MailboxError| format!("actor unavailable: {e}");
     if spec.config.ttl_secs == 0 || !spec.installed() {
         return actor.send(RunTool(job)).await.map_err(unavailable);
     }
     let key = cache_key(&spec, &job.target);
     loop {
-        match cache.send(LookupKey { key: key.clone(), no_cache }).await.map_err(unavailable)? {
+        match cache
+            .send(LookupKey {
+                key: key.clone(),
+                no_cache,
+            })
+            .await
+            .map_err(unavailable)?
+        {
             Lookup::Hit { entry, .. } => {
                 if let Some(r) = from_entry(&spec, &job, entry).await {
                     return Ok(r);
@@ -76,7 +103,10 @@ pub async fn run(cache: &Addr<CacheActor>, actor: &Addr<ToolActor>, spec: Arc<To
             }
             Lookup::Lead => {
                 let guard = LeadGuard::new(cache.clone(), key.clone());
-                let result = actor.send(RunTool(job.clone())).await.map_err(unavailable)?;
+                let result = actor
+                    .send(RunTool(job.clone()))
+                    .await
+                    .map_err(unavailable)?;
                 let entry = (result.run.status == RunStatus::Done).then(|| {
                     let now = now_ms();
                     CacheEntry {

@@ -129,7 +129,10 @@ pub struct CacheConfig {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { capacity_bytes: 256 * 1024 * 1024, cleanup_interval_secs: 300 }
+        Self {
+            capacity_bytes: 256 * 1024 * 1024,
+            cleanup_interval_secs: 300,
+        }
     }
 }
 

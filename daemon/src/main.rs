@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::Parser;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use interprocess::os::unix::local_socket::ListenerOptionsExt;
-use picketd::actors::db::{Close, Db, DbActor};
 use picketd::actors::cache::CacheActor;
+use picketd::actors::db::{Close, Db, DbActor};
 use picketd::actors::scheduler::Scheduler;
 use picketd::actors::supervisor::SupervisorDeps;
 use picketd::config::{Config, Overrides};
@@ -89,6 +89,7 @@ async fn run(
     config_path: Option<PathBuf>,
     overrides: Overrides,
 ) -> anyhow::Result<()> {
+    let signals = install_signals().context("cannot install signal handlers")?;
     let socket = config.socket_path();
     let lock = socket_lock::acquire(&socket)?;
     let data_dir = config.data_dir();
@@ -139,7 +140,7 @@ async fn run(
     tracing::info!(socket = %socket.display(), data = %data_dir.display(), pid = state.pid, "picketd {} ready", picket_protocol::PACKAGE_VERSION);
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
-    actix::spawn(handle_signals(state.clone()));
+    actix::spawn(handle_signals(state.clone(), signals));
     let connections = server::serve(listener, state.clone()).await;
 
     // Stop accepting happened when serve returned (the listener is dropped there, which
@@ -162,15 +163,28 @@ async fn run(
     Ok(())
 }
 
-async fn handle_signals(state: Arc<DaemonState>) {
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
+/// Installed first thing, so a signal during start-up (tool probing, migrations) is
+/// handled once the daemon is ready instead of killing it with the default action.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+fn install_signals() -> anyhow::Result<Signals> {
+    Ok(Signals {
+        term: signal(SignalKind::terminate())?,
+        int: signal(SignalKind::interrupt())?,
+        hup: signal(SignalKind::hangup())?,
+    })
+}
+
+async fn handle_signals(state: Arc<DaemonState>, signals: Signals) {
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+    } = signals;
     loop {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); state.shutdown.cancel(); return; }

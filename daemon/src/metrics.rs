@@ -12,8 +12,8 @@ use picket_protocol::{Histogram, LabeledCount, LabeledHistogram, SlowQueryReport
 
 /// Bucket upper bounds in seconds: from sub-millisecond requests to ten-minute tool runs.
 const BOUNDS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
-    300.0, 600.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
 
 #[derive(Debug)]
@@ -25,14 +25,21 @@ pub struct Histo {
 
 impl Default for Histo {
     fn default() -> Self {
-        Self { buckets: (0..=BOUNDS.len()).map(|_| AtomicU64::new(0)).collect(), count: AtomicU64::new(0), sum_us: AtomicU64::new(0) }
+        Self {
+            buckets: (0..=BOUNDS.len()).map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_us: AtomicU64::new(0),
+        }
     }
 }
 
 impl Histo {
     pub fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
-        let i = BOUNDS.iter().position(|b| secs <= *b).unwrap_or(BOUNDS.len());
+        let i = BOUNDS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BOUNDS.len());
         self.buckets[i].fetch_add(1, Relaxed);
         self.count.fetch_add(1, Relaxed);
         self.sum_us.fetch_add(d.as_micros() as u64, Relaxed);
@@ -48,7 +55,12 @@ impl Histo {
                 acc
             })
             .collect();
-        Histogram { bounds: BOUNDS.to_vec(), counts, count: self.count.load(Relaxed), sum: self.sum_us.load(Relaxed) as f64 / 1e6 }
+        Histogram {
+            bounds: BOUNDS.to_vec(),
+            counts,
+            count: self.count.load(Relaxed),
+            sum: self.sum_us.load(Relaxed) as f64 / 1e6,
+        }
     }
 }
 
@@ -72,18 +84,33 @@ impl Keyed<Histo> {
 
     fn snapshot(&self) -> Vec<LabeledHistogram> {
         let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        m.iter().map(|(k, h)| LabeledHistogram { label: k.clone(), histogram: h.snapshot() }).collect()
+        m.iter()
+            .map(|(k, h)| LabeledHistogram {
+                label: k.clone(),
+                histogram: h.snapshot(),
+            })
+            .collect()
     }
 }
 
 impl Keyed<u64> {
     fn add(&self, key: &str, n: u64) {
-        *self.map.lock().unwrap_or_else(|p| p.into_inner()).entry(key.to_string()).or_insert(0) += n;
+        *self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_string())
+            .or_insert(0) += n;
     }
 
     fn snapshot(&self, label: &str) -> Vec<LabeledCount> {
         let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        m.iter().map(|(k, v)| LabeledCount { labels: vec![(label.to_string(), k.clone())], value: *v }).collect()
+        m.iter()
+            .map(|(k, v)| LabeledCount {
+                labels: vec![(label.to_string(), k.clone())],
+                value: *v,
+            })
+            .collect()
     }
 }
 
@@ -146,7 +173,8 @@ impl Metrics {
     }
 
     pub fn set_slow_query_threshold(&self, ms: u64) {
-        self.slow_query_threshold_us.store(ms.saturating_mul(1000), Relaxed);
+        self.slow_query_threshold_us
+            .store(ms.saturating_mul(1000), Relaxed);
     }
 
     pub fn slow_query_threshold_ms(&self) -> u64 {
@@ -183,7 +211,11 @@ impl Metrics {
         }
         tracing::debug!(query = label, micros, "slow query");
         let mut log = self.slow_queries.lock().unwrap_or_else(|p| p.into_inner());
-        log.push(SlowQuery { label, micros, at_ms: crate::storage::queries::now_ms() });
+        log.push(SlowQuery {
+            label,
+            micros,
+            at_ms: crate::storage::queries::now_ms(),
+        });
         if log.len() > SLOW_KEPT * 2 {
             log.sort_by_key(|q| std::cmp::Reverse(q.micros));
             log.truncate(SLOW_KEPT);
@@ -191,11 +223,19 @@ impl Metrics {
     }
 
     pub fn slow_queries(&self) -> Vec<SlowQueryReport> {
-        let mut log = self.slow_queries.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut log = self
+            .slow_queries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         log.sort_by_key(|q| std::cmp::Reverse(q.micros));
         log.truncate(SLOW_KEPT);
         log.into_iter()
-            .map(|q| SlowQueryReport { query: q.label.to_string(), micros: q.micros, at: crate::storage::queries::rfc3339(q.at_ms) })
+            .map(|q| SlowQueryReport {
+                query: q.label.to_string(),
+                micros: q.micros,
+                at: crate::storage::queries::rfc3339(q.at_ms),
+            })
             .collect()
     }
 
@@ -224,11 +264,21 @@ impl Metrics {
 
 /// Resident set size and CPU seconds (user + system) of this process, from /proc/self.
 pub fn process_usage() -> (u64, f64) {
-    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096) as u64;
-    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096) as u64;
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
     let rss = std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map(|pages| pages * page)
         .unwrap_or(0);
     // Fields after the command name (which may hold spaces) start after the last ')'.

@@ -22,6 +22,8 @@ use crate::metrics::Metrics;
 
 /// A peer must complete the handshake within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Cap for the handshake frame, read before the peer is known to be allowed.
+const HELLO_CAP: usize = 4096;
 
 /// Accepts until shutdown is requested; returns the tracker of live connections.
 pub async fn serve(listener: Listener, state: Arc<DaemonState>) -> TaskTracker {
@@ -79,8 +81,20 @@ async fn connection(
         creds.as_ref().and_then(|c| c.euid()),
         creds.as_ref().and_then(|c| c.egid()),
     );
-    let mut framed = Framed::new(stream, FrameCodec::<Hello, HelloReply>::new(cap));
+    // The hello is tiny: a small cap here bounds what an unauthenticated peer can make us read.
+    let mut framed = Framed::new(stream, FrameCodec::<Hello, HelloReply>::new(HELLO_CAP));
 
+    // Read the hello before answering anything, even a refusal: a peer whose hello is
+    // still unread when we close gets a reset instead of our reason.
+    let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, framed.next()).await {
+        Err(_) => return Err(ProtocolError::Decode("no handshake within 5 s".into())),
+        Ok(None) => return Ok(()),
+        Ok(Some(Err(e))) => {
+            let _ = framed.send(rejected(format!("bad handshake: {e}"))).await;
+            return Err(e);
+        }
+        Ok(Some(Ok(h))) => h,
+    };
     if !state.peer_allowed(uid, gid) {
         Metrics::incr(&state.metrics.refused_peers);
         let who = uid
@@ -103,16 +117,6 @@ async fn connection(
         let _ = framed.send(rejected(reason)).await;
         return Ok(());
     }
-
-    let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, framed.next()).await {
-        Err(_) => return Err(ProtocolError::Decode("no handshake within 5 s".into())),
-        Ok(None) => return Ok(()),
-        Ok(Some(Err(e))) => {
-            let _ = framed.send(rejected(format!("bad handshake: {e}"))).await;
-            return Err(e);
-        }
-        Ok(Some(Ok(h))) => h,
-    };
     if let Err(reason) = check_hello(&hello) {
         tracing::warn!("refused handshake: {reason}");
         framed.send(rejected(reason.clone())).await?;

@@ -127,8 +127,10 @@ pub enum Response {
     },
     Tools(Vec<ToolInfo>),
     CacheStats(CacheStatsReport),
-    CacheChanged { removed: u64 },
-    Metrics(MetricsReport),
+    CacheChanged {
+        removed: u64,
+    },
+    Metrics(Box<MetricsReport>),
     Event(ScanEvent),
     /// Ends a stream of events.
     End,
@@ -247,7 +249,11 @@ pub enum CacheCommand {
     Clear,
     /// Drops expired entries now (the daemon also does it periodically).
     Cleanup,
-    Invalidate { target: Option<String>, scan: Option<ScanId>, tool: Option<String> },
+    Invalidate {
+        target: Option<String>,
+        scan: Option<ScanId>,
+        tool: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -6,14 +6,19 @@ use std::fmt::Write;
 use crate::messages::{Histogram, LabeledCount, MetricsReport};
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn labels(pairs: &[(String, String)]) -> String {
     if pairs.is_empty() {
         return String::new();
     }
-    let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
     format!("{{{}}}", inner.join(","))
 }
 
@@ -69,56 +74,236 @@ fn kv(k: &str, v: &str) -> Vec<(String, String)> {
 pub fn render(r: &MetricsReport) -> String {
     let mut o = Out(String::new());
     let s = &r.stats;
-    o.single("picket_uptime_seconds", "gauge", "Seconds since picketd started.", s.uptime_ms as f64 / 1000.0);
-    o.single("picket_connections_open", "gauge", "Client connections open now.", s.connections_open as f64);
-    o.single("picket_connections_total", "counter", "Client connections accepted.", s.connections_total as f64);
-    o.single("picket_requests_total", "counter", "Requests served.", s.requests_served as f64);
-    o.single("picket_protocol_errors_total", "counter", "Connections ended by a protocol error.", s.protocol_errors as f64);
-    o.single("picket_refused_peers_total", "counter", "Connections refused by the peer credential check.", s.refused_peers as f64);
-    o.head("picket_db_pool_connections", "gauge", "SQLite pool connections by state.");
-    for (state, v) in [("max", s.db_pool.max_size), ("open", s.db_pool.size), ("idle", s.db_pool.available), ("waiting", s.db_pool.waiting)] {
+    o.single(
+        "picket_uptime_seconds",
+        "gauge",
+        "Seconds since picketd started.",
+        s.uptime_ms as f64 / 1000.0,
+    );
+    o.single(
+        "picket_connections_open",
+        "gauge",
+        "Client connections open now.",
+        s.connections_open as f64,
+    );
+    o.single(
+        "picket_connections_total",
+        "counter",
+        "Client connections accepted.",
+        s.connections_total as f64,
+    );
+    o.single(
+        "picket_requests_total",
+        "counter",
+        "Requests served.",
+        s.requests_served as f64,
+    );
+    o.single(
+        "picket_protocol_errors_total",
+        "counter",
+        "Connections ended by a protocol error.",
+        s.protocol_errors as f64,
+    );
+    o.single(
+        "picket_refused_peers_total",
+        "counter",
+        "Connections refused by the peer credential check.",
+        s.refused_peers as f64,
+    );
+    o.head(
+        "picket_db_pool_connections",
+        "gauge",
+        "SQLite pool connections by state.",
+    );
+    for (state, v) in [
+        ("max", s.db_pool.max_size),
+        ("open", s.db_pool.size),
+        ("idle", s.db_pool.available),
+        ("waiting", s.db_pool.waiting),
+    ] {
         o.sample("picket_db_pool_connections", &kv("state", state), v as f64);
     }
-    o.head("picket_scans", "gauge", "Scans by state (running or queued).");
-    o.sample("picket_scans", &kv("state", "running"), s.scans_running as f64);
-    o.sample("picket_scans", &kv("state", "queued"), s.scans_queued as f64);
+    o.head(
+        "picket_scans",
+        "gauge",
+        "Scans by state (running or queued).",
+    );
+    o.sample(
+        "picket_scans",
+        &kv("state", "running"),
+        s.scans_running as f64,
+    );
+    o.sample(
+        "picket_scans",
+        &kv("state", "queued"),
+        s.scans_queued as f64,
+    );
 
     let c = &r.cache;
-    o.head("picket_cache_entries", "gauge", "Cached tool results by level.");
-    o.sample("picket_cache_entries", &kv("level", "l1"), c.l1_entries as f64);
-    o.sample("picket_cache_entries", &kv("level", "l2"), c.l2_entries as f64);
-    o.head("picket_cache_size_bytes", "gauge", "Bytes held by the cache by level.");
-    o.sample("picket_cache_size_bytes", &kv("level", "l1"), c.l1_bytes as f64);
-    o.sample("picket_cache_size_bytes", &kv("level", "l2"), c.l2_bytes as f64);
-    o.single("picket_cache_capacity_bytes", "gauge", "L1 cache capacity.", c.l1_capacity_bytes as f64);
-    o.head("picket_cache_hits_total", "counter", "Cache hits by where they were answered.");
-    o.sample("picket_cache_hits_total", &kv("level", "l1"), c.hits_l1 as f64);
-    o.sample("picket_cache_hits_total", &kv("level", "l2"), c.hits_l2 as f64);
-    o.sample("picket_cache_hits_total", &kv("level", "shared"), c.hits_shared as f64);
-    o.single("picket_cache_misses_total", "counter", "Lookups that ran the tool (including --no-cache).", c.misses as f64);
-    o.single("picket_cache_hit_ratio", "gauge", "hits / (hits + misses).", c.hit_rate);
-    o.single("picket_cache_evictions_total", "counter", "L1 entries evicted for space.", c.evictions as f64);
-    o.single("picket_cache_expirations_total", "counter", "Entries dropped after their TTL.", c.expirations as f64);
+    o.head(
+        "picket_cache_entries",
+        "gauge",
+        "Cached tool results by level.",
+    );
+    o.sample(
+        "picket_cache_entries",
+        &kv("level", "l1"),
+        c.l1_entries as f64,
+    );
+    o.sample(
+        "picket_cache_entries",
+        &kv("level", "l2"),
+        c.l2_entries as f64,
+    );
+    o.head(
+        "picket_cache_size_bytes",
+        "gauge",
+        "Bytes held by the cache by level.",
+    );
+    o.sample(
+        "picket_cache_size_bytes",
+        &kv("level", "l1"),
+        c.l1_bytes as f64,
+    );
+    o.sample(
+        "picket_cache_size_bytes",
+        &kv("level", "l2"),
+        c.l2_bytes as f64,
+    );
+    o.single(
+        "picket_cache_capacity_bytes",
+        "gauge",
+        "L1 cache capacity.",
+        c.l1_capacity_bytes as f64,
+    );
+    o.head(
+        "picket_cache_hits_total",
+        "counter",
+        "Cache hits by where they were answered.",
+    );
+    o.sample(
+        "picket_cache_hits_total",
+        &kv("level", "l1"),
+        c.hits_l1 as f64,
+    );
+    o.sample(
+        "picket_cache_hits_total",
+        &kv("level", "l2"),
+        c.hits_l2 as f64,
+    );
+    o.sample(
+        "picket_cache_hits_total",
+        &kv("level", "shared"),
+        c.hits_shared as f64,
+    );
+    o.single(
+        "picket_cache_misses_total",
+        "counter",
+        "Lookups that ran the tool (including --no-cache).",
+        c.misses as f64,
+    );
+    o.single(
+        "picket_cache_hit_ratio",
+        "gauge",
+        "hits / (hits + misses).",
+        c.hit_rate,
+    );
+    o.single(
+        "picket_cache_evictions_total",
+        "counter",
+        "L1 entries evicted for space.",
+        c.evictions as f64,
+    );
+    o.single(
+        "picket_cache_expirations_total",
+        "counter",
+        "Entries dropped after their TTL.",
+        c.expirations as f64,
+    );
 
-    o.head("picket_request_duration_seconds", "histogram", "Time to answer a request, by kind.");
+    o.head(
+        "picket_request_duration_seconds",
+        "histogram",
+        "Time to answer a request, by kind.",
+    );
     for h in &r.request_latency {
-        o.histogram("picket_request_duration_seconds", &kv("kind", &h.label), &h.histogram);
+        o.histogram(
+            "picket_request_duration_seconds",
+            &kv("kind", &h.label),
+            &h.histogram,
+        );
     }
-    o.head("picket_tool_run_duration_seconds", "histogram", "Tool run time (cache hits excluded), by tool.");
+    o.head(
+        "picket_tool_run_duration_seconds",
+        "histogram",
+        "Tool run time (cache hits excluded), by tool.",
+    );
     for h in &r.tool_run_duration {
-        o.histogram("picket_tool_run_duration_seconds", &kv("tool", &h.label), &h.histogram);
+        o.histogram(
+            "picket_tool_run_duration_seconds",
+            &kv("tool", &h.label),
+            &h.histogram,
+        );
     }
-    o.head("picket_scan_duration_seconds", "histogram", "Scan time from start to end.");
+    o.head(
+        "picket_scan_duration_seconds",
+        "histogram",
+        "Scan time from start to end.",
+    );
     o.histogram("picket_scan_duration_seconds", &[], &r.scan_duration);
-    o.head("picket_db_query_duration_seconds", "histogram", "SQLite query and write-batch time.");
+    o.head(
+        "picket_db_query_duration_seconds",
+        "histogram",
+        "SQLite query and write-batch time.",
+    );
     o.histogram("picket_db_query_duration_seconds", &[], &r.query_duration);
-    o.counts("picket_scans_finished_total", "counter", "Scans ended, by final status.", &r.scans_by_status);
-    o.counts("picket_tool_runs_total", "counter", "Tool runs ended, by status.", &r.tool_runs_by_status);
-    o.counts("picket_findings_total", "counter", "Findings reported by tool runs, by severity.", &r.findings_by_severity);
-    o.counts("picket_queue_depth", "gauge", "Work waiting or running per actor.", &r.queue_depths);
-    o.single("picket_slow_queries", "gauge", "Slow queries kept in the log.", r.slow_queries.len() as f64);
-    o.single("picket_slow_query_threshold_seconds", "gauge", "Threshold above which a query is logged as slow.", r.slow_query_threshold_ms as f64 / 1000.0);
-    o.single("picket_process_resident_memory_bytes", "gauge", "Resident memory of picketd.", r.rss_bytes as f64);
-    o.single("picket_process_cpu_seconds_total", "counter", "CPU time (user + system) of picketd.", r.cpu_seconds);
+    o.counts(
+        "picket_scans_finished_total",
+        "counter",
+        "Scans ended, by final status.",
+        &r.scans_by_status,
+    );
+    o.counts(
+        "picket_tool_runs_total",
+        "counter",
+        "Tool runs ended, by status.",
+        &r.tool_runs_by_status,
+    );
+    o.counts(
+        "picket_findings_total",
+        "counter",
+        "Findings reported by tool runs, by severity.",
+        &r.findings_by_severity,
+    );
+    o.counts(
+        "picket_queue_depth",
+        "gauge",
+        "Work waiting or running per actor.",
+        &r.queue_depths,
+    );
+    o.single(
+        "picket_slow_queries",
+        "gauge",
+        "Slow queries kept in the log.",
+        r.slow_queries.len() as f64,
+    );
+    o.single(
+        "picket_slow_query_threshold_seconds",
+        "gauge",
+        "Threshold above which a query is logged as slow.",
+        r.slow_query_threshold_ms as f64 / 1000.0,
+    );
+    o.single(
+        "picket_process_resident_memory_bytes",
+        "gauge",
+        "Resident memory of picketd.",
+        r.rss_bytes as f64,
+    );
+    o.single(
+        "picket_process_cpu_seconds_total",
+        "counter",
+        "CPU time (user + system) of picketd.",
+        r.cpu_seconds,
+    );
     o.0
 }

@@ -87,7 +87,10 @@ struct Counters {
 
 /// What a lookup tells the caller to do.
 pub enum Lookup {
-    Hit { entry: Arc<CacheEntry>, level: u8 },
+    Hit {
+        entry: Arc<CacheEntry>,
+        level: u8,
+    },
     /// Another scan is running this key: await its entry (None: run it yourself).
     Wait(oneshot::Receiver<Option<Arc<CacheEntry>>>),
     /// Nobody has it: run it, then send `Complete` (the lead guard does if you can't).
@@ -118,7 +121,16 @@ impl CacheActor {
         );
         let clock = Arc::new(CoarseClock::default());
         clock.tick();
-        Self { l1, db, clock, counters: Arc::default(), evictions, capacity, inflight: HashMap::new(), cleanup_every }
+        Self {
+            l1,
+            db,
+            clock,
+            counters: Arc::default(),
+            evictions,
+            capacity,
+            inflight: HashMap::new(),
+            cleanup_every,
+        }
     }
 
     fn fresh_l1(&self, key: &str) -> Option<Arc<CacheEntry>> {
@@ -182,7 +194,12 @@ impl Handler<LookupKey> for CacheActor {
         self.inflight.insert(key.clone(), vec![]);
         let (db, now) = (self.db.clone(), self.clock.now_ms());
         let k = key.clone();
-        let read = async move { db.read("cache get", move |c| read_entry(c, &k, now)).await.ok().flatten() };
+        let read = async move {
+            db.read("cache get", move |c| read_entry(c, &k, now))
+                .await
+                .ok()
+                .flatten()
+        };
         Box::pin(read.into_actor(self).map(move |found, act, _| match found {
             Some(entry) => {
                 let entry = Arc::new(entry);
@@ -199,7 +216,11 @@ impl Handler<LookupKey> for CacheActor {
     }
 }
 
-fn read_entry(c: &rusqlite::Connection, key: &str, now: i64) -> rusqlite::Result<Option<CacheEntry>> {
+fn read_entry(
+    c: &rusqlite::Connection,
+    key: &str,
+    now: i64,
+) -> rusqlite::Result<Option<CacheEntry>> {
     c.prepare_cached(
         "SELECT key, tool, tool_version, target, scan_id, created_ms, expires_ms, exit_code, truncated, output
          FROM cache_entries WHERE key = ?1 AND expires_ms > ?2",
@@ -293,17 +314,27 @@ impl Handler<Invalidate> for CacheActor {
             Selector::Expired => self.l1.retain(|_, v| v.expires_ms > now),
         }
         if sel == Selector::Expired {
-            self.counters.expirations.fetch_add((before - self.l1.len()) as u64, Relaxed);
+            self.counters
+                .expirations
+                .fetch_add((before - self.l1.len()) as u64, Relaxed);
         }
         let db = self.db.clone();
         Box::pin(async move {
             let removed = db
                 .write("cache invalidate", move |c| match sel {
                     Selector::All => c.execute("DELETE FROM cache_entries", []),
-                    Selector::Target(t) => c.execute("DELETE FROM cache_entries WHERE target = ?1", [t]),
-                    Selector::Scan(s) => c.execute("DELETE FROM cache_entries WHERE scan_id = ?1", [s]),
-                    Selector::Tool(t) => c.execute("DELETE FROM cache_entries WHERE tool = ?1", [t]),
-                    Selector::Expired => c.execute("DELETE FROM cache_entries WHERE expires_ms <= ?1", [now]),
+                    Selector::Target(t) => {
+                        c.execute("DELETE FROM cache_entries WHERE target = ?1", [t])
+                    }
+                    Selector::Scan(s) => {
+                        c.execute("DELETE FROM cache_entries WHERE scan_id = ?1", [s])
+                    }
+                    Selector::Tool(t) => {
+                        c.execute("DELETE FROM cache_entries WHERE tool = ?1", [t])
+                    }
+                    Selector::Expired => {
+                        c.execute("DELETE FROM cache_entries WHERE expires_ms <= ?1", [now])
+                    }
                 })
                 .await;
             removed.map(|n| n as u64).unwrap_or(0)
@@ -353,7 +384,11 @@ impl Handler<GetStats> for CacheActor {
             hits_shared: c.shared.load(Relaxed),
             misses,
             bypassed: c.bypassed.load(Relaxed),
-            hit_rate: if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 },
+            hit_rate: if hits + misses == 0 {
+                0.0
+            } else {
+                hits as f64 / (hits + misses) as f64
+            },
             evictions: self.evictions.load(Relaxed),
             expirations: c.expirations.load(Relaxed),
             inserts: c.inserts.load(Relaxed),
@@ -363,7 +398,13 @@ impl Handler<GetStats> for CacheActor {
         let db = self.db.clone();
         Box::pin(async move {
             if let Ok((n, b)) = db
-                .read("cache size", |c| c.query_row("SELECT COUNT(*), COALESCE(SUM(LENGTH(output)), 0) FROM cache_entries", [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))))
+                .read("cache size", |c| {
+                    c.query_row(
+                        "SELECT COUNT(*), COALESCE(SUM(LENGTH(output)), 0) FROM cache_entries",
+                        [],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                    )
+                })
                 .await
             {
                 report.l2_entries = n as u64;
@@ -395,7 +436,10 @@ pub struct LeadGuard {
 
 impl LeadGuard {
     pub fn new(cache: Addr<CacheActor>, key: String) -> Self {
-        Self { cache, key: Some(key) }
+        Self {
+            cache,
+            key: Some(key),
+        }
     }
 
     pub fn complete(mut self, entry: Option<CacheEntry>) {

@@ -16,8 +16,8 @@ use picket_protocol::*;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::db::Db;
 use crate::actors::cache::CacheActor;
+use crate::actors::db::Db;
 use crate::actors::tool::{ToolJob, ToolResult};
 use crate::config::Profile;
 use crate::scan_board::ScanBoard;
@@ -224,7 +224,10 @@ impl ScanSupervisor {
             Ok(result) => {
                 self.count(result.run.status);
                 let m = &self.deps.metrics;
-                let took = (!result.run.cache_hit).then_some(result.run.duration_ms).flatten().map(Duration::from_millis);
+                let took = (!result.run.cache_hit)
+                    .then_some(result.run.duration_ms)
+                    .flatten()
+                    .map(Duration::from_millis);
                 m.record_tool_run(&result.run.tool, result.run.status.as_str(), took);
                 for f in &result.parsed.findings {
                     m.record_findings(f.severity.as_str(), 1);
@@ -306,7 +309,9 @@ impl ScanSupervisor {
             status
         };
         ctx.wait(fut.into_actor(self).map(|status, act, ctx| {
-            act.deps.metrics.record_scan(status.as_str(), Some(act.begun.elapsed()));
+            act.deps
+                .metrics
+                .record_scan(status.as_str(), Some(act.begun.elapsed()));
             act.deps.board.publish(ScanEvent::Finished {
                 scan: act.plan.id,
                 status,

@@ -76,7 +76,13 @@ pub fn shutdown(state: &Arc<DaemonState>) -> Response {
 }
 
 fn depth(labels: &[(&str, &str)], value: u64) -> LabeledCount {
-    LabeledCount { labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), value }
+    LabeledCount {
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        value,
+    }
 }
 
 /// Everything measured, for `picket metrics` and `picket stats`.
@@ -85,25 +91,51 @@ pub async fn metrics(state: &Arc<DaemonState>) -> Response {
         Response::Stats(s) => s,
         _ => StatsReport::default(),
     };
-    let cache = state.cache.send(crate::actors::cache::GetStats).await.unwrap_or_default();
+    let cache = state
+        .cache
+        .send(crate::actors::cache::GetStats)
+        .await
+        .unwrap_or_default();
     let mut queue_depths = Vec::new();
-    if let Ok((queued, running)) = state.scheduler.send(crate::actors::scheduler::GetDepth).await {
-        queue_depths.push(depth(&[("actor", "scheduler"), ("state", "queued")], queued));
-        queue_depths.push(depth(&[("actor", "scheduler"), ("state", "running")], running));
+    if let Ok((queued, running)) = state
+        .scheduler
+        .send(crate::actors::scheduler::GetDepth)
+        .await
+    {
+        queue_depths.push(depth(
+            &[("actor", "scheduler"), ("state", "queued")],
+            queued,
+        ));
+        queue_depths.push(depth(
+            &[("actor", "scheduler"), ("state", "running")],
+            running,
+        ));
     }
     for (name, addr) in state.toolbox.actors() {
         if let Ok((queued, running)) = addr.send(crate::actors::tool::GetDepth).await {
-            queue_depths.push(depth(&[("actor", &format!("tool:{name}")), ("state", "queued")], queued));
-            queue_depths.push(depth(&[("actor", &format!("tool:{name}")), ("state", "running")], running));
+            queue_depths.push(depth(
+                &[("actor", &format!("tool:{name}")), ("state", "queued")],
+                queued,
+            ));
+            queue_depths.push(depth(
+                &[("actor", &format!("tool:{name}")), ("state", "running")],
+                running,
+            ));
         }
     }
     if let Ok(backlog) = state.db.addr.send(crate::actors::db::GetWriteBacklog).await {
-        queue_depths.push(depth(&[("actor", "db_writer"), ("state", "queued")], backlog));
+        queue_depths.push(depth(
+            &[("actor", "db_writer"), ("state", "queued")],
+            backlog,
+        ));
     }
-    queue_depths.push(depth(&[("actor", "cache"), ("state", "in_flight")], cache.in_flight));
+    queue_depths.push(depth(
+        &[("actor", "cache"), ("state", "in_flight")],
+        cache.in_flight,
+    ));
     let m = &state.metrics;
     let (rss_bytes, cpu_seconds) = crate::metrics::process_usage();
-    Response::Metrics(MetricsReport {
+    Response::Metrics(Box::new(MetricsReport {
         stats,
         cache,
         request_latency: m.request_latency(),
@@ -118,5 +150,5 @@ pub async fn metrics(state: &Arc<DaemonState>) -> Response {
         slow_query_threshold_ms: m.slow_query_threshold_ms(),
         rss_bytes,
         cpu_seconds,
-    })
+    }))
 }

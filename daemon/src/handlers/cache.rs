@@ -40,6 +40,10 @@ pub async fn cache(state: &Arc<DaemonState>, cmd: CacheCommand) -> Response {
     };
     match state.cache.send(Invalidate(selector)).await {
         Ok(removed) => Response::CacheChanged { removed },
-        Err(e) => error(ErrorKind::Internal, format!("cache unavailable: {e}"), "restart picketd"),
+        Err(e) => error(
+            ErrorKind::Internal,
+            format!("cache unavailable: {e}"),
+            "restart picketd",
+        ),
     }
 }
