@@ -350,7 +350,7 @@ impl Handler<Cleanup> for CacheActor {
     type Result = ();
     fn handle(&mut self, _: Cleanup, ctx: &mut Self::Context) {
         let fut = self.handle(Invalidate(Selector::Expired), ctx);
-        ctx.spawn(async move { fut.await }.into_actor(self).map(|n, _, _| {
+        ctx.spawn(fut.into_actor(self).map(|n, _, _| {
             if n > 0 {
                 tracing::debug!("cache: removed {n} expired entries from SQLite");
             }
