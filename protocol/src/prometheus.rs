@@ -266,13 +266,13 @@ pub fn render(r: &MetricsReport) -> String {
     o.counts(
         "picket_tool_runs_total",
         "counter",
-        "Tool runs ended, by status.",
+        "Tool processes run to an end (cache hits excluded), by status.",
         &r.tool_runs_by_status,
     );
     o.counts(
         "picket_findings_total",
         "counter",
-        "Findings reported by tool runs, by severity.",
+        "Findings reported to scans (cached runs included), by severity.",
         &r.findings_by_severity,
     );
     o.counts(

@@ -228,7 +228,10 @@ impl ScanSupervisor {
                     .then_some(result.run.duration_ms)
                     .flatten()
                     .map(Duration::from_millis);
-                m.record_tool_run(&result.run.tool, result.run.status.as_str(), took);
+                // Runs answered by the cache are counted by the cache's own hit counters.
+                if !result.run.cache_hit {
+                    m.record_tool_run(&result.run.tool, result.run.status.as_str(), took);
+                }
                 for f in &result.parsed.findings {
                     m.record_findings(f.severity.as_str(), 1);
                 }
