@@ -46,7 +46,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::util::{clip, dedupe_findings, normalize_cve, severity_word, strip_ansi, unbracket};
+use super::normalize::{
+    clip, dedupe_findings, normalize_cve, severity_word, strip_ansi, unbracket,
+};
 use super::{new_finding, ParseError, ParsedOutput};
 
 const TOOL: &str = "generic";
@@ -333,7 +335,7 @@ fn split_cves(s: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testkit::{check_fingerprints, check_garbled, data};
+    use super::super::testkit::{check_fingerprints, check_garbled, data};
     use super::*;
 
     const GOBUSTER: &str = r"^(?P<title>\S+)\s+\(Status: (?P<detail>\d+)\) \[Size: \d+\](?: \[--> (?P<evidence>.*)\])?$";

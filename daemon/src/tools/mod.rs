@@ -5,11 +5,14 @@
 
 pub mod generic;
 pub mod nmap;
+mod normalize;
 pub mod nuclei;
 pub mod sslscan;
+#[cfg(test)]
+mod testkit;
 pub mod testssl;
-mod util;
 pub mod whatweb;
+mod xml_tree;
 
 use picket_protocol::{Finding, Service, Severity};
 use sha2::{Digest, Sha256};

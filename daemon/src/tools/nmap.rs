@@ -23,7 +23,8 @@
 
 use picket_protocol::{Finding, Service, Severity};
 
-use super::util::{clip, dedupe_findings, normalize_cve, parse_xml, push_service, XmlNode};
+use super::normalize::{clip, dedupe_findings, normalize_cve, push_service};
+use super::xml_tree::{parse_xml, XmlNode};
 use super::{new_finding, ParseError, ParsedOutput};
 
 const TOOL: &str = "nmap";
@@ -236,7 +237,7 @@ fn elem<'a>(table: &'a XmlNode, key: &str) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
     use super::*;
 
     const FIXTURES: &[&str] = &[

@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use picket_protocol::{Finding, Severity};
 use serde_json::Value;
 
-use super::util::{clip, dedupe_findings, normalize_cve, severity_word, unbracket};
+use super::normalize::{clip, dedupe_findings, normalize_cve, severity_word, unbracket};
 use super::{new_finding, ParseError, ParsedOutput};
 
 const TOOL: &str = "nuclei";
@@ -176,7 +176,7 @@ fn split_host(s: &str) -> (String, Option<u16>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
     use super::*;
 
     fn sample() -> Vec<u8> {

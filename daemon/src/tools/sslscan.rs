@@ -20,7 +20,8 @@
 
 use picket_protocol::{Service, Severity};
 
-use super::util::{dedupe_findings, parse_xml, push_service, XmlNode};
+use super::normalize::{dedupe_findings, push_service};
+use super::xml_tree::{parse_xml, XmlNode};
 use super::{new_finding, ParseError, ParsedOutput};
 
 const TOOL: &str = "sslscan";
@@ -241,7 +242,7 @@ fn protocol_name(p: &XmlNode) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
     use super::*;
 
     const FIXTURES: &[&str] = &[

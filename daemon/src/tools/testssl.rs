@@ -27,7 +27,7 @@ use std::net::IpAddr;
 use picket_protocol::{Service, Severity};
 use serde_json::Value;
 
-use super::util::{dedupe_findings, json_error, normalize_cve, push_service, unbracket};
+use super::normalize::{dedupe_findings, json_error, normalize_cve, push_service, unbracket};
 use super::{new_finding, ParseError, ParsedOutput};
 
 const TOOL: &str = "testssl";
@@ -282,7 +282,7 @@ fn flat_host(ip: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
     use super::*;
     use picket_protocol::Finding;
 

@@ -25,7 +25,7 @@
 use picket_protocol::{Finding, Service, Severity};
 use serde_json::{Map, Value};
 
-use super::util::{dedupe_findings, json_error, push_service, unbracket};
+use super::normalize::{dedupe_findings, json_error, push_service, unbracket};
 use super::{new_finding, ParseError, ParsedOutput};
 
 const TOOL: &str = "whatweb";
@@ -287,7 +287,7 @@ fn missing_headers(
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
     use super::*;
 
     const FIXTURES: &[&str] = &[

@@ -1,0 +1,171 @@
+//! What the parsers share to turn raw tool text into findings: severity words, clipping,
+//! de-duplication by fingerprint, CVE and host clean-up, ANSI stripping.
+//!
+//! Same rules as the parsers: pure functions of their input, no I/O, never panic.
+
+use std::collections::HashMap;
+
+use picket_protocol::{Finding, Service, Severity};
+
+use super::ParseError;
+
+/// Severity words as tools and users write them. Unknown words give None and the caller
+/// decides (most map them to Info).
+pub(crate) fn severity_word(word: &str) -> Option<Severity> {
+    Some(match word.trim().to_ascii_lowercase().as_str() {
+        "info" | "informational" | "information" | "note" | "none" => Severity::Info,
+        "low" => Severity::Low,
+        "medium" | "moderate" | "med" => Severity::Medium,
+        "high" => Severity::High,
+        "critical" | "crit" => Severity::Critical,
+        _ => return None,
+    })
+}
+
+/// Cuts text to at most `max` characters on a char boundary, marking the cut, so one
+/// verbose script output cannot bloat every report.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    let text = text.trim();
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}…", text.get(..cut).unwrap_or_default()),
+    }
+}
+
+/// Keeps the first finding per fingerprint; a repeat raises its severity and adds CVEs,
+/// so a tool that reports one issue twice still yields one finding.
+pub(crate) fn dedupe_findings(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
+    for f in findings {
+        match seen.get(&f.fingerprint).and_then(|&i| out.get_mut(i)) {
+            Some(kept) => {
+                kept.severity = kept.severity.max(f.severity);
+                for cve in f.cve {
+                    if !kept.cve.contains(&cve) {
+                        kept.cve.push(cve);
+                    }
+                }
+            }
+            None => {
+                seen.insert(f.fingerprint.clone(), out.len());
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+/// Adds a service unless one with the same host, port and protocol is there already; the
+/// kept one borrows product/version it lacked (a redirect hop may lack the Server header).
+pub(crate) fn push_service(services: &mut Vec<Service>, svc: Service) {
+    match services
+        .iter_mut()
+        .find(|s| s.host == svc.host && s.port == svc.port && s.proto == svc.proto)
+    {
+        Some(kept) => {
+            if kept.product.is_none() {
+                kept.product = svc.product;
+            }
+            if kept.version.is_none() {
+                kept.version = svc.version;
+            }
+            kept.tls |= svc.tls;
+        }
+        None => services.push(svc),
+    }
+}
+
+/// serde_json errors at end of input mean the output was cut short.
+pub(crate) fn json_error(tool: &'static str, err: &serde_json::Error) -> ParseError {
+    if err.is_eof() {
+        ParseError::Truncated {
+            tool,
+            reason: err.to_string(),
+        }
+    } else {
+        ParseError::Malformed {
+            tool,
+            reason: err.to_string(),
+        }
+    }
+}
+
+/// Normalizes a CVE id ("cve-2021-41773", "CVE:CVE-2011-3192") to "CVE-2021-41773";
+/// None when it is not one.
+pub(crate) fn normalize_cve(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let raw = raw.strip_prefix("CVE:").unwrap_or(raw);
+    let upper = raw.to_ascii_uppercase();
+    let rest = upper.strip_prefix("CVE-")?;
+    let (year, num) = rest.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (year.len() == 4 && digits(year) && num.len() >= 4 && digits(num)).then_some(upper)
+}
+
+/// Removes ANSI escape sequences and carriage returns: tools colour their stdout even
+/// without a TTY (gobuster's "\r\x1b[2K", whatweb's brief line).
+pub(crate) fn strip_ansi(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains(['\x1b', '\r']) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {}
+            '\x1b' => {
+                if chars.next_if_eq(&'[').is_some() {
+                    // CSI: parameters and intermediates up to a final byte in @..~
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                } else {
+                    chars.next();
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Strips brackets from an IPv6 literal as URLs write it.
+pub(crate) fn unbracket(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(clip("abcdef", 3), "abc…");
+        assert_eq!(clip("  ab ", 3), "ab");
+        assert_eq!(clip("ééééé", 2), "éé…");
+        assert_eq!(
+            normalize_cve("cve-2021-41773").as_deref(),
+            Some("CVE-2021-41773")
+        );
+        assert_eq!(
+            normalize_cve("CVE:CVE-2011-3192").as_deref(),
+            Some("CVE-2011-3192")
+        );
+        assert_eq!(normalize_cve("BID:49303"), None);
+        assert_eq!(normalize_cve("CVE-20x1-1"), None);
+        assert_eq!(severity_word("CRITICAL"), Some(Severity::Critical));
+        assert_eq!(severity_word("bogus"), None);
+        assert_eq!(unbracket("[::1]"), "::1");
+        assert_eq!(
+            strip_ansi("\r\x1b[2K/admin \x1b[1m\x1b[34mx\x1b[0m"),
+            "/admin x"
+        );
+        assert_eq!(strip_ansi("plain"), "plain");
+        assert_eq!(strip_ansi("\x1b[12"), "");
+    }
+}

@@ -1,0 +1,90 @@
+//! Parser test kit: truncation, garbling, fingerprint stability checks and fixture loading.
+use super::{ParseError, ParsedOutput};
+use std::collections::HashSet;
+
+pub fn data(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// About 50 evenly spaced cut points over the input, plus the very short ones.
+pub fn cut_points(len: usize) -> Vec<usize> {
+    let mut cuts: Vec<usize> = (0..50).map(|i| len * i / 50).collect();
+    cuts.extend([1, 2, 3, 10].into_iter().filter(|&c| c < len));
+    if len > 0 {
+        cuts.push(len - 1);
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts
+}
+
+/// Parses every prefix; `must_fail(prefix)` says which prefixes have to give an error.
+pub fn check_prefixes(
+    parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>,
+    input: &[u8],
+    must_fail: impl Fn(&[u8]) -> bool,
+) {
+    for cut in cut_points(input.len()) {
+        let prefix = &input[..cut];
+        let res = parse(prefix);
+        if must_fail(prefix) {
+            assert!(
+                res.is_err(),
+                "prefix of {cut}/{} bytes parsed: {res:?}",
+                input.len()
+            );
+        }
+    }
+}
+
+/// Byte flips, deletions and random noise: the parser may succeed or fail, never panic.
+pub fn check_garbled(parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>, input: &[u8]) {
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let len = input.len().max(1) as u64;
+    for _ in 0..24 {
+        let mut v = input.to_vec();
+        for _ in 0..(1 + next() % 4) {
+            let i = (next() % len) as usize;
+            if let Some(b) = v.get_mut(i) {
+                *b ^= 1 << (next() % 8);
+            }
+        }
+        let _ = parse(&v);
+        let mut w = input.to_vec();
+        let i = (next() % len) as usize;
+        if i < w.len() {
+            let n = ((next() % 16) as usize).min(w.len() - i);
+            w.drain(i..i + n);
+        }
+        let _ = parse(&w);
+    }
+    let noise: Vec<u8> = (0..4096).map(|_| next() as u8).collect();
+    let _ = parse(&noise);
+    let _ = parse(b"");
+    let _ = parse(b"\n");
+    let _ = parse(&[0xff, 0xfe, 0x00, 0x3c]);
+}
+
+/// Same input twice gives the same fingerprints, and no fingerprint repeats in one parse.
+pub fn check_fingerprints(parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>, input: &[u8]) {
+    let a = parse(input).expect("parse");
+    let b = parse(input).expect("parse again");
+    let fa: Vec<&str> = a.findings.iter().map(|f| f.fingerprint.as_str()).collect();
+    let fb: Vec<&str> = b.findings.iter().map(|f| f.fingerprint.as_str()).collect();
+    assert_eq!(fa, fb);
+    let unique: HashSet<&str> = fa.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        fa.len(),
+        "duplicate fingerprints in one parse"
+    );
+}
