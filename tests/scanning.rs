@@ -133,7 +133,7 @@ fn sleeper_config(dir: &Path, names: &[&str], concurrency: u32, per_target: u32)
     let mut cfg = format!("[limits]\nper_target = {per_target}\nmax_concurrent_scans = 8\n");
     for n in names {
         cfg += &format!(
-            "[tools.{n}]\nprogram = \"{}\"\nargs = [\"{{host}}\"]\nconcurrency = {concurrency}\nversion_args = []\n{NO_FINDINGS}\n",
+            "[tools.{n}]\nprogram = \"{}\"\nargs = [\"{{host}}\"]\nconcurrency = {concurrency}\nttl_secs = 0\nversion_args = []\n{NO_FINDINGS}\n",
             sleeper.display()
         );
     }
@@ -546,5 +546,32 @@ fn import_of_each_fixture_stores_what_the_parser_finds() {
             .contains("Could not open a connection"),
         "{}",
         describe(&out)
+    );
+}
+
+#[test]
+fn sighup_applies_new_limits_to_later_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["s1", "s2", "s3"];
+    let env = Env::new().with_config_file(&sleeper_config(dir.path(), &names, 4, 1));
+    let daemon = env.start_daemon();
+    let before = scan_wait(&env, &["127.0.0.1", "--tools", "s1,s2,s3"]);
+    assert_eq!(
+        max_overlap(&runs(&before).iter().collect::<Vec<_>>()),
+        1,
+        "per_target = 1"
+    );
+    std::fs::write(
+        env.config_file().unwrap(),
+        sleeper_config(dir.path(), &names, 4, 3),
+    )
+    .unwrap();
+    daemon.signal(Signal::SIGHUP);
+    daemon.wait_for_log("configuration reloaded");
+    let after = scan_wait(&env, &["127.0.0.1", "--tools", "s1,s2,s3"]);
+    assert_eq!(
+        max_overlap(&runs(&after).iter().collect::<Vec<_>>()),
+        3,
+        "per_target = 3 after the reload"
     );
 }

@@ -103,6 +103,11 @@ impl DaemonState {
             config: config.clone(),
             scope: Arc::new(scope),
         };
+        self.scheduler.do_send(crate::actors::scheduler::SetLimits {
+            max_running: config.limits.max_concurrent_scans,
+            max_queued: config.limits.max_queued_scans,
+        });
+        self.toolbox.apply(&config).await;
         Ok(config)
     }
 

@@ -206,34 +206,49 @@ async fn probe_version(path: &Path, args: &[String]) -> Option<String> {
         &out.stdout
     })
     .into_owned();
-    let clean: String = text
-        .chars()
-        .filter(|c| !c.is_control() || *c == '\n')
-        .collect();
-    let line = clean
-        .lines()
-        .map(|l| l.trim())
-        .find(|l| l.chars().any(|c| c.is_ascii_digit()))?;
-    // Drop ANSI remnants like "[1m" that survive control-char filtering.
-    let line = regex::Regex::new(r"\[[0-9;]*m")
-        .ok()
-        .map(|re| re.replace_all(line, "").into_owned())
-        .unwrap_or_else(|| line.to_string());
-    Some(line.chars().take(120).collect())
+    version_line(&text)
+}
+
+/// The first line that carries a dotted version number, without colour codes and with
+/// runs of spaces folded (testssl.sh prints a coloured banner before its version).
+fn version_line(text: &str) -> Option<String> {
+    let ansi = regex::Regex::new(r"\x1b\[[0-9;]*[A-Za-z]").ok()?;
+    let dotted = regex::Regex::new(r"\d+\.\d+").ok()?;
+    let clean = ansi.replace_all(text, "");
+    let line = clean.lines().find(|l| dotted.is_match(l))?;
+    let folded = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    Some(folded.chars().take(120).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_lines() {
+        let testssl = "\n\x1b[0;35mNo engine or GOST support\x1b[m\n\x1b[1m\n###\n    testssl       3.0.8 from \x1b[m\x1b[1mhttps://testssl.sh/\x1b[m\n";
+        assert_eq!(
+            super::version_line(testssl).as_deref(),
+            Some("testssl 3.0.8 from https://testssl.sh/")
+        );
+        assert_eq!(
+            super::version_line("Nmap version 7.93 ( https://nmap.org )\n").as_deref(),
+            Some("Nmap version 7.93 ( https://nmap.org )")
+        );
+        assert_eq!(super::version_line("no digits here\n"), None);
+    }
 }
 
 pub type ToolSet = Arc<BTreeMap<String, Arc<ToolSpec>>>;
 
-/// Resolves every configured tool (path and version).
+/// Resolves every configured tool (path and version). The version probes run at once:
+/// whatweb and testssl.sh take a second or more each to print theirs.
 pub async fn resolve(config: &Config) -> ToolSet {
-    let mut set = BTreeMap::new();
-    for (name, tc) in &config.tools {
+    let probes = config.tools.iter().map(|(name, tc)| async move {
         let path = find_program(&tc.program);
         let version = match &path {
             Some(p) => probe_version(p, &tc.version_args).await,
             None => None,
         };
-        set.insert(
+        (
             name.clone(),
             Arc::new(ToolSpec {
                 name: name.clone(),
@@ -241,7 +256,12 @@ pub async fn resolve(config: &Config) -> ToolSet {
                 path,
                 version,
             }),
-        );
-    }
-    Arc::new(set)
+        )
+    });
+    Arc::new(
+        futures::future::join_all(probes)
+            .await
+            .into_iter()
+            .collect(),
+    )
 }
