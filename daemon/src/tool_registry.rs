@@ -220,23 +220,6 @@ fn version_line(text: &str) -> Option<String> {
     Some(folded.chars().take(120).collect())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn version_lines() {
-        let testssl = "\n\x1b[0;35mNo engine or GOST support\x1b[m\n\x1b[1m\n###\n    testssl       3.0.8 from \x1b[m\x1b[1mhttps://testssl.sh/\x1b[m\n";
-        assert_eq!(
-            super::version_line(testssl).as_deref(),
-            Some("testssl 3.0.8 from https://testssl.sh/")
-        );
-        assert_eq!(
-            super::version_line("Nmap version 7.93 ( https://nmap.org )\n").as_deref(),
-            Some("Nmap version 7.93 ( https://nmap.org )")
-        );
-        assert_eq!(super::version_line("no digits here\n"), None);
-    }
-}
-
 pub type ToolSet = Arc<BTreeMap<String, Arc<ToolSpec>>>;
 
 /// Resolves every configured tool (path and version). The version probes run at once:
@@ -264,4 +247,21 @@ pub async fn resolve(config: &Config) -> ToolSet {
             .into_iter()
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_lines() {
+        let testssl = "\n\x1b[0;35mNo engine or GOST support\x1b[m\n\x1b[1m\n###\n    testssl       3.0.8 from \x1b[m\x1b[1mhttps://testssl.sh/\x1b[m\n";
+        assert_eq!(
+            super::version_line(testssl).as_deref(),
+            Some("testssl 3.0.8 from https://testssl.sh/")
+        );
+        assert_eq!(
+            super::version_line("Nmap version 7.93 ( https://nmap.org )\n").as_deref(),
+            Some("Nmap version 7.93 ( https://nmap.org )")
+        );
+        assert_eq!(super::version_line("no digits here\n"), None);
+    }
 }
