@@ -27,25 +27,33 @@ fn duration(ms: u64) -> String {
 }
 
 impl Out {
-    pub fn message(self, json: serde_json::Value, text: &str) -> Result<(), ClientError> {
+    /// One JSON document for programs, or `human` for people.
+    fn json_or<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+        human: impl FnOnce(&T),
+    ) -> Result<(), ClientError> {
         if self.json {
-            print_json(&json);
+            print_json(value);
         } else {
-            println!("{text}");
+            human(value);
         }
         Ok(())
     }
 
+    pub fn message(self, json: serde_json::Value, text: &str) -> Result<(), ClientError> {
+        self.json_or(&json, |_| println!("{text}"))
+    }
+
     pub fn ping(self, p: &PingInfo) -> Result<(), ClientError> {
-        if self.json {
-            print_json(&serde_json::json!({
-                "daemon_version": p.daemon_version,
-                "client_version": PACKAGE_VERSION,
-                "protocol_version": p.protocol_version,
-                "pid": p.pid,
-                "uptime_ms": p.uptime_ms,
-            }));
-        } else {
+        let json = serde_json::json!({
+            "daemon_version": p.daemon_version,
+            "client_version": PACKAGE_VERSION,
+            "protocol_version": p.protocol_version,
+            "pid": p.pid,
+            "uptime_ms": p.uptime_ms,
+        });
+        self.json_or(&json, |_| {
             println!(
                 "picketd {} (protocol {}), pid {}, up {}; picket {}",
                 p.daemon_version,
@@ -53,15 +61,12 @@ impl Out {
                 p.pid,
                 duration(p.uptime_ms),
                 PACKAGE_VERSION
-            );
-        }
-        Ok(())
+            )
+        })
     }
 
     pub fn health(self, h: &HealthReport) -> Result<(), ClientError> {
-        if self.json {
-            print_json(h);
-        } else {
+        self.json_or(h, |h| {
             for c in &h.checks {
                 println!(
                     "{:<4} {:<10} {}",
@@ -70,281 +75,262 @@ impl Out {
                     c.detail
                 );
             }
-        }
-        Ok(())
+        })
     }
 
     pub fn stats(self, m: &MetricsReport) -> Result<(), ClientError> {
-        if self.json {
-            print_json(m);
-            return Ok(());
-        }
-        let s = &m.stats;
-        let c = &m.cache;
-        let p = &s.db_pool;
-        let mut rows = vec![
-            ("uptime", duration(s.uptime_ms)),
-            (
-                "process",
-                format!(
-                    "{:.1} MiB resident, {:.2} s CPU",
-                    m.rss_bytes as f64 / 1048576.0,
-                    m.cpu_seconds
+        self.json_or(m, |m| {
+            let s = &m.stats;
+            let c = &m.cache;
+            let p = &s.db_pool;
+            let mut rows = vec![
+                ("uptime", duration(s.uptime_ms)),
+                (
+                    "process",
+                    format!(
+                        "{:.1} MiB resident, {:.2} s CPU",
+                        m.rss_bytes as f64 / 1048576.0,
+                        m.cpu_seconds
+                    ),
                 ),
-            ),
-            (
-                "connections",
-                format!(
-                    "{} open, {} total, {} refused, {} protocol errors",
-                    s.connections_open, s.connections_total, s.refused_peers, s.protocol_errors
+                (
+                    "connections",
+                    format!(
+                        "{} open, {} total, {} refused, {} protocol errors",
+                        s.connections_open, s.connections_total, s.refused_peers, s.protocol_errors
+                    ),
                 ),
-            ),
-            (
-                "scans",
-                format!("{} running, {} queued", s.scans_running, s.scans_queued),
-            ),
-            (
-                "cache",
-                format!(
-                    "hit rate {:.1}% ({} hits: {} L1, {} L2, {} shared; {} misses)",
-                    c.hit_rate * 100.0,
-                    c.hits,
-                    c.hits_l1,
-                    c.hits_l2,
-                    c.hits_shared,
-                    c.misses
+                (
+                    "scans",
+                    format!("{} running, {} queued", s.scans_running, s.scans_queued),
                 ),
-            ),
-            (
-                "cache size",
-                format!(
-                    "L1 {} entries, {:.1} of {:.0} MiB; L2 {} entries; {} evicted, {} expired",
-                    c.l1_entries,
-                    c.l1_bytes as f64 / 1048576.0,
-                    c.l1_capacity_bytes as f64 / 1048576.0,
-                    c.l2_entries,
-                    c.evictions,
-                    c.expirations
+                (
+                    "cache",
+                    format!(
+                        "hit rate {:.1}% ({} hits: {} L1, {} L2, {} shared; {} misses)",
+                        c.hit_rate * 100.0,
+                        c.hits,
+                        c.hits_l1,
+                        c.hits_l2,
+                        c.hits_shared,
+                        c.misses
+                    ),
                 ),
-            ),
-            (
-                "db pool",
-                format!(
-                    "{} of {} open, {} idle, {} waiting",
-                    p.size, p.max_size, p.available, p.waiting
+                (
+                    "cache size",
+                    format!(
+                        "L1 {} entries, {:.1} of {:.0} MiB; L2 {} entries; {} evicted, {} expired",
+                        c.l1_entries,
+                        c.l1_bytes as f64 / 1048576.0,
+                        c.l1_capacity_bytes as f64 / 1048576.0,
+                        c.l2_entries,
+                        c.evictions,
+                        c.expirations
+                    ),
                 ),
-            ),
-        ];
-        let q = m.query_duration.clone();
-        rows.push((
-            "db queries",
-            format!(
-                "{} run, p50 {}, p99 {}",
-                q.count,
-                quantile(&q, 0.5),
-                quantile(&q, 0.99)
-            ),
-        ));
-        for row in rows {
-            println!("{:<12} {}", row.0, row.1);
-        }
-        let busy: Vec<String> = m
-            .queue_depths
-            .iter()
-            .filter(|d| d.value > 0)
-            .map(|d| {
+                (
+                    "db pool",
+                    format!(
+                        "{} of {} open, {} idle, {} waiting",
+                        p.size, p.max_size, p.available, p.waiting
+                    ),
+                ),
+            ];
+            let q = m.query_duration.clone();
+            rows.push((
+                "db queries",
                 format!(
-                    "{} {}={}",
-                    d.labels.first().map(|l| l.1.as_str()).unwrap_or(""),
-                    d.labels.get(1).map(|l| l.1.as_str()).unwrap_or(""),
-                    d.value
-                )
-            })
-            .collect();
-        println!(
-            "{:<12} {}",
-            "queues",
-            if busy.is_empty() {
-                "all empty".to_string()
-            } else {
-                busy.join(", ")
+                    "{} run, p50 {}, p99 {}",
+                    q.count,
+                    quantile(&q, 0.5),
+                    quantile(&q, 0.99)
+                ),
+            ));
+            for row in rows {
+                println!("{:<12} {}", row.0, row.1);
             }
-        );
-        if !m.request_latency.is_empty() {
-            println!("\nrequests       count      p50      p99");
-            for h in &m.request_latency {
-                println!(
-                    "  {:<10} {:>8} {:>8} {:>8}",
-                    h.label,
-                    h.histogram.count,
-                    quantile(&h.histogram, 0.5),
-                    quantile(&h.histogram, 0.99)
-                );
-            }
-        }
-        if !m.tool_run_duration.is_empty() {
-            println!("\ntool runs      count      p50      p99");
-            for h in &m.tool_run_duration {
-                println!(
-                    "  {:<10} {:>8} {:>8} {:>8}",
-                    h.label,
-                    h.histogram.count,
-                    quantile(&h.histogram, 0.5),
-                    quantile(&h.histogram, 0.99)
-                );
-            }
-        }
-        println!(
-            "\nslow queries (over {} ms): {}",
-            m.slow_query_threshold_ms,
-            m.slow_queries.len()
-        );
-        for q in m.slow_queries.iter().take(10) {
+            let busy: Vec<String> = m
+                .queue_depths
+                .iter()
+                .filter(|d| d.value > 0)
+                .map(|d| {
+                    format!(
+                        "{} {}={}",
+                        d.labels.first().map(|l| l.1.as_str()).unwrap_or(""),
+                        d.labels.get(1).map(|l| l.1.as_str()).unwrap_or(""),
+                        d.value
+                    )
+                })
+                .collect();
             println!(
-                "  {:>9.3} ms  {}  {}",
-                q.micros as f64 / 1000.0,
-                q.query,
-                q.at
+                "{:<12} {}",
+                "queues",
+                if busy.is_empty() {
+                    "all empty".to_string()
+                } else {
+                    busy.join(", ")
+                }
             );
-        }
-        Ok(())
+            if !m.request_latency.is_empty() {
+                println!("\nrequests       count      p50      p99");
+                for h in &m.request_latency {
+                    println!(
+                        "  {:<10} {:>8} {:>8} {:>8}",
+                        h.label,
+                        h.histogram.count,
+                        quantile(&h.histogram, 0.5),
+                        quantile(&h.histogram, 0.99)
+                    );
+                }
+            }
+            if !m.tool_run_duration.is_empty() {
+                println!("\ntool runs      count      p50      p99");
+                for h in &m.tool_run_duration {
+                    println!(
+                        "  {:<10} {:>8} {:>8} {:>8}",
+                        h.label,
+                        h.histogram.count,
+                        quantile(&h.histogram, 0.5),
+                        quantile(&h.histogram, 0.99)
+                    );
+                }
+            }
+            println!(
+                "\nslow queries (over {} ms): {}",
+                m.slow_query_threshold_ms,
+                m.slow_queries.len()
+            );
+            for q in m.slow_queries.iter().take(10) {
+                println!(
+                    "  {:>9.3} ms  {}  {}",
+                    q.micros as f64 / 1000.0,
+                    q.query,
+                    q.at
+                );
+            }
+        })
     }
 
     pub fn cache_stats(self, c: &CacheStatsReport) -> Result<(), ClientError> {
-        if self.json {
-            print_json(c);
-            return Ok(());
-        }
-        let rows = [
-            (
-                "entries",
-                format!("L1 {}, L2 {}", c.l1_entries, c.l2_entries),
-            ),
-            (
-                "bytes",
-                format!(
-                    "L1 {} of {}, L2 {}",
-                    c.l1_bytes, c.l1_capacity_bytes, c.l2_bytes
+        self.json_or(c, |c| {
+            let rows = [
+                (
+                    "entries",
+                    format!("L1 {}, L2 {}", c.l1_entries, c.l2_entries),
                 ),
-            ),
-            (
-                "hits",
-                format!(
-                    "{} (L1 {}, L2 {}, shared {})",
-                    c.hits, c.hits_l1, c.hits_l2, c.hits_shared
+                (
+                    "bytes",
+                    format!(
+                        "L1 {} of {}, L2 {}",
+                        c.l1_bytes, c.l1_capacity_bytes, c.l2_bytes
+                    ),
                 ),
-            ),
-            (
-                "misses",
-                format!("{} ({} with --no-cache)", c.misses, c.bypassed),
-            ),
-            ("hit rate", format!("{:.1}%", c.hit_rate * 100.0)),
-            ("evictions", c.evictions.to_string()),
-            ("expirations", c.expirations.to_string()),
-            ("in flight", c.in_flight.to_string()),
-        ];
-        for (k, v) in rows {
-            println!("{k:<12} {v}");
-        }
-        Ok(())
+                (
+                    "hits",
+                    format!(
+                        "{} (L1 {}, L2 {}, shared {})",
+                        c.hits, c.hits_l1, c.hits_l2, c.hits_shared
+                    ),
+                ),
+                (
+                    "misses",
+                    format!("{} ({} with --no-cache)", c.misses, c.bypassed),
+                ),
+                ("hit rate", format!("{:.1}%", c.hit_rate * 100.0)),
+                ("evictions", c.evictions.to_string()),
+                ("expirations", c.expirations.to_string()),
+                ("in flight", c.in_flight.to_string()),
+            ];
+            for (k, v) in rows {
+                println!("{k:<12} {v}");
+            }
+        })
     }
 
     pub fn status(self, scans: &[ScanProgress]) -> Result<(), ClientError> {
-        if self.json {
-            print_json(scans);
-            return Ok(());
-        }
-        if scans.is_empty() {
-            println!("no scans running or queued");
-        }
-        for s in scans {
-            println!(
-                "{:>6}  {:<11} {:<8} {}/{} runs  {} findings  {}{}",
-                s.id,
-                s.status.as_str(),
-                s.profile,
-                s.runs_finished,
-                s.runs_total,
-                s.findings,
-                s.targets.join(" "),
-                if s.running.is_empty() {
-                    String::new()
-                } else {
-                    format!("  running: {}", s.running.join(", "))
-                }
-            );
-        }
-        Ok(())
+        self.json_or(scans, |scans| {
+            if scans.is_empty() {
+                println!("no scans running or queued");
+            }
+            for s in scans {
+                println!(
+                    "{:>6}  {:<11} {:<8} {}/{} runs  {} findings  {}{}",
+                    s.id,
+                    s.status.as_str(),
+                    s.profile,
+                    s.runs_finished,
+                    s.runs_total,
+                    s.findings,
+                    s.targets.join(" "),
+                    if s.running.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  running: {}", s.running.join(", "))
+                    }
+                );
+            }
+        })
     }
 
     pub fn scans(self, page: &ScanPage) -> Result<(), ClientError> {
-        if self.json {
-            print_json(page);
-            return Ok(());
-        }
-        println!(
-            "{:>6}  {:<11} {:<8} {:>8}  {:<24}  targets",
-            "id", "status", "profile", "findings", "created"
-        );
-        for s in &page.scans {
+        self.json_or(page, |page| {
             println!(
-                "{:>6}  {:<11} {:<8} {:>8}  {:<24}  {}",
-                s.id,
-                s.status.as_str(),
-                s.profile,
-                s.findings,
-                s.created_at,
-                s.targets.join(" ")
+                "{:>6}  {:<11} {:<8} {:>8}  {:<24}  targets",
+                "id", "status", "profile", "findings", "created"
             );
-        }
-        if let Some(c) = &page.next_cursor {
-            println!("more: --cursor {c}");
-        }
-        Ok(())
+            for s in &page.scans {
+                println!(
+                    "{:>6}  {:<11} {:<8} {:>8}  {:<24}  {}",
+                    s.id,
+                    s.status.as_str(),
+                    s.profile,
+                    s.findings,
+                    s.created_at,
+                    s.targets.join(" ")
+                );
+            }
+            if let Some(c) = &page.next_cursor {
+                println!("more: --cursor {c}");
+            }
+        })
     }
 
     pub fn findings(self, page: &FindingPage) -> Result<(), ClientError> {
-        if self.json {
-            print_json(page);
-            return Ok(());
-        }
-        for f in &page.findings {
-            finding_line(f);
-        }
-        if page.findings.is_empty() {
-            println!("no findings");
-        }
-        if let Some(c) = &page.next_cursor {
-            println!("more: --cursor {c}");
-        }
-        Ok(())
+        self.json_or(page, |page| {
+            for f in &page.findings {
+                finding_line(f);
+            }
+            if page.findings.is_empty() {
+                println!("no findings");
+            }
+            if let Some(c) = &page.next_cursor {
+                println!("more: --cursor {c}");
+            }
+        })
     }
 
     pub fn tools(self, tools: &[ToolInfo]) -> Result<(), ClientError> {
-        if self.json {
-            print_json(tools);
-            return Ok(());
-        }
-        println!(
-            "{:<10} {:<9} {:>4} {:>8} {:>8}  version",
-            "tool", "installed", "jobs", "timeout", "ttl"
-        );
-        for t in tools {
+        self.json_or(tools, |tools| {
             println!(
-                "{:<10} {:<9} {:>4} {:>7}s {:>7}s  {}",
-                t.name,
-                if t.installed { "yes" } else { "MISSING" },
-                t.concurrency,
-                t.timeout_secs,
-                t.cache_ttl_secs,
-                t.version.as_deref().unwrap_or(if t.installed {
-                    "?"
-                } else {
-                    "install it to use it"
-                })
+                "{:<10} {:<9} {:>4} {:>8} {:>8}  version",
+                "tool", "installed", "jobs", "timeout", "ttl"
             );
-        }
-        Ok(())
+            for t in tools {
+                println!(
+                    "{:<10} {:<9} {:>4} {:>7}s {:>7}s  {}",
+                    t.name,
+                    if t.installed { "yes" } else { "MISSING" },
+                    t.concurrency,
+                    t.timeout_secs,
+                    t.cache_ttl_secs,
+                    t.version.as_deref().unwrap_or(if t.installed {
+                        "?"
+                    } else {
+                        "install it to use it"
+                    })
+                );
+            }
+        })
     }
 }
 
