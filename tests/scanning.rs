@@ -575,3 +575,38 @@ fn sighup_applies_new_limits_to_later_runs() {
         "per_target = 3 after the reload"
     );
 }
+
+#[test]
+fn a_tool_that_floods_output_is_cut_at_the_cap_and_the_daemon_stays_small() {
+    let dir = tempfile::tempdir().unwrap();
+    // 200 MB of output, far past a 1 MiB cap; the finding line comes first.
+    let flood = tool_script(
+        dir.path(),
+        "flood",
+        "echo 'PICKET-FINDING first'\nhead -c 200000000 /dev/zero | tr '\\0' 'x'",
+    );
+    let cfg = format!(
+        "[tools.flood]\nprogram = \"{}\"\nargs = [\"{{host}}\"]\noutput_cap_bytes = 1048576\nttl_secs = 0\nversion_args = []\n{NO_FINDINGS}\n",
+        flood.display()
+    );
+    let env = Env::new().with_config_file(&cfg);
+    let daemon = env.start_daemon();
+    let scan = scan_wait(&env, &["127.0.0.1", "--tools", "flood"]);
+    let run = &runs(&scan)[0];
+    assert_eq!(run["truncated"], true, "{run:#}");
+    assert_eq!(
+        run["status"], "done",
+        "what fits under the cap is still parsed: {run:#}"
+    );
+    assert!(
+        run["error"].as_str().unwrap().contains("output_cap_bytes"),
+        "{run:#}"
+    );
+    assert_eq!(scan["findings"][0]["title"], "PICKET-FINDING first");
+    let rss = daemon.rss_bytes();
+    assert!(
+        rss < 100 * 1024 * 1024,
+        "daemon RSS {rss} after a 200 MB flood: output must not be kept past the cap"
+    );
+    assert!(env.try_ping().is_some());
+}
