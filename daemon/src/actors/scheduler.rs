@@ -80,7 +80,11 @@ pub enum SubmitError {
 }
 
 /// Queues a scan whose row exists; answers how many scans are ahead of it.
-pub struct Submit(pub ScanPlan);
+/// `resumed` scans (re-queued after a restart) were accepted once and are never refused.
+pub struct Submit {
+    pub plan: ScanPlan,
+    pub resumed: bool,
+}
 
 impl Message for Submit {
     type Result = Result<u32, SubmitError>;
@@ -89,8 +93,12 @@ impl Message for Submit {
 impl Handler<Submit> for Scheduler {
     type Result = Result<u32, SubmitError>;
 
-    fn handle(&mut self, Submit(plan): Submit, ctx: &mut Self::Context) -> Self::Result {
-        if self.queue.len() >= self.max_queued {
+    fn handle(
+        &mut self,
+        Submit { plan, resumed }: Submit,
+        ctx: &mut Self::Context,
+    ) -> Self::Result {
+        if !resumed && self.queue.len() >= self.max_queued {
             return Err(SubmitError::Busy {
                 queued: self.queue.len(),
             });

@@ -136,7 +136,14 @@ pub async fn scan(state: &Arc<DaemonState>, req: ScanRequest) -> Response {
         Err(e) => return storage_error(e),
     };
     plan.id = id;
-    match state.scheduler.send(Submit(plan)).await {
+    match state
+        .scheduler
+        .send(Submit {
+            plan,
+            resumed: false,
+        })
+        .await
+    {
         Ok(Ok(ahead)) => Response::ScanAccepted {
             id,
             queued_behind: ahead,
@@ -207,7 +214,13 @@ pub async fn resume_interrupted(state: &Arc<DaemonState>) {
                         queries::set_scan_status(c, id, ScanStatus::Queued, None)
                     })
                     .await;
-                let _ = state.scheduler.send(Submit(plan)).await;
+                let _ = state
+                    .scheduler
+                    .send(Submit {
+                        plan,
+                        resumed: true,
+                    })
+                    .await;
             }
             Err(Response::Error(e)) => {
                 tracing::warn!(scan = id, "cannot resume: {}", e.message);
