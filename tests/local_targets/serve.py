@@ -13,11 +13,19 @@ import ssl
 import sys
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """No access log: scanners probe a lot, and the demo's output is Picket's."""
+
+    def log_message(self, *args):
+        pass
+
+
 def main():
     mode, docroot = sys.argv[1], sys.argv[2]
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=docroot)
-    handler.log_message = lambda *a, **k: None
+    handler = functools.partial(QuietHandler, directory=docroot)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    # Probes that reset the connection are normal here; keep them off stderr.
+    server.handle_error = lambda *args: None
     if mode == "https":
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(sys.argv[3], sys.argv[4])
