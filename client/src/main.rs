@@ -11,6 +11,14 @@ use clap::Parser;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    // Like any Unix filter: end quietly when the reader of stdout goes away (`| head`).
+    // SAFETY: set once at start, before any thread exists; SIG_DFL is always valid.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

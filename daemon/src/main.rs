@@ -101,7 +101,7 @@ async fn run(
         addr: actix::Actor::start(DbActor::new(pool, metrics.clone(), config.db.write_batch)),
     };
     let board = Arc::new(ScanBoard::default());
-    let toolbox = Toolbox::new(&config, board.clone()).await;
+    let toolbox = Toolbox::new(&config, board.clone());
     let cache = actix::Actor::start(CacheActor::new(
         db.clone(),
         config.cache.capacity_bytes,
@@ -141,6 +141,8 @@ async fn run(
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     actix::spawn(handle_signals(state.clone(), signals));
+    let (toolbox, config) = (state.toolbox.clone(), state.config());
+    actix::spawn(async move { toolbox.apply(&config).await });
     let connections = server::serve(listener, state.clone()).await;
 
     // Stop accepting happened when serve returned (the listener is dropped there, which

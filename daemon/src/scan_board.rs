@@ -44,8 +44,12 @@ impl ScanBoard {
         self.lock().insert(id, Entry { progress, events });
     }
 
-    pub fn subscribe(&self, id: ScanId) -> Option<broadcast::Receiver<ScanEvent>> {
-        self.lock().get(&id).map(|e| e.events.subscribe())
+    /// A receiver of the scan's events, and its status at that instant (taken under the
+    /// same lock, so an event is either reflected in the status or delivered, never both).
+    pub fn subscribe(&self, id: ScanId) -> Option<(broadcast::Receiver<ScanEvent>, ScanStatus)> {
+        self.lock()
+            .get(&id)
+            .map(|e| (e.events.subscribe(), e.progress.status))
     }
 
     pub fn progress(&self, id: ScanId) -> Option<ScanProgress> {

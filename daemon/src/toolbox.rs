@@ -18,18 +18,28 @@ pub struct Toolbox {
     actors: RwLock<HashMap<String, Addr<ToolActor>>>,
     pub hosts: Arc<HostLimits>,
     board: Arc<ScanBoard>,
+    /// True once the tools have been resolved (paths and versions) at least once.
+    ready: tokio::sync::watch::Sender<bool>,
 }
 
 impl Toolbox {
-    pub async fn new(config: &Config, board: Arc<ScanBoard>) -> Arc<Self> {
-        let tb = Arc::new(Self {
+    /// An empty toolbox; `apply` fills it. The daemon answers requests meanwhile (probing
+    /// versions takes seconds: testssl.sh prints a banner first), and whatever needs the
+    /// tools waits for `ready`.
+    pub fn new(config: &Config, board: Arc<ScanBoard>) -> Arc<Self> {
+        Arc::new(Self {
             specs: RwLock::new(Arc::default()),
             actors: RwLock::new(HashMap::new()),
             hosts: Arc::new(HostLimits::new(config.limits.per_target)),
             board,
-        });
-        tb.apply(config).await;
-        tb
+            ready: tokio::sync::watch::channel(false).0,
+        })
+    }
+
+    /// Waits until the tools have been resolved once.
+    pub async fn ready(&self) {
+        let mut rx = self.ready.subscribe();
+        let _ = rx.wait_for(|ready| *ready).await;
     }
 
     /// Resolves the tools of `config` and brings the actors in line with them.
@@ -58,6 +68,7 @@ impl Toolbox {
             );
         }
         *self.specs.write().unwrap_or_else(|p| p.into_inner()) = specs;
+        self.ready.send_replace(true);
     }
 
     pub fn specs(&self) -> ToolSet {

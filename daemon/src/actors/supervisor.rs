@@ -409,7 +409,9 @@ impl Actor for ScanSupervisor {
                 ctx,
             )
         });
+        let toolbox = self.deps.toolbox.clone();
         let load = async move {
+            toolbox.ready().await;
             db.write("start scan", move |c| {
                 queries::set_scan_status(c, id, ScanStatus::Running, None)
             })

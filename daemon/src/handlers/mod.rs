@@ -56,7 +56,7 @@ pub async fn handle(state: &Arc<DaemonState>, request: Request) -> Reply {
         Request::Findings(q) => scans::findings(state, q).await.into(),
         Request::Wait { scans: ids, follow } => scans::wait(state, ids, follow).await,
         Request::Cancel { scan } => scans::cancel(state, scan).await.into(),
-        Request::Tools => tools::list(state).into(),
+        Request::Tools => tools::list(state).await.into(),
         Request::Import(req) => tools::import(state, req).await.into(),
         Request::Cache(cmd) => cache::cache(state, cmd).await.into(),
         Request::Metrics => admin::metrics(state).await.into(),

@@ -357,7 +357,7 @@ pub async fn wait(state: &Arc<DaemonState>, scans: Vec<ScanId>, follow: bool) ->
             Err(e) => return storage_error(e).into(),
         }
         match rx {
-            Some(rx) => receivers.push((id, rx)),
+            Some((rx, status)) => receivers.push((id, rx, status)),
             None => {
                 // Not on the board but not final: it ended between the two reads, or is
                 // interrupted without resume. Either way there is nothing to wait for.
@@ -365,8 +365,14 @@ pub async fn wait(state: &Arc<DaemonState>, scans: Vec<ScanId>, follow: bool) ->
             }
         }
     }
+    // A follower that subscribed after a scan started still sees it start.
+    let already: Vec<Response> = receivers
+        .iter()
+        .filter(|(_, _, status)| follow && *status == ScanStatus::Running)
+        .map(|(id, _, _)| Response::Event(ScanEvent::Started { scan: *id }))
+        .collect();
     let db = state.db.clone();
-    let streams = receivers.into_iter().map(move |(id, rx)| {
+    let streams = receivers.into_iter().map(move |(id, rx, _)| {
         let db = db.clone();
         futures::stream::unfold(Some(rx), move |rx| {
             let db = db.clone();
@@ -396,5 +402,5 @@ pub async fn wait(state: &Arc<DaemonState>, scans: Vec<ScanId>, follow: bool) ->
     let merged = futures::stream::select_all(streams).filter_map(move |ev| async move {
         (follow || matches!(ev, ScanEvent::Finished { .. })).then_some(Response::Event(ev))
     });
-    Reply::Stream(merged.boxed())
+    Reply::Stream(futures::stream::iter(already).chain(merged).boxed())
 }

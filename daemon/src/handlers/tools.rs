@@ -10,7 +10,8 @@ use crate::daemon_state::DaemonState;
 use crate::storage::queries::{self, NewScan};
 use crate::tools::ParsedOutput;
 
-pub fn list(state: &Arc<DaemonState>) -> Response {
+pub async fn list(state: &Arc<DaemonState>) -> Response {
+    state.toolbox.ready().await;
     let tools = state
         .toolbox
         .specs()
@@ -31,6 +32,7 @@ pub fn list(state: &Arc<DaemonState>) -> Response {
 }
 
 pub async fn import(state: &Arc<DaemonState>, req: ImportRequest) -> Response {
+    state.toolbox.ready().await;
     let Some(spec) = state.toolbox.spec(&req.tool) else {
         let names: Vec<String> = state.toolbox.specs().keys().cloned().collect();
         return error(
