@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{Config, ParserSpec, ToolConfig};
+use crate::config::{ParserSpec, ToolConfig};
 use crate::tools::{BuiltinParser, ParseError, ParsedOutput};
 
 /// One tool, resolved.
@@ -222,31 +222,19 @@ fn version_line(text: &str) -> Option<String> {
 
 pub type ToolSet = Arc<BTreeMap<String, Arc<ToolSpec>>>;
 
-/// Resolves every configured tool (path and version). The version probes run at once:
-/// whatweb and testssl.sh take a second or more each to print theirs.
-pub async fn resolve(config: &Config) -> ToolSet {
-    let probes = config.tools.iter().map(|(name, tc)| async move {
-        let path = find_program(&tc.program);
-        let version = match &path {
-            Some(p) => probe_version(p, &tc.version_args).await,
-            None => None,
-        };
-        (
-            name.clone(),
-            Arc::new(ToolSpec {
-                name: name.clone(),
-                config: tc.clone(),
-                path,
-                version,
-            }),
-        )
-    });
-    Arc::new(
-        futures::future::join_all(probes)
-            .await
-            .into_iter()
-            .collect(),
-    )
+/// Resolves one configured tool: where its program is and which version it reports.
+pub async fn resolve_one(name: &str, config: &ToolConfig) -> ToolSpec {
+    let path = find_program(&config.program);
+    let version = match &path {
+        Some(p) => probe_version(p, &config.version_args).await,
+        None => None,
+    };
+    ToolSpec {
+        name: name.to_string(),
+        config: config.clone(),
+        path,
+        version,
+    }
 }
 
 #[cfg(test)]

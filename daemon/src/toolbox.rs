@@ -1,11 +1,16 @@
 //! The toolbox: the resolved tool specs and one ToolActor per tool, kept in step with the
 //! config across reloads (existing actors get the new spec, new tools get an actor).
-//! Must not run tools itself.
+//!
+//! Resolving a tool means probing its version, which takes seconds for some (testssl.sh
+//! prints a banner first). Probes run at once and each tool is published as soon as its own
+//! probe ends, so a scan waits only for the tools it uses, and only at start: on a reload the
+//! previous spec serves until the new one is published. Must not run tools itself.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 use actix::{Actor, Addr};
+use futures::StreamExt;
 
 use crate::actors::tool::{ToolActor, UpdateSpec};
 use crate::config::Config;
@@ -14,81 +19,114 @@ use crate::scan_board::ScanBoard;
 use crate::tool_registry::{self, ToolSet, ToolSpec};
 
 pub struct Toolbox {
-    specs: RwLock<ToolSet>,
+    specs: RwLock<BTreeMap<String, Arc<ToolSpec>>>,
+    /// Tools of the current config, published or still being probed.
+    expected: RwLock<BTreeSet<String>>,
     actors: RwLock<HashMap<String, Addr<ToolActor>>>,
     pub hosts: Arc<HostLimits>,
     board: Arc<ScanBoard>,
-    /// True once the tools have been resolved (paths and versions) at least once.
-    ready: tokio::sync::watch::Sender<bool>,
+    /// Bumped whenever a spec is published, so waiters look again.
+    published: tokio::sync::watch::Sender<u64>,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Toolbox {
-    /// An empty toolbox; `apply` fills it. The daemon answers requests meanwhile (probing
-    /// versions takes seconds: testssl.sh prints a banner first), and whatever needs the
-    /// tools waits for `ready`.
+    /// An empty toolbox; `apply` fills it while the daemon already answers requests.
     pub fn new(config: &Config, board: Arc<ScanBoard>) -> Arc<Self> {
         Arc::new(Self {
-            specs: RwLock::new(Arc::default()),
-            actors: RwLock::new(HashMap::new()),
+            specs: RwLock::default(),
+            expected: RwLock::new(config.tools.keys().cloned().collect()),
+            actors: RwLock::default(),
             hosts: Arc::new(HostLimits::new(config.limits.per_target)),
             board,
-            ready: tokio::sync::watch::channel(false).0,
+            published: tokio::sync::watch::channel(0).0,
         })
     }
 
-    /// Waits until the tools have been resolved once.
-    pub async fn ready(&self) {
-        let mut rx = self.ready.subscribe();
-        let _ = rx.wait_for(|ready| *ready).await;
+    /// Resolves the tools of `config` and brings the actors in line with them, publishing
+    /// each tool as soon as it is resolved.
+    pub async fn apply(&self, config: &Config) {
+        self.hosts.set_limit(config.limits.per_target);
+        *write(&self.expected) = config.tools.keys().cloned().collect();
+        write(&self.specs).retain(|name, _| config.tools.contains_key(name));
+        let mut probes: futures::stream::FuturesUnordered<_> = config
+            .tools
+            .iter()
+            .map(|(name, tc)| tool_registry::resolve_one(name, tc))
+            .collect();
+        while let Some(spec) = probes.next().await {
+            self.publish(Arc::new(spec));
+        }
     }
 
-    /// Resolves the tools of `config` and brings the actors in line with them.
-    pub async fn apply(&self, config: &Config) {
-        let specs = tool_registry::resolve(config).await;
-        self.hosts.set_limit(config.limits.per_target);
-        {
-            let mut actors = self.actors.write().unwrap_or_else(|p| p.into_inner());
-            for (name, spec) in specs.iter() {
-                match actors.get(name) {
-                    Some(addr) => addr.do_send(UpdateSpec(spec.clone())),
-                    None => {
-                        let addr =
-                            ToolActor::new(spec.clone(), self.hosts.clone(), self.board.clone())
-                                .start();
-                        actors.insert(name.clone(), addr);
-                    }
-                }
-            }
-        }
-        for spec in specs.values().filter(|s| !s.installed()) {
+    fn publish(&self, spec: Arc<ToolSpec>) {
+        if !spec.installed() {
             tracing::warn!(
                 "tool {} is not installed (program '{}' not found on PATH); scans will skip it",
                 spec.name,
                 spec.config.program
             );
         }
-        *self.specs.write().unwrap_or_else(|p| p.into_inner()) = specs;
-        self.ready.send_replace(true);
+        {
+            let mut actors = write(&self.actors);
+            match actors.get(&spec.name) {
+                Some(addr) => addr.do_send(UpdateSpec(spec.clone())),
+                None => {
+                    let addr = ToolActor::new(spec.clone(), self.hosts.clone(), self.board.clone())
+                        .start();
+                    actors.insert(spec.name.clone(), addr);
+                }
+            }
+        }
+        write(&self.specs).insert(spec.name.clone(), spec);
+        self.published.send_modify(|n| *n += 1);
+    }
+
+    /// Waits until each of `names` that the config has is published.
+    pub async fn ready_for(&self, names: &[String]) {
+        let mut rx = self.published.subscribe();
+        loop {
+            let missing = {
+                let (specs, expected) = (read(&self.specs), read(&self.expected));
+                names
+                    .iter()
+                    .any(|n| expected.contains(n) && !specs.contains_key(n))
+            };
+            if !missing || rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Waits until every configured tool is published.
+    pub async fn ready(&self) {
+        let names: Vec<String> = read(&self.expected).iter().cloned().collect();
+        self.ready_for(&names).await;
     }
 
     pub fn specs(&self) -> ToolSet {
-        self.specs.read().unwrap_or_else(|p| p.into_inner()).clone()
+        Arc::new(read(&self.specs).clone())
     }
 
     pub fn spec(&self, name: &str) -> Option<Arc<ToolSpec>> {
-        self.specs().get(name).cloned()
+        read(&self.specs).get(name).cloned()
     }
 
     pub fn actors(&self) -> Vec<(String, Addr<ToolActor>)> {
-        let a = self.actors.read().unwrap_or_else(|p| p.into_inner());
-        a.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        read(&self.actors)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     pub fn actor(&self, name: &str) -> Option<Addr<ToolActor>> {
-        self.actors
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
+        read(&self.actors).get(name).cloned()
     }
 }

@@ -410,8 +410,19 @@ impl Actor for ScanSupervisor {
             )
         });
         let toolbox = self.deps.toolbox.clone();
+        let p = &self.plan.profile;
+        let needed: Vec<String> = self
+            .plan
+            .explicit_tools
+            .iter()
+            .chain(&p.discovery)
+            .chain(&p.follow_up)
+            .chain(&p.direct)
+            .cloned()
+            .collect();
         let load = async move {
-            toolbox.ready().await;
+            // Only the tools this scan may use; the others may still be probing.
+            toolbox.ready_for(&needed).await;
             db.write("start scan", move |c| {
                 queries::set_scan_status(c, id, ScanStatus::Running, None)
             })

@@ -32,7 +32,10 @@ pub async fn list(state: &Arc<DaemonState>) -> Response {
 }
 
 pub async fn import(state: &Arc<DaemonState>, req: ImportRequest) -> Response {
-    state.toolbox.ready().await;
+    state
+        .toolbox
+        .ready_for(std::slice::from_ref(&req.tool))
+        .await;
     let Some(spec) = state.toolbox.spec(&req.tool) else {
         let names: Vec<String> = state.toolbox.specs().keys().cloned().collect();
         return error(

@@ -171,6 +171,7 @@ pub fn finish_run(
     )?;
     let mut cves =
         tx.prepare_cached("INSERT OR IGNORE INTO finding_cves (cve, finding_id) VALUES (?1, ?2)")?;
+    let mut linked = 0usize;
     for f in &parsed.findings {
         let sev = severity_rank(f.severity);
         let id: i64 = upsert.query_row(
@@ -189,10 +190,14 @@ pub fn finish_run(
             ],
             |r| r.get(0),
         )?;
-        link.execute(params![scan, id, sev])?;
+        linked += link.execute(params![scan, id, sev])?;
         for c in &f.cve {
             cves.execute(params![c, id])?;
         }
+    }
+    if linked > 0 {
+        tx.prepare_cached("UPDATE scans SET findings_count = findings_count + ?2 WHERE id = ?1")?
+            .execute(params![scan, linked as i64])?;
     }
     Ok(run_id)
 }
@@ -336,19 +341,34 @@ pub fn list_scans(conn: &Connection, q: &ListQuery) -> rusqlite::Result<ScanPage
         Some(c) => c.parse().map_err(|_| bad_cursor(c))?,
         None => i64::MAX,
     };
-    let status = q.status.map(|s| s.as_str());
-    let sql = match &q.target {
-        Some(_) => "SELECT s.*, (SELECT COUNT(*) FROM scan_findings WHERE scan_id = s.id) AS nfind
-                    FROM scan_targets t JOIN scans s ON s.id = t.scan_id
-                    WHERE t.target = ?1 AND t.scan_id < ?2 AND (?3 IS NULL OR s.status = ?3)
-                    ORDER BY t.scan_id DESC LIMIT ?4",
-        None => "SELECT s.*, (SELECT COUNT(*) FROM scan_findings WHERE scan_id = s.id) AS nfind
-                 FROM scans s WHERE (?1 IS NULL OR ?1 = ?1) AND s.id < ?2 AND (?3 IS NULL OR s.status = ?3)
-                 ORDER BY s.id DESC LIMIT ?4",
+    // One statement per filter combination, so each walks its own index
+    // (scan_targets' key, scans_by_status, or the rowid) in keyset order.
+    let mut sql = String::from("SELECT s.* FROM ");
+    sql += match q.target {
+        Some(_) => "scan_targets t JOIN scans s ON s.id = t.scan_id WHERE t.target = :target AND t.scan_id < :before",
+        None => "scans s WHERE s.id < :before",
     };
-    let mut stmt = conn.prepare_cached(sql)?;
+    if q.status.is_some() {
+        sql += " AND s.status = :status";
+    }
+    sql += if q.target.is_some() {
+        " ORDER BY t.scan_id DESC LIMIT :limit"
+    } else {
+        " ORDER BY s.id DESC LIMIT :limit"
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let limit_plus_one = limit + 1;
+    let mut args: Vec<(&str, &dyn rusqlite::ToSql)> =
+        vec![(":before", &before), (":limit", &limit_plus_one)];
+    let status = q.status.map(|s| s.as_str());
+    if let Some(t) = &q.target {
+        args.push((":target", t));
+    }
+    if let Some(s) = &status {
+        args.push((":status", s));
+    }
     let scans = stmt
-        .query_map(params![q.target, before, status, limit + 1], |r| {
+        .query_map(args.as_slice(), |r| {
             let row = scan_row(r)?;
             Ok(ScanSummary {
                 id: row.id,
@@ -357,7 +377,7 @@ pub fn list_scans(conn: &Connection, q: &ListQuery) -> rusqlite::Result<ScanPage
                 status: row.request.status,
                 created_at: rfc3339(row.created_ms),
                 finished_at: row.finished_ms.map(rfc3339),
-                findings: r.get::<_, i64>("nfind")? as u64,
+                findings: r.get::<_, i64>("findings_count")? as u64,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -472,10 +492,179 @@ pub fn mark_interrupted(conn: &Connection) -> rusqlite::Result<usize> {
     conn.execute("UPDATE tool_runs SET status = 'cancelled', error = 'daemon stopped during the run' WHERE status = 'running'", [])
 }
 
-pub fn scan_finding_count(conn: &Connection, scan: ScanId) -> rusqlite::Result<u64> {
-    conn.query_row(
-        "SELECT COUNT(*) FROM scan_findings WHERE scan_id = ?1",
-        [scan],
-        |r| r.get::<_, i64>(0).map(|n| n as u64),
-    )
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::storage::schema::migrate(&mut c).unwrap();
+        c
+    }
+
+    fn new_scan(c: &Connection, target: &str, status: ScanStatus) -> ScanId {
+        let s = NewScan {
+            targets: vec![target.into()],
+            profile: "quick".into(),
+            ports: None,
+            tools: vec![],
+            priority: 0,
+            no_cache: false,
+            status,
+        };
+        create_scan(c, &s).unwrap()
+    }
+
+    #[test]
+    fn list_pages_by_cursor_and_filters_by_target_and_status() {
+        let c = db();
+        for i in 0..25 {
+            let status = if i % 2 == 0 {
+                ScanStatus::Queued
+            } else {
+                ScanStatus::Done
+            };
+            new_scan(
+                &c,
+                if i % 5 == 0 { "127.0.0.5" } else { "127.0.0.1" },
+                status,
+            );
+        }
+        let mut q = ListQuery {
+            limit: 10,
+            ..Default::default()
+        };
+        let mut seen = vec![];
+        loop {
+            let page = list_scans(&c, &q).unwrap();
+            seen.extend(page.scans.iter().map(|s| s.id));
+            match page.next_cursor {
+                Some(cur) => q.cursor = Some(cur),
+                None => break,
+            }
+        }
+        assert_eq!(
+            seen,
+            (1..=25).rev().collect::<Vec<_>>(),
+            "every scan once, newest first"
+        );
+        let by_target = list_scans(
+            &c,
+            &ListQuery {
+                target: Some("127.0.0.5".into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            by_target.scans.iter().map(|s| s.id).collect::<Vec<_>>(),
+            [21, 16, 11, 6, 1]
+        );
+        let done = list_scans(
+            &c,
+            &ListQuery {
+                status: Some(ScanStatus::Done),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(done.scans.len(), 12);
+        assert!(done.scans.iter().all(|s| s.status == ScanStatus::Done));
+        let both = ListQuery {
+            target: Some("127.0.0.5".into()),
+            status: Some(ScanStatus::Done),
+            limit: 100,
+            ..Default::default()
+        };
+        assert_eq!(
+            list_scans(&c, &both)
+                .unwrap()
+                .scans
+                .iter()
+                .map(|s| s.id)
+                .collect::<Vec<_>>(),
+            [16, 6]
+        );
+        assert!(list_scans(
+            &c,
+            &ListQuery {
+                cursor: Some("x".into()),
+                limit: 5,
+                ..Default::default()
+            }
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn findings_count_follows_linked_findings_and_dedupes() {
+        let c = db();
+        let id = new_scan(&c, "127.0.0.1", ScanStatus::Running);
+        let f = crate::tools::new_finding(
+            "t",
+            "127.0.0.1",
+            Some(80),
+            Severity::Low,
+            "x",
+            "d",
+            vec![],
+            "e",
+        );
+        let run = ToolRun {
+            tool: "t".into(),
+            target: "127.0.0.1".into(),
+            status: RunStatus::Done,
+            exit_code: Some(0),
+            duration_ms: Some(1),
+            cache_hit: false,
+            attempts: 1,
+            tool_version: None,
+            started_ms: Some(1),
+            finished_ms: Some(2),
+            truncated: false,
+            error: None,
+        };
+        let parsed = ParsedOutput {
+            services: vec![],
+            findings: vec![f.clone(), f],
+        };
+        finish_run(&c, id, &run, &parsed).unwrap();
+        finish_run(&c, id, &run, &parsed).unwrap();
+        let page = list_scans(
+            &c,
+            &ListQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            page.scans[0].findings, 1,
+            "one finding, however often it is reported"
+        );
+    }
+
+    #[test]
+    fn list_queries_walk_an_index() {
+        let c = db();
+        let plan = |sql: &str| -> String {
+            let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            stmt.query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        };
+        let by_status = plan("SELECT s.* FROM scans s WHERE s.id < 10 AND s.status = 'done' ORDER BY s.id DESC LIMIT 5");
+        assert!(by_status.contains("scans_by_status"), "{by_status}");
+        let by_target = plan(
+            "SELECT s.* FROM scan_targets t JOIN scans s ON s.id = t.scan_id WHERE t.target = 'x' AND t.scan_id < 10 ORDER BY t.scan_id DESC LIMIT 5",
+        );
+        assert!(
+            by_target.contains("USING PRIMARY KEY") && !by_target.contains("TEMP B-TREE"),
+            "{by_target}"
+        );
+    }
 }

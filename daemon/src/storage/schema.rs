@@ -109,6 +109,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX cache_by_scan ON cache_entries(scan_id);
     CREATE INDEX cache_by_expiry ON cache_entries(expires_ms);
     "#,
+    // 2: findings per scan kept on the row, so `list` never counts a scan's findings.
+    r#"
+    ALTER TABLE scans ADD COLUMN findings_count INTEGER NOT NULL DEFAULT 0;
+    UPDATE scans SET findings_count = (SELECT COUNT(*) FROM scan_findings WHERE scan_id = scans.id);
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
