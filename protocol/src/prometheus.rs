@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::messages::{Histogram, LabeledCount, MetricsReport};
+use crate::messages::{Histogram, LabeledCount, LabeledHistogram, MetricsReport};
 
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -42,6 +42,21 @@ impl Out {
         self.head(name, kind, help);
         for r in rows {
             self.sample(name, &r.labels, r.value as f64);
+        }
+    }
+
+    /// One metric with one label whose values each get a sample.
+    fn by_label(&mut self, name: &str, kind: &str, help: &str, label: &str, rows: &[(&str, f64)]) {
+        self.head(name, kind, help);
+        for (value, v) in rows {
+            self.sample(name, &kv(label, value), *v);
+        }
+    }
+
+    fn histograms(&mut self, name: &str, help: &str, label: &str, rows: &[LabeledHistogram]) {
+        self.head(name, "histogram", help);
+        for h in rows {
+            self.histogram(name, &kv(label, &h.label), &h.histogram);
         }
     }
 
@@ -110,65 +125,44 @@ pub fn render(r: &MetricsReport) -> String {
         "Connections refused by the peer credential check.",
         s.refused_peers as f64,
     );
-    o.head(
+    let p = &s.db_pool;
+    o.by_label(
         "picket_db_pool_connections",
         "gauge",
         "SQLite pool connections by state.",
+        "state",
+        &[
+            ("max", p.max_size as f64),
+            ("open", p.size as f64),
+            ("idle", p.available as f64),
+            ("waiting", p.waiting as f64),
+        ],
     );
-    for (state, v) in [
-        ("max", s.db_pool.max_size),
-        ("open", s.db_pool.size),
-        ("idle", s.db_pool.available),
-        ("waiting", s.db_pool.waiting),
-    ] {
-        o.sample("picket_db_pool_connections", &kv("state", state), v as f64);
-    }
-    o.head(
+    o.by_label(
         "picket_scans",
         "gauge",
         "Scans by state (running or queued).",
-    );
-    o.sample(
-        "picket_scans",
-        &kv("state", "running"),
-        s.scans_running as f64,
-    );
-    o.sample(
-        "picket_scans",
-        &kv("state", "queued"),
-        s.scans_queued as f64,
+        "state",
+        &[
+            ("running", s.scans_running as f64),
+            ("queued", s.scans_queued as f64),
+        ],
     );
 
     let c = &r.cache;
-    o.head(
+    o.by_label(
         "picket_cache_entries",
         "gauge",
         "Cached tool results by level.",
+        "level",
+        &[("l1", c.l1_entries as f64), ("l2", c.l2_entries as f64)],
     );
-    o.sample(
-        "picket_cache_entries",
-        &kv("level", "l1"),
-        c.l1_entries as f64,
-    );
-    o.sample(
-        "picket_cache_entries",
-        &kv("level", "l2"),
-        c.l2_entries as f64,
-    );
-    o.head(
+    o.by_label(
         "picket_cache_size_bytes",
         "gauge",
         "Bytes held by the cache by level.",
-    );
-    o.sample(
-        "picket_cache_size_bytes",
-        &kv("level", "l1"),
-        c.l1_bytes as f64,
-    );
-    o.sample(
-        "picket_cache_size_bytes",
-        &kv("level", "l2"),
-        c.l2_bytes as f64,
+        "level",
+        &[("l1", c.l1_bytes as f64), ("l2", c.l2_bytes as f64)],
     );
     o.single(
         "picket_cache_capacity_bytes",
@@ -176,25 +170,16 @@ pub fn render(r: &MetricsReport) -> String {
         "L1 cache capacity.",
         c.l1_capacity_bytes as f64,
     );
-    o.head(
+    o.by_label(
         "picket_cache_hits_total",
         "counter",
         "Cache hits by where they were answered.",
-    );
-    o.sample(
-        "picket_cache_hits_total",
-        &kv("level", "l1"),
-        c.hits_l1 as f64,
-    );
-    o.sample(
-        "picket_cache_hits_total",
-        &kv("level", "l2"),
-        c.hits_l2 as f64,
-    );
-    o.sample(
-        "picket_cache_hits_total",
-        &kv("level", "shared"),
-        c.hits_shared as f64,
+        "level",
+        &[
+            ("l1", c.hits_l1 as f64),
+            ("l2", c.hits_l2 as f64),
+            ("shared", c.hits_shared as f64),
+        ],
     );
     o.single(
         "picket_cache_misses_total",
@@ -221,30 +206,18 @@ pub fn render(r: &MetricsReport) -> String {
         c.expirations as f64,
     );
 
-    o.head(
+    o.histograms(
         "picket_request_duration_seconds",
-        "histogram",
         "Time to answer a request, by kind.",
+        "kind",
+        &r.request_latency,
     );
-    for h in &r.request_latency {
-        o.histogram(
-            "picket_request_duration_seconds",
-            &kv("kind", &h.label),
-            &h.histogram,
-        );
-    }
-    o.head(
+    o.histograms(
         "picket_tool_run_duration_seconds",
-        "histogram",
         "Tool run time (cache hits excluded), by tool.",
+        "tool",
+        &r.tool_run_duration,
     );
-    for h in &r.tool_run_duration {
-        o.histogram(
-            "picket_tool_run_duration_seconds",
-            &kv("tool", &h.label),
-            &h.histogram,
-        );
-    }
     o.head(
         "picket_scan_duration_seconds",
         "histogram",
