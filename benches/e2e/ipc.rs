@@ -1,0 +1,302 @@
+//! Figure 3, IPC: `ping` round trips over one persistent connection against a bare
+//! Unix-socket echo measured in the same run, then 16 concurrent clients for 10 s (3 s with
+//! --quick) against both.
+//!
+//! The echo is this same binary started as a separate process (`--echo-server`), a
+//! current-thread tokio runtime like picketd's, that answers each request-sized read with
+//! a response-sized write: the same bytes as a ping frame and a pong frame, without
+//! decoding, dispatch or encoding. Both sides of both measures use the same client
+//! runtime (current-thread, one core; the server gets the other).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bytes::BytesMut;
+use picket_protocol::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::codec::Encoder;
+
+use crate::client::Client;
+use crate::env::{runtime, BenchEnv};
+use crate::report::{Cmp, Report, Samples};
+use crate::Opts;
+
+const CLIENTS: usize = 16;
+
+/// The bytes of a ping request frame and of a pong answer frame (length prefix included).
+fn frame_sizes() -> (usize, usize) {
+    let mut req = BytesMut::new();
+    FrameCodec::<ServerFrame, ClientFrame>::new(DEFAULT_MAX_FRAME)
+        .encode(
+            ClientFrame {
+                id: 1000,
+                request: Request::Ping,
+            },
+            &mut req,
+        )
+        .expect("encode");
+    let mut resp = BytesMut::new();
+    FrameCodec::<ClientFrame, ServerFrame>::new(DEFAULT_MAX_FRAME)
+        .encode(
+            ServerFrame {
+                id: 1000,
+                response: Response::Pong(PingInfo {
+                    daemon_version: PACKAGE_VERSION.into(),
+                    protocol_version: PROTOCOL_VERSION,
+                    pid: 123_456,
+                    uptime_ms: 1_000_000,
+                }),
+            },
+            &mut resp,
+        )
+        .expect("encode");
+    (req.len(), resp.len())
+}
+
+/// `--echo-server SOCKET REQ_BYTES RESP_BYTES`: serves until killed.
+pub fn echo_server(args: &[String]) -> anyhow::Result<()> {
+    let [path, req, resp] = args else {
+        bail!("usage: --echo-server SOCKET REQ_BYTES RESP_BYTES");
+    };
+    let (req, resp): (usize, usize) = (req.parse()?, resp.parse()?);
+    runtime().block_on(async move {
+        let listener = UnixListener::bind(path)?;
+        loop {
+            let (mut s, _) = listener.accept().await?;
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; req];
+                let answer = vec![7u8; resp];
+                while s.read_exact(&mut buf).await.is_ok() {
+                    if s.write_all(&answer).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    })
+}
+
+struct EchoServer {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl EchoServer {
+    fn start(dir: &Path, req: usize, resp: usize) -> anyhow::Result<EchoServer> {
+        let socket = dir.join("echo.sock");
+        let child = Command::new(std::env::current_exe()?)
+            .arg("--echo-server")
+            .arg(&socket)
+            .arg(req.to_string())
+            .arg(resp.to_string())
+            .stdin(Stdio::null())
+            .spawn()
+            .context("start the echo server")?;
+        let end = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            if Instant::now() > end {
+                bail!("the echo server did not listen within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(EchoServer { child, socket })
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Echo {
+    stream: UnixStream,
+    req: Vec<u8>,
+    resp: Vec<u8>,
+}
+
+impl Echo {
+    async fn connect(socket: &Path, req: usize, resp: usize) -> anyhow::Result<Echo> {
+        Ok(Echo {
+            stream: UnixStream::connect(socket).await?,
+            req: vec![1u8; req],
+            resp: vec![0u8; resp],
+        })
+    }
+}
+
+/// Something that does one request/answer exchange.
+trait RoundTrip {
+    async fn round_trip(&mut self) -> anyhow::Result<()>;
+}
+
+impl RoundTrip for Client {
+    async fn round_trip(&mut self) -> anyhow::Result<()> {
+        self.ping().await.map(|_| ())
+    }
+}
+
+impl RoundTrip for Echo {
+    async fn round_trip(&mut self) -> anyhow::Result<()> {
+        self.stream.write_all(&self.req).await?;
+        self.stream.read_exact(&mut self.resp).await?;
+        Ok(())
+    }
+}
+
+/// Times `n` sequential round trips after `warm` unmeasured ones.
+async fn sequential(
+    c: &mut impl RoundTrip,
+    warm: usize,
+    n: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    for _ in 0..warm {
+        c.round_trip().await?;
+    }
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        c.round_trip().await?;
+        v.push(t.elapsed());
+    }
+    Ok(v)
+}
+
+struct Load {
+    samples: Samples,
+    errors: usize,
+    rps: f64,
+}
+
+/// `CLIENTS` connections, each doing round trips back to back for `dur`.
+async fn load<C: RoundTrip, F: std::future::Future<Output = anyhow::Result<C>>>(
+    dur: Duration,
+    connect: impl Fn() -> F,
+) -> Load {
+    let start = Instant::now();
+    let end = start + dur;
+    let tasks = (0..CLIENTS).map(|_| {
+        let conn = connect();
+        async move {
+            let mut lat = Vec::with_capacity(1 << 16);
+            let mut c = match conn.await {
+                Ok(c) => c,
+                Err(_) => return (lat, 1),
+            };
+            while Instant::now() < end {
+                let t = Instant::now();
+                match c.round_trip().await {
+                    Ok(()) => lat.push(t.elapsed()),
+                    Err(_) => return (lat, 1),
+                }
+            }
+            (lat, 0)
+        }
+    });
+    let results = futures::future::join_all(tasks).await;
+    let took = start.elapsed().as_secs_f64();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for (lat, e) in results {
+        all.extend(lat);
+        errors += e;
+    }
+    let n = all.len();
+    Load {
+        samples: Samples::new(all),
+        errors,
+        rps: n as f64 / took,
+    }
+}
+
+pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
+    let env = BenchEnv::new("")?;
+    let (_daemon, _) = env.start_daemon()?;
+    let (req, resp) = frame_sizes();
+    let echo = EchoServer::start(env.root(), req, resp)?;
+    let rt = runtime();
+    let n = opts.size(20_000, 5_000);
+    let warm = 1_000;
+
+    // Single connection, alternating blocks so both see the same machine state.
+    let (mut picket_all, mut echo_all) = (Vec::new(), Vec::new());
+    rt.block_on(async {
+        let mut client = Client::connect(env.socket()).await?;
+        let mut bare = Echo::connect(&echo.socket, req, resp).await?;
+        for block in 0..4 {
+            let w = if block == 0 { warm } else { 100 };
+            picket_all.extend(sequential(&mut client, w, n / 4).await?);
+            echo_all.extend(sequential(&mut bare, w, n / 4).await?);
+        }
+        anyhow::Ok(())
+    })?;
+    let (p, e) = (Samples::new(picket_all), Samples::new(echo_all));
+    report.add(
+        "ipc: ping p50 / bare Unix-socket echo p50",
+        p.us(50.0) / e.us(50.0),
+        "ratio",
+        Cmp::AtMost,
+        2.0,
+        format!(
+            "{n} round trips each on one connection; ping p50 {:.1} us p99 {:.1} us; \
+             echo p50 {:.1} us p99 {:.1} us ({req} B request, {resp} B answer)",
+            p.us(50.0),
+            p.us(99.0),
+            e.us(50.0),
+            e.us(99.0)
+        ),
+    );
+
+    let dur = Duration::from_secs(opts.size(10, 3));
+    let socket = env.socket().to_path_buf();
+    let pl = rt.block_on(load(dur, || {
+        let s = socket.clone();
+        async move { Client::connect(&s).await }
+    }));
+    let es = echo.socket.clone();
+    let el = rt.block_on(load(dur, || {
+        let s = es.clone();
+        async move { Echo::connect(&s, req, resp).await }
+    }));
+    let detail = format!(
+        "{CLIENTS} clients x {} s each; picket {:.0} req/s p50 {:.1} us p99 {:.1} us ({} requests); \
+         echo {:.0} req/s p50 {:.1} us p99 {:.1} us",
+        dur.as_secs(),
+        pl.rps,
+        pl.samples.us(50.0),
+        pl.samples.us(99.0),
+        pl.samples.len(),
+        el.rps,
+        el.samples.us(50.0),
+        el.samples.us(99.0)
+    );
+    report.add(
+        "ipc: 16 clients, errors",
+        pl.errors as f64,
+        "count",
+        Cmp::AtMost,
+        0.0,
+        String::new(),
+    );
+    report.add(
+        "ipc: 16 clients, ping requests/s / bare echo",
+        pl.rps / el.rps,
+        "ratio",
+        Cmp::AtLeast,
+        0.5,
+        detail,
+    );
+    report.add(
+        "ipc: 16 clients, ping p99 / bare echo p99",
+        pl.samples.us(99.0) / el.samples.us(99.0),
+        "ratio",
+        Cmp::AtMost,
+        2.0,
+        String::new(),
+    );
+    Ok(())
+}
