@@ -541,7 +541,7 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
         (
             "queries: `findings` first page (50) p95",
             &f,
-            "50 of 1M findings",
+            "first 50 of all findings",
         ),
         (
             "queries: `list` first page (20) p95",

@@ -32,14 +32,13 @@ pub fn cache_key(spec: &ToolSpec, target: &RunTarget) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A cached output turned back into a run result (parsed again, off the async threads).
+/// A cached output turned back into a run result (parsed again by today's parser).
 async fn from_entry(
     spec: &Arc<ToolSpec>,
     job: &ToolJob,
     entry: Arc<CacheEntry>,
 ) -> Option<ToolResult> {
-    let (spec2, host, e2) = (spec.clone(), job.target.host.clone(), entry.clone());
-    let parsed = tokio::task::spawn_blocking(move || spec2.parse(&e2.output, &host))
+    let parsed = crate::tool_registry::parse_output(spec, entry.output.clone(), &job.target.host)
         .await
         .ok()?
         .ok()?;
@@ -60,7 +59,7 @@ async fn from_entry(
             error: None,
         },
         parsed,
-        output: vec![],
+        output: Arc::from(&[][..]),
     })
 }
 
@@ -119,7 +118,7 @@ pub async fn run(
                         expires_ms: now + (spec.config.ttl_secs as i64).saturating_mul(1000),
                         exit_code: result.run.exit_code,
                         truncated: result.run.truncated,
-                        output: result.output.clone().into(),
+                        output: result.output.clone(),
                     }
                 });
                 guard.complete(entry);

@@ -11,11 +11,14 @@ use std::sync::Mutex;
 use picket_protocol::{ScanEvent, ScanId, ScanProgress, ScanStatus};
 use tokio::sync::broadcast;
 
-const EVENTS_PER_SCAN: usize = 256;
+/// Events buffered per follower before it is told it lagged (it then re-reads the database).
+const EVENTS_PER_SCAN: usize = 64;
 
 struct Entry {
     progress: ScanProgress,
-    events: broadcast::Sender<ScanEvent>,
+    /// Made on the first subscription: most queued scans are never followed, and a
+    /// channel's buffer is allocated up front (10,000 queued scans cost 500 MiB before).
+    events: Option<broadcast::Sender<ScanEvent>>,
 }
 
 #[derive(Default)]
@@ -30,7 +33,6 @@ impl ScanBoard {
 
     /// Puts a scan on the board as queued (or back on it after a restart).
     pub fn add(&self, id: ScanId, targets: Vec<String>, profile: String) {
-        let (events, _) = broadcast::channel(EVENTS_PER_SCAN);
         let progress = ScanProgress {
             id,
             targets,
@@ -41,15 +43,29 @@ impl ScanBoard {
             running: vec![],
             findings: 0,
         };
-        self.lock().insert(id, Entry { progress, events });
+        self.lock().insert(
+            id,
+            Entry {
+                progress,
+                events: None,
+            },
+        );
     }
 
     /// A receiver of the scan's events, and its status at that instant (taken under the
     /// same lock, so an event is either reflected in the status or delivered, never both).
     pub fn subscribe(&self, id: ScanId) -> Option<(broadcast::Receiver<ScanEvent>, ScanStatus)> {
-        self.lock()
-            .get(&id)
-            .map(|e| (e.events.subscribe(), e.progress.status))
+        self.lock().get_mut(&id).map(|e| {
+            let rx = match &e.events {
+                Some(tx) => tx.subscribe(),
+                None => {
+                    let (tx, rx) = broadcast::channel(EVENTS_PER_SCAN);
+                    e.events = Some(tx);
+                    rx
+                }
+            };
+            (rx, e.progress.status)
+        })
     }
 
     pub fn progress(&self, id: ScanId) -> Option<ScanProgress> {
@@ -106,7 +122,9 @@ impl ScanBoard {
             ScanEvent::Warning { .. } => {}
             ScanEvent::Finished { status, .. } => p.status = *status,
         }
-        let _ = entry.events.send(event.clone());
+        if let Some(tx) = &entry.events {
+            let _ = tx.send(event.clone());
+        }
         if matches!(event, ScanEvent::Finished { .. }) {
             g.remove(&id);
         }

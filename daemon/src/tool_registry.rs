@@ -173,6 +173,24 @@ impl ToolSpec {
     }
 }
 
+/// Parses a tool's output. Almost all outputs are small and parse inline, which costs less
+/// than a hand-off; a big one (a large nmap XML) goes to the blocking pool so it doesn't
+/// stall the actors. The outer error is a parser that panicked.
+pub async fn parse_output(
+    spec: &ToolSpec,
+    output: Arc<[u8]>,
+    host: &str,
+) -> Result<Result<ParsedOutput, ParseError>, String> {
+    const INLINE_LIMIT: usize = 64 * 1024;
+    if output.len() <= INLINE_LIMIT {
+        return Ok(spec.parse(&output, host));
+    }
+    let (spec, host) = (spec.clone(), host.to_string());
+    tokio::task::spawn_blocking(move || spec.parse(&output, &host))
+        .await
+        .map_err(|e| format!("parser crashed: {e}"))
+}
+
 /// Finds a program the way execvp would: a path with a slash is used as is, else PATH.
 pub fn find_program(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;

@@ -75,6 +75,18 @@ async fn writer_loop(
                 let mut completions = Vec::with_capacity(taken.len());
                 let result = (|| -> rusqlite::Result<()> {
                     let tx = c.transaction()?;
+                    if taken.len() == 1 {
+                        // Alone in its transaction: a failed job just rolls the whole of it
+                        // back, no savepoint needed.
+                        for job in taken {
+                            let (ok, done) = job(&tx);
+                            completions.push(done);
+                            if !ok {
+                                return tx.rollback();
+                            }
+                        }
+                        return tx.commit();
+                    }
                     for job in taken {
                         let sp = tx.unchecked_transaction_savepoint()?;
                         let (ok, done) = job(&sp);
@@ -118,7 +130,7 @@ struct SavepointGuard<'c> {
 
 impl SavepointExt for rusqlite::Transaction<'_> {
     fn unchecked_transaction_savepoint(&self) -> rusqlite::Result<SavepointGuard<'_>> {
-        self.execute_batch("SAVEPOINT job")?;
+        self.prepare_cached("SAVEPOINT job")?.execute([])?;
         Ok(SavepointGuard {
             conn: self,
             done: false,
@@ -129,7 +141,10 @@ impl SavepointExt for rusqlite::Transaction<'_> {
 impl SavepointGuard<'_> {
     fn commit(mut self) -> rusqlite::Result<()> {
         self.done = true;
-        self.conn.execute_batch("RELEASE job")
+        self.conn
+            .prepare_cached("RELEASE job")?
+            .execute([])
+            .map(|_| ())
     }
     fn rollback(mut self) -> rusqlite::Result<()> {
         self.done = true;

@@ -41,6 +41,8 @@ pub struct ScanPlan {
     pub no_cache: bool,
     pub deadline: Duration,
     pub scope: Arc<Scope>,
+    /// Re-queued after a daemon restart: earlier finished runs are loaded and kept.
+    pub resumed: bool,
 }
 
 /// What the supervisor's environment provides.
@@ -410,6 +412,7 @@ impl Actor for ScanSupervisor {
             )
         });
         let toolbox = self.deps.toolbox.clone();
+        let resumed = self.plan.resumed;
         let p = &self.plan.profile;
         let needed: Vec<String> = self
             .plan
@@ -427,6 +430,9 @@ impl Actor for ScanSupervisor {
                 queries::set_scan_status(c, id, ScanStatus::Running, None)
             })
             .await?;
+            if !resumed {
+                return Ok(Vec::new());
+            }
             db.read("finished runs", move |c| queries::finished_runs(c, id))
                 .await
         };

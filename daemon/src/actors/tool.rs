@@ -36,7 +36,7 @@ pub struct ToolResult {
     pub run: ToolRun,
     pub parsed: ParsedOutput,
     /// Raw output as parsed (for the cache); empty unless the run succeeded.
-    pub output: Vec<u8>,
+    pub output: Arc<[u8]>,
 }
 
 pub struct RunTool(pub ToolJob);
@@ -201,7 +201,7 @@ fn ended(spec: &ToolSpec, job: &ToolJob, status: RunStatus, error: String) -> To
             error: Some(error),
         },
         parsed: ParsedOutput::default(),
-        output: vec![],
+        output: Arc::from(&[][..]),
     }
 }
 
@@ -306,14 +306,12 @@ async fn execute(spec: &ToolSpec, job: &ToolJob, board: &ScanBoard) -> ToolResul
                         },
                         None => outcome.stdout,
                     };
-                    let (spec2, host) = (spec.clone(), job.target.host.clone());
-                    let parsed = tokio::task::spawn_blocking(move || {
-                        let p = spec2.parse(&output, &host);
-                        (p, output)
-                    })
-                    .await;
+                    let output: Arc<[u8]> = output.into();
+                    let parsed =
+                        crate::tool_registry::parse_output(spec, output.clone(), &job.target.host)
+                            .await;
                     match parsed {
-                        Ok((Ok(p), output)) => {
+                        Ok(Ok(p)) => {
                             run.status = RunStatus::Done;
                             result.parsed = p;
                             result.output = output;
@@ -324,7 +322,7 @@ async fn execute(spec: &ToolSpec, job: &ToolJob, board: &ScanBoard) -> ToolResul
                                 ));
                             }
                         }
-                        Ok((Err(e), _)) => {
+                        Ok(Err(e)) => {
                             run.status = RunStatus::Failed;
                             run.error = Some(if run.truncated {
                                 format!("{e} (output was cut at the cap)")
@@ -334,7 +332,7 @@ async fn execute(spec: &ToolSpec, job: &ToolJob, board: &ScanBoard) -> ToolResul
                         }
                         Err(e) => {
                             run.status = RunStatus::Failed;
-                            run.error = Some(format!("parser crashed: {e}"));
+                            run.error = Some(e);
                         }
                     }
                     return result;

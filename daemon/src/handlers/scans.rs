@@ -117,6 +117,7 @@ async fn plan(
         no_cache: req.no_cache,
         deadline: Duration::from_secs(config.limits.scan_deadline_secs.max(1)),
         scope: scope.clone(),
+        resumed: false,
     };
     Ok((plan, row))
 }
@@ -207,6 +208,7 @@ pub async fn resume_interrupted(state: &Arc<DaemonState>) {
         match plan(&live.config, &live.scope, &req).await {
             Ok((mut plan, _)) => {
                 plan.id = id;
+                plan.resumed = true;
                 tracing::info!(scan = id, "resuming a scan interrupted by a daemon stop");
                 let _ = state
                     .db

@@ -46,7 +46,7 @@ pub async fn import(state: &Arc<DaemonState>, req: ImportRequest) -> Response {
     };
     let default_host = req.target.clone().unwrap_or_default();
     let content = req.content;
-    let parsed = tokio::task::spawn_blocking(move || spec.parse(&content, &default_host)).await;
+    let parsed = crate::tool_registry::parse_output(&spec, content.into(), &default_host).await;
     let parsed: ParsedOutput = match parsed {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => {

@@ -77,15 +77,17 @@ pub fn set_scan_status(
 ) -> rusqlite::Result<()> {
     let now = now_ms();
     match status {
-        ScanStatus::Running => conn.execute(
-            "UPDATE scans SET status = ?2, started_ms = COALESCE(started_ms, ?3), finished_ms = NULL WHERE id = ?1",
-            params![id, status.as_str(), now],
-        )?,
-        s if s.is_final() => conn.execute(
-            "UPDATE scans SET status = ?2, finished_ms = ?3, error = COALESCE(?4, error) WHERE id = ?1",
-            params![id, s.as_str(), now, error],
-        )?,
-        s => conn.execute("UPDATE scans SET status = ?2, error = COALESCE(?3, error) WHERE id = ?1", params![id, s.as_str(), error])?,
+        ScanStatus::Running => conn
+            .prepare_cached(
+                "UPDATE scans SET status = ?2, started_ms = COALESCE(started_ms, ?3), finished_ms = NULL WHERE id = ?1",
+            )?
+            .execute(params![id, status.as_str(), now])?,
+        s if s.is_final() => conn
+            .prepare_cached("UPDATE scans SET status = ?2, finished_ms = ?3, error = COALESCE(?4, error) WHERE id = ?1")?
+            .execute(params![id, s.as_str(), now, error])?,
+        s => conn
+            .prepare_cached("UPDATE scans SET status = ?2, error = COALESCE(?3, error) WHERE id = ?1")?
+            .execute(params![id, s.as_str(), error])?,
     };
     Ok(())
 }
@@ -158,14 +160,20 @@ pub fn finish_run(
             scan, run_id, s.host, s.port, s.proto, s.name, s.product, s.version, s.tls
         ])?;
     }
-    let mut upsert = tx.prepare_cached(
-        "INSERT INTO findings (fingerprint, tool, host, port, severity, title, detail, cve, evidence, first_seen_ms, last_seen_ms,
-                               first_scan_id, last_scan_id)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?10,?11,?11)
-         ON CONFLICT (fingerprint) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, last_scan_id = excluded.last_scan_id,
-             detail = excluded.detail, severity = excluded.severity, cve = excluded.cve
-         RETURNING id",
+    // Insert-or-ignore then update, not one upsert with RETURNING: SQLite runs an upsert
+    // with RETURNING as a multi-write statement with its own statement journal, which
+    // inside the writer's savepoint made each finding cost more than the one before
+    // (measured: 57% of the writer's time in memjrnlTruncate; see BENCHMARKS.md).
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO findings (fingerprint, tool, host, port, severity, title, detail, cve, evidence,
+                                         first_seen_ms, last_seen_ms, first_scan_id, last_scan_id)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?10,?11,?11)",
     )?;
+    let mut seen_again = tx.prepare_cached(
+        "UPDATE findings SET last_seen_ms = ?2, last_scan_id = ?3, detail = ?4, severity = ?5, cve = ?6
+         WHERE fingerprint = ?1",
+    )?;
+    let mut id_of = tx.prepare_cached("SELECT id FROM findings WHERE fingerprint = ?1")?;
     let mut link = tx.prepare_cached(
         "INSERT OR IGNORE INTO scan_findings (scan_id, finding_id, severity) VALUES (?1, ?2, ?3)",
     )?;
@@ -174,22 +182,26 @@ pub fn finish_run(
     let mut linked = 0usize;
     for f in &parsed.findings {
         let sev = severity_rank(f.severity);
-        let id: i64 = upsert.query_row(
-            params![
-                f.fingerprint,
-                f.tool,
-                f.host,
-                f.port,
-                sev,
-                f.title,
-                f.detail,
-                f.cve.join(" "),
-                f.evidence,
-                now,
-                scan
-            ],
-            |r| r.get(0),
-        )?;
+        let cve = f.cve.join(" ");
+        let inserted = insert.execute(params![
+            f.fingerprint,
+            f.tool,
+            f.host,
+            f.port,
+            sev,
+            f.title,
+            f.detail,
+            cve,
+            f.evidence,
+            now,
+            scan
+        ])?;
+        let id: i64 = if inserted == 1 {
+            tx.last_insert_rowid()
+        } else {
+            seen_again.execute(params![f.fingerprint, now, scan, f.detail, sev, cve])?;
+            id_of.query_row([&f.fingerprint], |r| r.get(0))?
+        };
         linked += link.execute(params![scan, id, sev])?;
         for c in &f.cve {
             cves.execute(params![c, id])?;
@@ -202,56 +214,61 @@ pub fn finish_run(
     Ok(run_id)
 }
 
-fn run_from_row(r: &Row) -> rusqlite::Result<ToolRun> {
+// Rows are read by position from these explicit column lists: looking columns up by
+// name cost almost half of `show`'s time (see BENCHMARKS.md).
+const RUN_COLS: &str =
+    "tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version, started_ms, finished_ms, truncated, error";
+const SERVICE_COLS: &str = "host, port, proto, name, product, version, tls";
+const FINDING_COLS: &str = "f.id, f.tool, f.host, f.port, f.severity, f.title, f.detail, f.cve, f.evidence, f.fingerprint, f.first_seen_ms, f.last_seen_ms";
+const SCAN_COLS: &str = "s.id, s.targets, s.profile, s.ports, s.tools, s.priority, s.no_cache, s.status, s.created_ms, s.started_ms, s.finished_ms, s.error, s.warnings, s.findings_count";
+
+/// A tool run from RUN_COLS, starting at column `at`.
+fn run_from_row(r: &Row, at: usize) -> rusqlite::Result<ToolRun> {
     Ok(ToolRun {
-        tool: r.get("tool")?,
-        target: r.get("target")?,
-        status: status_from(r.get("status")?, RunStatus::Failed),
-        exit_code: r.get("exit_code")?,
-        duration_ms: r
-            .get::<_, Option<i64>>("duration_ms")?
-            .map(|d| d.max(0) as u64),
-        cache_hit: r.get("cache_hit")?,
-        attempts: r.get("attempts")?,
-        tool_version: r.get("tool_version")?,
-        started_ms: r.get("started_ms")?,
-        finished_ms: r.get("finished_ms")?,
-        truncated: r.get("truncated")?,
-        error: r.get("error")?,
+        tool: r.get(at)?,
+        target: r.get(at + 1)?,
+        status: status_from(r.get(at + 2)?, RunStatus::Failed),
+        exit_code: r.get(at + 3)?,
+        duration_ms: r.get::<_, Option<i64>>(at + 4)?.map(|d| d.max(0) as u64),
+        cache_hit: r.get(at + 5)?,
+        attempts: r.get(at + 6)?,
+        tool_version: r.get(at + 7)?,
+        started_ms: r.get(at + 8)?,
+        finished_ms: r.get(at + 9)?,
+        truncated: r.get(at + 10)?,
+        error: r.get(at + 11)?,
     })
 }
 
 fn service_from_row(r: &Row) -> rusqlite::Result<Service> {
     Ok(Service {
-        host: r.get("host")?,
-        port: r.get("port")?,
-        proto: r.get("proto")?,
-        name: r.get("name")?,
-        product: r.get("product")?,
-        version: r.get("version")?,
-        tls: r.get("tls")?,
+        host: r.get(0)?,
+        port: r.get(1)?,
+        proto: r.get(2)?,
+        name: r.get(3)?,
+        product: r.get(4)?,
+        version: r.get(5)?,
+        tls: r.get(6)?,
     })
 }
 
 fn finding_from_row(r: &Row) -> rusqlite::Result<Finding> {
-    let cve: String = r.get("cve")?;
+    let cve: String = r.get(7)?;
     Ok(Finding {
-        id: r.get("id")?,
-        tool: r.get("tool")?,
-        host: r.get("host")?,
-        port: r.get("port")?,
-        severity: severity_from_rank(r.get("severity")?),
-        title: r.get("title")?,
-        detail: r.get("detail")?,
+        id: r.get(0)?,
+        tool: r.get(1)?,
+        host: r.get(2)?,
+        port: r.get(3)?,
+        severity: severity_from_rank(r.get(4)?),
+        title: r.get(5)?,
+        detail: r.get(6)?,
         cve: cve.split_whitespace().map(String::from).collect(),
-        evidence: r.get("evidence")?,
-        fingerprint: r.get("fingerprint")?,
-        first_seen: Some(rfc3339(r.get("first_seen_ms")?)),
-        last_seen: Some(rfc3339(r.get("last_seen_ms")?)),
+        evidence: r.get(8)?,
+        fingerprint: r.get(9)?,
+        first_seen: Some(rfc3339(r.get(10)?)),
+        last_seen: Some(rfc3339(r.get(11)?)),
     })
 }
-
-const FINDING_COLS: &str = "f.id, f.tool, f.host, f.port, f.severity, f.title, f.detail, f.cve, f.evidence, f.fingerprint, f.first_seen_ms, f.last_seen_ms";
 
 /// The scan row alone, as stored.
 #[derive(Debug, Clone)]
@@ -263,30 +280,33 @@ pub struct ScanRow {
     pub finished_ms: Option<i64>,
     pub error: Option<String>,
     pub warnings: Vec<String>,
+    pub findings_count: u64,
 }
 
+/// A scan row from SCAN_COLS.
 fn scan_row(r: &Row) -> rusqlite::Result<ScanRow> {
     Ok(ScanRow {
-        id: r.get("id")?,
+        id: r.get(0)?,
         request: NewScan {
-            targets: parse_list(&r.get::<_, String>("targets")?),
-            profile: r.get("profile")?,
-            ports: r.get("ports")?,
-            tools: parse_list(&r.get::<_, String>("tools")?),
-            priority: r.get("priority")?,
-            no_cache: r.get("no_cache")?,
-            status: status_from(r.get("status")?, ScanStatus::Failed),
+            targets: parse_list(&r.get::<_, String>(1)?),
+            profile: r.get(2)?,
+            ports: r.get(3)?,
+            tools: parse_list(&r.get::<_, String>(4)?),
+            priority: r.get(5)?,
+            no_cache: r.get(6)?,
+            status: status_from(r.get(7)?, ScanStatus::Failed),
         },
-        created_ms: r.get("created_ms")?,
-        started_ms: r.get("started_ms")?,
-        finished_ms: r.get("finished_ms")?,
-        error: r.get("error")?,
-        warnings: parse_list(&r.get::<_, String>("warnings")?),
+        created_ms: r.get(8)?,
+        started_ms: r.get(9)?,
+        finished_ms: r.get(10)?,
+        error: r.get(11)?,
+        warnings: parse_list(&r.get::<_, String>(12)?),
+        findings_count: r.get::<_, i64>(13)?.max(0) as u64,
     })
 }
 
 pub fn scan_row_by_id(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanRow>> {
-    conn.prepare_cached("SELECT * FROM scans WHERE id = ?1")?
+    conn.prepare_cached(&format!("SELECT {SCAN_COLS} FROM scans s WHERE s.id = ?1"))?
         .query_row([id], scan_row)
         .optional()
 }
@@ -296,11 +316,16 @@ pub fn get_scan(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDe
         return Ok(None);
     };
     let tool_runs = conn
-        .prepare_cached("SELECT * FROM tool_runs WHERE scan_id = ?1 ORDER BY id")?
-        .query_map([id], run_from_row)?
+        .prepare_cached(&format!(
+            "SELECT {RUN_COLS} FROM tool_runs WHERE scan_id = ?1 ORDER BY id"
+        ))?
+        .query_map([id], |r| run_from_row(r, 0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let services = conn
-        .prepare_cached("SELECT * FROM services WHERE scan_id = ?1 ORDER BY host, port, name")?
+        .prepare_cached(&format!(
+            // The order of the unique index, so no sort is needed.
+            "SELECT {SERVICE_COLS} FROM services WHERE scan_id = ?1 ORDER BY host, port, proto, name"
+        ))?
         .query_map([id], service_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let findings = conn
@@ -343,7 +368,7 @@ pub fn list_scans(conn: &Connection, q: &ListQuery) -> rusqlite::Result<ScanPage
     };
     // One statement per filter combination, so each walks its own index
     // (scan_targets' key, scans_by_status, or the rowid) in keyset order.
-    let mut sql = String::from("SELECT s.* FROM ");
+    let mut sql = format!("SELECT {SCAN_COLS} FROM ");
     sql += match q.target {
         Some(_) => "scan_targets t JOIN scans s ON s.id = t.scan_id WHERE t.target = :target AND t.scan_id < :before",
         None => "scans s WHERE s.id < :before",
@@ -377,7 +402,7 @@ pub fn list_scans(conn: &Connection, q: &ListQuery) -> rusqlite::Result<ScanPage
                 status: row.request.status,
                 created_at: rfc3339(row.created_ms),
                 finished_at: row.finished_ms.map(rfc3339),
-                findings: r.get::<_, i64>("findings_count")? as u64,
+                findings: row.findings_count,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -458,7 +483,9 @@ pub fn findings_page(conn: &Connection, q: &FindingsQuery) -> rusqlite::Result<F
 
 /// Scans that were queued or running when the daemon last stopped.
 pub fn unfinished_scans(conn: &Connection) -> rusqlite::Result<Vec<ScanRow>> {
-    conn.prepare_cached("SELECT * FROM scans WHERE status IN ('queued', 'running', 'interrupted') ORDER BY priority DESC, id")?
+    conn.prepare_cached(&format!(
+        "SELECT {SCAN_COLS} FROM scans s WHERE s.status IN ('queued', 'running', 'interrupted') ORDER BY s.priority DESC, s.id"
+    ))?
         .query_map([], scan_row)?
         .collect()
 }
@@ -470,11 +497,15 @@ pub fn finished_runs(
     scan: ScanId,
 ) -> rusqlite::Result<Vec<(ToolRun, Vec<Service>)>> {
     let runs: Vec<(i64, ToolRun)> = conn
-        .prepare_cached("SELECT * FROM tool_runs WHERE scan_id = ?1 AND status NOT IN ('queued', 'running') ORDER BY id")?
-        .query_map([scan], |r| Ok((r.get("id")?, run_from_row(r)?)))?
+        .prepare_cached(&format!(
+            "SELECT id, {RUN_COLS} FROM tool_runs WHERE scan_id = ?1 AND status NOT IN ('queued', 'running') ORDER BY id"
+        ))?
+        .query_map([scan], |r| Ok((r.get(0)?, run_from_row(r, 1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut out = Vec::with_capacity(runs.len());
-    let mut stmt = conn.prepare_cached("SELECT * FROM services WHERE run_id = ?1")?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SERVICE_COLS} FROM services WHERE run_id = ?1"
+    ))?;
     for (id, run) in runs {
         let services = stmt
             .query_map([id], service_from_row)?

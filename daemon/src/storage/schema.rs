@@ -114,6 +114,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE scans ADD COLUMN findings_count INTEGER NOT NULL DEFAULT 0;
     UPDATE scans SET findings_count = (SELECT COUNT(*) FROM scan_findings WHERE scan_id = scans.id);
     "#,
+    // 3: a scan's tool runs in order without a sort (`show`), services by run (resume).
+    r#"
+    CREATE INDEX tool_runs_by_scan ON tool_runs(scan_id, id);
+    CREATE INDEX services_by_run ON services(run_id);
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

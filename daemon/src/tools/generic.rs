@@ -41,6 +41,8 @@
 //!   lines with the same title on the same endpoint are one finding unless evidence is
 //!   mapped; repeats within one run are merged.
 
+use std::collections::HashMap;
+
 use picket_protocol::{Finding, Severity};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -163,6 +165,25 @@ struct Fields {
     evidence: Option<String>,
 }
 
+/// Compiled patterns, by pattern text: compiling costs far more than matching a tool's
+/// few lines, and the patterns come from the config, so there are few of them (bounded all
+/// the same, since anything may call the parser).
+fn compiled(pattern: &str) -> Result<Regex, regex::Error> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Regex>>> =
+        std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(re) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(pattern) {
+        return Ok(re.clone());
+    }
+    let re = Regex::new(pattern)?;
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= 64 {
+        map.clear();
+    }
+    map.insert(pattern.to_string(), re.clone());
+    Ok(re)
+}
+
 pub fn parse(
     mapping: &GenericMapping,
     tool: &str,
@@ -177,7 +198,7 @@ pub fn parse(
             title,
             severity,
         } => {
-            let re = Regex::new(pattern).map_err(|e| ParseError::Malformed {
+            let re = compiled(pattern).map_err(|e| ParseError::Malformed {
                 tool: TOOL,
                 reason: format!("invalid pattern: {e}"),
             })?;
