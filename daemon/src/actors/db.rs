@@ -18,6 +18,10 @@ use crate::metrics::Metrics;
 use crate::storage::StorageError;
 use picket_protocol::PoolStatus;
 
+/// The writer's connection holds the hot pages of the tables it writes: a larger cache
+/// (32 MiB, taken only as it fills) and fewer WAL checkpoints.
+const WRITER_PRAGMAS: &str = "PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 4000;";
+
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 type WriteJob = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 
@@ -59,15 +63,25 @@ async fn writer_loop(
     metrics: Arc<Metrics>,
 ) {
     let mut jobs: Vec<WriteJob> = Vec::with_capacity(batch);
+    // The writer keeps one connection for good: the pool hands connections out in turn,
+    // and a write landing on a cold page cache re-reads the index pages the previous batch
+    // had just written (the ingest benchmark ran at 0.4 of a bare insert that way).
+    let mut held: Option<deadpool_sqlite::Object> = None;
     while rx.recv_many(&mut jobs, batch).await > 0 {
         let taken = std::mem::take(&mut jobs);
-        let conn = match pool.get().await {
-            Ok(c) => c,
-            Err(e) => {
-                fail_all(taken, format!("database pool unavailable: {e}"));
-                continue;
+        if held.is_none() {
+            match pool.get().await {
+                Ok(c) => {
+                    let _ = c.interact(|c| c.execute_batch(WRITER_PRAGMAS)).await;
+                    held = Some(c);
+                }
+                Err(e) => {
+                    fail_all(taken, format!("database pool unavailable: {e}"));
+                    continue;
+                }
             }
-        };
+        }
+        let Some(conn) = held.as_ref() else { continue };
         let metrics = metrics.clone();
         let outcome = conn
             .interact(move |c| {
@@ -108,6 +122,8 @@ async fn writer_loop(
             .await;
         if let Err(e) = outcome {
             tracing::error!("database writer failed: {e}");
+            // Take a fresh connection next time.
+            held = None;
         }
     }
 }

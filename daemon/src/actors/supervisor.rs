@@ -426,10 +426,17 @@ impl Actor for ScanSupervisor {
         let load = async move {
             // Only the tools this scan may use; the others may still be probing.
             toolbox.ready_for(&needed).await;
-            db.write("start scan", move |c| {
-                queries::set_scan_status(c, id, ScanStatus::Running, None)
-            })
-            .await?;
+            // Not waited for: the status only moves queued -> running (see set_scan_status),
+            // so this write landing after the scan's end changes nothing.
+            let start = db.addr.send(crate::actors::db::Write {
+                label: "start scan",
+                f: Box::new(move |c| queries::set_scan_status(c, id, ScanStatus::Running, None)),
+            });
+            actix::spawn(async move {
+                if let Ok(Err(e)) = start.await {
+                    tracing::warn!(scan = id, "cannot mark the scan running: {e}");
+                }
+            });
             if !resumed {
                 return Ok(Vec::new());
             }

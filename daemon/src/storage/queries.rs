@@ -79,7 +79,8 @@ pub fn set_scan_status(
     match status {
         ScanStatus::Running => conn
             .prepare_cached(
-                "UPDATE scans SET status = ?2, started_ms = COALESCE(started_ms, ?3), finished_ms = NULL WHERE id = ?1",
+                "UPDATE scans SET status = ?2, started_ms = COALESCE(started_ms, ?3), finished_ms = NULL
+                 WHERE id = ?1 AND status IN ('queued', 'interrupted')",
             )?
             .execute(params![id, status.as_str(), now])?,
         s if s.is_final() => conn
