@@ -28,13 +28,16 @@ type WriteJob = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 pub struct DbActor {
     pool: Pool,
     writer: mpsc::Sender<WriteJob>,
+    /// The writer task; `Close` waits for it, so its connection is given back while the
+    /// runtime still runs (dropped after it, deadpool panics with "no reactor running").
+    writer_task: Option<tokio::task::JoinHandle<()>>,
     metrics: Arc<Metrics>,
 }
 
 impl DbActor {
     pub fn new(pool: Pool, metrics: Arc<Metrics>, write_batch: usize) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        actix::spawn(writer_loop(
+        let task = actix::spawn(writer_loop(
             pool.clone(),
             rx,
             write_batch.max(1),
@@ -43,6 +46,7 @@ impl DbActor {
         Self {
             pool,
             writer: tx,
+            writer_task: Some(task),
             metrics,
         }
     }
@@ -293,10 +297,26 @@ impl Message for Close {
 }
 
 impl Handler<Close> for DbActor {
-    type Result = ();
-    fn handle(&mut self, _: Close, ctx: &mut Self::Context) {
-        self.pool.close();
-        ctx.stop();
+    type Result = ResponseActFuture<Self, ()>;
+
+    /// Lets queued writes finish, ends the writer (its channel closes once this actor's
+    /// sender is gone), then closes the pool.
+    fn handle(&mut self, _: Close, _: &mut Self::Context) -> Self::Result {
+        let task = self.writer_task.take();
+        // Replace our sender with a closed one so the writer sees the end of its queue.
+        self.writer = mpsc::channel(1).0;
+        let pool = self.pool.clone();
+        Box::pin(
+            async move {
+                if let Some(t) = task {
+                    let _ = t.await;
+                }
+                pool.close();
+            }
+            .into_actor(self)
+            // Stopping earlier would drop this future before the writer is done.
+            .map(|_, _, ctx| ctx.stop()),
+        )
     }
 }
 
