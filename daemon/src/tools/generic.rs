@@ -167,15 +167,16 @@ struct Fields {
 
 /// Compiled patterns, by pattern text: compiling costs far more than matching a tool's
 /// few lines, and the patterns come from the config, so there are few of them (bounded all
-/// the same, since anything may call the parser).
-fn compiled(pattern: &str) -> Result<Regex, regex::Error> {
-    static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Regex>>> =
+/// the same, since anything may call the parser). Shared as `Arc<Regex>`: a cloned `Regex`
+/// starts with a cold search cache, which the fuzzer's profile showed rebuilt on every call.
+fn compiled(pattern: &str) -> Result<std::sync::Arc<Regex>, regex::Error> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<String, std::sync::Arc<Regex>>>> =
         std::sync::OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some(re) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(pattern) {
         return Ok(re.clone());
     }
-    let re = Regex::new(pattern)?;
+    let re = std::sync::Arc::new(Regex::new(pattern)?);
     let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
     if map.len() >= 64 {
         map.clear();
