@@ -285,12 +285,12 @@ fn hostile_and_out_of_scope_targets_are_refused_before_any_process_starts() {
         "http://127.0.0.1/ -x",
         "",
         long.as_str(),
-        "10.0.0.1",
-        "192.168.1.1",
-        "8.8.8.8",
+        "10.0.0.1",    // out of scope: must be refused, never contacted
+        "192.168.1.1", // out of scope: must be refused, never contacted
+        "8.8.8.8",     // out of scope: must be refused, never contacted
         "::2",
         "127.0.0.0/7",
-        "http://10.0.0.1/",
+        "http://10.0.0.1/", // out of scope: must be refused, never contacted
     ];
     for t in hostile {
         let out = env.picket(["--json", "scan", "--tools", "recorder", "--", t]);
