@@ -58,6 +58,19 @@ pub(crate) fn dedupe_findings(findings: Vec<Finding>) -> Vec<Finding> {
 
 /// Adds a service unless one with the same host, port and protocol is there already; the
 /// kept one borrows product/version it lacked (a redirect hop may lack the Server header).
+/// A TLS endpoint as the TLS scanners report it: no product, name "ssl".
+pub(crate) fn tls_endpoint(host: &str, port: u16) -> Service {
+    Service {
+        host: host.to_string(),
+        port,
+        proto: "tcp".into(),
+        name: "ssl".into(),
+        product: None,
+        version: None,
+        tls: true,
+    }
+}
+
 pub(crate) fn push_service(services: &mut Vec<Service>, svc: Service) {
     match services
         .iter_mut()

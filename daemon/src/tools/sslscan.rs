@@ -18,9 +18,9 @@
 //!   - renegotiation supported but not secure -> Medium, CVE-2009-3555;
 //!   - TLS compression supported -> Medium (CRIME), CVE-2012-4929.
 
-use picket_protocol::{Service, Severity};
+use picket_protocol::Severity;
 
-use super::normalize::{dedupe_findings, push_service};
+use super::normalize::{dedupe_findings, push_service, tls_endpoint};
 use super::xml_tree::{parse_xml, XmlNode};
 use super::{new_finding, ParseError, ParsedOutput};
 
@@ -67,18 +67,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
         if enabled.is_empty() {
             continue;
         }
-        push_service(
-            &mut out.services,
-            Service {
-                host: host.to_string(),
-                port,
-                proto: "tcp".into(),
-                name: "ssl".into(),
-                product: None,
-                version: None,
-                tls: true,
-            },
-        );
+        push_service(&mut out.services, tls_endpoint(host, port));
         let mut add = |severity, title: String, detail: String, cve: &[&str], evidence: String| {
             let cve = cve.iter().map(|c| c.to_string()).collect();
             findings.push(new_finding(
@@ -244,6 +233,7 @@ fn protocol_name(p: &XmlNode) -> String {
 mod tests {
     use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
     use super::*;
+    use picket_protocol::Service;
 
     const FIXTURES: &[&str] = &[
         "sslscan-https.xml",

@@ -24,10 +24,12 @@
 
 use std::net::IpAddr;
 
-use picket_protocol::{Service, Severity};
+use picket_protocol::Severity;
 use serde_json::Value;
 
-use super::normalize::{dedupe_findings, json_error, normalize_cve, push_service, unbracket};
+use super::normalize::{
+    dedupe_findings, json_error, normalize_cve, push_service, tls_endpoint, unbracket,
+};
 use super::{new_finding, ParseError, ParsedOutput};
 
 const TOOL: &str = "testssl";
@@ -95,18 +97,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
         if e.id == "engine_problem" {
             continue;
         }
-        push_service(
-            &mut out.services,
-            Service {
-                host: host.to_string(),
-                port,
-                proto: "tcp".into(),
-                name: "ssl".into(),
-                product: None,
-                version: None,
-                tls: true,
-            },
-        );
+        push_service(&mut out.services, tls_endpoint(host, port));
         let severity = match e.severity.as_str() {
             "LOW" => Severity::Low,
             "MEDIUM" => Severity::Medium,
@@ -285,6 +276,7 @@ mod tests {
     use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
     use super::*;
     use picket_protocol::Finding;
+    use picket_protocol::Service;
 
     const FIXTURES: &[&str] = &[
         "testssl-https-flat.json",
