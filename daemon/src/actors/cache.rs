@@ -321,7 +321,7 @@ impl Handler<Invalidate> for CacheActor {
         let db = self.db.clone();
         Box::pin(async move {
             let removed = db
-                .write("cache invalidate", move |c| match sel {
+                .write("cache invalidate", move |c| match &sel {
                     Selector::All => c.execute("DELETE FROM cache_entries", []),
                     Selector::Target(t) => {
                         c.execute("DELETE FROM cache_entries WHERE target = ?1", [t])

@@ -1,10 +1,12 @@
 //! DbActor: the daemon's only way into SQLite.
 //!
 //! Reads run on the pool (many at once). Writes go through one writer task that drains its
-//! queue into a single transaction, each job inside its own savepoint, so a burst of small
-//! writes costs one fsync-free commit instead of one each, and one bad job can't undo the
-//! others. Replies are sent only after the commit. Must not hold business logic: callers
-//! pass the query functions of `storage::queries`.
+//! queue into a single transaction, so a burst of small writes costs one fsync-free commit
+//! instead of one each. Should a job fail, the batch is rolled back and its jobs replayed
+//! one transaction each, so one bad job can't undo the others (no savepoint per job: each
+//! copies every page its job touches into a sub-journal, 15% of a large ingest). Replies
+//! are sent only after the commit. Must not hold business logic: callers pass the query
+//! functions of `storage::queries`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,42 +17,57 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
-use crate::storage::StorageError;
+use crate::storage::{checkpoint, StorageError};
 use picket_protocol::PoolStatus;
 
 /// The writer's connection holds the hot pages of the tables it writes: a larger cache
-/// (32 MiB, taken only as it fills), and a checkpoint every 32,000 pages (128 MiB of WAL)
-/// instead of SQLite's 1,000: each checkpoint copies and syncs pages scattered over a
-/// growing file, which bounded a long ingest at 0.39 of a bare insert (0.70 with this; see
-/// BENCHMARKS.md). journal_size_limit trims the WAL file back after a checkpoint.
+/// (32 MiB, taken only as it fills). SQLite's automatic checkpoint is off on it:
+/// `storage::checkpoint` decides after each commit (see there why). journal_size_limit
+/// trims the WAL file back once it restarts.
 const WRITER_PRAGMAS: &str =
-    "PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 32000; PRAGMA journal_size_limit = 67108864;";
+    "PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
 
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-type WriteJob = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+/// A queued write. `run` may be called twice (its batch replayed after another job
+/// failed), so jobs only touch the database; `finish` gets the outcome of the commit.
+trait WriteJob: Send {
+    fn run(&mut self, c: &Connection) -> bool;
+    fn finish(self: Box<Self>, commit: Result<(), String>);
+}
+
+type QueuedJob = Box<dyn WriteJob>;
 
 pub struct DbActor {
     pool: Pool,
-    writer: mpsc::Sender<WriteJob>,
+    writer: mpsc::Sender<QueuedJob>,
     /// The writer task; `Close` waits for it, so its connection is given back while the
     /// runtime still runs (dropped after it, deadpool panics with "no reactor running").
     writer_task: Option<tokio::task::JoinHandle<()>>,
+    /// Ends once the writer has (it holds the only wake-up sender); `Close` waits for it too.
+    checkpointer_task: Option<tokio::task::JoinHandle<()>>,
     metrics: Arc<Metrics>,
 }
 
 impl DbActor {
     pub fn new(pool: Pool, metrics: Arc<Metrics>, write_batch: usize) -> Self {
         let (tx, rx) = mpsc::channel(4096);
+        let (wake, woken) = checkpoint::checkpoint_channel();
         let task = actix::spawn(writer_loop(
             pool.clone(),
             rx,
             write_batch.max(1),
+            metrics.clone(),
+            wake,
+        ));
+        let checkpointer = actix::spawn(checkpoint::run_checkpointer(
+            pool.clone(),
+            woken,
             metrics.clone(),
         ));
         Self {
             pool,
             writer: tx,
             writer_task: Some(task),
+            checkpointer_task: Some(checkpointer),
             metrics,
         }
     }
@@ -66,17 +83,18 @@ impl Actor for DbActor {
 
 async fn writer_loop(
     pool: Pool,
-    mut rx: mpsc::Receiver<WriteJob>,
+    mut rx: mpsc::Receiver<QueuedJob>,
     batch: usize,
     metrics: Arc<Metrics>,
+    wake_checkpointer: mpsc::Sender<()>,
 ) {
-    let mut jobs: Vec<WriteJob> = Vec::with_capacity(batch);
+    let mut jobs: Vec<QueuedJob> = Vec::with_capacity(batch);
     // The writer keeps one connection for good: the pool hands connections out in turn,
     // and a write landing on a cold page cache re-reads the index pages the previous batch
     // had just written (the ingest benchmark ran at 0.4 of a bare insert that way).
     let mut held: Option<deadpool_sqlite::Object> = None;
     while rx.recv_many(&mut jobs, batch).await > 0 {
-        let taken = std::mem::take(&mut jobs);
+        let mut taken = std::mem::take(&mut jobs);
         if held.is_none() {
             match pool.get().await {
                 Ok(c) => {
@@ -94,100 +112,69 @@ async fn writer_loop(
         let outcome = conn
             .interact(move |c| {
                 let start = Instant::now();
-                let mut completions = Vec::with_capacity(taken.len());
-                let result = (|| -> rusqlite::Result<()> {
-                    let tx = c.transaction()?;
-                    if taken.len() == 1 {
-                        // Alone in its transaction: a failed job just rolls the whole of it
-                        // back, no savepoint needed.
-                        for job in taken {
-                            let (ok, done) = job(&tx);
-                            completions.push(done);
-                            if !ok {
-                                return tx.rollback();
-                            }
-                        }
-                        return tx.commit();
-                    }
-                    for job in taken {
-                        let sp = tx.unchecked_transaction_savepoint()?;
-                        let (ok, done) = job(&sp);
-                        if ok {
-                            sp.commit()?;
-                        } else {
-                            sp.rollback()?;
-                        }
-                        completions.push(done);
-                    }
-                    tx.commit()
-                })();
+                let outcomes = run_batch(c, &mut taken);
                 metrics.record_query("write batch", start.elapsed());
-                let result = result.map_err(|e| e.to_string());
-                for done in completions {
-                    done(result.clone());
+                for (job, outcome) in taken.into_iter().zip(outcomes) {
+                    job.finish(outcome);
+                }
+                match checkpoint::after_commit(c, &checkpoint::WalLimits::DEFAULT, &metrics) {
+                    Ok(next) => next == checkpoint::AfterCommit::WakeCheckpointer,
+                    Err(e) => {
+                        tracing::warn!("WAL checkpoint after a commit failed: {e}");
+                        false
+                    }
                 }
             })
             .await;
-        if let Err(e) = outcome {
-            tracing::error!("database writer failed: {e}");
-            // Take a fresh connection next time.
-            held = None;
+        match outcome {
+            Ok(true) => {
+                // Full means a wake-up is already pending: nothing is lost.
+                let _ = wake_checkpointer.try_send(());
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!("database writer failed: {e}");
+                // Take a fresh connection next time.
+                held = None;
+            }
         }
     }
 }
 
 /// Dropping a job drops its reply channel, so each waiting caller gets an error at once.
-fn fail_all(jobs: Vec<WriteJob>, why: String) {
+fn fail_all(jobs: Vec<QueuedJob>, why: String) {
     tracing::error!("{why}; {} queued writes failed", jobs.len());
 }
 
-/// Savepoints on a `&Transaction` without needing `&mut`: the writer owns the transaction
-/// for the whole batch and runs jobs one after another.
-trait SavepointExt {
-    fn unchecked_transaction_savepoint(&self) -> rusqlite::Result<SavepointGuard<'_>>;
-}
-
-struct SavepointGuard<'c> {
-    conn: &'c Connection,
-    done: bool,
-}
-
-impl SavepointExt for rusqlite::Transaction<'_> {
-    fn unchecked_transaction_savepoint(&self) -> rusqlite::Result<SavepointGuard<'_>> {
-        self.prepare_cached("SAVEPOINT job")?.execute([])?;
-        Ok(SavepointGuard {
-            conn: self,
-            done: false,
-        })
-    }
-}
-
-impl SavepointGuard<'_> {
-    fn commit(mut self) -> rusqlite::Result<()> {
-        self.done = true;
-        self.conn
-            .prepare_cached("RELEASE job")?
-            .execute([])
-            .map(|_| ())
-    }
-    fn rollback(mut self) -> rusqlite::Result<()> {
-        self.done = true;
-        self.conn.execute_batch("ROLLBACK TO job; RELEASE job")
-    }
-}
-
-impl Drop for SavepointGuard<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = self.conn.execute_batch("ROLLBACK TO job; RELEASE job");
+/// Runs a batch in one transaction; if a job fails, rolls it all back and replays each job
+/// in a transaction of its own. Returns the commit outcome for each job, in order (a job
+/// that failed alone gets Ok: its own error is its answer).
+fn run_batch(c: &mut Connection, jobs: &mut [QueuedJob]) -> Vec<Result<(), String>> {
+    let together = (|| -> rusqlite::Result<bool> {
+        let tx = c.transaction()?;
+        if jobs.iter_mut().all(|job| job.run(&tx)) {
+            tx.commit()?;
+            Ok(true)
+        } else {
+            // Dropping the transaction rolls it back.
+            Ok(false)
         }
-    }
-}
-
-impl std::ops::Deref for SavepointGuard<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        self.conn
+    })();
+    match together {
+        Ok(true) => vec![Ok(()); jobs.len()],
+        Err(e) => vec![Err(e.to_string()); jobs.len()],
+        Ok(false) if jobs.len() == 1 => vec![Ok(())],
+        Ok(false) => jobs
+            .iter_mut()
+            .map(|job| {
+                let tx = c.transaction().map_err(|e| e.to_string())?;
+                if job.run(&tx) {
+                    tx.commit().map_err(|e| e.to_string())
+                } else {
+                    Ok(())
+                }
+            })
+            .collect(),
     }
 }
 
@@ -228,11 +215,40 @@ impl<R: Send + 'static> Handler<Read<R>> for DbActor {
     }
 }
 
-/// A write, batched with others into one transaction.
+/// A write, batched with others into one transaction. `f` may run twice (see `run_batch`).
 pub struct Write<R> {
     pub label: &'static str,
     #[allow(clippy::type_complexity)]
-    pub f: Box<dyn FnOnce(&Connection) -> rusqlite::Result<R> + Send>,
+    pub f: Box<dyn FnMut(&Connection) -> rusqlite::Result<R> + Send>,
+}
+
+struct Job<R> {
+    label: &'static str,
+    #[allow(clippy::type_complexity)]
+    f: Box<dyn FnMut(&Connection) -> rusqlite::Result<R> + Send>,
+    result: Option<rusqlite::Result<R>>,
+    reply: oneshot::Sender<Result<R, StorageError>>,
+    metrics: Arc<Metrics>,
+}
+
+impl<R: Send> WriteJob for Job<R> {
+    fn run(&mut self, c: &Connection) -> bool {
+        let start = Instant::now();
+        let result = (self.f)(c);
+        self.metrics.record_query(self.label, start.elapsed());
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), String>) {
+        let answer = match (commit, self.result) {
+            (Err(e), _) => Err(StorageError::Pool(format!("commit failed: {e}"))),
+            (Ok(()), Some(result)) => result.map_err(StorageError::from),
+            (Ok(()), None) => Err(StorageError::Pool("the write never ran".into())),
+        };
+        let _ = self.reply.send(answer);
+    }
 }
 
 impl<R: Send + 'static> Message for Write<R> {
@@ -246,28 +262,20 @@ impl<R: Send + 'static> Handler<Write<R>> for DbActor {
         let writer = self.writer.clone();
         let metrics = self.metrics.clone();
         Box::pin(async move {
-            let (tx, rx) = oneshot::channel::<Result<R, StorageError>>();
-            let label = msg.label;
-            let f = msg.f;
-            let job: WriteJob = Box::new(move |c: &Connection| {
-                let start = Instant::now();
-                let result = f(c);
-                metrics.record_query(label, start.elapsed());
-                let ok = result.is_ok();
-                let done: Completion = Box::new(move |commit: Result<(), String>| {
-                    let answer = match commit {
-                        Ok(()) => result.map_err(StorageError::from),
-                        Err(e) => Err(StorageError::Pool(format!("commit failed: {e}"))),
-                    };
-                    let _ = tx.send(answer);
-                });
-                (ok, done)
+            let (reply, answer) = oneshot::channel::<Result<R, StorageError>>();
+            let job: QueuedJob = Box::new(Job {
+                label: msg.label,
+                f: msg.f,
+                result: None,
+                reply,
+                metrics,
             });
             writer
                 .send(job)
                 .await
                 .map_err(|_| StorageError::Pool("database writer stopped".into()))?;
-            rx.await
+            answer
+                .await
                 .map_err(|_| StorageError::Pool("database writer dropped the write".into()))?
         })
     }
@@ -307,12 +315,16 @@ impl Handler<Close> for DbActor {
     /// sender is gone), then closes the pool.
     fn handle(&mut self, _: Close, _: &mut Self::Context) -> Self::Result {
         let task = self.writer_task.take();
+        let checkpointer = self.checkpointer_task.take();
         // Replace our sender with a closed one so the writer sees the end of its queue.
         self.writer = mpsc::channel(1).0;
         let pool = self.pool.clone();
         Box::pin(
             async move {
                 if let Some(t) = task {
+                    let _ = t.await;
+                }
+                if let Some(t) = checkpointer {
                     let _ = t.await;
                 }
                 pool.close();
@@ -348,7 +360,7 @@ impl Db {
     pub async fn write<R: Send + 'static>(
         &self,
         label: &'static str,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+        f: impl FnMut(&Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StorageError> {
         self.addr
             .send(Write {

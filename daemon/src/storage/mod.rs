@@ -3,6 +3,7 @@
 //! Owns every SQL statement. Must not be called from async code directly: the DbActor runs
 //! these functions on the pool's blocking threads.
 
+pub mod checkpoint;
 pub mod queries;
 pub mod schema;
 
