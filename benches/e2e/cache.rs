@@ -111,7 +111,11 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
     let env = BenchEnv::new(&cached_scan_config())?;
     let (daemon, _) = env.start_daemon()?;
     let rt = runtime();
-    let reps = opts.size(500, 100);
+    // PICKET_BENCH_CACHE_REPS: more repeats, to profile the daemon while they run.
+    let reps = std::env::var("PICKET_BENCH_CACHE_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(opts.size(500, 100));
     let (ping, scans, [accept, wait, show], sql) = rt.block_on(async {
         let mut c = Client::connect(env.socket()).await?;
         let first = c.scan(vec!["127.0.0.1".into()], &["c"]).await?;

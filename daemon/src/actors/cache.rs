@@ -264,10 +264,12 @@ impl Handler<Complete> for CacheActor {
                 async move {
                     let r = db
                         .write("cache put", move |c| {
-                            c.execute(
+                            c.prepare_cached(
                                 "INSERT OR REPLACE INTO cache_entries
                                  (key, tool, tool_version, target, scan_id, created_ms, expires_ms, exit_code, truncated, output)
                                  VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                            )?
+                            .execute(
                                 params![e.key, e.tool, e.tool_version, e.host, e.scan_id, e.created_ms, e.expires_ms, e.exit_code, e.truncated, &e.output[..]],
                             )
                         })

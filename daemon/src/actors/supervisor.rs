@@ -25,7 +25,6 @@ use crate::scope::{CheckedTarget, Scope, TargetKind};
 use crate::storage::queries;
 use crate::tool_registry::{host_port, RunTarget};
 use crate::toolbox::Toolbox;
-use crate::tools::ParsedOutput;
 
 /// Everything a scan needs to run, decided and validated at submission.
 #[derive(Debug, Clone)]
@@ -73,7 +72,10 @@ pub struct ScanSupervisor {
     ended: Recipient<ScanEnded>,
     cancel: CancellationToken,
     seen: HashSet<(String, String)>,
+    /// Runs sent to their tool and not back yet.
     pending: usize,
+    /// Runs back and being written; the scan's end waits for them too.
+    persisting: usize,
     ok_runs: usize,
     failed_runs: usize,
     stop_reason: Option<(ScanStatus, String)>,
@@ -92,6 +94,7 @@ impl ScanSupervisor {
             cancel: CancellationToken::new(),
             seen: HashSet::new(),
             pending: 0,
+            persisting: 0,
             ok_runs: 0,
             failed_runs: 0,
             stop_reason: None,
@@ -200,12 +203,8 @@ impl ScanSupervisor {
             target,
             cancel: self.cancel.child_token(),
         };
-        let (db, id) = (self.deps.db.clone(), self.plan.id);
         let (cache, no_cache) = (self.deps.cache.clone(), self.plan.no_cache);
-        let fut = async move {
-            let result = crate::cached_run::run(&cache, &actor, spec, job, no_cache).await?;
-            persist(&db, id, &result).await.map(|_| result)
-        };
+        let fut = async move { crate::cached_run::run(&cache, &actor, spec, job, no_cache).await };
         ctx.spawn(
             fut.into_actor(self)
                 .map(|res, act, ctx| act.run_done(res, ctx)),
@@ -220,41 +219,91 @@ impl ScanSupervisor {
         }
     }
 
+    /// A run is back from its tool (or the cache): follow its services up, then store it.
+    /// When nothing else is left to run or to store, the scan's final status goes into the
+    /// same transaction as this run, so a scan ends with one write, not two.
     fn run_done(&mut self, res: Result<ToolResult, String>, ctx: &mut Context<Self>) {
         self.pending -= 1;
-        match res {
-            Ok(result) => {
-                self.count(result.run.status);
-                let m = &self.deps.metrics;
-                let took = (!result.run.cache_hit)
-                    .then_some(result.run.duration_ms)
-                    .flatten()
-                    .map(Duration::from_millis);
-                // Runs answered by the cache are counted by the cache's own hit counters.
-                if !result.run.cache_hit {
-                    m.record_tool_run(&result.run.tool, result.run.status.as_str(), took);
-                }
-                for f in &result.parsed.findings {
-                    m.record_findings(f.severity.as_str(), 1);
-                }
-                self.deps.board.publish(ScanEvent::ToolFinished {
-                    scan: self.plan.id,
-                    services: result.parsed.services.len() as u32,
-                    findings: result.parsed.findings.len() as u32,
-                    run: result.run.clone(),
-                });
-                if result.run.status == RunStatus::Done {
-                    for s in &result.parsed.services {
-                        self.follow_up(s, ctx);
-                    }
-                }
-            }
+        let result = match res {
+            Ok(result) => result,
             Err(e) => {
                 self.failed_runs += 1;
                 self.warn(format!("a run could not be completed: {e}"));
+                return self.maybe_finish(ctx);
+            }
+        };
+        let m = &self.deps.metrics;
+        // Runs answered by the cache are counted by the cache's own hit counters.
+        if !result.run.cache_hit {
+            let took = result.run.duration_ms.map(Duration::from_millis);
+            m.record_tool_run(&result.run.tool, result.run.status.as_str(), took);
+        }
+        for f in &result.parsed.findings {
+            m.record_findings(f.severity.as_str(), 1);
+        }
+        if result.run.status == RunStatus::Done {
+            for s in &result.parsed.services {
+                self.follow_up(s, ctx);
             }
         }
-        self.maybe_finish(ctx);
+        let (db, id) = (self.deps.db.clone(), self.plan.id);
+        let (run, parsed) = (result.run.clone(), result.parsed.clone());
+        if self.pending == 0 && self.persisting == 0 && !self.finishing {
+            self.finishing = true;
+            self.count(result.run.status);
+            let (status, error) = self.final_status();
+            let write = async move {
+                db.write("finish tool run and scan", move |c| {
+                    queries::finish_run(c, id, &run, &parsed)?;
+                    queries::set_scan_status(c, id, status, error.as_deref())
+                })
+                .await
+            };
+            ctx.wait(write.into_actor(self).map(move |stored, act, ctx| {
+                match stored {
+                    Ok(_) => act.publish_run(result),
+                    Err(e) => {
+                        tracing::error!(
+                            scan = id,
+                            "cannot store the scan's last run and final status: {e}"
+                        )
+                    }
+                }
+                act.finished(status, ctx);
+            }));
+            return;
+        }
+        self.persisting += 1;
+        let write = async move {
+            db.write("finish tool run", move |c| {
+                queries::finish_run(c, id, &run, &parsed)
+            })
+            .await
+        };
+        ctx.spawn(write.into_actor(self).map(move |stored, act, ctx| {
+            act.persisting -= 1;
+            match stored {
+                Ok(_) => {
+                    act.count(result.run.status);
+                    act.publish_run(result);
+                }
+                Err(e) => {
+                    act.failed_runs += 1;
+                    act.warn(format!("a run could not be stored: {e}"));
+                }
+            }
+            act.maybe_finish(ctx);
+        }));
+    }
+
+    /// Tells followers about a run once it is stored.
+    fn publish_run(&self, result: ToolResult) {
+        self.deps.board.publish(ScanEvent::ToolFinished {
+            scan: self.plan.id,
+            services: result.parsed.services.len() as u32,
+            findings: result.parsed.findings.len() as u32,
+            run: result.run,
+        });
     }
 
     /// Schedules the profile's follow-up tools whose triggers match the service.
@@ -288,19 +337,14 @@ impl ScanSupervisor {
         }
     }
 
+    /// Ends a scan whose last run did not end it (a scan with no run, or one whose last
+    /// run failed or was stopped before it was stored).
     fn maybe_finish(&mut self, ctx: &mut Context<Self>) {
-        if self.pending > 0 || self.finishing {
+        if self.pending > 0 || self.persisting > 0 || self.finishing {
             return;
         }
         self.finishing = true;
-        let (status, error) = match self.stop_reason.clone() {
-            Some((s, e)) => (s, Some(e)),
-            None if self.ok_runs == 0 && self.failed_runs > 0 => (
-                ScanStatus::Failed,
-                Some("every tool run failed; see the tool runs".to_string()),
-            ),
-            None => (ScanStatus::Done, None),
-        };
+        let (status, error) = self.final_status();
         let (db, id) = (self.deps.db.clone(), self.plan.id);
         let fut = async move {
             if let Err(e) = db
@@ -311,22 +355,38 @@ impl ScanSupervisor {
             {
                 tracing::error!(scan = id, "cannot store the scan's final status: {e}");
             }
-            status
         };
-        ctx.wait(fut.into_actor(self).map(|status, act, ctx| {
-            act.deps
-                .metrics
-                .record_scan(status.as_str(), Some(act.begun.elapsed()));
-            act.deps.board.publish(ScanEvent::Finished {
-                scan: act.plan.id,
-                status,
-            });
-            act.ended.do_send(ScanEnded(act.plan.id));
-            for w in act.cancel_waiters.drain(..) {
-                let _ = w.send(());
-            }
-            ctx.stop();
-        }));
+        ctx.wait(
+            fut.into_actor(self)
+                .map(move |(), act, ctx| act.finished(status, ctx)),
+        );
+    }
+
+    fn final_status(&self) -> (ScanStatus, Option<String>) {
+        match self.stop_reason.clone() {
+            Some((s, e)) => (s, Some(e)),
+            None if self.ok_runs == 0 && self.failed_runs > 0 => (
+                ScanStatus::Failed,
+                Some("every tool run failed; see the tool runs".to_string()),
+            ),
+            None => (ScanStatus::Done, None),
+        }
+    }
+
+    /// The final status is stored: tell everyone and stop.
+    fn finished(&mut self, status: ScanStatus, ctx: &mut Context<Self>) {
+        self.deps
+            .metrics
+            .record_scan(status.as_str(), Some(self.begun.elapsed()));
+        self.deps.board.publish(ScanEvent::Finished {
+            scan: self.plan.id,
+            status,
+        });
+        self.ended.do_send(ScanEnded(self.plan.id));
+        for w in self.cancel_waiters.drain(..) {
+            let _ = w.send(());
+        }
+        ctx.stop();
     }
 
     fn stop_with(&mut self, status: ScanStatus, why: String, ctx: &mut Context<Self>) {
@@ -383,16 +443,6 @@ fn explicit_targets(
         .into_iter()
         .map(|p| RunTarget::service(host, p, Some(if p == 443 { "https" } else { "http" })))
         .collect()
-}
-
-async fn persist(db: &Db, scan: ScanId, result: &ToolResult) -> Result<(), String> {
-    let (run, parsed): (ToolRun, ParsedOutput) = (result.run.clone(), result.parsed.clone());
-    db.write("finish tool run", move |c| {
-        queries::finish_run(c, scan, &run, &parsed)
-    })
-    .await
-    .map(|_| ())
-    .map_err(|e| e.to_string())
 }
 
 impl Actor for ScanSupervisor {

@@ -346,25 +346,22 @@ pub async fn cancel(state: &Arc<DaemonState>, id: ScanId) -> Response {
 pub async fn wait(state: &Arc<DaemonState>, scans: Vec<ScanId>, follow: bool) -> Reply {
     let mut receivers = Vec::new();
     for id in scans {
-        // Subscribe before reading the status, so a scan ending in between is not missed.
-        let rx = state.board.subscribe(id);
+        // On the board means not finished yet (the board drops a scan as it publishes its
+        // Finished event, under the same lock), so that event is still to come: no need
+        // to ask the database. Off the board, the database says whether it exists.
+        if let Some((rx, status)) = state.board.subscribe(id) {
+            receivers.push((id, rx, status));
+            continue;
+        }
         match state
             .db
             .read("scan row", move |c| queries::scan_row_by_id(c, id))
             .await
         {
-            Ok(Some(row)) if row.request.status.is_final() => continue,
+            // Final, or interrupted without resume: nothing to wait for.
             Ok(Some(_)) => {}
             Ok(None) => return not_found(id).into(),
             Err(e) => return storage_error(e).into(),
-        }
-        match rx {
-            Some((rx, status)) => receivers.push((id, rx, status)),
-            None => {
-                // Not on the board but not final: it ended between the two reads, or is
-                // interrupted without resume. Either way there is nothing to wait for.
-                continue;
-            }
         }
     }
     // A follower that subscribed after a scan started still sees it start.

@@ -56,8 +56,10 @@ pub struct NewScan {
 
 pub fn create_scan(tx: &Connection, scan: &NewScan) -> rusqlite::Result<ScanId> {
     let now = now_ms();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO scans (targets, profile, ports, tools, priority, no_cache, status, created_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+    )?
+    .execute(
         params![json_list(&scan.targets), scan.profile, scan.ports, json_list(&scan.tools), scan.priority, scan.no_cache, scan.status.as_str(), now],
     )?;
     let id = tx.last_insert_rowid();
@@ -108,11 +110,13 @@ pub fn start_run(
     tool: &str,
     target: &str,
 ) -> rusqlite::Result<i64> {
-    conn.query_row(
+    conn.prepare_cached(
         "INSERT INTO tool_runs (scan_id, tool, target, status, started_ms) VALUES (?1, ?2, ?3, 'running', ?4)
          ON CONFLICT (scan_id, tool, target) DO UPDATE SET status = 'running', started_ms = excluded.started_ms,
              finished_ms = NULL, error = NULL
          RETURNING id",
+    )?
+    .query_row(
         params![scan, tool, target, now_ms()],
         |r| r.get(0),
     )
@@ -127,7 +131,7 @@ pub fn finish_run(
     parsed: &ParsedOutput,
 ) -> rusqlite::Result<i64> {
     let now = now_ms();
-    let run_id: i64 = tx.query_row(
+    let run_id: i64 = tx.prepare_cached(
         "INSERT INTO tool_runs (scan_id, tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version,
                                 started_ms, finished_ms, truncated, error)
          VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)
@@ -136,6 +140,8 @@ pub fn finish_run(
              tool_version = excluded.tool_version, started_ms = COALESCE(excluded.started_ms, started_ms),
              finished_ms = excluded.finished_ms, truncated = excluded.truncated, error = excluded.error
          RETURNING id",
+    )?
+    .query_row(
         params![
             scan,
             run.tool,
