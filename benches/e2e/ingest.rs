@@ -295,6 +295,8 @@ fn traced<R>(
     }
     r?;
     let mut v = std::mem::take(&mut *TRACED.lock().unwrap_or_else(|p| p.into_inner()));
+    // Transaction control has no plan; only the queries are explained.
+    v.retain(|sql| !matches!(sql.trim(), "BEGIN" | "COMMIT" | "ROLLBACK"));
     v.dedup();
     Ok(v)
 }

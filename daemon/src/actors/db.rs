@@ -17,7 +17,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
-use crate::storage::{checkpoint, StorageError};
+use crate::storage::{checkpoint, transaction, StorageError};
 use picket_protocol::PoolStatus;
 
 /// The writer's connection holds the hot pages of the tables it writes: a larger cache
@@ -150,41 +150,22 @@ fn fail_all(jobs: Vec<QueuedJob>, why: String) {
 /// in a transaction of its own. Returns the commit outcome for each job, in order (a job
 /// that failed alone gets Ok: its own error is its answer).
 fn run_batch(c: &Connection, jobs: &mut [QueuedJob]) -> Vec<Result<(), String>> {
-    let together = in_transaction(c, |tx| Ok(jobs.iter_mut().all(|job| job.run(tx))));
+    let together = transaction(c, |tx| {
+        Ok(jobs.iter_mut().all(|job| job.run(tx)).then_some(()))
+    });
     match together {
-        Ok(true) => vec![Ok(()); jobs.len()],
+        Ok(Some(())) => vec![Ok(()); jobs.len()],
         Err(e) => vec![Err(e.to_string()); jobs.len()],
-        Ok(false) if jobs.len() == 1 => vec![Ok(())],
-        Ok(false) => jobs
+        Ok(None) if jobs.len() == 1 => vec![Ok(())],
+        Ok(None) => jobs
             .iter_mut()
             .map(|job| {
-                in_transaction(c, |tx| Ok(job.run(tx)))
+                transaction(c, |tx| Ok(job.run(tx).then_some(())))
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             })
             .collect(),
     }
-}
-
-/// Runs `f` in a transaction, committed when it returns Ok(true) and rolled back otherwise.
-/// BEGIN/COMMIT/ROLLBACK are cached statements: rusqlite's `Transaction` parses them again
-/// on every use, which showed up as 3% of a cached repeat scan's daemon time.
-fn in_transaction(
-    c: &Connection,
-    f: impl FnOnce(&Connection) -> rusqlite::Result<bool>,
-) -> rusqlite::Result<bool> {
-    c.prepare_cached("BEGIN")?.execute([])?;
-    let outcome = f(c).and_then(|keep| {
-        if keep {
-            c.prepare_cached("COMMIT")?.execute([])?;
-        }
-        Ok(keep)
-    });
-    // Not committed (a job failed, or COMMIT itself did): undo, unless SQLite already has.
-    if !matches!(outcome, Ok(true)) && !c.is_autocommit() {
-        c.prepare_cached("ROLLBACK")?.execute([])?;
-    }
-    outcome
 }
 
 /// A read on a pooled connection.

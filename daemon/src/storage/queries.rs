@@ -103,25 +103,6 @@ pub fn add_scan_warning(conn: &Connection, id: ScanId, warning: &str) -> rusqlit
     Ok(())
 }
 
-/// Marks a run as started (or restarted after a crash) and returns its row id.
-pub fn start_run(
-    conn: &Connection,
-    scan: ScanId,
-    tool: &str,
-    target: &str,
-) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "INSERT INTO tool_runs (scan_id, tool, target, status, started_ms) VALUES (?1, ?2, ?3, 'running', ?4)
-         ON CONFLICT (scan_id, tool, target) DO UPDATE SET status = 'running', started_ms = excluded.started_ms,
-             finished_ms = NULL, error = NULL
-         RETURNING id",
-    )?
-    .query_row(
-        params![scan, tool, target, now_ms()],
-        |r| r.get(0),
-    )
-}
-
 /// Writes a finished run with everything it found, in the caller's transaction, so a run's
 /// results land all together or not at all. Findings are upserted by fingerprint.
 pub fn finish_run(
@@ -318,7 +299,13 @@ pub fn scan_row_by_id(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<
         .optional()
 }
 
+/// A scan with its runs, services and findings, read in one transaction (one snapshot, one
+/// lock instead of four). None if there is no such scan.
 pub fn get_scan(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDetail>> {
+    super::transaction(conn, |c| scan_detail(c, id).map(Some)).map(Option::flatten)
+}
+
+fn scan_detail(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDetail>> {
     let Some(row) = scan_row_by_id(conn, id)? else {
         return Ok(None);
     };
