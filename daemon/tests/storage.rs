@@ -131,7 +131,7 @@ fn assert_schema(conn: &rusqlite::Connection, round: usize) {
     }
 }
 
-async fn schema_snapshot(pool: &deadpool_sqlite::Pool) -> Vec<(String, String, Option<String>)> {
+async fn schema_snapshot(pool: &picketd::storage::Pool) -> Vec<(String, String, Option<String>)> {
     let conn = pool.get().await.unwrap();
     conn.interact(|c| {
         let mut stmt = c

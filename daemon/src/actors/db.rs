@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::storage::Pool;
 use actix::prelude::*;
-use deadpool_sqlite::Pool;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -92,7 +92,7 @@ async fn writer_loop(
     // The writer keeps one connection for good: the pool hands connections out in turn,
     // and a write landing on a cold page cache re-reads the index pages the previous batch
     // had just written (the ingest benchmark ran at 0.4 of a bare insert that way).
-    let mut held: Option<deadpool_sqlite::Object> = None;
+    let mut held: Option<crate::storage::pool::Object> = None;
     while rx.recv_many(&mut jobs, batch).await > 0 {
         let mut taken = std::mem::take(&mut jobs);
         if held.is_none() {

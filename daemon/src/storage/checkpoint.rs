@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use deadpool_sqlite::Pool;
+use crate::storage::Pool;
 use rusqlite::{ffi, Connection};
 use tokio::sync::mpsc;
 

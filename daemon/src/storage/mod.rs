@@ -4,13 +4,17 @@
 //! these functions on the pool's blocking threads.
 
 pub mod checkpoint;
+pub mod pool;
 pub mod queries;
 pub mod schema;
 
 use std::path::Path;
 use std::time::Duration;
 
-use deadpool_sqlite::{Config as PoolConfig, Hook, HookError, Pool, Runtime};
+use deadpool_sqlite::{Config as PoolConfig, Runtime};
+
+pub use pool::Pool;
+use pool::{Hook, HookError, LocalFileManager};
 use rusqlite::Connection;
 
 use crate::config::DbConfig;
@@ -67,23 +71,24 @@ pub async fn open(path: &Path, cfg: &DbConfig) -> Result<Pool, StorageError> {
         reason,
     };
     let sql = pragmas(cfg);
-    let pool = PoolConfig::new(path)
-        .builder(Runtime::Tokio1)
-        .map_err(|e| open_err(e.to_string()))?
-        .max_size(cfg.pool_size)
-        .wait_timeout(Some(Duration::from_secs(30)))
-        .runtime(Runtime::Tokio1)
-        .post_create(Hook::async_fn(move |conn, _| {
-            let sql = sql.clone();
-            Box::pin(async move {
-                conn.interact(move |c| c.execute_batch(&sql))
-                    .await
-                    .map_err(|e| HookError::message(e.to_string()))?
-                    .map_err(HookError::Backend)
-            })
-        }))
-        .build()
-        .map_err(|e| open_err(e.to_string()))?;
+    let pool = Pool::builder(LocalFileManager::new(
+        &PoolConfig::new(path),
+        Runtime::Tokio1,
+    ))
+    .max_size(cfg.pool_size)
+    .wait_timeout(Some(Duration::from_secs(30)))
+    .runtime(Runtime::Tokio1)
+    .post_create(Hook::async_fn(move |conn, _| {
+        let sql = sql.clone();
+        Box::pin(async move {
+            conn.interact(move |c| c.execute_batch(&sql))
+                .await
+                .map_err(|e| HookError::message(e.to_string()))?
+                .map_err(HookError::Backend)
+        })
+    }))
+    .build()
+    .map_err(|e| open_err(e.to_string()))?;
     let conn = pool.get().await.map_err(|e| open_err(e.to_string()))?;
     conn.interact(schema::migrate)
         .await
