@@ -239,6 +239,11 @@ fn cancel_kills_the_running_tool_and_its_children() {
     eventually(EVENTUALLY, "the tool and its child run", || {
         (processes_with(&marker).len() >= 2).then_some(())
     });
+    // Stored as running once its tool really started (a scan the cache answers whole
+    // skips that write): what `list` and `show` read.
+    eventually(EVENTUALLY, "the scan stored as running", || {
+        (env.picket_json(["show", &id])["status"] == "running").then_some(())
+    });
     let cancelled = env.picket_json(["cancel", &id]);
     assert_eq!(cancelled["cancelled"], true);
     // cancel answers once the runs have stopped: the process group is gone already.

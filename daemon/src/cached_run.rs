@@ -63,17 +63,27 @@ async fn from_entry(
     })
 }
 
+/// `before_tool` is called once, just before the tool itself is asked to run (never when
+/// the cache answers), so a scan served from the cache skips what only a real run needs.
 pub async fn run(
     cache: &Addr<CacheActor>,
     actor: &Addr<ToolActor>,
     spec: Arc<ToolSpec>,
     job: ToolJob,
     no_cache: bool,
+    before_tool: impl FnOnce(),
 ) -> Result<ToolResult, String> {
     let unavailable = |e: actix::MailboxError| format!("actor unavailable: {e}");
     if spec.config.ttl_secs == 0 || !spec.installed() {
+        before_tool();
         return actor.send(RunTool(job)).await.map_err(unavailable);
     }
+    let mut before_tool = Some(before_tool);
+    let mut run_tool = move || {
+        if let Some(f) = before_tool.take() {
+            f()
+        }
+    };
     let key = cache_key(&spec, &job.target);
     loop {
         match cache
@@ -89,6 +99,7 @@ pub async fn run(
                     return Ok(r);
                 }
                 // An entry the current parser rejects: run afresh, without the cache.
+                run_tool();
                 return actor.send(RunTool(job)).await.map_err(unavailable);
             }
             Lookup::Wait(rx) => {
@@ -102,6 +113,7 @@ pub async fn run(
             }
             Lookup::Lead => {
                 let guard = LeadGuard::new(cache.clone(), key.clone());
+                run_tool();
                 let result = actor
                     .send(RunTool(job.clone()))
                     .await

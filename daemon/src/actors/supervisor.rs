@@ -83,10 +83,46 @@ pub struct ScanSupervisor {
     cancel_waiters: Vec<oneshot::Sender<()>>,
     finishing: bool,
     begun: std::time::Instant,
+    mark_running: Arc<MarkRunning>,
+}
+
+/// Stores the scan as running when its first tool really starts. A scan answered entirely
+/// by the cache goes from queued to its final status in one write instead of two (the
+/// board shows it running either way).
+struct MarkRunning {
+    done: std::sync::atomic::AtomicBool,
+    db: Db,
+    scan: ScanId,
+}
+
+impl MarkRunning {
+    fn once(&self) {
+        if self.done.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let (db, id) = (self.db.clone(), self.scan);
+        // Not waited for: the status only moves queued -> running (see set_scan_status),
+        // so this write landing after the scan's end changes nothing.
+        actix::spawn(async move {
+            if let Err(e) = db
+                .write("start scan", move |c| {
+                    queries::set_scan_status(c, id, ScanStatus::Running, None)
+                })
+                .await
+            {
+                tracing::warn!(scan = id, "cannot mark the scan running: {e}");
+            }
+        });
+    }
 }
 
 impl ScanSupervisor {
     pub fn new(plan: ScanPlan, deps: SupervisorDeps, ended: Recipient<ScanEnded>) -> Self {
+        let mark_running = Arc::new(MarkRunning {
+            done: false.into(),
+            db: deps.db.clone(),
+            scan: plan.id,
+        });
         Self {
             plan,
             deps,
@@ -102,6 +138,7 @@ impl ScanSupervisor {
             cancel_waiters: vec![],
             finishing: false,
             begun: std::time::Instant::now(),
+            mark_running,
         }
     }
 
@@ -204,7 +241,11 @@ impl ScanSupervisor {
             cancel: self.cancel.child_token(),
         };
         let (cache, no_cache) = (self.deps.cache.clone(), self.plan.no_cache);
-        let fut = async move { crate::cached_run::run(&cache, &actor, spec, job, no_cache).await };
+        let mark_running = self.mark_running.clone();
+        let fut = async move {
+            crate::cached_run::run(&cache, &actor, spec, job, no_cache, || mark_running.once())
+                .await
+        };
         ctx.spawn(
             fut.into_actor(self)
                 .map(|res, act, ctx| act.run_done(res, ctx)),
@@ -476,17 +517,6 @@ impl Actor for ScanSupervisor {
         let load = async move {
             // Only the tools this scan may use; the others may still be probing.
             toolbox.ready_for(&needed).await;
-            // Not waited for: the status only moves queued -> running (see set_scan_status),
-            // so this write landing after the scan's end changes nothing.
-            let start = db.addr.send(crate::actors::db::Write {
-                label: "start scan",
-                f: Box::new(move |c| queries::set_scan_status(c, id, ScanStatus::Running, None)),
-            });
-            actix::spawn(async move {
-                if let Ok(Err(e)) = start.await {
-                    tracing::warn!(scan = id, "cannot mark the scan running: {e}");
-                }
-            });
             if !resumed {
                 return Ok(Vec::new());
             }
