@@ -146,7 +146,7 @@ fn through_db_actor(dir: &Path, runs: usize) -> anyhow::Result<Duration> {
 
 /// Diagnostic between the two: the daemon's own query functions (`create_scan`,
 /// `finish_run`) on one connection in one transaction, without the actor, the writer task,
-/// its savepoints or its batching. Splits a gap into "the SQL" and "the path".
+/// its batching or its checkpoints. Splits a gap into "the SQL" and "the path".
 fn queries_one_transaction(dir: &Path, runs: usize) -> anyhow::Result<Duration> {
     let chunks: Vec<ParsedOutput> = (0..runs).map(chunk).collect();
     let mut conn = rusqlite::Connection::open(dir.join("direct.db"))?;
