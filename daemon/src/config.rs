@@ -98,6 +98,7 @@ impl Default for ScopeConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DbConfig {
+    /// Connections in the pool, the writer's own included (it keeps one for good).
     pub pool_size: usize,
     pub busy_timeout_ms: u64,
     pub mmap_size: u64,
@@ -499,8 +500,12 @@ impl Config {
                 "limits.max_concurrent_scans and limits.per_target must be at least 1".into(),
             );
         }
-        if self.db.pool_size == 0 {
-            return Err("db.pool_size must be at least 1".into());
+        if self.db.pool_size < 2 {
+            return Err(
+                "db.pool_size must be at least 2: the writer keeps one connection for itself, \
+                 reads and background checkpoints share the others"
+                    .into(),
+            );
         }
         for (name, t) in &self.tools {
             if t.concurrency == 0 {
@@ -583,6 +588,17 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         Config::default().validate().unwrap();
+    }
+
+    /// With one connection the writer would hold it for good and every read would wait.
+    #[test]
+    fn a_pool_too_small_for_the_writer_and_a_reader_is_refused() {
+        let mut c = Config::default();
+        c.db.pool_size = 1;
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("db.pool_size must be at least 2"), "{err}");
+        c.db.pool_size = 2;
+        c.validate().unwrap();
     }
 
     #[test]

@@ -123,7 +123,14 @@ pub fn checkpoint_channel() -> (mpsc::Sender<()>, mpsc::Receiver<()>) {
 /// Runs a PASSIVE checkpoint each time it is woken; ends when the writer drops its sender.
 pub async fn run_checkpointer(pool: Pool, mut wake: mpsc::Receiver<()>, metrics: Arc<Metrics>) {
     while wake.recv().await.is_some() {
-        let Ok(conn) = pool.get().await else { return };
+        let conn = match pool.get().await {
+            Ok(c) => c,
+            // Busy or closing pool: skip this round; the writer's own bound still holds.
+            Err(e) => {
+                tracing::warn!("background WAL checkpoint skipped: {e}");
+                continue;
+            }
+        };
         let metrics = metrics.clone();
         let outcome = conn
             .interact(move |c| checkpoint_passive(c, "wal checkpoint (background)", &metrics))
