@@ -11,13 +11,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::storage::Pool;
 use actix::prelude::*;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
-use crate::storage::{checkpoint, transaction, StorageError};
+use crate::storage::{checkpoint, transaction, Pool, StorageError};
 use picket_protocol::PoolStatus;
 
 /// The writer's connection holds the hot pages of the tables it writes: a larger cache

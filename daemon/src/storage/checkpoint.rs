@@ -17,11 +17,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::storage::Pool;
 use rusqlite::{ffi, Connection};
 use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
+use crate::storage::Pool;
 
 /// When the writer wakes the background task and when it copies frames itself, in WAL
 /// frames (4 KiB pages).
