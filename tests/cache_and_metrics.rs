@@ -98,12 +98,7 @@ fn the_same_scan_twice_is_answered_from_the_cache_without_starting_a_tool() {
 
 #[test]
 fn a_real_repeat_scan_hits_on_every_run_and_reports_the_same() {
-    for tool in ["nmap", "whatweb", "sslscan"] {
-        assert!(
-            picketd::tool_registry::find_program(tool).is_some(),
-            "{tool} is not installed: run scripts/setup"
-        );
-    }
+    require_installed(&["nmap", "whatweb", "sslscan"]);
     let env = Env::new();
     let http = http(env.root());
     let https = https(env.root());

@@ -46,12 +46,7 @@ fn scan_wait(env: &Env, args: &[&str]) -> Value {
 
 #[test]
 fn real_tools_tls_profile_finds_services_and_findings_and_survive_restart() {
-    for tool in ["nmap", "whatweb", "sslscan", "testssl"] {
-        assert!(
-            picketd::tool_registry::find_program(tool).is_some(),
-            "{tool} is not installed: run scripts/setup"
-        );
-    }
+    require_installed(&["nmap", "whatweb", "sslscan", "testssl"]);
     let env = Env::new();
     let http = http(env.root());
     let https = https(env.root());

@@ -121,6 +121,16 @@ pub fn output_with_deadline(cmd: &mut Command, deadline: Duration) -> Output {
 }
 
 /// stdout parsed as one JSON document; panics with the whole output otherwise.
+/// Fails the test at once, with the fix, when a real tool it drives is missing.
+pub fn require_installed(tools: &[&str]) {
+    for tool in tools {
+        assert!(
+            picketd::tool_registry::find_program(tool).is_some(),
+            "{tool} is not installed: run scripts/setup"
+        );
+    }
+}
+
 pub fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", describe(out)))
