@@ -29,6 +29,19 @@ pub struct Figure {
 }
 
 impl Figure {
+    /// One line of the table: name, value, unit, comparison, target, mark.
+    fn row(&self) -> String {
+        format!(
+            "{:<58} {:>12} {:<6} {:>2} {:>9}  {}",
+            self.name,
+            fmt_value(self.value),
+            self.unit,
+            self.cmp.as_str(),
+            fmt_value(self.target),
+            if self.pass() { "pass" } else { "MISS" }
+        )
+    }
+
     pub fn pass(&self) -> bool {
         self.value.is_finite()
             && match self.cmp {
@@ -63,15 +76,7 @@ impl Report {
             cmp,
             detail,
         };
-        eprintln!(
-            "  {:<58} {:>12} {:<6} {} {} {}",
-            f.name,
-            fmt_value(f.value),
-            f.unit,
-            f.cmp.as_str(),
-            fmt_value(f.target),
-            if f.pass() { "pass" } else { "MISS" }
-        );
+        eprintln!("  {}", f.row());
         self.figures.push(f);
     }
 
@@ -82,15 +87,7 @@ impl Report {
         );
         println!("{}", "-".repeat(97));
         for f in &self.figures {
-            println!(
-                "{:<58} {:>12} {:<6} {:>2} {:>9}  {}",
-                f.name,
-                fmt_value(f.value),
-                f.unit,
-                f.cmp.as_str(),
-                fmt_value(f.target),
-                if f.pass() { "pass" } else { "MISS" }
-            );
+            println!("{}", f.row());
         }
         println!();
         for f in &self.figures {
