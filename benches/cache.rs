@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use picketd::actors::cache::{CacheActor, CacheEntry, Complete, GetStats, Lookup, LookupKey};
-use picketd::actors::db::{Db, DbActor};
+use picketd::cache::actor::{CacheActor, CacheEntry, Complete, GetStats, Lookup, LookupKey};
 use picketd::config::DbConfig;
 use picketd::metrics::Metrics;
+use picketd::storage::db::{Db, DbActor};
 
 use l1::{entry, key, shuffled};
 
@@ -158,7 +158,7 @@ fn actor_ops(c: &mut Criterion) {
     g.finish();
     // Close the pool while the runtime runs: its connections must be dropped inside it.
     sys.block_on(async {
-        let _ = db.addr.send(picketd::actors::db::Close).await;
+        let _ = db.addr.send(picketd::storage::db::Close).await;
         actix::clock::sleep(Duration::from_millis(100)).await;
     });
 }

@@ -9,8 +9,8 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use picketd::tools::generic::{self, GenericMapping};
-use picketd::tools::BuiltinParser;
+use picketd::parsers::generic::{self, GenericMapping};
+use picketd::parsers::BuiltinParser;
 
 fn parsers(c: &mut Criterion) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon/tests/data");

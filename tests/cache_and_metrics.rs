@@ -280,7 +280,7 @@ fn the_reported_hit_rate_is_hits_over_hits_and_misses() {
 
 #[test]
 fn prometheus_metrics_pass_promtool() {
-    let promtool = picketd::tool_registry::find_program("promtool")
+    let promtool = picketd::run::spec::find_program("promtool")
         .expect("promtool is not installed: run scripts/setup (Debian package prometheus)");
     let dir = tempfile::tempdir().unwrap();
     let (cfg, _) = counting_tool(dir.path(), "alpha", 600, "");

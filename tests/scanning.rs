@@ -488,7 +488,7 @@ fn import_of_each_fixture_stores_what_the_parser_finds() {
     ];
     for (tool, file) in cases {
         let path = data.join(file);
-        let expected = picketd::tools::BuiltinParser::from_name(tool)
+        let expected = picketd::parsers::BuiltinParser::from_name(tool)
             .unwrap()
             .parse(&std::fs::read(&path).unwrap())
             .unwrap();

@@ -1,4 +1,4 @@
-//! The daemon's L1 cache, rebuilt for benchmarks: actors/cache.rs keeps its quick_cache
+//! The daemon's L1 cache, rebuilt for benchmarks: cache/actor.rs keeps its quick_cache
 //! private, so this is a copy of its construction (same constructor arguments, same byte
 //! weigher, same eviction counter), plus the keys and values the benchmarks feed it.
 //! Shared by benches/cache.rs (criterion) and benches/e2e (the runner). Keep it in step
@@ -8,11 +8,11 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use picketd::actors::cache::CacheEntry;
+use picketd::cache::actor::CacheEntry;
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 
-/// Copy of actors/cache.rs's ByteWeighter.
+/// Copy of cache/actor.rs's ByteWeighter.
 #[derive(Clone)]
 pub struct ByteWeighter;
 
@@ -22,7 +22,7 @@ impl Weighter<String, Arc<CacheEntry>> for ByteWeighter {
     }
 }
 
-/// Copy of actors/cache.rs's CountEvictions.
+/// Copy of cache/actor.rs's CountEvictions.
 #[derive(Clone, Default)]
 pub struct CountEvictions(pub Arc<AtomicU64>);
 

@@ -1,7 +1,7 @@
 //! Figure 5, cache.
 //!
 //! L1 get and insert per operation: the daemon's L1 is a quick_cache `sync::Cache` private
-//! to actors/cache.rs, so this builds the same one (same constructor arguments, a copy of
+//! to cache/actor.rs, so this builds the same one (same constructor arguments, a copy of
 //! its byte weigher and eviction counter, `Arc<CacheEntry>` values whose output is 1 KiB,
 //! 64-hex-character keys like `cached_run::cache_key`) and times 1,000,000 inserts, then
 //! 1,000,000 gets in random order. Capacity 2 GiB so all 1M entries stay (the entries share
@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use picketd::actors::cache::CacheEntry;
+use picketd::cache::actor::CacheEntry;
 
 use crate::client::Client;
 use crate::env::{cpu_seconds, runtime, BenchEnv};

@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use picket_protocol::*;
-use picketd::actors::db::{Db, DbActor};
 use picketd::config::DbConfig;
 use picketd::metrics::Metrics;
+use picketd::parsers::{new_finding, ParsedOutput};
+use picketd::storage::db::{Db, DbActor};
 use picketd::storage::queries::{self, NewScan};
-use picketd::tools::{new_finding, ParsedOutput};
 use rusqlite::{ffi, params};
 
 use crate::client::Client;
@@ -139,7 +139,7 @@ fn through_db_actor(dir: &Path, runs: usize) -> anyhow::Result<Duration> {
             .await;
         let took = start.elapsed();
         results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
-        let _ = db.addr.send(picketd::actors::db::Close).await;
+        let _ = db.addr.send(picketd::storage::db::Close).await;
         Ok(took)
     })
 }

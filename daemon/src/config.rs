@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::tools::generic::GenericMapping;
+use crate::parsers::generic::GenericMapping;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -512,7 +512,7 @@ impl Config {
                 return Err(format!("tools.{name}.concurrency must be at least 1"));
             }
             match &t.parser {
-                ParserSpec::Builtin(p) if crate::tools::BuiltinParser::from_name(p).is_none() => {
+                ParserSpec::Builtin(p) if crate::parsers::BuiltinParser::from_name(p).is_none() => {
                     return Err(format!(
                         "tools.{name}.parser = \"{p}\" is not a built-in parser (nmap, sslscan, whatweb, testssl, nuclei) \
                          nor a generic mapping table"

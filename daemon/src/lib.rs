@@ -1,19 +1,38 @@
-//! picketd as a library: the daemon's parts, wired together by main.rs.
-//! Integration tests and benchmarks use these modules directly.
+//! picketd as a library: the daemon's parts, wired together by `main.rs`. Integration
+//! tests and benchmarks use these modules directly.
+//!
+//! ```text
+//! picket ──frames──▶ ipc::server (one task per connection, ipc::lock owns the socket path)
+//!                      │ Request                ipc::handlers (one function per command)
+//!                      ▼
+//!               scan::scheduler ── admits scans ──▶ scan::supervisor (one per scan)
+//!                                                     │ each tool run
+//!                  cache::cached_run ◀────────────────┤ lookup / share / lead
+//!                  cache::actor (L1 memory, L2 SQLite)│
+//!                  run::tool_actor (queue, concurrency, run::host_limits, run::process)
+//!                  parsers::* (raw output → services, findings)
+//!                  storage::db (pool reads, one batching writer) ◀── persist runs
+//!               scan::board ──events──▶ followers (picket --follow, wait, status)
+//! ```
+//!
+//! | module | owns |
+//! |---|---|
+//! | `config` | picketd.toml: defaults, layering, validation |
+//! | `scope` | target parsing, allow/deny rules, name resolution |
+//! | `metrics` | counters, histograms, slow queries, process figures |
+//! | `ipc` | socket lock, accept loop, connections, handshake, request handlers |
+//! | `scan` | scheduler, scan supervisor, scan board (live progress and events) |
+//! | `run` | tool specs, tool actors, host limits, the process runner |
+//! | `cache` | the cache actor and the cached-run path |
+//! | `storage` | every SQL statement: pool, schema, queries, the writer, checkpoints |
+//! | `parsers` | one parser per tool, the generic mapping, shared normalisation |
 
-pub mod actors;
-pub mod cached_run;
+pub mod cache;
 pub mod config;
-pub mod daemon_state;
-pub mod handlers;
-pub mod host_limits;
+pub mod ipc;
 pub mod metrics;
-pub mod scan_board;
+pub mod parsers;
+pub mod run;
+pub mod scan;
 pub mod scope;
-pub mod server;
-pub mod socket_lock;
 pub mod storage;
-pub mod tool_process;
-pub mod tool_registry;
-pub mod toolbox;
-pub mod tools;

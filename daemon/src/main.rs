@@ -9,17 +9,18 @@ use anyhow::Context;
 use clap::Parser;
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
 use interprocess::os::unix::local_socket::ListenerOptionsExt;
-use picketd::actors::cache::CacheActor;
-use picketd::actors::db::{Close, Db, DbActor};
-use picketd::actors::scheduler::Scheduler;
-use picketd::actors::supervisor::SupervisorDeps;
+use picketd::cache::actor::CacheActor;
 use picketd::config::{Config, Overrides};
-use picketd::daemon_state::{DaemonState, Parts};
-use picketd::handlers::scans::resume_interrupted;
+use picketd::ipc::handlers::scans::resume_interrupted;
+use picketd::ipc::state::{DaemonState, Parts};
+use picketd::ipc::{lock as socket_lock, server};
 use picketd::metrics::Metrics;
-use picketd::scan_board::ScanBoard;
-use picketd::toolbox::Toolbox;
-use picketd::{server, socket_lock, storage};
+use picketd::run::toolbox::Toolbox;
+use picketd::scan::board::ScanBoard;
+use picketd::scan::scheduler::Scheduler;
+use picketd::scan::supervisor::SupervisorDeps;
+use picketd::storage;
+use picketd::storage::db::{Close, Db, DbActor};
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Debug, Parser)]

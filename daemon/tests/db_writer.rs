@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use picketd::actors::db::{Db, DbActor};
 use picketd::config::DbConfig;
 use picketd::metrics::Metrics;
+use picketd::storage::db::{Db, DbActor};
 use picketd::storage::StorageError;
 
 #[actix_rt::test]
@@ -82,5 +82,5 @@ async fn a_failing_write_leaves_its_batch_mates_committed_once() {
         "the writes were not batched together ({} runs)",
         runs.load(SeqCst)
     );
-    let _ = db.addr.send(picketd::actors::db::Close).await;
+    let _ = db.addr.send(picketd::storage::db::Close).await;
 }

@@ -15,11 +15,11 @@ use picket_protocol::frame::{decode_payload, encode_payload};
 use picket_protocol::{
     ClientFrame, FrameCodec, Hello, HelloReply, ServerFrame, Severity, DEFAULT_MAX_FRAME,
 };
-use picketd::tools::generic::GenericMapping;
-use picketd::tools::{self, ParsedOutput};
+use picketd::parsers::generic::GenericMapping;
+use picketd::parsers::{self, ParsedOutput};
 use tokio_util::codec::Decoder;
 
-/// The daemon reads the hello with this cap (`HELLO_CAP` in daemon/src/server.rs).
+/// The daemon reads the hello with this cap (`HELLO_CAP` in daemon/src/ipc/server.rs).
 pub const HELLO_CAP: usize = 4096;
 
 /// A harness: returns for any input, panics on a bug.
@@ -155,7 +155,7 @@ fn check_output(out: &ParsedOutput) {
     }
 }
 
-fn check(result: Result<ParsedOutput, tools::ParseError>) {
+fn check(result: Result<ParsedOutput, parsers::ParseError>) {
     if let Ok(out) = result {
         check_output(&out);
     }
@@ -163,27 +163,27 @@ fn check(result: Result<ParsedOutput, tools::ParseError>) {
 
 /// Target `parse_nmap`: `nmap -oX` output.
 pub fn parse_nmap(data: &[u8]) {
-    check(tools::nmap::parse(data));
+    check(parsers::nmap::parse(data));
 }
 
 /// Target `parse_sslscan`: `sslscan --xml` output.
 pub fn parse_sslscan(data: &[u8]) {
-    check(tools::sslscan::parse(data));
+    check(parsers::sslscan::parse(data));
 }
 
 /// Target `parse_whatweb`: whatweb JSON log (or its mixed stdout).
 pub fn parse_whatweb(data: &[u8]) {
-    check(tools::whatweb::parse(data));
+    check(parsers::whatweb::parse(data));
 }
 
 /// Target `parse_testssl`: testssl.sh JSON (flat or pretty).
 pub fn parse_testssl(data: &[u8]) {
-    check(tools::testssl::parse(data));
+    check(parsers::testssl::parse(data));
 }
 
 /// Target `parse_nuclei`: nuclei JSON lines.
 pub fn parse_nuclei(data: &[u8]) {
-    check(tools::nuclei::parse(data));
+    check(parsers::nuclei::parse(data));
 }
 
 /// The fixed mappings `parse_generic` runs every input through: the gobuster regex from the
@@ -229,7 +229,7 @@ pub fn generic_mappings() -> Vec<GenericMapping> {
 /// Target `parse_generic`: arbitrary output through each fixed mapping.
 pub fn parse_generic(data: &[u8]) {
     for mapping in generic_mappings() {
-        check(tools::generic::parse(
+        check(parsers::generic::parse(
             &mapping,
             "fuzz",
             "scan.example",

@@ -125,7 +125,7 @@ pub fn output_with_deadline(cmd: &mut Command, deadline: Duration) -> Output {
 pub fn require_installed(tools: &[&str]) {
     for tool in tools {
         assert!(
-            picketd::tool_registry::find_program(tool).is_some(),
+            picketd::run::spec::find_program(tool).is_some(),
             "{tool} is not installed: run scripts/setup"
         );
     }

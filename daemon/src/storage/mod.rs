@@ -4,6 +4,7 @@
 //! these functions on the pool's blocking threads.
 
 pub mod checkpoint;
+pub mod db;
 pub mod pool;
 pub mod queries;
 pub mod schema;

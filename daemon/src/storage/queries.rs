@@ -7,7 +7,7 @@
 use picket_protocol::*;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::tools::ParsedOutput;
+use crate::parsers::ParsedOutput;
 
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -627,7 +627,7 @@ mod tests {
     fn findings_count_follows_linked_findings_and_dedupes() {
         let c = db();
         let id = new_scan(&c, "127.0.0.1", ScanStatus::Running);
-        let f = crate::tools::new_finding(
+        let f = crate::parsers::new_finding(
             "t",
             "127.0.0.1",
             Some(80),

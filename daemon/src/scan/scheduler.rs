@@ -9,7 +9,7 @@ use std::collections::{BinaryHeap, HashMap};
 use actix::prelude::*;
 use picket_protocol::{ScanEvent, ScanId, ScanStatus};
 
-use crate::actors::supervisor::{CancelScan, ScanEnded, ScanPlan, ScanSupervisor, SupervisorDeps};
+use crate::scan::supervisor::{CancelScan, ScanEnded, ScanPlan, ScanSupervisor, SupervisorDeps};
 use crate::storage::queries;
 
 struct Queued(ScanPlan);

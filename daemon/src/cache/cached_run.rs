@@ -10,10 +10,10 @@ use actix::Addr;
 use picket_protocol::{RunStatus, ToolRun};
 use sha2::{Digest, Sha256};
 
-use crate::actors::cache::{CacheActor, CacheEntry, LeadGuard, Lookup, LookupKey, SharedHit};
-use crate::actors::tool::{RunTool, ToolActor, ToolJob, ToolResult};
+use crate::cache::actor::{CacheActor, CacheEntry, LeadGuard, Lookup, LookupKey, SharedHit};
+use crate::run::spec::{RunTarget, ToolSpec};
+use crate::run::tool_actor::{RunTool, ToolActor, ToolJob, ToolResult};
 use crate::storage::queries::now_ms;
-use crate::tool_registry::{RunTarget, ToolSpec};
 
 pub fn cache_key(spec: &ToolSpec, target: &RunTarget) -> String {
     let argv = spec
@@ -38,7 +38,7 @@ async fn from_entry(
     job: &ToolJob,
     entry: Arc<CacheEntry>,
 ) -> Option<ToolResult> {
-    let parsed = crate::tool_registry::parse_output(spec, entry.output.clone(), &job.target.host)
+    let parsed = crate::run::spec::parse_output(spec, entry.output.clone(), &job.target.host)
         .await
         .ok()?
         .ok()?;

@@ -1,19 +1,19 @@
 //! What every connection handler can reach: the live config, the actors, the counters and
-//! the shutdown signal. Must not hold request logic (handlers/ does).
+//! the shutdown signal. Must not hold request logic (ipc/handlers/ does).
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::cache::CacheActor;
-use crate::actors::db::Db;
-use crate::actors::scheduler::Scheduler;
+use crate::cache::actor::CacheActor;
 use crate::config::{Config, Overrides};
 use crate::metrics::Metrics;
-use crate::scan_board::ScanBoard;
+use crate::run::toolbox::Toolbox;
+use crate::scan::board::ScanBoard;
+use crate::scan::scheduler::Scheduler;
 use crate::scope::Scope;
-use crate::toolbox::Toolbox;
+use crate::storage::db::Db;
 
 /// The parts of the config that SIGHUP swaps together.
 #[derive(Debug, Clone)]
@@ -103,7 +103,7 @@ impl DaemonState {
             config: config.clone(),
             scope: Arc::new(scope),
         };
-        self.scheduler.do_send(crate::actors::scheduler::SetLimits {
+        self.scheduler.do_send(crate::scan::scheduler::SetLimits {
             max_running: config.limits.max_concurrent_scans,
             max_queued: config.limits.max_queued_scans,
         });

@@ -16,15 +16,15 @@ use picket_protocol::*;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::cache::CacheActor;
-use crate::actors::db::Db;
-use crate::actors::tool::{ToolJob, ToolResult};
+use crate::cache::actor::CacheActor;
 use crate::config::Profile;
-use crate::scan_board::ScanBoard;
+use crate::run::spec::{host_port, RunTarget};
+use crate::run::tool_actor::{ToolJob, ToolResult};
+use crate::run::toolbox::Toolbox;
+use crate::scan::board::ScanBoard;
 use crate::scope::{CheckedTarget, Scope, TargetKind};
+use crate::storage::db::Db;
 use crate::storage::queries;
-use crate::tool_registry::{host_port, RunTarget};
-use crate::toolbox::Toolbox;
 
 /// Everything a scan needs to run, decided and validated at submission.
 #[derive(Debug, Clone)]
@@ -243,8 +243,10 @@ impl ScanSupervisor {
         let (cache, no_cache) = (self.deps.cache.clone(), self.plan.no_cache);
         let mark_running = self.mark_running.clone();
         let fut = async move {
-            crate::cached_run::run(&cache, &actor, spec, job, no_cache, || mark_running.once())
-                .await
+            crate::cache::cached_run::run(&cache, &actor, spec, job, no_cache, || {
+                mark_running.once()
+            })
+            .await
         };
         ctx.spawn(
             fut.into_actor(self)

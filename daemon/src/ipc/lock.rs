@@ -2,7 +2,7 @@
 //! and removal of a stale socket only while holding that lock.
 //!
 //! Why a lock file: after SIGKILL the socket file stays, and binding over it blindly would
-//! also steal a live daemon's socket. Must not bind the socket itself (server.rs does).
+//! also steal a live daemon's socket. Must not bind the socket itself (ipc/server.rs does).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};

@@ -9,10 +9,10 @@ use futures::StreamExt;
 use picket_protocol::*;
 
 use super::{error, storage_error, Reply};
-use crate::actors::scheduler::{Cancel, CancelOutcome, Submit, SubmitError};
-use crate::actors::supervisor::ScanPlan;
 use crate::config::{Config, Profile};
-use crate::daemon_state::DaemonState;
+use crate::ipc::state::DaemonState;
+use crate::scan::scheduler::{Cancel, CancelOutcome, Submit, SubmitError};
+use crate::scan::supervisor::ScanPlan;
 use crate::scope::{self, Scope, ScopeError};
 use crate::storage::queries::{self, NewScan};
 

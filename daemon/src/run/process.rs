@@ -4,7 +4,7 @@
 //! Why process groups: scanners fork (testssl.sh runs openssl, whatweb may spawn helpers);
 //! killing only the direct child would leave those running. The group is killed when the
 //! run ends for any reason, including the future being dropped. Must not parse output or
-//! decide retries (actors/tool.rs does).
+//! decide retries (run/tool_actor.rs does).
 
 use std::path::Path;
 use std::process::Stdio;

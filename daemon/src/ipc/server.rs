@@ -4,7 +4,7 @@
 //! One task per connection, tracked so that shutdown can wait for in-flight requests.
 //! A connection that sends garbage is answered (when possible) and closed; nothing a peer
 //! sends can take the daemon or other connections down. Must not decide what a request
-//! does: that is handlers/.
+//! does: that is ipc/handlers/.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -16,8 +16,8 @@ use picket_protocol::*;
 use tokio_util::codec::Framed;
 use tokio_util::task::TaskTracker;
 
-use crate::daemon_state::DaemonState;
-use crate::handlers::{self, Reply};
+use crate::ipc::handlers::{self, Reply};
+use crate::ipc::state::DaemonState;
 use crate::metrics::Metrics;
 
 /// A peer must complete the handshake within this time.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use futures::stream::BoxStream;
 use picket_protocol::{ErrorKind, ErrorReply, Request, Response};
 
-use crate::daemon_state::DaemonState;
+use crate::ipc::state::DaemonState;
 use crate::storage::StorageError;
 
 /// What a handler gives back: one answer, or a stream of events the server ends with `End`.

@@ -3,7 +3,7 @@
 //!
 //! Template values come only from validated targets (an IP, a ports spec of digits, a URL
 //! serialized by the url crate), each substituted inside one argv element: nothing a user
-//! types can add an argument or start with '-'. Must not run scans (actors/tool.rs does).
+//! types can add an argument or start with '-'. Must not run scans (run/tool_actor.rs does).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{ParserSpec, ToolConfig};
-use crate::tools::{BuiltinParser, ParseError, ParsedOutput};
+use crate::parsers::{BuiltinParser, ParseError, ParsedOutput};
 
 /// One tool, resolved.
 #[derive(Debug, Clone)]
@@ -163,7 +163,7 @@ impl ToolSpec {
                 }),
             },
             ParserSpec::Generic(mapping) => {
-                crate::tools::generic::parse(mapping, &self.name, default_host, output)
+                crate::parsers::generic::parse(mapping, &self.name, default_host, output)
             }
         }
     }
@@ -217,7 +217,7 @@ async fn probe_version(path: &Path, args: &[String]) -> Option<String> {
     }
     let never = tokio_util::sync::CancellationToken::new();
     let out =
-        crate::tool_process::run(path, args, Duration::from_secs(10), 64 * 1024, &never).await;
+        crate::run::process::run(path, args, Duration::from_secs(10), 64 * 1024, &never).await;
     let text = String::from_utf8_lossy(if out.stdout.is_empty() {
         &out.stderr
     } else {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use picket_protocol::*;
 
-use crate::daemon_state::DaemonState;
+use crate::ipc::state::DaemonState;
 
 pub fn ping(state: &Arc<DaemonState>) -> Response {
     Response::Pong(PingInfo {
@@ -93,15 +93,11 @@ pub async fn metrics(state: &Arc<DaemonState>) -> Response {
     };
     let cache = state
         .cache
-        .send(crate::actors::cache::GetStats)
+        .send(crate::cache::actor::GetStats)
         .await
         .unwrap_or_default();
     let mut queue_depths = Vec::new();
-    if let Ok((queued, running)) = state
-        .scheduler
-        .send(crate::actors::scheduler::GetDepth)
-        .await
-    {
+    if let Ok((queued, running)) = state.scheduler.send(crate::scan::scheduler::GetDepth).await {
         queue_depths.push(depth(
             &[("actor", "scheduler"), ("state", "queued")],
             queued,
@@ -112,7 +108,7 @@ pub async fn metrics(state: &Arc<DaemonState>) -> Response {
         ));
     }
     for (name, addr) in state.toolbox.actors() {
-        if let Ok((queued, running)) = addr.send(crate::actors::tool::GetDepth).await {
+        if let Ok((queued, running)) = addr.send(crate::run::tool_actor::GetDepth).await {
             queue_depths.push(depth(
                 &[("actor", &format!("tool:{name}")), ("state", "queued")],
                 queued,
@@ -123,7 +119,12 @@ pub async fn metrics(state: &Arc<DaemonState>) -> Response {
             ));
         }
     }
-    if let Ok(backlog) = state.db.addr.send(crate::actors::db::GetWriteBacklog).await {
+    if let Ok(backlog) = state
+        .db
+        .addr
+        .send(crate::storage::db::GetWriteBacklog)
+        .await
+    {
         queue_depths.push(depth(
             &[("actor", "db_writer"), ("state", "queued")],
             backlog,

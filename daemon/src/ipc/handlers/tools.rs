@@ -6,9 +6,9 @@ use std::sync::Arc;
 use picket_protocol::*;
 
 use super::{error, storage_error};
-use crate::daemon_state::DaemonState;
+use crate::ipc::state::DaemonState;
+use crate::parsers::ParsedOutput;
 use crate::storage::queries::{self, NewScan};
-use crate::tools::ParsedOutput;
 
 pub async fn list(state: &Arc<DaemonState>) -> Response {
     state.toolbox.ready().await;
@@ -46,7 +46,7 @@ pub async fn import(state: &Arc<DaemonState>, req: ImportRequest) -> Response {
     };
     let default_host = req.target.clone().unwrap_or_default();
     let content = req.content;
-    let parsed = crate::tool_registry::parse_output(&spec, content.into(), &default_host).await;
+    let parsed = crate::run::spec::parse_output(&spec, content.into(), &default_host).await;
     let parsed: ParsedOutput = match parsed {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => {

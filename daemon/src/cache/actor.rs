@@ -20,7 +20,7 @@ use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 use rusqlite::{params, OptionalExtension};
 use tokio::sync::oneshot;
 
-use crate::actors::db::Db;
+use crate::storage::db::Db;
 use crate::storage::queries::now_ms;
 
 /// One cached tool result: the raw output, parsed again on a hit.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use picket_protocol::*;
 
 use super::error;
-use crate::actors::cache::{GetStats, Invalidate, Selector};
-use crate::daemon_state::DaemonState;
+use crate::cache::actor::{GetStats, Invalidate, Selector};
+use crate::ipc::state::DaemonState;
 
 pub async fn cache(state: &Arc<DaemonState>, cmd: CacheCommand) -> Response {
     let selector = match cmd {

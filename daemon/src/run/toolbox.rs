@@ -12,11 +12,11 @@ use std::sync::{Arc, RwLock};
 use actix::{Actor, Addr};
 use futures::StreamExt;
 
-use crate::actors::tool::{ToolActor, UpdateSpec};
 use crate::config::Config;
-use crate::host_limits::HostLimits;
-use crate::scan_board::ScanBoard;
-use crate::tool_registry::{self, ToolSet, ToolSpec};
+use crate::run::host_limits::HostLimits;
+use crate::run::spec::{self, ToolSet, ToolSpec};
+use crate::run::tool_actor::{ToolActor, UpdateSpec};
+use crate::scan::board::ScanBoard;
 
 pub struct Toolbox {
     specs: RwLock<BTreeMap<String, Arc<ToolSpec>>>,
@@ -59,7 +59,7 @@ impl Toolbox {
         let mut probes: futures::stream::FuturesUnordered<_> = config
             .tools
             .iter()
-            .map(|(name, tc)| tool_registry::resolve_one(name, tc))
+            .map(|(name, tc)| spec::resolve_one(name, tc))
             .collect();
         while let Some(spec) = probes.next().await {
             self.publish(Arc::new(spec));

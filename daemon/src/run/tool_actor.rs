@@ -3,7 +3,7 @@
 //! alone would drain the mailbox at once). A run also needs a slot on its target host
 //! (HostLimits) before it starts.
 //!
-//! A run: expand argv, start the process (tool_process), retry transient failures (timeouts
+//! A run: expand argv, start the process (run/process.rs), retry transient failures (timeouts
 //! and failing exit codes) with exponential backoff, then parse the output. Runs are
 //! spawned in the actor's context, so stopping the actor drops them and kills their
 //! process groups. Must not write to the database (the supervisor persists results).
@@ -17,11 +17,11 @@ use picket_protocol::{RunStatus, ScanEvent, ScanId, ToolRun};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::host_limits::{HostLimits, SlotFreed};
-use crate::scan_board::ScanBoard;
-use crate::tool_process::{self, ProcessEnd};
-use crate::tool_registry::{RunTarget, ToolSpec};
-use crate::tools::ParsedOutput;
+use crate::parsers::ParsedOutput;
+use crate::run::host_limits::{HostLimits, SlotFreed};
+use crate::run::process::{self, ProcessEnd};
+use crate::run::spec::{RunTarget, ToolSpec};
+use crate::scan::board::ScanBoard;
 
 /// One run asked of a tool.
 #[derive(Clone)]
@@ -248,7 +248,7 @@ async fn execute(spec: &ToolSpec, job: &ToolJob, board: &ScanBoard) -> ToolResul
             Ok(a) => a,
             Err(e) => return ended(spec, job, RunStatus::Failed, e.to_string()),
         };
-        let outcome = tool_process::run(
+        let outcome = process::run(
             &program,
             &argv,
             spec.timeout(),
@@ -299,7 +299,7 @@ async fn execute(spec: &ToolSpec, job: &ToolJob, board: &ScanBoard) -> ToolResul
                                 run.status = RunStatus::Failed;
                                 run.error = Some(format!(
                                     "the tool wrote no output file: {e}; {}",
-                                    tool_process::stderr_tail(&outcome.stderr)
+                                    process::stderr_tail(&outcome.stderr)
                                 ));
                                 return result;
                             }
@@ -308,7 +308,7 @@ async fn execute(spec: &ToolSpec, job: &ToolJob, board: &ScanBoard) -> ToolResul
                     };
                     let output: Arc<[u8]> = output.into();
                     let parsed =
-                        crate::tool_registry::parse_output(spec, output.clone(), &job.target.host)
+                        crate::run::spec::parse_output(spec, output.clone(), &job.target.host)
                             .await;
                     match parsed {
                         Ok(Ok(p)) => {
@@ -338,7 +338,7 @@ async fn execute(spec: &ToolSpec, job: &ToolJob, board: &ScanBoard) -> ToolResul
                     return result;
                 }
                 run.status = RunStatus::Failed;
-                let tail = tool_process::stderr_tail(&outcome.stderr);
+                let tail = process::stderr_tail(&outcome.stderr);
                 run.error = Some(format!(
                     "exited with {}{}",
                     code.map(|c| c.to_string())

@@ -1,0 +1,8 @@
+//! Scans from admission to their end: the scheduler that admits them, one supervisor per
+//! running scan, and the board where their live progress and events are published.
+//!
+//! Must not run processes (run/ does) nor hold SQL (storage/ does).
+
+pub mod board;
+pub mod scheduler;
+pub mod supervisor;
