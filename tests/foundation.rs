@@ -22,8 +22,8 @@ use common::*;
 use picket_protocol::frame::{decode_payload, encode_payload};
 use picket_protocol::handshake::MAGIC;
 use picket_protocol::{
-    ClientFrame, ErrorKind, Hello, HelloReply, Request, Response, ServerFrame, DEFAULT_MAX_FRAME,
-    PACKAGE_VERSION, PROTOCOL_VERSION,
+    ClientFrame, ErrorKind, Hello, HelloReply, RejectKind, Request, Response, ServerFrame,
+    DEFAULT_MAX_FRAME, PACKAGE_VERSION, PROTOCOL_VERSION,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -117,6 +117,11 @@ fn assert_closed_with_refusal_at_most(received: &[u8], case: &str) {
 
 /// The reason of the one `Rejected` reply in `received`.
 fn rejection_reason(received: &[u8], case: &str) -> String {
+    rejection(received, case).1
+}
+
+/// The kind and reason of the one `Rejected` reply in `received`.
+fn rejection(received: &[u8], case: &str) -> (RejectKind, String) {
     let frames = split_frames(received);
     assert!(
         !frames.is_empty(),
@@ -124,13 +129,14 @@ fn rejection_reason(received: &[u8], case: &str) -> String {
     );
     match hello_reply(&frames[0], case) {
         HelloReply::Rejected {
+            kind,
             reason,
             daemon_protocol,
             daemon_version,
         } => {
             assert_eq!(daemon_protocol, PROTOCOL_VERSION, "{case}");
             assert_eq!(daemon_version, PACKAGE_VERSION, "{case}");
-            reason
+            (kind, reason)
         }
         other => panic!("{case}: expected a rejection, got {other:?}"),
     }
@@ -361,7 +367,8 @@ fn hostile_frames_end_their_connection_and_the_daemon_keeps_serving() {
         s.write_all(&frame(&encode_payload(&hello).unwrap()))
             .unwrap();
         let got = read_until_closed(&mut s, case);
-        let reason = rejection_reason(&got, case);
+        let (kind, reason) = rejection(&got, case);
+        assert_eq!(kind, RejectKind::VersionMismatch, "{case}: {reason}");
         assert!(
             reason.contains("999"),
             "{case}: should name the client's protocol: {reason}"

@@ -63,6 +63,7 @@ impl Connection {
                 reason,
                 daemon_version,
                 daemon_protocol,
+                ..
             })) => {
                 return Err(ClientError::Rejected {
                     reason,

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped on any incompatible change to the message types.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: `HelloReply::Rejected` carries a `RejectKind`.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// The package version of this build (client or daemon).
 pub const PACKAGE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -38,24 +39,51 @@ pub enum HelloReply {
         pid: u32,
     },
     Rejected {
+        kind: RejectKind,
         daemon_protocol: u32,
         daemon_version: String,
         reason: String,
     },
 }
 
-/// Checks a client's hello against this build; `Err` holds the reason, naming both versions
-/// and the fix.
-pub fn check_hello(hello: &Hello) -> Result<(), String> {
+/// Why a daemon refused a connection, so a client can act on it without reading the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RejectKind {
+    /// The first frame was not a Picket hello (bad magic, undecodable).
+    BadHello,
+    /// Client and daemon speak different protocol versions.
+    VersionMismatch,
+    /// The peer's uid/gid may not use this daemon.
+    PeerNotAllowed,
+    /// The daemon is at `limits.max_connections`; retry shortly.
+    Busy,
+}
+
+/// A refused hello: the kind and the reason, naming both versions and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelloRefusal {
+    pub kind: RejectKind,
+    pub reason: String,
+}
+
+/// Checks a client's hello against this build; `Err` holds the kind and the reason, naming
+/// both versions and the fix.
+pub fn check_hello(hello: &Hello) -> Result<(), HelloRefusal> {
     if hello.magic != MAGIC {
-        return Err("not a Picket client (bad handshake magic)".into());
+        return Err(HelloRefusal {
+            kind: RejectKind::BadHello,
+            reason: "not a Picket client (bad handshake magic)".into(),
+        });
     }
     if hello.protocol != PROTOCOL_VERSION {
-        return Err(format!(
+        return Err(HelloRefusal {
+            kind: RejectKind::VersionMismatch,
+            reason: format!(
             "protocol mismatch: client speaks protocol {} (picket {}), daemon speaks protocol {} (picketd {}); \
              restart the daemon with the same version as the client (`picket shutdown`, then run picket again)",
             hello.protocol, hello.package_version, PROTOCOL_VERSION, PACKAGE_VERSION
-        ));
+            ),
+        });
     }
     Ok(())
 }

@@ -13,6 +13,9 @@ pub mod prometheus;
 
 pub use error::{ErrorKind, ErrorReply, ProtocolError};
 pub use frame::{FrameCodec, DEFAULT_MAX_FRAME};
-pub use handshake::{check_hello, Hello, HelloReply, MAGIC, PACKAGE_VERSION, PROTOCOL_VERSION};
+pub use handshake::{
+    check_hello, Hello, HelloRefusal, HelloReply, RejectKind, MAGIC, PACKAGE_VERSION,
+    PROTOCOL_VERSION,
+};
 pub use messages::*;
 pub use model::*;

@@ -61,8 +61,9 @@ async fn handle_connection(stream: Stream, state: Arc<DaemonState>) {
     }
 }
 
-fn rejected(reason: String) -> HelloReply {
+fn rejected(kind: RejectKind, reason: String) -> HelloReply {
     HelloReply::Rejected {
+        kind,
         daemon_protocol: PROTOCOL_VERSION,
         daemon_version: PACKAGE_VERSION.into(),
         reason,
@@ -90,7 +91,12 @@ async fn connection(
         Err(_) => return Err(ProtocolError::Decode("no handshake within 5 s".into())),
         Ok(None) => return Ok(()),
         Ok(Some(Err(e))) => {
-            let _ = framed.send(rejected(format!("bad handshake: {e}"))).await;
+            let _ = framed
+                .send(rejected(
+                    RejectKind::BadHello,
+                    format!("bad handshake: {e}"),
+                ))
+                .await;
             return Err(e);
         }
         Ok(Some(Ok(h))) => h,
@@ -106,7 +112,9 @@ async fn connection(
              run picket as that user, or add the uid to [access] allow_uids in picketd.toml",
             state.own_uid
         );
-        let _ = framed.send(rejected(reason)).await;
+        let _ = framed
+            .send(rejected(RejectKind::PeerNotAllowed, reason))
+            .await;
         return Ok(());
     }
     if open > config.limits.max_connections as u64 {
@@ -114,13 +122,15 @@ async fn connection(
             "busy: {} connections already open (limits.max_connections); retry shortly",
             open - 1
         );
-        let _ = framed.send(rejected(reason)).await;
+        let _ = framed.send(rejected(RejectKind::Busy, reason)).await;
         return Ok(());
     }
-    if let Err(reason) = check_hello(&hello) {
-        tracing::warn!("refused handshake: {reason}");
-        framed.send(rejected(reason.clone())).await?;
-        return Err(ProtocolError::Decode(reason));
+    if let Err(refusal) = check_hello(&hello) {
+        tracing::warn!("refused handshake: {}", refusal.reason);
+        framed
+            .send(rejected(refusal.kind, refusal.reason.clone()))
+            .await?;
+        return Err(ProtocolError::Decode(refusal.reason));
     }
     framed
         .send(HelloReply::Welcome {
