@@ -1,12 +1,9 @@
-//! Local scan targets for end-to-end tests: an HTTP and an HTTPS server (self-signed
-//! certificate made with openssl) on 127.0.0.1, on ports the kernel picks, killed on drop.
-//! Also tool scripts for tests that need a tool with a given behaviour (sleep, hang, fork).
+//! Local scan targets: an HTTP and an HTTPS server (self-signed certificate made with
+//! openssl) on 127.0.0.1, on ports the kernel picks, killed on drop (testkit/serve.py).
 //!
 //! Must only ever bind loopback: these are the only things the scanning tests may scan.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -34,7 +31,7 @@ fn docroot(dir: &Path) -> PathBuf {
 }
 
 fn spawn(args: &[&str]) -> Target {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/local_targets/serve.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("serve.py");
     let mut child = Command::new("python3")
         .arg(script)
         .args(args)
@@ -88,33 +85,4 @@ pub fn https(dir: &Path) -> Target {
         cert.to_str().unwrap(),
         key.to_str().unwrap(),
     ])
-}
-
-/// Writes an executable /bin/sh script: a stand-in tool with the behaviour a test needs.
-/// (The daemon runs it through argv like any tool; the script is the test's, not a user's.)
-pub fn tool_script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
-/// Pids of live processes whose command line contains `marker`.
-pub fn processes_with(marker: &str) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let state = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        // A zombie has an empty cmdline anyway; skip it explicitly too.
-        if text.contains(marker) && !state.contains(") Z ") {
-            pids.push(pid);
-        }
-    }
-    pids
 }
