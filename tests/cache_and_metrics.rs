@@ -2,63 +2,77 @@
 //! and picket, counting stand-in tools (scripts that record each start) so "no process was
 //! started" is observed, not inferred, and the real tools for the repeat-scan case.
 
-mod common;
-mod local_targets;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
-use local_targets::*;
+use picket_protocol::ScanDetail;
+use picket_testkit::scripts::{count_start, starts, until_exists};
+use picket_testkit::targets::{http, https};
+use picket_testkit::*;
 use serde_json::Value;
-
-const FINDS: &str = "parser = { kind = \"regex\", pattern = '^(?P<title>PICKET-FINDING \\S+)' }";
 
 /// A tool that appends a line to `count` each time it starts, then prints one finding
 /// (named after its argument, so targets differ).
-fn counting_tool(dir: &Path, name: &str, ttl: u64, extra: &str) -> (String, PathBuf) {
+fn counting_tool(dir: &Path, name: &str, ttl: i64, extra: &str) -> (ToolConfig, PathBuf) {
     let count = dir.join(format!("{name}.count"));
     let script = tool_script(
         dir,
         name,
         &format!(
-            "echo run >> {}\n{extra}\necho \"PICKET-FINDING {name}-$1\"",
-            count.display()
+            "{}\n{extra}\necho \"PICKET-FINDING {name}-$1\"",
+            count_start(&count)
         ),
     );
-    let cfg = format!(
-        "[tools.{name}]\nprogram = \"{}\"\nargs = [\"{{host}}\"]\nttl_secs = {ttl}\nversion_args = []\n{FINDS}\n",
-        script.display()
-    );
-    (cfg, count)
+    let tool = ToolConfig::new(name)
+        .program(script)
+        .ttl_secs(ttl)
+        .no_version_probe()
+        .finds_marked_lines();
+    (tool, count)
 }
 
-fn starts(count: &Path) -> usize {
-    std::fs::read_to_string(count)
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
+/// A daemon with counting tools `alpha` and `beta` (TTL 600 s); their start counts.
+fn alpha_and_beta(dir: &Path) -> (Env, Daemon, [PathBuf; 2]) {
+    let (a, a_count) = counting_tool(dir, "alpha", 600, "");
+    let (b, b_count) = counting_tool(dir, "beta", 600, "");
+    let env = Env::new().with_config(&ConfigBuilder::new().tool(a).tool(b));
+    let daemon = env.start_daemon();
+    (env, daemon, [a_count, b_count])
 }
 
-fn scan(env: &Env, args: &[&str]) -> Value {
-    let mut all = vec!["scan"];
-    all.extend_from_slice(args);
-    all.push("--wait");
-    let s = env.picket_json(all);
-    assert_eq!(s["status"], "done", "{s:#}");
+/// A daemon with one counting tool; its start count.
+fn one_tool(dir: &Path, name: &str, ttl: i64, extra: &str) -> (Env, Daemon, PathBuf) {
+    let (tool, count) = counting_tool(dir, name, ttl, extra);
+    let env = Env::new().with_config(&ConfigBuilder::new().tool(tool));
+    let daemon = env.start_daemon();
+    (env, daemon, count)
+}
+
+/// `scan ARGS --wait`, which must end done.
+fn scan(env: &Env, args: &[&str]) -> ScanDetail {
+    let s = env.scan_wait(args);
+    assert_eq!(s.status, picket_protocol::ScanStatus::Done, "{s:#?}");
     s
 }
 
-fn runs(scan: &Value) -> Vec<Value> {
-    scan["tool_runs"].as_array().unwrap().clone()
+fn hits(scan: &ScanDetail) -> Vec<bool> {
+    scan.tool_runs.iter().map(|r| r.cache_hit).collect()
 }
 
-fn fingerprints(scan: &Value) -> Vec<String> {
-    let mut v: Vec<String> = scan["findings"]
-        .as_array()
-        .unwrap()
+fn all_hit(scan: &ScanDetail) -> bool {
+    scan.tool_runs.iter().all(|r| r.cache_hit)
+}
+
+fn none_hit(scan: &ScanDetail) -> bool {
+    scan.tool_runs.iter().all(|r| !r.cache_hit)
+}
+
+fn fingerprints(scan: &ScanDetail) -> Vec<String> {
+    let mut v: Vec<String> = scan
+        .findings
         .iter()
-        .map(|f| f["fingerprint"].as_str().unwrap().to_string())
+        .map(|f| f.fingerprint.clone())
         .collect();
     v.sort();
     v
@@ -71,28 +85,22 @@ fn cache_stats(env: &Env) -> Value {
 #[test]
 fn the_same_scan_twice_is_answered_from_the_cache_without_starting_a_tool() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, a_count) = counting_tool(dir.path(), "alpha", 600, "");
-    let (b, b_count) = counting_tool(dir.path(), "beta", 600, "");
-    let env = Env::new().with_config_file(&(a + &b));
-    let _d = env.start_daemon();
+    let (env, _d, [a_count, b_count]) = alpha_and_beta(dir.path());
     let first = scan(&env, &["127.0.0.1", "--tools", "alpha,beta"]);
-    assert!(runs(&first).iter().all(|r| r["cache_hit"] == false));
+    assert!(none_hit(&first));
     assert_eq!((starts(&a_count), starts(&b_count)), (1, 1));
     let second = scan(&env, &["127.0.0.1", "--tools", "alpha,beta"]);
-    assert!(
-        runs(&second).iter().all(|r| r["cache_hit"] == true),
-        "{second:#}"
-    );
+    assert!(all_hit(&second), "{second:#?}");
     assert_eq!(
         (starts(&a_count), starts(&b_count)),
         (1, 1),
         "a cache hit must not start the tool"
     );
     assert_eq!(fingerprints(&first), fingerprints(&second));
-    assert_eq!(first["findings"].as_array().unwrap().len(), 2);
+    assert_eq!(first.findings.len(), 2);
     // --no-cache runs them again.
     let third = scan(&env, &["127.0.0.1", "--tools", "alpha,beta", "--no-cache"]);
-    assert!(runs(&third).iter().all(|r| r["cache_hit"] == false));
+    assert!(none_hit(&third));
     assert_eq!((starts(&a_count), starts(&b_count)), (2, 2));
 }
 
@@ -106,28 +114,22 @@ fn a_real_repeat_scan_hits_on_every_run_and_reports_the_same() {
     let ports = format!("{},{}", http.port, https.port);
     let first = scan(&env, &["127.0.0.1", "--ports", &ports]);
     let second = scan(&env, &["127.0.0.1", "--ports", &ports]);
-    assert_eq!(runs(&first).len(), runs(&second).len());
-    assert!(
-        runs(&second).iter().all(|r| r["cache_hit"] == true),
-        "{:#?}",
-        runs(&second)
-    );
-    assert_eq!(first["services"], second["services"]);
+    assert_eq!(first.tool_runs.len(), second.tool_runs.len());
+    assert!(all_hit(&second), "{:#?}", second.tool_runs);
+    assert_eq!(first.services, second.services);
     assert_eq!(fingerprints(&first), fingerprints(&second));
 }
 
 #[test]
 fn after_a_restart_hits_come_from_sqlite_then_from_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let (cfg, count) = counting_tool(dir.path(), "alpha", 600, "");
-    let env = Env::new().with_config_file(&cfg);
-    let mut d = env.start_daemon();
+    let (env, mut d, count) = one_tool(dir.path(), "alpha", 600, "");
     scan(&env, &["127.0.0.1", "127.0.0.2", "--tools", "alpha"]);
     env.picket(["shutdown"]);
     d.wait_exit();
     let _d = env.start_daemon();
     let again = scan(&env, &["127.0.0.1", "127.0.0.2", "--tools", "alpha"]);
-    assert!(runs(&again).iter().all(|r| r["cache_hit"] == true));
+    assert!(all_hit(&again));
     let st = cache_stats(&env);
     assert_eq!(
         (st["hits_l2"].as_u64(), st["hits_l1"].as_u64()),
@@ -148,20 +150,18 @@ fn after_a_restart_hits_come_from_sqlite_then_from_memory() {
 #[test]
 fn an_expired_entry_is_a_miss() {
     let dir = tempfile::tempdir().unwrap();
-    let (cfg, count) = counting_tool(dir.path(), "alpha", 1, "");
-    let env = Env::new().with_config_file(&cfg);
-    let _d = env.start_daemon();
+    let (env, _d, count) = one_tool(dir.path(), "alpha", 1, "");
     let first = scan(&env, &["127.0.0.1", "--tools", "alpha"]);
     let stored = Instant::now();
-    assert_eq!(runs(&first)[0]["cache_hit"], false);
+    assert_eq!(hits(&first), [false]);
     // The TTL is 1 s; wait past it (plus the coarse clock's tick) before asking again.
     while stored.elapsed() < Duration::from_millis(1500) {
         std::thread::sleep(Duration::from_millis(100));
     }
     let second = scan(&env, &["127.0.0.1", "--tools", "alpha"]);
     assert_eq!(
-        runs(&second)[0]["cache_hit"],
-        false,
+        hits(&second),
+        [false],
         "an expired entry must not be served"
     );
     assert_eq!(starts(&count), 2);
@@ -171,16 +171,14 @@ fn an_expired_entry_is_a_miss() {
 #[test]
 fn invalidating_a_target_makes_only_that_target_miss() {
     let dir = tempfile::tempdir().unwrap();
-    let (cfg, count) = counting_tool(dir.path(), "alpha", 600, "");
-    let env = Env::new().with_config_file(&cfg);
-    let _d = env.start_daemon();
+    let (env, _d, count) = one_tool(dir.path(), "alpha", 600, "");
     scan(&env, &["127.0.0.1", "127.0.0.2", "--tools", "alpha"]);
     let out = env.picket_json(["cache", "invalidate", "--target", "127.0.0.1"]);
     assert_eq!(out["removed"], 1);
     let again = scan(&env, &["127.0.0.1", "127.0.0.2", "--tools", "alpha"]);
-    for r in runs(&again) {
-        let expect_hit = r["target"] == "127.0.0.2";
-        assert_eq!(r["cache_hit"], expect_hit, "{r:#}");
+    for r in &again.tool_runs {
+        let expect_hit = r.target == "127.0.0.2";
+        assert_eq!(r.cache_hit, expect_hit, "{r:#?}");
     }
     assert_eq!(starts(&count), 3);
     // By tool, and everything.
@@ -197,14 +195,7 @@ fn invalidating_a_target_makes_only_that_target_miss() {
 fn two_concurrent_scans_of_the_same_run_start_one_process() {
     let dir = tempfile::tempdir().unwrap();
     let gate = dir.path().join("gate");
-    let (cfg, count) = counting_tool(
-        dir.path(),
-        "slowpoke",
-        600,
-        &format!("while [ ! -e {} ]; do sleep 0.05; done", gate.display()),
-    );
-    let env = Env::new().with_config_file(&cfg);
-    let _d = env.start_daemon();
+    let (env, _d, count) = one_tool(dir.path(), "slowpoke", 600, &until_exists(&gate));
     let a = env.picket_json(["scan", "127.0.0.1", "--tools", "slowpoke"])["id"].to_string();
     let b = env.picket_json(["scan", "127.0.0.1", "--tools", "slowpoke"])["id"].to_string();
     eventually(
@@ -213,14 +204,12 @@ fn two_concurrent_scans_of_the_same_run_start_one_process() {
         || (cache_stats(&env)["in_flight_waiters"] == 1).then_some(()),
     );
     std::fs::write(&gate, "go").unwrap();
-    let both = env.picket_json(["wait", &a, &b]);
-    let both = both.as_array().unwrap();
-    assert!(both.iter().all(|s| s["status"] == "done"));
-    assert_eq!(starts(&count), 1, "exactly one process for both scans");
-    let hits: Vec<bool> = both
+    let both: Vec<ScanDetail> = env.picket_as(["wait", &a, &b]);
+    assert!(both
         .iter()
-        .map(|s| runs(s)[0]["cache_hit"].as_bool().unwrap())
-        .collect();
+        .all(|s| s.status == picket_protocol::ScanStatus::Done));
+    assert_eq!(starts(&count), 1, "exactly one process for both scans");
+    let hits: Vec<bool> = both.iter().map(|s| s.tool_runs[0].cache_hit).collect();
     assert_eq!(
         hits,
         [false, true],
@@ -233,10 +222,7 @@ fn two_concurrent_scans_of_the_same_run_start_one_process() {
 #[test]
 fn the_reported_hit_rate_is_hits_over_hits_and_misses() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, _) = counting_tool(dir.path(), "alpha", 600, "");
-    let (b, _) = counting_tool(dir.path(), "beta", 600, "");
-    let env = Env::new().with_config_file(&(a + &b));
-    let _d = env.start_daemon();
+    let (env, _d, _) = alpha_and_beta(dir.path());
     let plan: &[&[&str]] = &[
         &["127.0.0.1", "--tools", "alpha,beta"],
         &["127.0.0.1", "--tools", "alpha"],
@@ -245,16 +231,12 @@ fn the_reported_hit_rate_is_hits_over_hits_and_misses() {
         &["127.0.0.3", "--tools", "beta", "--no-cache"],
         &["127.0.0.1", "--tools", "beta", "--no-cache"],
     ];
-    let (mut hits, mut misses) = (0u64, 0u64);
-    for args in plan {
-        for r in runs(&scan(&env, args)) {
-            if r["cache_hit"] == true {
-                hits += 1
-            } else {
-                misses += 1
-            }
-        }
-    }
+    let runs: Vec<bool> = plan
+        .iter()
+        .flat_map(|args| hits(&scan(&env, args)))
+        .collect();
+    let hits = runs.iter().filter(|h| **h).count() as u64;
+    let misses = runs.len() as u64 - hits;
     assert!(hits > 0 && misses > 0);
     let st = cache_stats(&env);
     assert_eq!(
@@ -283,9 +265,7 @@ fn prometheus_metrics_pass_promtool() {
     let promtool = picketd::run::spec::find_program("promtool")
         .expect("promtool is not installed: run scripts/setup (Debian package prometheus)");
     let dir = tempfile::tempdir().unwrap();
-    let (cfg, _) = counting_tool(dir.path(), "alpha", 600, "");
-    let env = Env::new().with_config_file(&cfg);
-    let _d = env.start_daemon();
+    let (env, _d, _) = one_tool(dir.path(), "alpha", 600, "");
     scan(&env, &["127.0.0.1", "--tools", "alpha"]);
     scan(&env, &["127.0.0.1", "--tools", "alpha"]);
     env.picket(["findings"]);
@@ -333,7 +313,7 @@ fn prometheus_metrics_pass_promtool() {
 
 #[test]
 fn queries_over_the_slow_threshold_are_reported_with_their_timing() {
-    let env = Env::new().with_config_file("[db]\nslow_query_ms = 0\n");
+    let env = Env::new().with_config(&ConfigBuilder::new().set("db", "slow_query_ms", 0));
     let _d = env.start_daemon();
     env.picket_json(["list"]);
     let st = env.picket_json(["stats"]);

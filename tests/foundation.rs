@@ -11,20 +11,18 @@
 //!
 //! Storage (6) is daemon/tests/storage.rs; the systemd unit (7) is tests/systemd_unit.rs.
 
-mod common;
-
 use std::io::{ErrorKind as IoKind, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use common::*;
 use picket_protocol::frame::{decode_payload, encode_payload};
 use picket_protocol::handshake::MAGIC;
 use picket_protocol::{
     ClientFrame, ErrorKind, Hello, HelloReply, RejectKind, Request, Response, ServerFrame,
     DEFAULT_MAX_FRAME, PACKAGE_VERSION, PROTOCOL_VERSION,
 };
+use picket_testkit::*;
 
 // ---------------------------------------------------------------------------------------
 // Raw socket helpers
@@ -300,136 +298,12 @@ fn hostile_frames_end_their_connection_and_the_daemon_keeps_serving() {
     let env = Env::new();
     let daemon = env.start_daemon();
     let mut noise = Noise(0x9E37_79B9_7F4A_7C15);
-
-    // Random bytes of various lengths, then end of input: closed, never welcomed.
-    for (i, len) in [1usize, 3, 4, 5, 17, 100, 4096, 70_000]
-        .into_iter()
-        .enumerate()
-    {
-        let case = format!("random bytes #{i} ({len} bytes)");
-        let mut s = raw_connect(&env);
-        let _ = s.write_all(&noise.bytes(len));
-        let _ = s.shutdown(std::net::Shutdown::Write);
-        let got = read_until_closed(&mut s, &case);
-        assert_closed_with_refusal_at_most(&got, &case);
-        assert_serving(&env, &daemon, &case);
-    }
-
-    // A truncated frame: the header announces 100 bytes, 10 arrive, then the peer closes.
-    {
-        let case = "truncated frame";
-        let mut s = raw_connect(&env);
-        let mut bytes = 100u32.to_be_bytes().to_vec();
-        bytes.extend_from_slice(&noise.bytes(10));
-        s.write_all(&bytes).unwrap();
-        s.shutdown(std::net::Shutdown::Write).unwrap();
-        let got = read_until_closed(&mut s, case);
-        assert_closed_with_refusal_at_most(&got, case);
-        assert_serving(&env, &daemon, case);
-    }
-
-    // A frame announcing 4 GiB: refused on the header alone, without waiting for a body,
-    // and the refusal names the size it refused.
-    {
-        let case = "frame announcing 4 GiB";
-        let mut s = raw_connect(&env);
-        s.write_all(&u32::MAX.to_be_bytes()).unwrap();
-        let got = read_until_closed(&mut s, case);
-        let reason = rejection_reason(&got, case);
-        assert!(
-            reason.contains(&u32::MAX.to_string()),
-            "{case}: the refusal should name the announced size: {reason}"
-        );
-        assert_serving(&env, &daemon, case);
-    }
-
-    // A correctly sized frame of garbage: answered with a refusal and closed (no waiting).
-    for len in [8usize, 64, 1000] {
-        let case = format!("well-sized garbage frame of {len} bytes");
-        let mut s = raw_connect(&env);
-        let mut garbage = noise.bytes(len);
-        garbage[0] = 0xFF; // never the start of a valid Hello (magic "PICKET")
-        s.write_all(&frame(&garbage)).unwrap();
-        let got = read_until_closed(&mut s, &case);
-        rejection_reason(&got, &case);
-        assert_serving(&env, &daemon, &case);
-    }
-
-    // A well-formed handshake from a client speaking another protocol version.
-    {
-        let case = "handshake with protocol 999";
-        let mut s = raw_connect(&env);
-        let hello = Hello {
-            magic: MAGIC,
-            protocol: 999,
-            package_version: "9.9.9".into(),
-        };
-        s.write_all(&frame(&encode_payload(&hello).unwrap()))
-            .unwrap();
-        let got = read_until_closed(&mut s, case);
-        let (kind, reason) = rejection(&got, case);
-        assert_eq!(kind, RejectKind::VersionMismatch, "{case}: {reason}");
-        assert!(
-            reason.contains("999"),
-            "{case}: should name the client's protocol: {reason}"
-        );
-        assert!(
-            reason.contains(&format!("protocol {PROTOCOL_VERSION}")),
-            "{case}: should name the daemon's protocol: {reason}"
-        );
-        assert!(
-            reason.to_lowercase().contains("restart the daemon"),
-            "{case}: should say to restart the daemon: {reason}"
-        );
-        assert_serving(&env, &daemon, case);
-    }
-
-    // A valid handshake, then a garbage request frame: an error answer, then close.
-    {
-        let case = "garbage request after a valid handshake";
-        let mut s = raw_connect(&env);
-        s.write_all(&frame(&encode_payload(&Hello::current()).unwrap()))
-            .unwrap();
-        match hello_reply(&read_frame(&mut s, case), case) {
-            HelloReply::Welcome { protocol, pid, .. } => {
-                assert_eq!(protocol, PROTOCOL_VERSION);
-                assert_eq!(pid, daemon.pid());
-            }
-            other => panic!("{case}: valid hello refused: {other:?}"),
-        }
-        // A real request first, to show the connection works before the garbage.
-        let ping = ClientFrame {
-            id: 7,
-            request: Request::Ping,
-        };
-        s.write_all(&frame(&encode_payload(&ping).unwrap()))
-            .unwrap();
-        let answer: ServerFrame =
-            decode_payload(&read_frame(&mut s, case), DEFAULT_MAX_FRAME).unwrap();
-        assert_eq!(answer.id, 7);
-        assert!(
-            matches!(answer.response, Response::Pong(_)),
-            "{case}: {answer:?}"
-        );
-
-        let mut garbage = b"\xff\xfe\xfd this is not a picket request \x00\x01\x02".to_vec();
-        garbage.extend_from_slice(&noise.bytes(32));
-        s.write_all(&frame(&garbage)).unwrap();
-        let got = read_until_closed(&mut s, case);
-        let frames = split_frames(&got);
-        assert_eq!(
-            frames.len(),
-            1,
-            "{case}: expected exactly one error answer, got {} frames",
-            frames.len()
-        );
-        let answer: ServerFrame = decode_payload(&frames[0], DEFAULT_MAX_FRAME).unwrap();
-        match answer.response {
-            Response::Error(e) => assert_eq!(e.kind, ErrorKind::Invalid, "{case}: {e:?}"),
-            other => panic!("{case}: expected Response::Error, got {other:?}"),
-        }
-        assert_serving(&env, &daemon, case);
-    }
+    random_bytes_then_end_of_input(&env, &daemon, &mut noise);
+    truncated_frame(&env, &daemon, &mut noise);
+    frame_announcing_4_gib(&env, &daemon);
+    well_sized_garbage_frames(&env, &daemon, &mut noise);
+    handshake_with_another_protocol(&env, &daemon);
+    garbage_request_after_a_valid_handshake(&env, &daemon, &mut noise);
 
     // Every one of those was counted as a protocol error, not silently ignored.
     let st = stats(&env);
@@ -437,6 +311,139 @@ fn hostile_frames_end_their_connection_and_the_daemon_keeps_serving() {
         st["protocol_errors"].as_u64().unwrap() >= 10,
         "protocol_errors not counted: {st}"
     );
+}
+
+/// Random bytes of various lengths, then end of input: closed, never welcomed.
+fn random_bytes_then_end_of_input(env: &Env, daemon: &Daemon, noise: &mut Noise) {
+    for (i, len) in [1usize, 3, 4, 5, 17, 100, 4096, 70_000]
+        .into_iter()
+        .enumerate()
+    {
+        let case = format!("random bytes #{i} ({len} bytes)");
+        let mut s = raw_connect(env);
+        let _ = s.write_all(&noise.bytes(len));
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let got = read_until_closed(&mut s, &case);
+        assert_closed_with_refusal_at_most(&got, &case);
+        assert_serving(env, daemon, &case);
+    }
+}
+
+/// A truncated frame: the header announces 100 bytes, 10 arrive, then the peer closes.
+fn truncated_frame(env: &Env, daemon: &Daemon, noise: &mut Noise) {
+    let case = "truncated frame";
+    let mut s = raw_connect(env);
+    let mut bytes = 100u32.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&noise.bytes(10));
+    s.write_all(&bytes).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let got = read_until_closed(&mut s, case);
+    assert_closed_with_refusal_at_most(&got, case);
+    assert_serving(env, daemon, case);
+}
+
+/// A frame announcing 4 GiB: refused on the header alone, without waiting for a body,
+/// and the refusal names the size it refused.
+fn frame_announcing_4_gib(env: &Env, daemon: &Daemon) {
+    let case = "frame announcing 4 GiB";
+    let mut s = raw_connect(env);
+    s.write_all(&u32::MAX.to_be_bytes()).unwrap();
+    let got = read_until_closed(&mut s, case);
+    let reason = rejection_reason(&got, case);
+    assert!(
+        reason.contains(&u32::MAX.to_string()),
+        "{case}: the refusal should name the announced size: {reason}"
+    );
+    assert_serving(env, daemon, case);
+}
+
+/// A correctly sized frame of garbage: answered with a refusal and closed (no waiting).
+fn well_sized_garbage_frames(env: &Env, daemon: &Daemon, noise: &mut Noise) {
+    for len in [8usize, 64, 1000] {
+        let case = format!("well-sized garbage frame of {len} bytes");
+        let mut s = raw_connect(env);
+        let mut garbage = noise.bytes(len);
+        garbage[0] = 0xFF; // never the start of a valid Hello (magic "PICKET")
+        s.write_all(&frame(&garbage)).unwrap();
+        let got = read_until_closed(&mut s, &case);
+        rejection_reason(&got, &case);
+        assert_serving(env, daemon, &case);
+    }
+}
+
+/// A well-formed handshake from a client speaking another protocol version.
+fn handshake_with_another_protocol(env: &Env, daemon: &Daemon) {
+    let case = "handshake with protocol 999";
+    let mut s = raw_connect(env);
+    let hello = Hello {
+        magic: MAGIC,
+        protocol: 999,
+        package_version: "9.9.9".into(),
+    };
+    s.write_all(&frame(&encode_payload(&hello).unwrap()))
+        .unwrap();
+    let got = read_until_closed(&mut s, case);
+    let (kind, reason) = rejection(&got, case);
+    assert_eq!(kind, RejectKind::VersionMismatch, "{case}: {reason}");
+    assert!(
+        reason.contains("999"),
+        "{case}: should name the client's protocol: {reason}"
+    );
+    assert!(
+        reason.contains(&format!("protocol {PROTOCOL_VERSION}")),
+        "{case}: should name the daemon's protocol: {reason}"
+    );
+    assert!(
+        reason.to_lowercase().contains("restart the daemon"),
+        "{case}: should say to restart the daemon: {reason}"
+    );
+    assert_serving(env, daemon, case);
+}
+
+/// A valid handshake, then a garbage request frame: an error answer, then close.
+fn garbage_request_after_a_valid_handshake(env: &Env, daemon: &Daemon, noise: &mut Noise) {
+    let case = "garbage request after a valid handshake";
+    let mut s = raw_connect(env);
+    s.write_all(&frame(&encode_payload(&Hello::current()).unwrap()))
+        .unwrap();
+    match hello_reply(&read_frame(&mut s, case), case) {
+        HelloReply::Welcome { protocol, pid, .. } => {
+            assert_eq!(protocol, PROTOCOL_VERSION);
+            assert_eq!(pid, daemon.pid());
+        }
+        other => panic!("{case}: valid hello refused: {other:?}"),
+    }
+    // A real request first, to show the connection works before the garbage.
+    let ping = ClientFrame {
+        id: 7,
+        request: Request::Ping,
+    };
+    s.write_all(&frame(&encode_payload(&ping).unwrap()))
+        .unwrap();
+    let answer: ServerFrame = decode_payload(&read_frame(&mut s, case), DEFAULT_MAX_FRAME).unwrap();
+    assert_eq!(answer.id, 7);
+    assert!(
+        matches!(answer.response, Response::Pong(_)),
+        "{case}: {answer:?}"
+    );
+
+    let mut garbage = b"\xff\xfe\xfd this is not a picket request \x00\x01\x02".to_vec();
+    garbage.extend_from_slice(&noise.bytes(32));
+    s.write_all(&frame(&garbage)).unwrap();
+    let got = read_until_closed(&mut s, case);
+    let frames = split_frames(&got);
+    assert_eq!(
+        frames.len(),
+        1,
+        "{case}: expected exactly one error answer, got {} frames",
+        frames.len()
+    );
+    let answer: ServerFrame = decode_payload(&frames[0], DEFAULT_MAX_FRAME).unwrap();
+    match answer.response {
+        Response::Error(e) => assert_eq!(e.kind, ErrorKind::Invalid, "{case}: {e:?}"),
+        other => panic!("{case}: expected Response::Error, got {other:?}"),
+    }
+    assert_serving(env, daemon, case);
 }
 
 #[test]
@@ -588,14 +595,20 @@ fn run_as_nobody(env: &Env, picket: &Path, with_dac_override: bool) -> std::proc
     output_with_deadline(&mut cmd, CLIENT_DEADLINE)
 }
 
-#[test]
-fn socket_is_private_and_other_uids_are_refused() {
+/// These tests run clients as uid `NOBODY` with setpriv, which needs root.
+fn daemon_for_nobody_tests() -> (Env, Daemon) {
     assert!(
         nix::unistd::geteuid().is_root(),
         "this test runs clients as uid {NOBODY} with setpriv, which needs root"
     );
     let env = Env::new();
     let daemon = env.start_daemon();
+    (env, daemon)
+}
+
+#[test]
+fn socket_is_private_and_other_uids_are_refused() {
+    let (env, daemon) = daemon_for_nobody_tests();
 
     let dir = env.socket().parent().unwrap();
     let dir_meta = std::fs::metadata(dir).unwrap();
@@ -657,12 +670,7 @@ fn socket_is_private_and_other_uids_are_refused() {
 
 #[test]
 fn another_uid_reaching_the_socket_gets_a_clear_refusal_every_time() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "this test runs clients as uid {NOBODY} with setpriv, which needs root"
-    );
-    let env = Env::new();
-    let daemon = env.start_daemon();
+    let (env, daemon) = daemon_for_nobody_tests();
     let mut scratch = None;
     let picket = picket_runnable_by_nobody(&mut scratch);
     // Repeated: the refusal must not depend on who wins the race between the daemon's

@@ -3,33 +3,30 @@
 //! (overlap, limits, timeouts, cancel, crash recovery). Every target is a loopback server
 //! the test started itself; the suite runs in a network namespace with only lo up.
 
-mod common;
-mod local_targets;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::*;
-use local_targets::*;
-use serde_json::Value;
+use picket_protocol::{
+    FindingPage, RunStatus, ScanDetail, ScanPage, ScanProgress, ScanStatus, ToolInfo, ToolRun,
+};
+use picket_testkit::scripts::{self, count_start, starts, until_exists};
+use picket_testkit::targets::{http, https, Target};
+use picket_testkit::*;
 
-const NO_FINDINGS: &str =
-    "parser = { kind = \"regex\", pattern = '^(?P<title>PICKET-FINDING \\S+)' }";
-
-fn runs(scan: &Value) -> &Vec<Value> {
-    scan["tool_runs"].as_array().expect("tool_runs")
+/// A stand-in tool running `program` on `{host}`, never probed for a version, finding each
+/// `PICKET-FINDING <word>` line it prints.
+fn stand_in(name: &str, program: &Path) -> ToolConfig {
+    ToolConfig::new(name)
+        .program(program)
+        .no_version_probe()
+        .finds_marked_lines()
 }
 
 /// Largest number of runs whose [started_ms, finished_ms] intervals overlap at one moment.
-fn max_overlap(runs: &[&Value]) -> usize {
+fn max_overlap(runs: &[ToolRun]) -> usize {
     let iv: Vec<(i64, i64)> = runs
         .iter()
-        .map(|r| {
-            (
-                r["started_ms"].as_i64().unwrap(),
-                r["finished_ms"].as_i64().unwrap(),
-            )
-        })
+        .map(|r| (r.started_ms.unwrap(), r.finished_ms.unwrap()))
         .collect();
     iv.iter()
         .map(|(s, _)| iv.iter().filter(|(a, b)| a <= s && s < b).count())
@@ -37,11 +34,59 @@ fn max_overlap(runs: &[&Value]) -> usize {
         .unwrap_or(0)
 }
 
-fn scan_wait(env: &Env, args: &[&str]) -> Value {
-    let mut all = vec!["scan"];
-    all.extend_from_slice(args);
-    all.push("--wait");
-    env.picket_json(all)
+fn fingerprints(scan: &ScanDetail) -> BTreeSet<String> {
+    scan.findings
+        .iter()
+        .map(|f| f.fingerprint.clone())
+        .collect()
+}
+
+/// What the tls profile must have found: both services (nmap), and each web and TLS
+/// tool's findings on its service; every tool ran to the end.
+fn assert_tls_profile_found(scan: &ScanDetail, http: &Target, https: &Target) {
+    let services = &scan.services;
+    assert!(
+        services
+            .iter()
+            .any(|s| s.port == http.port && s.name == "http"),
+        "nmap must report the HTTP service: {services:#?}"
+    );
+    assert!(
+        services.iter().any(|s| s.port == https.port && s.tls),
+        "nmap must report the TLS service: {services:#?}"
+    );
+    let findings = &scan.findings;
+    let by = |tool: &str, port: u16| {
+        findings
+            .iter()
+            .filter(|f| f.tool == tool && f.port == Some(port))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        !by("whatweb", http.port).is_empty(),
+        "whatweb findings for the HTTP service"
+    );
+    assert!(
+        by("sslscan", https.port)
+            .iter()
+            .any(|f| f.title.contains("Self-signed")),
+        "sslscan must flag the self-signed certificate: {findings:#?}"
+    );
+    assert!(
+        by("testssl", https.port)
+            .iter()
+            .any(|f| f.title == "cert_chain_of_trust"),
+        "testssl.sh must flag the untrusted chain: {findings:#?}"
+    );
+    for tool in ["nmap", "whatweb", "sslscan", "testssl"] {
+        assert!(
+            scan.tool_runs
+                .iter()
+                .any(|r| r.tool == tool && r.status == RunStatus::Done),
+            "{tool} ran: {:#?}",
+            scan.tool_runs
+        );
+    }
 }
 
 #[test]
@@ -52,100 +97,44 @@ fn real_tools_tls_profile_finds_services_and_findings_and_survive_restart() {
     let https = https(env.root());
     let daemon = env.start_daemon();
     let ports = format!("{},{}", http.port, https.port);
-    let scan = scan_wait(&env, &["127.0.0.1", "--ports", &ports, "--profile", "tls"]);
-    assert_eq!(scan["status"], "done", "{scan:#}");
-
-    let services = scan["services"].as_array().unwrap();
-    let has_service = |port: u16, pred: &dyn Fn(&Value) -> bool| {
-        services.iter().any(|s| s["port"] == port && pred(s))
-    };
-    assert!(
-        has_service(http.port, &|s| s["name"] == "http"),
-        "nmap must report the HTTP service: {services:#?}"
-    );
-    assert!(
-        has_service(https.port, &|s| s["tls"] == true),
-        "nmap must report the TLS service: {services:#?}"
-    );
-
-    let findings = scan["findings"].as_array().unwrap();
-    let by = |tool: &str, port: u16| {
-        findings
-            .iter()
-            .filter(|f| f["tool"] == tool && f["port"] == port)
-            .collect::<Vec<_>>()
-    };
-    assert!(
-        !by("whatweb", http.port).is_empty(),
-        "whatweb findings for the HTTP service"
-    );
-    assert!(
-        by("sslscan", https.port)
-            .iter()
-            .any(|f| f["title"].as_str().unwrap().contains("Self-signed")),
-        "sslscan must flag the self-signed certificate: {findings:#?}"
-    );
-    assert!(
-        by("testssl", https.port)
-            .iter()
-            .any(|f| f["title"] == "cert_chain_of_trust"),
-        "testssl.sh must flag the untrusted chain: {findings:#?}"
-    );
-    for tool in ["nmap", "whatweb", "sslscan", "testssl"] {
-        assert!(
-            runs(&scan)
-                .iter()
-                .any(|r| r["tool"] == tool && r["status"] == "done"),
-            "{tool} ran: {:#?}",
-            runs(&scan)
-        );
-    }
+    let scan = env.scan_wait(&["127.0.0.1", "--ports", &ports, "--profile", "tls"]);
+    assert_eq!(scan.status, ScanStatus::Done, "{scan:#?}");
+    assert_tls_profile_found(&scan, &http, &https);
 
     // The same answers after a restart, from the database.
-    let id = scan["id"].as_i64().unwrap().to_string();
+    let id = scan.id.to_string();
     env.picket(["shutdown"]);
     drop(daemon);
     let _daemon = env.start_daemon();
-    let shown = env.picket_json(["show", &id]);
-    assert_eq!(shown["services"], scan["services"]);
-    assert_eq!(shown["findings"], scan["findings"]);
-    let listed = env.picket_json(["findings", &id, "--limit", "1000"]);
-    let a: BTreeSet<String> = listed["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["fingerprint"].to_string())
-        .collect();
-    let b: BTreeSet<String> = findings
-        .iter()
-        .map(|f| f["fingerprint"].to_string())
-        .collect();
-    assert_eq!(a, b);
+    let shown: ScanDetail = env.picket_as(["show", &id]);
+    assert_eq!(shown.services, scan.services);
+    assert_eq!(shown.findings, scan.findings);
+    let listed: FindingPage = env.picket_as(["findings", &id, "--limit", "1000"]);
+    let listed: BTreeSet<String> = listed.findings.into_iter().map(|f| f.fingerprint).collect();
+    assert_eq!(listed, fingerprints(&scan));
 }
 
-fn sleeper_config(dir: &Path, names: &[&str], concurrency: u32, per_target: u32) -> String {
+/// Tools `names`, each a script that sleeps 1 s, under `per_target`.
+fn sleepers(dir: &Path, names: &[&str], concurrency: i64, per_target: i64) -> ConfigBuilder {
     let sleeper = tool_script(dir, "sleeper", "sleep 1");
-    let mut cfg = format!("[limits]\nper_target = {per_target}\nmax_concurrent_scans = 8\n");
-    for n in names {
-        cfg += &format!(
-            "[tools.{n}]\nprogram = \"{}\"\nargs = [\"{{host}}\"]\nconcurrency = {concurrency}\nttl_secs = 0\nversion_args = []\n{NO_FINDINGS}\n",
-            sleeper.display()
-        );
-    }
-    cfg
+    let cfg =
+        ConfigBuilder::new().limits([("per_target", per_target), ("max_concurrent_scans", 8)]);
+    names.iter().fold(cfg, |cfg, n| {
+        cfg.tool(stand_in(n, &sleeper).concurrency(concurrency).ttl_secs(0))
+    })
 }
 
 #[test]
 fn tools_of_one_scan_overlap_but_never_beyond_the_per_target_limit() {
     let dir = tempfile::tempdir().unwrap();
     let names = ["s1", "s2", "s3", "s4"];
-    let env = Env::new().with_config_file(&sleeper_config(dir.path(), &names, 4, 2));
+    let env = Env::new().with_config(&sleepers(dir.path(), &names, 4, 2));
     let _d = env.start_daemon();
-    let scan = scan_wait(&env, &["127.0.0.1", "--tools", "s1,s2,s3,s4"]);
-    let all: Vec<&Value> = runs(&scan).iter().collect();
+    let scan = env.scan_wait(&["127.0.0.1", "--tools", "s1,s2,s3,s4"]);
+    let all = &scan.tool_runs;
     assert_eq!(all.len(), 4);
-    assert!(all.iter().all(|r| r["status"] == "done"), "{all:#?}");
-    let peak = max_overlap(&all);
+    assert!(all.iter().all(|r| r.status == RunStatus::Done), "{all:#?}");
+    let peak = max_overlap(all);
     assert_eq!(
         peak, 2,
         "runs on one host must overlap, up to per_target = 2: {all:#?}"
@@ -155,57 +144,53 @@ fn tools_of_one_scan_overlap_but_never_beyond_the_per_target_limit() {
 #[test]
 fn one_tool_never_runs_more_than_its_concurrency_across_targets() {
     let dir = tempfile::tempdir().unwrap();
-    let env = Env::new().with_config_file(&sleeper_config(dir.path(), &["slow"], 2, 4));
+    let env = Env::new().with_config(&sleepers(dir.path(), &["slow"], 2, 4));
     let _d = env.start_daemon();
-    let scan = scan_wait(
-        &env,
-        &[
-            "127.0.0.1",
-            "127.0.0.2",
-            "127.0.0.3",
-            "127.0.0.4",
-            "127.0.0.5",
-            "--tools",
-            "slow",
-        ],
-    );
-    let all: Vec<&Value> = runs(&scan).iter().collect();
-    assert_eq!(all.len(), 5, "{scan:#}");
+    let scan = env.scan_wait(&[
+        "127.0.0.1",
+        "127.0.0.2",
+        "127.0.0.3",
+        "127.0.0.4",
+        "127.0.0.5",
+        "--tools",
+        "slow",
+    ]);
+    let all = &scan.tool_runs;
+    assert_eq!(all.len(), 5, "{scan:#?}");
     assert_eq!(
-        max_overlap(&all),
+        max_overlap(all),
         2,
         "tools.slow.concurrency = 2 bounds the overlap: {all:#?}"
     );
 }
 
+/// A daemon whose one tool `hang` forks a child, both sleeping with `marker` in their
+/// command lines; `tool` adds the timeout and retries under test.
+fn hanging(dir: &Path, marker: &str, tool: impl FnOnce(ToolConfig) -> ToolConfig) -> (Env, Daemon) {
+    let hang = scripts::hang(dir, marker);
+    let env = Env::new().with_config(&ConfigBuilder::new().tool(tool(stand_in("hang", &hang))));
+    let daemon = env.start_daemon();
+    (env, daemon)
+}
+
 #[test]
 fn a_hanging_tool_and_its_child_are_killed_at_the_timeout_and_retried() {
     let dir = tempfile::tempdir().unwrap();
-    let marker = format!("{}.4242", std::process::id() % 1000 + 1000);
-    let hang = tool_script(
-        dir.path(),
-        "hang",
-        &format!("sleep {marker} &\nsleep {marker}"),
-    );
-    let cfg = format!(
-        "[tools.hang]\nprogram = \"{}\"\nargs = [\"{{host}}\"]\ntimeout_secs = 1\nretries = 1\nversion_args = []\n{NO_FINDINGS}\n",
-        hang.display()
-    );
-    let env = Env::new().with_config_file(&cfg);
-    let _d = env.start_daemon();
+    let marker = scripts::hang_marker(4242);
+    let (env, _d) = hanging(dir.path(), &marker, |t| t.timeout_secs(1).retries(1));
     let out = env.picket(["--json", "scan", "127.0.0.1", "--tools", "hang", "--wait"]);
-    let scan = json(&out);
-    let run = &runs(&scan)[0];
-    assert_eq!(run["status"], "timed_out", "{run:#}");
+    let scan: ScanDetail = parse(&out);
+    let run = &scan.tool_runs[0];
+    assert_eq!(run.status, RunStatus::TimedOut, "{run:#?}");
     assert_eq!(
-        run["attempts"], 2,
-        "one retry after the first timeout: {run:#}"
+        run.attempts, 2,
+        "one retry after the first timeout: {run:#?}"
     );
     assert!(
-        run["error"].as_str().unwrap().contains("timed out"),
-        "{run:#}"
+        run.error.as_deref().unwrap().contains("timed out"),
+        "{run:#?}"
     );
-    assert_eq!(scan["status"], "failed");
+    assert_eq!(scan.status, ScanStatus::Failed);
     assert!(!out.status.success(), "a failed scan is a non-zero exit");
     eventually(EVENTUALLY, "no tool process left", || {
         processes_with(&marker).is_empty().then_some(())
@@ -215,18 +200,8 @@ fn a_hanging_tool_and_its_child_are_killed_at_the_timeout_and_retried() {
 #[test]
 fn cancel_kills_the_running_tool_and_its_children() {
     let dir = tempfile::tempdir().unwrap();
-    let marker = format!("{}.4343", std::process::id() % 1000 + 2000);
-    let hang = tool_script(
-        dir.path(),
-        "hang",
-        &format!("sleep {marker} &\nsleep {marker}"),
-    );
-    let cfg = format!(
-        "[tools.hang]\nprogram = \"{}\"\nargs = [\"{{host}}\"]\ntimeout_secs = 600\nversion_args = []\n{NO_FINDINGS}\n",
-        hang.display()
-    );
-    let env = Env::new().with_config_file(&cfg);
-    let _d = env.start_daemon();
+    let marker = scripts::hang_marker(4343);
+    let (env, _d) = hanging(dir.path(), &marker, |t| t.timeout_secs(600));
     let id = env.picket_json(["scan", "127.0.0.1", "--tools", "hang"])["id"]
         .as_i64()
         .unwrap()
@@ -236,8 +211,9 @@ fn cancel_kills_the_running_tool_and_its_children() {
     });
     // Stored as running once its tool really started (a scan the cache answers whole
     // skips that write): what `list` and `show` read.
+    let show = || env.picket_as::<ScanDetail, _, _>(["show", &id]);
     eventually(EVENTUALLY, "the scan stored as running", || {
-        (env.picket_json(["show", &id])["status"] == "running").then_some(())
+        (show().status == ScanStatus::Running).then_some(())
     });
     let cancelled = env.picket_json(["cancel", &id]);
     assert_eq!(cancelled["cancelled"], true);
@@ -247,9 +223,9 @@ fn cancel_kills_the_running_tool_and_its_children() {
         Vec::<u32>::new(),
         "cancel left tool processes behind"
     );
-    let shown = env.picket_json(["show", &id]);
-    assert_eq!(shown["status"], "cancelled");
-    assert_eq!(runs(&shown)[0]["status"], "cancelled");
+    let shown = show();
+    assert_eq!(shown.status, ScanStatus::Cancelled);
+    assert_eq!(shown.tool_runs[0].status, RunStatus::Cancelled);
     let again = env.picket(["cancel", &id]);
     assert_eq!(
         again.status.code(),
@@ -268,11 +244,7 @@ fn hostile_and_out_of_scope_targets_are_refused_before_any_process_starts() {
         "recorder",
         &format!("echo \"$@\" >> {}", witness.display()),
     );
-    let cfg = format!(
-        "[tools.recorder]\nprogram = \"{}\"\nargs = [\"{{host}}\"]\nversion_args = []\n{NO_FINDINGS}\n",
-        recorder.display()
-    );
-    let env = Env::new().with_config_file(&cfg);
+    let env = Env::new().with_config(&ConfigBuilder::new().tool(stand_in("recorder", &recorder)));
     let _d = env.start_daemon();
     let long = "a".repeat(10 * 1024);
     let hostile = [
@@ -322,11 +294,10 @@ fn hostile_and_out_of_scope_targets_are_refused_before_any_process_starts() {
         std::fs::read_to_string(&witness)
     );
     // The daemon stored nothing for refused scans and still serves.
-    let listed = env.picket_json(["list"]);
-    assert_eq!(listed["scans"].as_array().unwrap().len(), 0);
+    assert_eq!(env.picket_as::<ScanPage, _, _>(["list"]).scans.len(), 0);
     // And an in-scope target does run the tool, so the witness is a working one.
-    let scan = scan_wait(&env, &["127.0.0.1", "--tools", "recorder"]);
-    assert_eq!(scan["status"], "done");
+    let scan = env.scan_wait(&["127.0.0.1", "--tools", "recorder"]);
+    assert_eq!(scan.status, ScanStatus::Done);
     assert_eq!(
         std::fs::read_to_string(&witness).unwrap().trim(),
         "127.0.0.1"
@@ -344,89 +315,66 @@ fn kill_9_mid_scan_then_restart_finishes_without_rerunning_or_duplicating() {
     let fast = tool_script(
         dir.path(),
         "fast",
-        &format!(
-            "echo run >> {}\necho 'PICKET-FINDING alpha'",
-            fast_count.display()
-        ),
+        &format!("{}\necho 'PICKET-FINDING alpha'", count_start(&fast_count)),
     );
     // Runs until the gate file exists, so the daemon is killed while it is running.
     let slow = tool_script(
         dir.path(),
         "slow",
         &format!(
-            "echo run >> {}\nwhile [ ! -e {} ]; do sleep 0.1; done\necho 'PICKET-FINDING beta'",
-            slow_count.display(),
-            gate.display()
+            "{}\n{}\necho 'PICKET-FINDING beta'",
+            count_start(&slow_count),
+            until_exists(&gate)
         ),
     );
-    let mut cfg = String::new();
-    for (name, path) in [("fast", &fast), ("slow", &slow)] {
-        cfg += &format!("[tools.{name}]\nprogram = \"{}\"\nargs = [\"{{host}}\"]\nversion_args = []\n{NO_FINDINGS}\n", path.display());
-    }
-    let env = Env::new().with_config_file(&cfg);
+    let cfg = ConfigBuilder::new()
+        .tool(stand_in("fast", &fast))
+        .tool(stand_in("slow", &slow));
+    let env = Env::new().with_config(&cfg);
     let mut daemon = env.start_daemon();
     let id = env.picket_json(["scan", "127.0.0.1", "--tools", "fast,slow"])["id"]
         .as_i64()
         .unwrap()
         .to_string();
     eventually(EVENTUALLY, "fast finished and slow running", || {
-        let st = env.picket_json(["status", &id]);
-        let s = &st[0];
-        (s["runs_finished"] == 1 && std::fs::read_to_string(&slow_count).is_ok()).then_some(())
+        let st: Vec<ScanProgress> = env.picket_as(["status", &id]);
+        (st[0].runs_finished == 1 && starts(&slow_count) > 0).then_some(())
     });
     daemon.kill9();
     std::fs::write(&gate, "open").unwrap();
     let _daemon = env.start_daemon();
-    let done = env.picket_json(["wait", &id]);
-    assert_eq!(done["status"], "done", "{done:#}");
+    let done: ScanDetail = env.picket_as(["wait", &id]);
+    assert_eq!(done.status, ScanStatus::Done, "{done:#?}");
     assert_eq!(
-        std::fs::read_to_string(&fast_count)
-            .unwrap()
-            .lines()
-            .count(),
+        starts(&fast_count),
         1,
         "the finished run must not run again"
     );
+    assert_eq!(starts(&slow_count), 2, "the interrupted run runs again");
+    let mut titles: Vec<&str> = done.findings.iter().map(|f| f.title.as_str()).collect();
+    titles.sort();
     assert_eq!(
-        std::fs::read_to_string(&slow_count)
-            .unwrap()
-            .lines()
-            .count(),
-        2,
-        "the interrupted run runs again"
-    );
-    let titles: Vec<&str> = done["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["title"].as_str().unwrap())
-        .collect();
-    let mut sorted = titles.clone();
-    sorted.sort();
-    assert_eq!(
-        sorted,
+        titles,
         ["PICKET-FINDING alpha", "PICKET-FINDING beta"],
         "each finding once"
     );
-    assert_eq!(runs(&done).len(), 2);
+    assert_eq!(done.tool_runs.len(), 2);
 }
 
 #[test]
 fn a_full_queue_refuses_with_busy_and_a_missing_tool_is_skipped_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let gate = dir.path().join("gate");
-    let blocker = tool_script(
-        dir.path(),
-        "blocker",
-        &format!("while [ ! -e {} ]; do sleep 0.1; done", gate.display()),
-    );
-    let cfg = format!(
-        "[limits]\nmax_concurrent_scans = 1\nmax_queued_scans = 1\n\
-         [tools.blocker]\nprogram = \"{}\"\nargs = [\"{{host}}\"]\nversion_args = []\n{NO_FINDINGS}\n\
-         [tools.ghost]\nprogram = \"picket-no-such-tool\"\nargs = [\"{{host}}\"]\n{NO_FINDINGS}\n",
-        blocker.display()
-    );
-    let env = Env::new().with_config_file(&cfg);
+    let blocker = tool_script(dir.path(), "blocker", &until_exists(&gate));
+    let cfg = ConfigBuilder::new()
+        .limits([("max_concurrent_scans", 1), ("max_queued_scans", 1)])
+        .tool(stand_in("blocker", &blocker))
+        .tool(
+            ToolConfig::new("ghost")
+                .program("picket-no-such-tool")
+                .finds_marked_lines(),
+        );
+    let env = Env::new().with_config(&cfg);
     let _d = env.start_daemon();
     let first = env.picket_json(["scan", "127.0.0.1", "--tools", "blocker"])["id"]
         .as_i64()
@@ -438,26 +386,15 @@ fn a_full_queue_refuses_with_busy_and_a_missing_tool_is_skipped_with_a_warning()
     assert_eq!(third.status.code(), Some(4), "{}", describe(&third));
     assert_eq!(json(&third)["error"]["kind"], "busy");
     std::fs::write(&gate, "open").unwrap();
-    let both = env.picket_json(["wait", &first.to_string(), &second.to_string()]);
-    let ghost = &both.as_array().unwrap()[1];
-    assert_eq!(runs(ghost)[0]["status"], "skipped", "{ghost:#}");
-    assert!(
-        ghost["warnings"][0]
-            .as_str()
-            .unwrap()
-            .contains("not installed"),
-        "{ghost:#}"
-    );
-    let tools = env.picket_json(["tools"]);
-    let g = tools
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "ghost")
-        .unwrap();
-    assert_eq!(g["installed"], false);
+    let both: Vec<ScanDetail> = env.picket_as(["wait", &first.to_string(), &second.to_string()]);
+    let ghost = &both[1];
+    assert_eq!(ghost.tool_runs[0].status, RunStatus::Skipped, "{ghost:#?}");
+    assert!(ghost.warnings[0].contains("not installed"), "{ghost:#?}");
+    let tools: Vec<ToolInfo> = env.picket_as(["tools"]);
+    let g = tools.iter().find(|t| t.name == "ghost").unwrap();
+    assert!(!g.installed);
     assert_eq!(
-        env.picket_json(["list"])["scans"].as_array().unwrap().len(),
+        env.picket_as::<ScanPage, _, _>(["list"]).scans.len(),
         2,
         "the refused scan left no row"
     );
@@ -487,49 +424,7 @@ fn import_of_each_fixture_stores_what_the_parser_finds() {
         ("testssl", "testssl-https-full.json"),
     ];
     for (tool, file) in cases {
-        let path = data.join(file);
-        let expected = picketd::parsers::BuiltinParser::from_name(tool)
-            .unwrap()
-            .parse(&std::fs::read(&path).unwrap())
-            .unwrap();
-        let stored = env.picket_json(["import", tool, path.to_str().unwrap()]);
-        assert_eq!(stored["status"], "done");
-        let fps: BTreeSet<String> = stored["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["fingerprint"].as_str().unwrap().to_string())
-            .collect();
-        let want: BTreeSet<String> = expected
-            .findings
-            .iter()
-            .map(|f| f.fingerprint.clone())
-            .collect();
-        assert_eq!(
-            fps, want,
-            "{file}: stored findings differ from the parser's"
-        );
-        let svcs: BTreeSet<(String, u64, String)> = stored["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                (
-                    s["host"].as_str().unwrap().into(),
-                    s["port"].as_u64().unwrap(),
-                    s["name"].as_str().unwrap().into(),
-                )
-            })
-            .collect();
-        let want: BTreeSet<(String, u64, String)> = expected
-            .services
-            .iter()
-            .map(|s| (s.host.clone(), s.port as u64, s.name.clone()))
-            .collect();
-        assert_eq!(
-            svcs, want,
-            "{file}: stored services differ from the parser's"
-        );
+        assert_import_stores_what_the_parser_finds(&env, tool, &data.join(file));
     }
     // A report of a failed run is refused with the tool's own error, not stored.
     let out = env.picket([
@@ -549,28 +444,54 @@ fn import_of_each_fixture_stores_what_the_parser_finds() {
     );
 }
 
+fn assert_import_stores_what_the_parser_finds(env: &Env, tool: &str, path: &Path) {
+    let file = path.file_name().unwrap().to_string_lossy();
+    let expected = picketd::parsers::BuiltinParser::from_name(tool)
+        .unwrap()
+        .parse(&std::fs::read(path).unwrap())
+        .unwrap();
+    let stored: ScanDetail = env.picket_as(["import", tool, path.to_str().unwrap()]);
+    assert_eq!(stored.status, ScanStatus::Done);
+    let want: BTreeSet<String> = expected
+        .findings
+        .iter()
+        .map(|f| f.fingerprint.clone())
+        .collect();
+    assert_eq!(
+        fingerprints(&stored),
+        want,
+        "{file}: stored findings differ from the parser's"
+    );
+    let services = |s: &[picket_protocol::Service]| -> BTreeSet<(String, u16, String)> {
+        s.iter()
+            .map(|s| (s.host.clone(), s.port, s.name.clone()))
+            .collect()
+    };
+    assert_eq!(
+        services(&stored.services),
+        services(&expected.services),
+        "{file}: stored services differ from the parser's"
+    );
+}
+
 #[test]
 fn sighup_applies_new_limits_to_later_runs() {
     let dir = tempfile::tempdir().unwrap();
     let names = ["s1", "s2", "s3"];
-    let env = Env::new().with_config_file(&sleeper_config(dir.path(), &names, 4, 1));
+    let env = Env::new().with_config(&sleepers(dir.path(), &names, 4, 1));
     let daemon = env.start_daemon();
-    let before = scan_wait(&env, &["127.0.0.1", "--tools", "s1,s2,s3"]);
-    assert_eq!(
-        max_overlap(&runs(&before).iter().collect::<Vec<_>>()),
-        1,
-        "per_target = 1"
-    );
+    let before = env.scan_wait(&["127.0.0.1", "--tools", "s1,s2,s3"]);
+    assert_eq!(max_overlap(&before.tool_runs), 1, "per_target = 1");
     std::fs::write(
         env.config_file().unwrap(),
-        sleeper_config(dir.path(), &names, 4, 3),
+        sleepers(dir.path(), &names, 4, 3).render(),
     )
     .unwrap();
     daemon.signal(Signal::SIGHUP);
     daemon.wait_for_log("configuration reloaded");
-    let after = scan_wait(&env, &["127.0.0.1", "--tools", "s1,s2,s3"]);
+    let after = env.scan_wait(&["127.0.0.1", "--tools", "s1,s2,s3"]);
     assert_eq!(
-        max_overlap(&runs(&after).iter().collect::<Vec<_>>()),
+        max_overlap(&after.tool_runs),
         3,
         "per_target = 3 after the reload"
     );
@@ -585,24 +506,24 @@ fn a_tool_that_floods_output_is_cut_at_the_cap_and_the_daemon_stays_small() {
         "flood",
         "echo 'PICKET-FINDING first'\nhead -c 200000000 /dev/zero | tr '\\0' 'x'",
     );
-    let cfg = format!(
-        "[tools.flood]\nprogram = \"{}\"\nargs = [\"{{host}}\"]\noutput_cap_bytes = 1048576\nttl_secs = 0\nversion_args = []\n{NO_FINDINGS}\n",
-        flood.display()
-    );
-    let env = Env::new().with_config_file(&cfg);
+    let tool = stand_in("flood", &flood)
+        .output_cap_bytes(1_048_576)
+        .ttl_secs(0);
+    let env = Env::new().with_config(&ConfigBuilder::new().tool(tool));
     let daemon = env.start_daemon();
-    let scan = scan_wait(&env, &["127.0.0.1", "--tools", "flood"]);
-    let run = &runs(&scan)[0];
-    assert_eq!(run["truncated"], true, "{run:#}");
+    let scan = env.scan_wait(&["127.0.0.1", "--tools", "flood"]);
+    let run = &scan.tool_runs[0];
+    assert!(run.truncated, "{run:#?}");
     assert_eq!(
-        run["status"], "done",
-        "what fits under the cap is still parsed: {run:#}"
+        run.status,
+        RunStatus::Done,
+        "what fits under the cap is still parsed: {run:#?}"
     );
     assert!(
-        run["error"].as_str().unwrap().contains("output_cap_bytes"),
-        "{run:#}"
+        run.error.as_deref().unwrap().contains("output_cap_bytes"),
+        "{run:#?}"
     );
-    assert_eq!(scan["findings"][0]["title"], "PICKET-FINDING first");
+    assert_eq!(scan.findings[0].title, "PICKET-FINDING first");
     let rss = daemon.rss_bytes();
     assert!(
         rss < 100 * 1024 * 1024,

@@ -5,13 +5,11 @@
 //! systemd-analyze, systemd-sysusers and systemd-tmpfiles come from Debian's `systemd`
 //! package, which scripts/setup installs; a missing tool fails the test, it is not skipped.
 
-mod common;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{describe, output_with_deadline, picketd_bin, stdout, CLIENT_DEADLINE};
+use picket_testkit::{describe, output_with_deadline, picketd_bin, stdout, CLIENT_DEADLINE};
 
 fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
