@@ -14,9 +14,11 @@
 mod l1;
 
 use std::hint::black_box;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix::Addr;
 use criterion::{criterion_group, criterion_main, Criterion};
 use picketd::cache::actor::{CacheActor, CacheEntry, Complete, GetStats, Lookup, LookupKey};
 use picketd::config::DbConfig;
@@ -62,12 +64,16 @@ fn l1_ops(c: &mut Criterion) {
     g.finish();
 }
 
-fn actor_ops(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sys = actix::System::new();
+/// A CacheActor over a DbActor on a fresh database in `dir`, built as the daemon builds
+/// them, with 20,000 entries put in through the actor (and so in L2 too).
+fn start_actors(
+    sys: &actix::SystemRunner,
+    dir: &Path,
+    output: &Arc<[u8]>,
+) -> (Addr<CacheActor>, Db) {
     let (cache, db) = sys.block_on(async {
         let cfg = DbConfig::default();
-        let pool = picketd::storage::open(&dir.path().join("picket.db"), &cfg)
+        let pool = picketd::storage::open(&dir.join("picket.db"), &cfg)
             .await
             .expect("open db");
         let db = Db {
@@ -84,74 +90,53 @@ fn actor_ops(c: &mut Criterion) {
         ));
         (cache, db)
     });
-    let output: Arc<[u8]> = vec![b'x'; 1024].into();
-    let owned = |i: u64| CacheEntry::clone(&entry(i, &output));
-    // 20,000 resident entries, put in through the actor (and so in L2 too).
-    let resident = 20_000u64;
     sys.block_on(async {
-        for i in 0..resident {
+        for i in 0..RESIDENT_IN_ACTOR {
             cache
                 .send(Complete {
                     key: key(i),
-                    entry: Some(owned(i)),
+                    entry: Some(owned(i, output)),
                 })
                 .await
                 .expect("complete");
         }
         // Let the background L2 writes land before timing anything.
-        while cache.send(GetStats).await.expect("stats").l2_entries < resident {
+        while cache.send(GetStats).await.expect("stats").l2_entries < RESIDENT_IN_ACTOR {
             actix::clock::sleep(Duration::from_millis(50)).await;
         }
     });
+    (cache, db)
+}
+
+/// Entries resident in the actor's cache before timing.
+const RESIDENT_IN_ACTOR: u64 = 20_000;
+
+/// The cache entry of key `i`, owned; `output` is shared by all, as in l1.rs.
+fn owned(i: u64, output: &Arc<[u8]>) -> CacheEntry {
+    CacheEntry::clone(&entry(i, output))
+}
+
+fn actor_ops(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sys = actix::System::new();
+    let output: Arc<[u8]> = vec![b'x'; 1024].into();
+    let (cache, db) = start_actors(&sys, dir.path(), &output);
     let mut g = c.benchmark_group("actor");
     g.bench_function("LookupKey hit from L1 (send + answer)", |b| {
-        b.iter_custom(|iters| {
-            sys.block_on(async {
-                let t = Instant::now();
-                for i in 0..iters {
-                    let k = key(i % resident);
-                    match cache
-                        .send(LookupKey {
-                            key: k,
-                            no_cache: false,
-                        })
-                        .await
-                    {
-                        Ok(Lookup::Hit { level: 1, .. }) => {}
-                        _ => panic!("expected an L1 hit"),
-                    }
-                }
-                t.elapsed()
-            })
-        })
+        b.iter_custom(|iters| sys.block_on(lookups(&cache, iters)))
     });
-    let mut next = resident;
+    let mut next = RESIDENT_IN_ACTOR;
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(3));
     g.bench_function(
         "Complete, new key (send + answer; L2 write in background)",
         |b| {
             b.iter_custom(|iters| {
-                let items: Vec<(String, CacheEntry)> =
-                    (next..next + iters).map(|i| (key(i), owned(i))).collect();
+                let items: Vec<(String, CacheEntry)> = (next..next + iters)
+                    .map(|i| (key(i), owned(i, &output)))
+                    .collect();
                 next += iters;
-                sys.block_on(async {
-                    let t = Instant::now();
-                    for (k, e) in items {
-                        cache
-                            .send(Complete {
-                                key: k,
-                                entry: Some(e),
-                            })
-                            .await
-                            .expect("complete");
-                    }
-                    let took = t.elapsed();
-                    while cache.send(GetStats).await.expect("stats").l2_entries < next {
-                        actix::clock::sleep(Duration::from_millis(20)).await;
-                    }
-                    took
-                })
+                sys.block_on(completes(&cache, items, next))
             })
         },
     );
@@ -161,6 +146,48 @@ fn actor_ops(c: &mut Criterion) {
         let _ = db.addr.send(picketd::storage::db::Close).await;
         actix::clock::sleep(Duration::from_millis(100)).await;
     });
+}
+
+/// Times `iters` lookups of resident keys, each of which must hit L1.
+async fn lookups(cache: &Addr<CacheActor>, iters: u64) -> Duration {
+    let t = Instant::now();
+    for i in 0..iters {
+        let k = key(i % RESIDENT_IN_ACTOR);
+        match cache
+            .send(LookupKey {
+                key: k,
+                no_cache: false,
+            })
+            .await
+        {
+            Ok(Lookup::Hit { level: 1, .. }) => {}
+            _ => panic!("expected an L1 hit"),
+        }
+    }
+    t.elapsed()
+}
+
+/// Times completing `items` (new keys); then, untimed, waits until L2 holds `total`.
+async fn completes(
+    cache: &Addr<CacheActor>,
+    items: Vec<(String, CacheEntry)>,
+    total: u64,
+) -> Duration {
+    let t = Instant::now();
+    for (k, e) in items {
+        cache
+            .send(Complete {
+                key: k,
+                entry: Some(e),
+            })
+            .await
+            .expect("complete");
+    }
+    let took = t.elapsed();
+    while cache.send(GetStats).await.expect("stats").l2_entries < total {
+        actix::clock::sleep(Duration::from_millis(20)).await;
+    }
+    took
 }
 
 criterion_group!(benches, l1_ops, actor_ops);

@@ -6,9 +6,14 @@
 //! `cargo bench --bench frame`
 
 use bytes::BytesMut;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
+};
 use picket_protocol::frame::{decode_payload, encode_payload};
 use picket_protocol::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::hint::black_box;
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -83,26 +88,26 @@ fn big_scan() -> ServerFrame {
     }
 }
 
+/// `encode WHAT` and `decode WHAT` of `value` as a bare payload, its size as throughput.
+fn encode_and_decode<T: Serialize + DeserializeOwned>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    what: &str,
+    value: &T,
+) {
+    let bytes = encode_payload(value).unwrap();
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function(format!("encode {what}"), |b| {
+        b.iter(|| encode_payload(black_box(value)).unwrap())
+    });
+    g.bench_function(format!("decode {what}"), |b| {
+        b.iter(|| decode_payload::<T>(black_box(&bytes), DEFAULT_MAX_FRAME).unwrap())
+    });
+}
+
 fn payloads(c: &mut Criterion) {
     let mut g = c.benchmark_group("payload");
-    let p = ping();
-    let bytes = encode_payload(&p).unwrap();
-    g.throughput(Throughput::Bytes(bytes.len() as u64));
-    g.bench_function("encode ping request", |b| {
-        b.iter(|| encode_payload(black_box(&p)).unwrap())
-    });
-    g.bench_function("decode ping request", |b| {
-        b.iter(|| decode_payload::<ClientFrame>(black_box(&bytes), DEFAULT_MAX_FRAME).unwrap())
-    });
-    let big = big_scan();
-    let bytes = encode_payload(&big).unwrap();
-    g.throughput(Throughput::Bytes(bytes.len() as u64));
-    g.bench_function("encode ScanDetail (1,000 findings)", |b| {
-        b.iter(|| encode_payload(black_box(&big)).unwrap())
-    });
-    g.bench_function("decode ScanDetail (1,000 findings)", |b| {
-        b.iter(|| decode_payload::<ServerFrame>(black_box(&bytes), DEFAULT_MAX_FRAME).unwrap())
-    });
+    encode_and_decode(&mut g, "ping request", &ping());
+    encode_and_decode(&mut g, "ScanDetail (1,000 findings)", &big_scan());
     g.finish();
 }
 

@@ -21,10 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use picket_testkit::process::cpu_seconds;
+use picket_testkit::{ConfigBuilder, ToolConfig};
 use picketd::cache::actor::CacheEntry;
 
 use crate::client::Client;
-use crate::env::{cpu_seconds, runtime, BenchEnv};
+use crate::env::{bench_env, runtime, start_daemon};
 use crate::l1::{entry, key, l1, shuffled};
 use crate::report::{Cmp, Report, Samples};
 use crate::Opts;
@@ -70,12 +72,23 @@ fn time_l1(n: usize, capacity: u64, gets: bool) -> L1Times {
 }
 
 fn cached_scan_config() -> String {
-    "[tools.c]\nprogram = \"true\"\nargs = [\"{host}\"]\nconcurrency = 4\nttl_secs = 3600\n\
-     parser = { kind = \"regex\", pattern = '^(?P<title>NEVER)' }\n"
-        .into()
+    ConfigBuilder::new()
+        .tool(
+            ToolConfig::new("c")
+                .program("true")
+                .concurrency(4)
+                .ttl_secs(3600),
+        )
+        .render()
 }
 
 pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
+    l1_figures(report);
+    cached_repeat_scan(opts, report)
+}
+
+/// L1 get and insert per operation, then inserts that evict.
+fn l1_figures(report: &mut Report) {
     let n = 1_000_000;
     let big = time_l1(n, 2 << 30, true);
     let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
@@ -107,96 +120,129 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
         1.0,
         format!("{} entries kept, {} evicted", small.len, small.evictions),
     );
+}
 
-    let env = BenchEnv::new(&cached_scan_config())?;
-    let (daemon, _) = env.start_daemon()?;
+/// What the repeats measured: ping round trips, whole repeats, the repeats' three parts
+/// (scan accepted, wait, show), and the daemon's own view of its CPU and SQL time.
+struct Repeats {
+    ping: Samples,
+    scans: Samples,
+    parts: [Samples; 3],
+    daemon: String,
+}
+
+fn cached_repeat_scan(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
+    let env = bench_env(&cached_scan_config())?;
+    let (daemon, _) = start_daemon(&env)?;
     let rt = runtime();
     // PICKET_BENCH_CACHE_REPS: more repeats, to profile the daemon while they run.
-    let reps = std::env::var("PICKET_BENCH_CACHE_REPS")
+    let reps: usize = std::env::var("PICKET_BENCH_CACHE_REPS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(opts.size(500, 100));
-    let (ping, scans, [accept, wait, show], sql) = rt.block_on(async {
+    let r = rt.block_on(async {
         let mut c = Client::connect(env.socket()).await?;
-        let first = c.scan(vec!["127.0.0.1".into()], &["c"]).await?;
-        c.wait(vec![first]).await?;
-        if c.show(first)
-            .await?
-            .tool_runs
-            .first()
-            .is_none_or(|r| r.cache_hit)
-        {
-            bail!("the first scan should have run the tool");
-        }
-        for _ in 0..1000 {
-            c.ping().await?;
-        }
-        let mut pings = Vec::new();
-        for _ in 0..5000 {
-            let t = Instant::now();
-            c.ping().await?;
-            pings.push(t.elapsed());
-        }
-        let (mut scans, mut accepts, mut waits, mut shows) = (vec![], vec![], vec![], vec![]);
-        let (cpu0, wall0) = (cpu_seconds(daemon.pid()), Instant::now());
-        for i in 0..reps + 20 {
-            let t = Instant::now();
-            let id = c.scan(vec!["127.0.0.1".into()], &["c"]).await?;
-            let accepted = t.elapsed();
-            c.wait(vec![id]).await?;
-            let waited = t.elapsed();
-            let d = c.show(id).await?;
-            let took = t.elapsed();
-            if d.tool_runs.len() != 1 || !d.tool_runs[0].cache_hit {
-                bail!(
-                    "repeat scan {id} was not answered from the cache: {:?}",
-                    d.tool_runs
-                );
-            }
-            if i >= 20 {
-                scans.push(took);
-                accepts.push(accepted);
-                waits.push(waited - accepted);
-                shows.push(took - waited);
-            }
-        }
-        let n = (reps + 20) as f64;
-        let cpu = format!(
-            "daemon CPU {:.0} us per repeat scan (all threads) of {:.0} us wall",
-            (cpu_seconds(daemon.pid()) - cpu0) * 1e6 / n,
-            wall0.elapsed().as_secs_f64() * 1e6 / n
-        );
-        let phases = [accepts, waits, shows].map(Samples::new);
-        // The daemon's own view: time inside SQL (query closures and write batches).
-        let sql = match c.call(picket_protocol::Request::Metrics).await? {
-            picket_protocol::Response::Metrics(m) => {
-                let q = &m.query_duration;
-                format!(
-                    "{cpu}; daemon metrics: {} timed SQL sections, mean {:.0} us",
-                    q.count,
-                    q.sum * 1e6 / q.count.max(1) as f64
-                )
-            }
-            _ => String::new(),
-        };
-        anyhow::Ok((Samples::new(pings), Samples::new(scans), phases, sql))
+        let ping = fill_and_ping(&mut c).await?;
+        repeats(&mut c, daemon.pid(), reps, ping).await
     })?;
+    let [accept, wait, show] = &r.parts;
     report.add(
         "cache: fully cached repeat scan p50, in ping round trips",
-        scans.us(50.0) / ping.us(50.0),
+        r.scans.us(50.0) / r.ping.us(50.0),
         "pings",
         Cmp::AtMost,
         20.0,
         format!(
             "{reps} repeats of scan+wait+show on one connection: p50 {:.0} us, p99 {:.0} us \
-             (p50 of its parts: scan accepted {:.0} us, wait {:.0} us, show {:.0} us); ping p50 {:.1} us; {sql}",
-            scans.us(50.0),
-            scans.us(99.0),
+             (p50 of its parts: scan accepted {:.0} us, wait {:.0} us, show {:.0} us); ping p50 {:.1} us; {}",
+            r.scans.us(50.0),
+            r.scans.us(99.0),
             accept.us(50.0),
             wait.us(50.0),
             show.us(50.0),
-            ping.us(50.0)
+            r.ping.us(50.0),
+            r.daemon
         ),
     );
     Ok(())
+}
+
+/// One scan that runs the tool and fills the cache; then 1,000 warm-up pings and the
+/// 5,000 timed ones.
+async fn fill_and_ping(c: &mut Client) -> anyhow::Result<Samples> {
+    let first = c.scan(vec!["127.0.0.1".into()], &["c"]).await?;
+    c.wait(vec![first]).await?;
+    if c.show(first)
+        .await?
+        .tool_runs
+        .first()
+        .is_none_or(|r| r.cache_hit)
+    {
+        bail!("the first scan should have run the tool");
+    }
+    for _ in 0..1000 {
+        c.ping().await?;
+    }
+    let mut pings = Vec::new();
+    for _ in 0..5000 {
+        let t = Instant::now();
+        c.ping().await?;
+        pings.push(t.elapsed());
+    }
+    Ok(Samples::new(pings))
+}
+
+/// `reps` timed repeats of scan + wait + show, each answered from the cache, after 20
+/// untimed ones.
+async fn repeats(c: &mut Client, pid: u32, reps: usize, ping: Samples) -> anyhow::Result<Repeats> {
+    let (mut scans, mut accepts, mut waits, mut shows) = (vec![], vec![], vec![], vec![]);
+    let (cpu0, wall0) = (cpu_seconds(pid), Instant::now());
+    for i in 0..reps + 20 {
+        let t = Instant::now();
+        let id = c.scan(vec!["127.0.0.1".into()], &["c"]).await?;
+        let accepted = t.elapsed();
+        c.wait(vec![id]).await?;
+        let waited = t.elapsed();
+        let d = c.show(id).await?;
+        let took = t.elapsed();
+        if d.tool_runs.len() != 1 || !d.tool_runs[0].cache_hit {
+            bail!(
+                "repeat scan {id} was not answered from the cache: {:?}",
+                d.tool_runs
+            );
+        }
+        if i >= 20 {
+            scans.push(took);
+            accepts.push(accepted);
+            waits.push(waited - accepted);
+            shows.push(took - waited);
+        }
+    }
+    let n = (reps + 20) as f64;
+    let cpu = format!(
+        "daemon CPU {:.0} us per repeat scan (all threads) of {:.0} us wall",
+        (cpu_seconds(pid) - cpu0) * 1e6 / n,
+        wall0.elapsed().as_secs_f64() * 1e6 / n
+    );
+    Ok(Repeats {
+        ping,
+        scans: Samples::new(scans),
+        parts: [accepts, waits, shows].map(Samples::new),
+        daemon: daemon_view(c, cpu).await?,
+    })
+}
+
+/// `cpu`, and the daemon's own view: time inside SQL (query closures and write batches).
+async fn daemon_view(c: &mut Client, cpu: String) -> anyhow::Result<String> {
+    Ok(match c.call(picket_protocol::Request::Metrics).await? {
+        picket_protocol::Response::Metrics(m) => {
+            let q = &m.query_duration;
+            format!(
+                "{cpu}; daemon metrics: {} timed SQL sections, mean {:.0} us",
+                q.count,
+                q.sum * 1e6 / q.count.max(1) as f64
+            )
+        }
+        _ => String::new(),
+    })
 }

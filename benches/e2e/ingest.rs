@@ -34,7 +34,7 @@ use picketd::storage::queries::{self, NewScan};
 use rusqlite::{ffi, params};
 
 use crate::client::Client;
-use crate::env::{runtime, BenchEnv};
+use crate::env::{bench_env, runtime, start_daemon};
 use crate::report::{Cmp, Report, Samples};
 use crate::Opts;
 
@@ -341,54 +341,35 @@ fn explain(db: &Path, scan: ScanId) -> anyhow::Result<(String, usize)> {
         limit: 20,
         ..Default::default()
     };
+    let findings_sql = |q: FindingsQuery| traced(&conn, |c| queries::findings_page(c, &q));
+    let list_sql = |q: ListQuery| traced(&conn, |c| queries::list_scans(c, &q));
     let cases: Vec<(&str, Vec<String>)> = vec![
-        (
-            "findings (first page, limit 50)",
-            traced(&conn, |c| queries::findings_page(c, &findings))?,
-        ),
-        (
-            "list (first page, limit 20)",
-            traced(&conn, |c| queries::list_scans(c, &list))?,
-        ),
+        ("findings (first page, limit 50)", findings_sql(findings)?),
+        ("list (first page, limit 20)", list_sql(list)?),
         ("show SCAN", traced(&conn, |c| queries::get_scan(c, scan))?),
         (
             "findings SCAN --min-severity high (not timed)",
-            traced(&conn, |c| {
-                queries::findings_page(
-                    c,
-                    &FindingsQuery {
-                        scan: Some(scan),
-                        min_severity: Some(Severity::High),
-                        limit: 50,
-                        ..Default::default()
-                    },
-                )
+            findings_sql(FindingsQuery {
+                scan: Some(scan),
+                min_severity: Some(Severity::High),
+                limit: 50,
+                ..Default::default()
             })?,
         ),
         (
             "findings --target 127.0.0.1 (not timed)",
-            traced(&conn, |c| {
-                queries::findings_page(
-                    c,
-                    &FindingsQuery {
-                        target: Some("127.0.0.1".into()),
-                        limit: 50,
-                        ..Default::default()
-                    },
-                )
+            findings_sql(FindingsQuery {
+                target: Some("127.0.0.1".into()),
+                limit: 50,
+                ..Default::default()
             })?,
         ),
         (
             "list --target 127.0.0.1 (not timed)",
-            traced(&conn, |c| {
-                queries::list_scans(
-                    c,
-                    &ListQuery {
-                        target: Some("127.0.0.1".into()),
-                        limit: 20,
-                        ..Default::default()
-                    },
-                )
+            list_sql(ListQuery {
+                target: Some("127.0.0.1".into()),
+                limit: 20,
+                ..Default::default()
             })?,
         ),
     ];
@@ -441,10 +422,23 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
     let bare_dir = dir.path().join("bare");
     std::fs::create_dir_all(&actor_dir)?;
     std::fs::create_dir_all(&bare_dir)?;
+    ingest(report, &actor_dir, &bare_dir, total)?;
+    let _ = std::fs::remove_dir_all(&bare_dir);
+    query_plans(opts, report, &actor_dir.join("picket.db"), total)?;
+    through_the_daemon(opts, report, &actor_dir, runs)
+}
 
-    let actor = through_db_actor(&actor_dir, runs).context("DbActor ingest")?;
-    let bare = bare_insert(&bare_dir, runs).context("bare insert")?;
-    let direct = queries_one_transaction(&bare_dir, runs).context("direct queries")?;
+/// `total` findings through the DbActor into `actor_dir`, and bare into `bare_dir`.
+fn ingest(
+    report: &mut Report,
+    actor_dir: &Path,
+    bare_dir: &Path,
+    total: usize,
+) -> anyhow::Result<()> {
+    let runs = total / PER_RUN;
+    let actor = through_db_actor(actor_dir, runs).context("DbActor ingest")?;
+    let bare = bare_insert(bare_dir, runs).context("bare insert")?;
+    let direct = queries_one_transaction(bare_dir, runs).context("direct queries")?;
     let (na, nb) = (
         count(&actor_dir.join("picket.db"), "findings")?,
         count(&bare_dir.join("bare.db"), "findings")?,
@@ -452,7 +446,6 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
     if na != total as i64 || nb != total as i64 {
         bail!("expected {total} findings, got {na} (DbActor) and {nb} (bare)");
     }
-    let _ = std::fs::remove_dir_all(&bare_dir);
     report.add(
         &format!(
             "ingest: {} findings, DbActor / bare rusqlite",
@@ -473,10 +466,14 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
             direct.as_secs_f64()
         ),
     );
+    Ok(())
+}
 
-    // Query plans of what the daemon runs, on the same data.
+/// Query plans of what the daemon runs, on the same data.
+fn query_plans(opts: &Opts, report: &mut Report, db: &Path, total: usize) -> anyhow::Result<()> {
+    let runs = total / PER_RUN;
     let some_scan = (runs / 2) as ScanId;
-    let (plans, bad) = explain(&actor_dir.join("picket.db"), some_scan)?;
+    let (plans, bad) = explain(db, some_scan)?;
     let header = format!(
         "EXPLAIN QUERY PLAN of the SQL that picketd runs for each command, captured with \
          sqlite3_trace_v2 on a database of {total} findings in {runs} scans.\n\n"
@@ -490,54 +487,23 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
         0.0,
         format!("plans in {}", opts.plans.display()),
     );
+    Ok(())
+}
 
-    // Through the daemon.
-    let env = BenchEnv::new("")?.with_data_dir(&actor_dir);
-    let (_daemon, _) = env.start_daemon()?;
+/// `findings`, `list` and `show` timed through a daemon started on the DbActor's database.
+fn through_the_daemon(
+    opts: &Opts,
+    report: &mut Report,
+    data_dir: &Path,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let env = bench_env("")?.with_data_dir(data_dir);
+    let (_daemon, _) = start_daemon(&env)?;
     let rt = runtime();
     let n = opts.size(1_000, 300);
     let (f, l, s) = rt.block_on(async {
         let mut client = Client::connect(env.socket()).await?;
-        let f = time_requests(
-            &mut client,
-            n,
-            |_| {
-                Request::Findings(FindingsQuery {
-                    limit: 50,
-                    ..Default::default()
-                })
-            },
-            |r| matches!(r, Response::Findings(p) if p.findings.len() == 50),
-        )
-        .await?;
-        let l = time_requests(
-            &mut client,
-            n,
-            |_| {
-                Request::List(ListQuery {
-                    limit: 20,
-                    ..Default::default()
-                })
-            },
-            |r| matches!(r, Response::Scans(p) if p.scans.len() == 20),
-        )
-        .await?;
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let s = time_requests(
-            &mut client,
-            n,
-            |_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                Request::Show {
-                    scan: (seed % runs as u64) as ScanId + 1,
-                }
-            },
-            |r| matches!(r, Response::Scan(d) if d.findings.len() == PER_RUN),
-        )
-        .await?;
-        anyhow::Ok((f, l, s))
+        time_three_commands(&mut client, n, runs).await
     })?;
     for (name, samples, what) in [
         (
@@ -570,6 +536,55 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `n` each of `findings` (first 50), `list` (first 20) and `show` of a random one of
+/// the `runs` scans.
+async fn time_three_commands(
+    client: &mut Client,
+    n: usize,
+    runs: usize,
+) -> anyhow::Result<(Samples, Samples, Samples)> {
+    let f = time_requests(
+        client,
+        n,
+        |_| {
+            Request::Findings(FindingsQuery {
+                limit: 50,
+                ..Default::default()
+            })
+        },
+        |r| matches!(r, Response::Findings(p) if p.findings.len() == 50),
+    )
+    .await?;
+    let l = time_requests(
+        client,
+        n,
+        |_| {
+            Request::List(ListQuery {
+                limit: 20,
+                ..Default::default()
+            })
+        },
+        |r| matches!(r, Response::Scans(p) if p.scans.len() == 20),
+    )
+    .await?;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let s = time_requests(
+        client,
+        n,
+        |_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            Request::Show {
+                scan: (seed % runs as u64) as ScanId + 1,
+            }
+        },
+        |r| matches!(r, Response::Scan(d) if d.findings.len() == PER_RUN),
+    )
+    .await?;
+    Ok((f, l, s))
 }
 
 fn thousands(n: usize) -> String {

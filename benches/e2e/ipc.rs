@@ -20,7 +20,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_util::codec::Encoder;
 
 use crate::client::Client;
-use crate::env::{runtime, BenchEnv};
+use crate::env::{bench_env, runtime, start_daemon};
 use crate::report::{Cmp, Report, Samples};
 use crate::Opts;
 
@@ -82,6 +82,9 @@ pub fn echo_server(args: &[String]) -> anyhow::Result<()> {
 struct EchoServer {
     child: Child,
     socket: PathBuf,
+    /// Bytes of one request and of one answer, as in `frame_sizes`.
+    req: usize,
+    resp: usize,
 }
 
 impl EchoServer {
@@ -102,7 +105,12 @@ impl EchoServer {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        Ok(EchoServer { child, socket })
+        Ok(EchoServer {
+            child,
+            socket,
+            req,
+            resp,
+        })
     }
 }
 
@@ -214,18 +222,31 @@ async fn load<C: RoundTrip, F: std::future::Future<Output = anyhow::Result<C>>>(
 }
 
 pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
-    let env = BenchEnv::new("")?;
-    let (_daemon, _) = env.start_daemon()?;
+    let env = bench_env("")?;
+    let (_daemon, _) = start_daemon(&env)?;
     let (req, resp) = frame_sizes();
     let echo = EchoServer::start(env.root(), req, resp)?;
     let rt = runtime();
+    one_connection(opts, report, &rt, env.socket(), &echo)?;
+    sixteen_clients(opts, report, &rt, env.socket(), &echo);
+    Ok(())
+}
+
+/// Ping against echo round trips on one connection each.
+fn one_connection(
+    opts: &Opts,
+    report: &mut Report,
+    rt: &tokio::runtime::Runtime,
+    socket: &Path,
+    echo: &EchoServer,
+) -> anyhow::Result<()> {
     let n = opts.size(20_000, 5_000);
     let warm = 1_000;
-
+    let (req, resp) = (echo.req, echo.resp);
     // Single connection, alternating blocks so both see the same machine state.
     let (mut picket_all, mut echo_all) = (Vec::new(), Vec::new());
     rt.block_on(async {
-        let mut client = Client::connect(env.socket()).await?;
+        let mut client = Client::connect(socket).await?;
         let mut bare = Echo::connect(&echo.socket, req, resp).await?;
         for block in 0..4 {
             let w = if block == 0 { warm } else { 100 };
@@ -250,9 +271,20 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
             e.us(99.0)
         ),
     );
+    Ok(())
+}
 
+/// `CLIENTS` concurrent clients against picketd, then against the echo.
+fn sixteen_clients(
+    opts: &Opts,
+    report: &mut Report,
+    rt: &tokio::runtime::Runtime,
+    socket: &Path,
+    echo: &EchoServer,
+) {
     let dur = Duration::from_secs(opts.size(10, 3));
-    let socket = env.socket().to_path_buf();
+    let (req, resp) = (echo.req, echo.resp);
+    let socket = socket.to_path_buf();
     let pl = rt.block_on(load(dur, || {
         let s = socket.clone();
         async move { Client::connect(&s).await }
@@ -298,5 +330,4 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
         2.0,
         String::new(),
     );
-    Ok(())
 }

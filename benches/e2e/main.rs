@@ -40,7 +40,7 @@ impl Opts {
         let mut opts = Opts {
             quick: false,
             json: None,
-            plans: env::bin_dir().join("bench-query-plans.txt"),
+            plans: picket_testkit::bin_dir().join("bench-query-plans.txt"),
             only: None,
         };
         let mut it = args.into_iter();
@@ -111,7 +111,7 @@ fn main() {
     eprintln!(
         "picket e2e benchmarks ({}), binaries in {}",
         if opts.quick { "quick" } else { "full" },
-        env::bin_dir().display()
+        picket_testkit::bin_dir().display()
     );
     for (name, run) in sections {
         if !opts.wants(name) {

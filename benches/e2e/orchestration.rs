@@ -8,26 +8,32 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use crate::env::BenchEnv;
+use picket_testkit::{ConfigBuilder, ToolConfig};
+
+use crate::env::{bench_env, start_daemon};
 use crate::report::{median, Cmp, Report};
 use crate::Opts;
 
 const SLEEP_SECS: f64 = 2.0;
 
 pub fn config() -> String {
-    let mut cfg = String::from("[limits]\nper_target = 4\nmax_concurrent_scans = 4\n");
-    for n in 1..=4 {
-        cfg += &format!(
-            "[tools.s{n}]\nprogram = \"sleep\"\nargs = [\"2\"]\nconcurrency = 4\nttl_secs = 0\n\
-             parser = {{ kind = \"regex\", pattern = '^(?P<title>NEVER)' }}\n"
-        );
-    }
-    cfg
+    let cfg = ConfigBuilder::new().limits([("per_target", 4), ("max_concurrent_scans", 4)]);
+    (1..=4)
+        .fold(cfg, |cfg, n| {
+            cfg.tool(
+                ToolConfig::new(&format!("s{n}"))
+                    .program("sleep")
+                    .args(["2"])
+                    .concurrency(4)
+                    .ttl_secs(0),
+            )
+        })
+        .render()
 }
 
 pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
-    let env = BenchEnv::new(&config())?;
-    let (_daemon, _) = env.start_daemon()?;
+    let env = bench_env(&config())?;
+    let (_daemon, _) = start_daemon(&env)?;
     let reps = opts.size(3, 3);
     let mut ratios = Vec::new();
     let mut walls = Vec::new();
@@ -35,7 +41,7 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
     for _ in 0..reps {
         let start = Instant::now();
         let out = env
-            .picket(&[
+            .picket_cmd([
                 "scan",
                 "127.0.0.1",
                 "--tools",

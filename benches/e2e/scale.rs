@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use picket_protocol::*;
+use picket_testkit::{ConfigBuilder, ToolConfig};
 
 use crate::client::Client;
-use crate::env::{runtime, BenchEnv};
+use crate::env::{bench_env, runtime, start_daemon};
 use crate::report::{median, Cmp, Report};
 use crate::Opts;
 
@@ -65,19 +66,30 @@ async fn submit(
     Ok((ids, ahead))
 }
 
-fn scale_config(max_running: usize, tool: &str) -> String {
-    format!(
-        "[limits]\nmax_concurrent_scans = {max_running}\nmax_queued_scans = 10000\nper_target = 16\n{tool}\
-         parser = {{ kind = \"regex\", pattern = '^(?P<title>NEVER)' }}\n"
-    )
+fn scale_config(max_running: i64, tool: ToolConfig) -> String {
+    ConfigBuilder::new()
+        .limits([
+            ("max_concurrent_scans", max_running),
+            ("max_queued_scans", 10_000),
+            ("per_target", 16),
+        ])
+        .tool(tool.ttl_secs(0))
+        .render()
 }
 
 pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
-    // Start-to-ready, default configuration.
+    start_to_ready(opts, report)?;
+    let rt = runtime();
+    concurrent_scans(report, &rt)?;
+    queued_scans(report, &rt)
+}
+
+/// Start-to-ready, default configuration.
+fn start_to_ready(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
     let mut readies = Vec::new();
     for _ in 0..opts.size(5, 3) {
-        let env = BenchEnv::new("")?;
-        let (mut d, ready) = env.start_daemon()?;
+        let env = bench_env("")?;
+        let (mut d, ready) = start_daemon(&env)?;
         readies.push(ready.as_secs_f64() * 1e3);
         d.stop(Duration::from_secs(15));
     }
@@ -94,12 +106,17 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
         500.0,
         format!("median; each start (ms): {all}; default config, built-in tools probed"),
     );
+    Ok(())
+}
 
-    // 1,000 concurrent scans.
-    let tool = "[tools.n]\nprogram = \"true\"\nargs = []\nconcurrency = 16\nttl_secs = 0\n";
-    let env = BenchEnv::new(&scale_config(1000, tool))?;
-    let (daemon, _) = env.start_daemon()?;
-    let rt = runtime();
+/// Idle RSS, then 1,000 concurrent scans.
+fn concurrent_scans(report: &mut Report, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    let tool = ToolConfig::new("n")
+        .program("true")
+        .args::<&str>([])
+        .concurrency(16);
+    let env = bench_env(&scale_config(1000, tool))?;
+    let (daemon, _) = start_daemon(&env)?;
     rt.block_on(async {
         let mut c = Client::connect(env.socket()).await?;
         for _ in 0..100 {
@@ -151,12 +168,18 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
             n as f64 / took.as_secs_f64()
         ),
     );
-    drop(daemon);
+    Ok(())
+}
 
-    // 10,000 scans queued.
-    let tool = "[tools.q]\nprogram = \"sleep\"\nargs = [\"20\"]\nconcurrency = 1\nttl_secs = 0\ntimeout_secs = 60\n";
-    let env = BenchEnv::new(&scale_config(1, tool))?;
-    let (mut daemon, _) = env.start_daemon()?;
+/// 10,000 scans queued behind one that sleeps.
+fn queued_scans(report: &mut Report, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    let tool = ToolConfig::new("q")
+        .program("sleep")
+        .args(["20"])
+        .concurrency(1)
+        .timeout_secs(60);
+    let env = bench_env(&scale_config(1, tool))?;
+    let (mut daemon, _) = start_daemon(&env)?;
     let n = 10_000;
     let start = Instant::now();
     let (ids, _) = rt.block_on(submit(env.socket(), n, "q"))?;

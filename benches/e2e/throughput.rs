@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use picket_protocol::{RunStatus, ScanStatus};
+use picket_testkit::{ConfigBuilder, ToolConfig};
 
 use crate::client::Client;
-use crate::env::{runtime, BenchEnv};
+use crate::env::{bench_env, runtime, start_daemon};
 use crate::report::{median, Cmp, Report};
 use crate::Opts;
 
@@ -27,11 +28,19 @@ const TARGETS: usize = 250;
 const RUNS: usize = SCANS * TARGETS;
 
 fn config() -> String {
-    format!(
-        "[limits]\nper_target = {N}\nmax_concurrent_scans = {SCANS}\n\
-         [tools.t]\nprogram = \"true\"\nargs = []\nconcurrency = {N}\nttl_secs = 0\n\
-         parser = {{ kind = \"regex\", pattern = '^(?P<title>NEVER)' }}\n"
-    )
+    ConfigBuilder::new()
+        .limits([
+            ("per_target", N as i64),
+            ("max_concurrent_scans", SCANS as i64),
+        ])
+        .tool(
+            ToolConfig::new("t")
+                .program("true")
+                .args::<&str>([])
+                .concurrency(N as i64)
+                .ttl_secs(0),
+        )
+        .render()
 }
 
 fn xargs_round() -> anyhow::Result<Duration> {
@@ -85,8 +94,8 @@ async fn picket_round(client: &mut Client) -> anyhow::Result<Duration> {
 }
 
 pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
-    let env = BenchEnv::new(&config())?;
-    let (_daemon, _) = env.start_daemon()?;
+    let env = bench_env(&config())?;
+    let (_daemon, _) = start_daemon(&env)?;
     let rt = runtime();
     let mut client = rt.block_on(Client::connect(env.socket()))?;
     // One round first, unmeasured: the page cache, the DB file, the allocator.
