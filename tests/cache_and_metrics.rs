@@ -60,12 +60,9 @@ fn hits(scan: &ScanDetail) -> Vec<bool> {
     scan.tool_runs.iter().map(|r| r.cache_hit).collect()
 }
 
-fn all_hit(scan: &ScanDetail) -> bool {
-    scan.tool_runs.iter().all(|r| r.cache_hit)
-}
-
-fn none_hit(scan: &ScanDetail) -> bool {
-    scan.tool_runs.iter().all(|r| !r.cache_hit)
+/// Whether every run of `scan` was (`true`) or was not (`false`) a cache hit.
+fn every_run_hit(scan: &ScanDetail, hit: bool) -> bool {
+    hits(scan).iter().all(|h| *h == hit)
 }
 
 fn fingerprints(scan: &ScanDetail) -> Vec<String> {
@@ -87,10 +84,10 @@ fn the_same_scan_twice_is_answered_from_the_cache_without_starting_a_tool() {
     let dir = tempfile::tempdir().unwrap();
     let (env, _d, [a_count, b_count]) = alpha_and_beta(dir.path());
     let first = scan(&env, &["127.0.0.1", "--tools", "alpha,beta"]);
-    assert!(none_hit(&first));
+    assert!(every_run_hit(&first, false));
     assert_eq!((starts(&a_count), starts(&b_count)), (1, 1));
     let second = scan(&env, &["127.0.0.1", "--tools", "alpha,beta"]);
-    assert!(all_hit(&second), "{second:#?}");
+    assert!(every_run_hit(&second, true), "{second:#?}");
     assert_eq!(
         (starts(&a_count), starts(&b_count)),
         (1, 1),
@@ -100,7 +97,7 @@ fn the_same_scan_twice_is_answered_from_the_cache_without_starting_a_tool() {
     assert_eq!(first.findings.len(), 2);
     // --no-cache runs them again.
     let third = scan(&env, &["127.0.0.1", "--tools", "alpha,beta", "--no-cache"]);
-    assert!(none_hit(&third));
+    assert!(every_run_hit(&third, false));
     assert_eq!((starts(&a_count), starts(&b_count)), (2, 2));
 }
 
@@ -115,7 +112,7 @@ fn a_real_repeat_scan_hits_on_every_run_and_reports_the_same() {
     let first = scan(&env, &["127.0.0.1", "--ports", &ports]);
     let second = scan(&env, &["127.0.0.1", "--ports", &ports]);
     assert_eq!(first.tool_runs.len(), second.tool_runs.len());
-    assert!(all_hit(&second), "{:#?}", second.tool_runs);
+    assert!(every_run_hit(&second, true), "{:#?}", second.tool_runs);
     assert_eq!(first.services, second.services);
     assert_eq!(fingerprints(&first), fingerprints(&second));
 }
@@ -129,7 +126,7 @@ fn after_a_restart_hits_come_from_sqlite_then_from_memory() {
     d.wait_exit();
     let _d = env.start_daemon();
     let again = scan(&env, &["127.0.0.1", "127.0.0.2", "--tools", "alpha"]);
-    assert!(all_hit(&again));
+    assert!(every_run_hit(&again, true));
     let st = cache_stats(&env);
     assert_eq!(
         (st["hits_l2"].as_u64(), st["hits_l1"].as_u64()),

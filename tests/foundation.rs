@@ -768,7 +768,15 @@ fn sigterm_exits_0_and_removes_the_socket() {
 }
 
 fn config_with_deny(marker: &str) -> String {
-    format!("[limits]\nmax_connections = 64\n\n[scope]\nallow = [\"127.0.0.0/8\", \"::1/128\", \"localhost\"]\ndeny = [\"{marker}\"]\n")
+    ConfigBuilder::new()
+        .limit("max_connections", 64)
+        .set(
+            "scope",
+            "allow",
+            vec!["127.0.0.0/8", "::1/128", "localhost"],
+        )
+        .set("scope", "deny", vec![marker])
+        .render()
 }
 
 #[test]

@@ -41,6 +41,22 @@ use crate::Opts;
 const PER_RUN: usize = 1_000;
 const IN_FLIGHT: usize = 8;
 
+/// `findings` as the CLI asks by default: the first page of 50 of all findings.
+fn first_findings_page() -> FindingsQuery {
+    FindingsQuery {
+        limit: 50,
+        ..Default::default()
+    }
+}
+
+/// `list` as the CLI asks by default: the first page of 20 scans.
+fn first_scans_page() -> ListQuery {
+    ListQuery {
+        limit: 20,
+        ..Default::default()
+    }
+}
+
 /// The findings of run `c`: deterministic, distinct fingerprints, a spread of severities,
 /// hosts and ports, one in ten with a CVE.
 fn chunk(c: usize) -> ParsedOutput {
@@ -333,19 +349,14 @@ fn unindexed(step: &str) -> bool {
 fn explain(db: &Path, scan: ScanId) -> anyhow::Result<(String, usize)> {
     let conn =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let findings = FindingsQuery {
-        limit: 50,
-        ..Default::default()
-    };
-    let list = ListQuery {
-        limit: 20,
-        ..Default::default()
-    };
     let findings_sql = |q: FindingsQuery| traced(&conn, |c| queries::findings_page(c, &q));
     let list_sql = |q: ListQuery| traced(&conn, |c| queries::list_scans(c, &q));
     let cases: Vec<(&str, Vec<String>)> = vec![
-        ("findings (first page, limit 50)", findings_sql(findings)?),
-        ("list (first page, limit 20)", list_sql(list)?),
+        (
+            "findings (first page, limit 50)",
+            findings_sql(first_findings_page())?,
+        ),
+        ("list (first page, limit 20)", list_sql(first_scans_page())?),
         ("show SCAN", traced(&conn, |c| queries::get_scan(c, scan))?),
         (
             "findings SCAN --min-severity high (not timed)",
@@ -548,24 +559,14 @@ async fn time_three_commands(
     let f = time_requests(
         client,
         n,
-        |_| {
-            Request::Findings(FindingsQuery {
-                limit: 50,
-                ..Default::default()
-            })
-        },
+        |_| Request::Findings(first_findings_page()),
         |r| matches!(r, Response::Findings(p) if p.findings.len() == 50),
     )
     .await?;
     let l = time_requests(
         client,
         n,
-        |_| {
-            Request::List(ListQuery {
-                limit: 20,
-                ..Default::default()
-            })
-        },
+        |_| Request::List(first_scans_page()),
         |r| matches!(r, Response::Scans(p) if p.scans.len() == 20),
     )
     .await?;

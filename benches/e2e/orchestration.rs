@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use picket_protocol::{RunStatus, ScanDetail, ScanStatus};
 
 use picket_testkit::{ConfigBuilder, ToolConfig};
 
@@ -60,16 +61,15 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let scan: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-        let runs = scan["tool_runs"].as_array().cloned().unwrap_or_default();
-        if scan["status"] != "done" || runs.len() != 4 || runs.iter().any(|r| r["status"] != "done")
+        let scan: ScanDetail = serde_json::from_slice(&out.stdout)?;
+        let runs = &scan.tool_runs;
+        if scan.status != ScanStatus::Done
+            || runs.len() != 4
+            || runs.iter().any(|r| r.status != RunStatus::Done)
         {
-            bail!("the scan did not run its 4 tools to completion: {scan}");
+            bail!("the scan did not run its 4 tools to completion: {scan:?}");
         }
-        let starts: Vec<i64> = runs
-            .iter()
-            .filter_map(|r| r["started_ms"].as_i64())
-            .collect();
+        let starts: Vec<i64> = runs.iter().filter_map(|r| r.started_ms).collect();
         let spread = starts.iter().max().unwrap_or(&0) - starts.iter().min().unwrap_or(&0);
         walls.push(wall);
         spreads.push(spread);
