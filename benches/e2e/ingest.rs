@@ -160,14 +160,20 @@ fn through_db_actor(dir: &Path, runs: usize) -> anyhow::Result<Duration> {
     })
 }
 
+/// A new database at `path` with the daemon's pragmas and schema.
+fn fresh_db(path: &Path) -> anyhow::Result<rusqlite::Connection> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch(&picketd::storage::pragmas(&DbConfig::default()))?;
+    picketd::storage::schema::migrate(&mut conn)?;
+    Ok(conn)
+}
+
 /// Diagnostic between the two: the daemon's own query functions (`create_scan`,
 /// `finish_run`) on one connection in one transaction, without the actor, the writer task,
 /// its batching or its checkpoints. Splits a gap into "the SQL" and "the path".
 fn queries_one_transaction(dir: &Path, runs: usize) -> anyhow::Result<Duration> {
     let chunks: Vec<ParsedOutput> = (0..runs).map(chunk).collect();
-    let mut conn = rusqlite::Connection::open(dir.join("direct.db"))?;
-    conn.execute_batch(&picketd::storage::pragmas(&DbConfig::default()))?;
-    picketd::storage::schema::migrate(&mut conn)?;
+    let mut conn = fresh_db(&dir.join("direct.db"))?;
     let start = Instant::now();
     let tx = conn.transaction()?;
     for parsed in &chunks {
@@ -181,9 +187,7 @@ fn queries_one_transaction(dir: &Path, runs: usize) -> anyhow::Result<Duration> 
 /// The physical limit: the same rows, prepared statements, one transaction.
 fn bare_insert(dir: &Path, runs: usize) -> anyhow::Result<Duration> {
     let chunks: Vec<ParsedOutput> = (0..runs).map(chunk).collect();
-    let mut conn = rusqlite::Connection::open(dir.join("bare.db"))?;
-    conn.execute_batch(&picketd::storage::pragmas(&DbConfig::default()))?;
-    picketd::storage::schema::migrate(&mut conn)?;
+    let mut conn = fresh_db(&dir.join("bare.db"))?;
     let start = Instant::now();
     let tx = conn.transaction()?;
     {
@@ -363,24 +367,21 @@ fn explain(db: &Path, scan: ScanId) -> anyhow::Result<(String, usize)> {
             findings_sql(FindingsQuery {
                 scan: Some(scan),
                 min_severity: Some(Severity::High),
-                limit: 50,
-                ..Default::default()
+                ..first_findings_page()
             })?,
         ),
         (
             "findings --target 127.0.0.1 (not timed)",
             findings_sql(FindingsQuery {
                 target: Some("127.0.0.1".into()),
-                limit: 50,
-                ..Default::default()
+                ..first_findings_page()
             })?,
         ),
         (
             "list --target 127.0.0.1 (not timed)",
             list_sql(ListQuery {
                 target: Some("127.0.0.1".into()),
-                limit: 20,
-                ..Default::default()
+                ..first_scans_page()
             })?,
         ),
     ];
