@@ -316,9 +316,11 @@ async fn the_rest_of_a_stream_left_unread_is_skipped_by_the_next_request() {
         answer(&mut conn, vec![first, then]).await;
     });
     let mut client = Client::connect(&s.socket).await.unwrap();
-    let mut events = client.wait(vec![1], true).await.unwrap();
-    assert!(events.next().await.unwrap().is_some());
-    drop(events);
+    {
+        let mut events = client.wait(vec![1], true).await.unwrap();
+        assert!(events.next().await.unwrap().is_some());
+        // Left unread from here on.
+    }
     assert_eq!(client.ping().await.unwrap().pid, 4242);
 }
 
