@@ -9,49 +9,38 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures::{SinkExt, StreamExt};
-use picket_protocol::*;
-use tokio::net::UnixStream;
-use tokio_util::codec::Framed;
+use picket_client::Client;
+use picket_protocol::{FindingsQuery, ScanId, ScanRequest};
 
 const CLIENTS: usize = 32;
 
-type Conn = Framed<UnixStream, FrameCodec<ServerFrame, ClientFrame>>;
-
-async fn connect(socket: &std::path::Path) -> Conn {
-    let stream = UnixStream::connect(socket).await.expect("connect");
-    let mut hello = Framed::new(
-        stream,
-        FrameCodec::<HelloReply, Hello>::new(DEFAULT_MAX_FRAME),
-    );
-    hello.send(Hello::current()).await.expect("send hello");
-    match hello.next().await {
-        Some(Ok(HelloReply::Welcome { .. })) => {}
-        other => panic!("handshake refused: {other:?}"),
-    }
-    hello.map_codec(|_| FrameCodec::new(DEFAULT_MAX_FRAME))
-}
-
-/// Sends one request and collects its answers (one, or a stream until End).
-async fn call(conn: &mut Conn, id: u64, request: Request) -> Result<Vec<Response>, String> {
-    let streaming = matches!(request, Request::Wait { .. });
-    conn.send(ClientFrame { id, request })
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    loop {
-        match conn.next().await {
-            Some(Ok(frame)) if frame.id == id => match frame.response {
-                Response::Error(e) => return Err(e.to_string()),
-                Response::End => return Ok(out),
-                r if !streaming => return Ok(vec![r]),
-                r => out.push(r),
-            },
-            Some(Ok(frame)) => return Err(format!("answer for another request: {frame:?}")),
-            Some(Err(e)) => return Err(e.to_string()),
-            None => return Err("connection closed".into()),
+/// The `n`th request of one client, by turns a scan, status, findings and stats; a scan's
+/// id is returned, for the check at the end.
+async fn one_request(client: &mut Client, who: usize, n: u64) -> Result<Option<ScanId>, String> {
+    let answered = match (n + who as u64) % 4 {
+        0 => {
+            let scan = ScanRequest {
+                targets: vec![format!("127.0.{}.{}", who + 1, n % 250 + 1)],
+                tools: vec!["noop".into()],
+                ..Default::default()
+            };
+            return client
+                .scan(scan)
+                .await
+                .map(|accepted| Some(accepted.id))
+                .map_err(|e| e.to_string());
         }
-    }
+        1 => client.status(None).await.map(drop),
+        2 => {
+            let query = FindingsQuery {
+                limit: 20,
+                ..Default::default()
+            };
+            client.findings(query).await.map(drop)
+        }
+        _ => client.stats().await.map(drop),
+    };
+    answered.map(|()| None).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -78,29 +67,12 @@ fn thirty_two_clients_mixing_requests_lose_and_duplicate_nothing() {
             .map(|client| {
                 let socket = socket.clone();
                 tokio::spawn(async move {
-                    let mut conn = connect(&socket).await;
+                    let mut conn = Client::connect(&socket).await.expect("connect");
                     let (mut ids, mut errors, mut n) = (Vec::new(), Vec::new(), 0u64);
                     while Instant::now() < deadline {
                         n += 1;
-                        let request = match (n + client as u64) % 4 {
-                            0 => Request::Scan(ScanRequest {
-                                targets: vec![format!("127.0.{}.{}", client + 1, n % 250 + 1)],
-                                tools: vec!["noop".into()],
-                                ..Default::default()
-                            }),
-                            1 => Request::Status { scan: None },
-                            2 => Request::Findings(FindingsQuery {
-                                limit: 20,
-                                ..Default::default()
-                            }),
-                            _ => Request::Stats,
-                        };
-                        match call(&mut conn, n, request).await {
-                            Ok(answers) => {
-                                if let Some(Response::ScanAccepted { id, .. }) = answers.first() {
-                                    ids.push(*id);
-                                }
-                            }
+                        match one_request(&mut conn, client, n).await {
+                            Ok(id) => ids.extend(id),
                             Err(e) => errors.push(e),
                         }
                     }

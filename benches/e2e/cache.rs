@@ -21,9 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use picket_client::Client;
 use picketd::cache::actor::CacheEntry;
 
-use crate::client::Client;
 use crate::env::{cpu_seconds, runtime, BenchEnv};
 use crate::l1::{entry, key, l1, shuffled};
 use crate::report::{Cmp, Report, Samples};
@@ -66,6 +66,15 @@ fn time_l1(n: usize, capacity: u64, gets: bool) -> L1Times {
         get,
         evictions: evictions.load(Relaxed),
         len: cache.len(),
+    }
+}
+
+/// The repeated scan: one target, the cached stand-in tool `c` alone.
+fn cached_scan() -> picket_protocol::ScanRequest {
+    picket_protocol::ScanRequest {
+        targets: vec!["127.0.0.1".into()],
+        tools: vec!["c".into()],
+        ..Default::default()
     }
 }
 
@@ -118,8 +127,8 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
         .unwrap_or(opts.size(500, 100));
     let (ping, scans, [accept, wait, show], sql) = rt.block_on(async {
         let mut c = Client::connect(env.socket()).await?;
-        let first = c.scan(vec!["127.0.0.1".into()], &["c"]).await?;
-        c.wait(vec![first]).await?;
+        let first = c.scan(cached_scan()).await?.id;
+        c.wait(vec![first], false).await?.finished().await?;
         if c.show(first)
             .await?
             .tool_runs
@@ -141,9 +150,9 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
         let (cpu0, wall0) = (cpu_seconds(daemon.pid()), Instant::now());
         for i in 0..reps + 20 {
             let t = Instant::now();
-            let id = c.scan(vec!["127.0.0.1".into()], &["c"]).await?;
+            let id = c.scan(cached_scan()).await?.id;
             let accepted = t.elapsed();
-            c.wait(vec![id]).await?;
+            c.wait(vec![id], false).await?.finished().await?;
             let waited = t.elapsed();
             let d = c.show(id).await?;
             let took = t.elapsed();
@@ -168,17 +177,12 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
         );
         let phases = [accepts, waits, shows].map(Samples::new);
         // The daemon's own view: time inside SQL (query closures and write batches).
-        let sql = match c.call(picket_protocol::Request::Metrics).await? {
-            picket_protocol::Response::Metrics(m) => {
-                let q = &m.query_duration;
-                format!(
-                    "{cpu}; daemon metrics: {} timed SQL sections, mean {:.0} us",
-                    q.count,
-                    q.sum * 1e6 / q.count.max(1) as f64
-                )
-            }
-            _ => String::new(),
-        };
+        let q = c.metrics().await?.query_duration;
+        let sql = format!(
+            "{cpu}; daemon metrics: {} timed SQL sections, mean {:.0} us",
+            q.count,
+            q.sum * 1e6 / q.count.max(1) as f64
+        );
         anyhow::Ok((Samples::new(pings), Samples::new(scans), phases, sql))
     })?;
     report.add(

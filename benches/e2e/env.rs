@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::client::Client;
+use picket_client::Client;
 
 /// target/release (or target/<profile>): where picketd and picket are, next to `deps/`.
 pub fn bin_dir() -> PathBuf {

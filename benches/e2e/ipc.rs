@@ -13,13 +13,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bytes::BytesMut;
+use picket_client::Client;
 use picket_protocol::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio_util::codec::Encoder;
 
-use crate::client::Client;
 use crate::env::{runtime, BenchEnv};
 use crate::report::{Cmp, Report, Samples};
 use crate::Opts;
@@ -28,32 +26,21 @@ const CLIENTS: usize = 16;
 
 /// The bytes of a ping request frame and of a pong answer frame (length prefix included).
 fn frame_sizes() -> (usize, usize) {
-    let mut req = BytesMut::new();
-    FrameCodec::<ServerFrame, ClientFrame>::new(DEFAULT_MAX_FRAME)
-        .encode(
-            ClientFrame {
-                id: 1000,
-                request: Request::Ping,
-            },
-            &mut req,
-        )
-        .expect("encode");
-    let mut resp = BytesMut::new();
-    FrameCodec::<ClientFrame, ServerFrame>::new(DEFAULT_MAX_FRAME)
-        .encode(
-            ServerFrame {
-                id: 1000,
-                response: Response::Pong(PingInfo {
-                    daemon_version: PACKAGE_VERSION.into(),
-                    protocol_version: PROTOCOL_VERSION,
-                    pid: 123_456,
-                    uptime_ms: 1_000_000,
-                }),
-            },
-            &mut resp,
-        )
-        .expect("encode");
-    (req.len(), resp.len())
+    let request = ClientFrame {
+        id: 1000,
+        request: Request::Ping,
+    };
+    let answer = ServerFrame {
+        id: 1000,
+        response: Response::Pong(PingInfo {
+            daemon_version: PACKAGE_VERSION.into(),
+            protocol_version: PROTOCOL_VERSION,
+            pid: 123_456,
+            uptime_ms: 1_000_000,
+        }),
+    };
+    let size = |frame: Result<Vec<u8>, ProtocolError>| frame.expect("encode").len();
+    (size(encode_frame(&request)), size(encode_frame(&answer)))
 }
 
 /// `--echo-server SOCKET REQ_BYTES RESP_BYTES`: serves until killed.
@@ -136,7 +123,8 @@ trait RoundTrip {
 
 impl RoundTrip for Client {
     async fn round_trip(&mut self) -> anyhow::Result<()> {
-        self.ping().await.map(|_| ())
+        self.ping().await?;
+        Ok(())
     }
 }
 
@@ -255,7 +243,7 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
     let socket = env.socket().to_path_buf();
     let pl = rt.block_on(load(dur, || {
         let s = socket.clone();
-        async move { Client::connect(&s).await }
+        async move { Ok(Client::connect(&s).await?) }
     }));
     let es = echo.socket.clone();
     let el = rt.block_on(load(dur, || {

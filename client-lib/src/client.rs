@@ -40,6 +40,8 @@ pub struct Client {
     framed: Framed<UnixStream, FrameCodec<ServerFrame, ClientFrame>>,
     next_id: u64,
     welcome: Welcome,
+    /// Event streams dropped before their `End`: their remaining frames are skipped.
+    pub(crate) abandoned: Vec<u64>,
 }
 
 /// Whether a connect error means "nobody is listening there" (the daemon can be started).
@@ -123,6 +125,7 @@ impl Client {
             framed,
             next_id: 1,
             welcome,
+            abandoned: Vec::new(),
         })
     }
 
@@ -147,16 +150,27 @@ impl Client {
         Ok(id)
     }
 
-    /// The next answer to request `id`. Answers to earlier requests (the rest of an event
-    /// stream the caller stopped reading) are skipped; id 0 is the daemon speaking about the
-    /// whole connection (an unreadable request) and is taken as the answer.
+    /// The next answer to request `id`. The rest of an event stream the caller stopped
+    /// reading is skipped; id 0 is the daemon speaking about the whole connection (an
+    /// unreadable request) and is taken as the answer. Any other id is a daemon bug.
     pub(crate) async fn receive(&mut self, id: u64) -> Result<Response, ClientError> {
         loop {
-            match self.framed.next().await {
-                Some(Ok(frame)) if frame.id == id || frame.id == 0 => return Ok(frame.response),
-                Some(Ok(_)) => continue,
+            let frame = match self.framed.next().await {
+                Some(Ok(frame)) => frame,
                 Some(Err(e)) => return Err(ClientError::Lost(e)),
                 None => return Err(ClientError::Closed),
+            };
+            if frame.id == id || frame.id == 0 {
+                return Ok(frame.response);
+            }
+            if !self.abandoned.contains(&frame.id) {
+                return Err(ClientError::Misrouted {
+                    expected: id,
+                    got: frame.id,
+                });
+            }
+            if matches!(frame.response, Response::End | Response::Error(_)) {
+                self.abandoned.retain(|&a| a != frame.id);
             }
         }
     }

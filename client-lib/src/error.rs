@@ -46,6 +46,13 @@ pub enum ClientError {
         request: &'static str,
         answer: Box<Response>,
     },
+    /// An answer carrying the id of no request in progress: a daemon bug (answers are never
+    /// guessed at, so a lost or duplicated one shows).
+    #[error(
+        "picketd answered request {got} while request {expected} was waiting; \
+         this is a daemon bug, please report it with the daemon's log"
+    )]
+    Misrouted { expected: u64, got: u64 },
     /// picketd was not running and could not be started.
     #[error("could not start picketd: {reason}")]
     AutostartFailed { reason: String },

@@ -7,7 +7,7 @@ use crate::client::{unexpected, Client};
 use crate::error::ClientError;
 
 /// The events of one `Client::wait`. It holds the connection: other requests wait until it
-/// is read to the end or dropped (then the rest of its events is skipped by the next one).
+/// is read to the end or dropped (then the next request skips the rest of its events).
 pub struct Events<'c> {
     client: &'c mut Client,
     id: u64,
@@ -51,5 +51,13 @@ impl<'c> Events<'c> {
             }
         }
         Ok(ended)
+    }
+}
+
+impl Drop for Events<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.client.abandoned.push(self.id);
+        }
     }
 }

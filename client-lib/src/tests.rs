@@ -269,11 +269,15 @@ async fn wait_gives_the_events_in_order_until_end_then_the_connection_serves_aga
         answer(&mut conn, vec![events.clone(), one(pong()), events]).await;
     });
     let mut client = Client::connect(&s.socket).await.unwrap();
-    let mut events = client.wait(vec![1, 2], true).await.unwrap();
-    let mut seen = Vec::new();
-    while let Some(e) = events.next().await.unwrap() {
-        seen.push(e);
-    }
+    let seen = {
+        let mut events = client.wait(vec![1, 2], true).await.unwrap();
+        let mut seen = Vec::new();
+        while let Some(e) = events.next().await.unwrap() {
+            seen.push(e);
+        }
+        assert_eq!(events.next().await.unwrap(), None, "the stream stays ended");
+        seen
+    };
     assert_eq!(
         seen,
         [
@@ -288,7 +292,6 @@ async fn wait_gives_the_events_in_order_until_end_then_the_connection_serves_aga
             },
         ]
     );
-    assert_eq!(events.next().await.unwrap(), None, "the stream stays ended");
     assert_eq!(client.ping().await.unwrap().uptime_ms, 5);
     let ended = client
         .wait(vec![1, 2], false)
@@ -367,4 +370,23 @@ async fn cache_answers_by_command() {
     }
     let removed = client.cache(CacheCommand::Clear).await.unwrap();
     assert_eq!(removed, CacheReply::Removed(3));
+}
+
+#[tokio::test]
+async fn an_answer_to_no_request_in_progress_is_misrouted() {
+    let s = stub(welcome, |mut conn| async move {
+        answer(&mut conn, vec![vec![(Some(77), pong())]]).await;
+    });
+    let mut client = Client::connect(&s.socket).await.unwrap();
+    let err = client.ping().await.err();
+    assert!(
+        matches!(
+            err,
+            Some(ClientError::Misrouted {
+                expected: 1,
+                got: 77
+            })
+        ),
+        "{err:?}"
+    );
 }

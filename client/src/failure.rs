@@ -82,7 +82,7 @@ fn client_exit_code(e: &ClientError) -> i32 {
             ..
         } => 1,
         ClientError::Rejected { .. } | ClientError::SocketDenied { .. } => 4,
-        ClientError::Unexpected { .. } => 1,
+        ClientError::Unexpected { .. } | ClientError::Misrouted { .. } => 1,
         ClientError::Daemon(e) => match e.kind {
             ErrorKind::Invalid => 2,
             ErrorKind::Refused | ErrorKind::Busy => 4,
@@ -99,7 +99,7 @@ fn client_kind(e: &ClientError) -> &'static str {
         }
         ClientError::AutostartFailed { .. } => "autostart_failed",
         ClientError::Rejected { .. } | ClientError::SocketDenied { .. } => "rejected",
-        ClientError::Unexpected { .. } => "error",
+        ClientError::Unexpected { .. } | ClientError::Misrouted { .. } => "error",
         ClientError::Daemon(e) => match e.kind {
             ErrorKind::Invalid => "invalid",
             ErrorKind::Refused => "refused",
@@ -131,7 +131,7 @@ fn client_hint(e: &ClientError) -> String {
             }
         },
         ClientError::SocketDenied { .. } => PEER_HINT,
-        ClientError::Unexpected { .. } => "",
+        ClientError::Unexpected { .. } | ClientError::Misrouted { .. } => "",
         ClientError::Daemon(e) => return e.hint.clone(),
     };
     hint.into()
