@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -43,26 +44,17 @@ async fn one_request(client: &mut Client, who: usize, n: u64) -> Result<Option<S
     answered.map(|()| None).map_err(|e| e.to_string())
 }
 
-#[test]
-fn thirty_two_clients_mixing_requests_lose_and_duplicate_nothing() {
-    let secs: u64 = std::env::var("PICKET_LOAD_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
-    let env = Env::new().with_config_file(
-        "[limits]\nmax_concurrent_scans = 16\nper_target = 64\n\
-         [tools.noop]\nprogram = \"true\"\nargs = [\"{host}\"]\nttl_secs = 0\nconcurrency = 8\nversion_args = []\n\
-         parser = { kind = \"regex\", pattern = '^(?P<title>NEVER)' }\n",
-    );
-    let _daemon = env.start_daemon();
-    let socket = env.socket().to_path_buf();
+/// `CLIENTS` connections sending requests back to back for `duration`; returns the ids of
+/// the scans they submitted and every error they got.
+fn mixed_load(socket: &Path, duration: Duration) -> (Vec<ScanId>, Vec<String>) {
+    let socket = socket.to_path_buf();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let (submitted, errors) = rt.block_on(async move {
-        let deadline = Instant::now() + Duration::from_secs(secs);
+    rt.block_on(async move {
+        let deadline = Instant::now() + duration;
         let tasks: Vec<_> = (0..CLIENTS)
             .map(|client| {
                 let socket = socket.clone();
@@ -87,7 +79,22 @@ fn thirty_two_clients_mixing_requests_lose_and_duplicate_nothing() {
             errors.extend(errs);
         }
         (submitted, errors)
-    });
+    })
+}
+
+#[test]
+fn thirty_two_clients_mixing_requests_lose_and_duplicate_nothing() {
+    let secs: u64 = std::env::var("PICKET_LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let env = Env::new().with_config_file(
+        "[limits]\nmax_concurrent_scans = 16\nper_target = 64\n\
+         [tools.noop]\nprogram = \"true\"\nargs = [\"{host}\"]\nttl_secs = 0\nconcurrency = 8\nversion_args = []\n\
+         parser = { kind = \"regex\", pattern = '^(?P<title>NEVER)' }\n",
+    );
+    let _daemon = env.start_daemon();
+    let (submitted, errors) = mixed_load(env.socket(), Duration::from_secs(secs));
     assert!(
         errors.is_empty(),
         "{} errors, first: {:?}",

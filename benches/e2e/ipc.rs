@@ -69,6 +69,9 @@ pub fn echo_server(args: &[String]) -> anyhow::Result<()> {
 struct EchoServer {
     child: Child,
     socket: PathBuf,
+    /// The request and answer sizes it serves.
+    req: usize,
+    resp: usize,
 }
 
 impl EchoServer {
@@ -89,7 +92,12 @@ impl EchoServer {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        Ok(EchoServer { child, socket })
+        Ok(EchoServer {
+            child,
+            socket,
+            req,
+            resp,
+        })
     }
 }
 
@@ -201,6 +209,24 @@ async fn load<C: RoundTrip, F: std::future::Future<Output = anyhow::Result<C>>>(
     }
 }
 
+/// `n` pings on one connection and `n` echoes on another, in alternating blocks so both
+/// see the same machine state; the first block is preceded by a longer warm-up.
+async fn one_connection_each(
+    socket: &Path,
+    echo: &EchoServer,
+    n: usize,
+) -> anyhow::Result<(Samples, Samples)> {
+    let mut client = Client::connect(socket).await?;
+    let mut bare = Echo::connect(&echo.socket, echo.req, echo.resp).await?;
+    let (mut picket_all, mut echo_all) = (Vec::new(), Vec::new());
+    for block in 0..4 {
+        let warm = if block == 0 { 1_000 } else { 100 };
+        picket_all.extend(sequential(&mut client, warm, n / 4).await?);
+        echo_all.extend(sequential(&mut bare, warm, n / 4).await?);
+    }
+    Ok((Samples::new(picket_all), Samples::new(echo_all)))
+}
+
 pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
     let env = BenchEnv::new("")?;
     let (_daemon, _) = env.start_daemon()?;
@@ -208,21 +234,7 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
     let echo = EchoServer::start(env.root(), req, resp)?;
     let rt = runtime();
     let n = opts.size(20_000, 5_000);
-    let warm = 1_000;
-
-    // Single connection, alternating blocks so both see the same machine state.
-    let (mut picket_all, mut echo_all) = (Vec::new(), Vec::new());
-    rt.block_on(async {
-        let mut client = Client::connect(env.socket()).await?;
-        let mut bare = Echo::connect(&echo.socket, req, resp).await?;
-        for block in 0..4 {
-            let w = if block == 0 { warm } else { 100 };
-            picket_all.extend(sequential(&mut client, w, n / 4).await?);
-            echo_all.extend(sequential(&mut bare, w, n / 4).await?);
-        }
-        anyhow::Ok(())
-    })?;
-    let (p, e) = (Samples::new(picket_all), Samples::new(echo_all));
+    let (p, e) = rt.block_on(one_connection_each(env.socket(), &echo, n))?;
     report.add(
         "ipc: ping p50 / bare Unix-socket echo p50",
         p.us(50.0) / e.us(50.0),
