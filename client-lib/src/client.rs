@@ -40,8 +40,10 @@ pub struct Client {
     framed: Framed<UnixStream, FrameCodec<ServerFrame, ClientFrame>>,
     next_id: u64,
     welcome: Welcome,
-    /// Event streams dropped before their `End`: their remaining frames are skipped.
-    pub(crate) abandoned: Vec<u64>,
+    /// Requests sent whose last answer has not arrived: the current one, and any whose
+    /// caller stopped listening (an event stream left unread, a call given up on by a
+    /// timeout). Their late frames are skipped; a frame for any other id is a daemon bug.
+    outstanding: Vec<u64>,
 }
 
 /// Whether a connect error means "nobody is listening there" (the daemon can be started).
@@ -125,7 +127,7 @@ impl Client {
             framed,
             next_id: 1,
             welcome,
-            abandoned: Vec::new(),
+            outstanding: Vec::new(),
         })
     }
 
@@ -143,6 +145,7 @@ impl Client {
     pub(crate) async fn send(&mut self, request: Request) -> Result<u64, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
+        self.outstanding.push(id);
         self.framed
             .send(ClientFrame { id, request })
             .await
@@ -150,9 +153,9 @@ impl Client {
         Ok(id)
     }
 
-    /// The next answer to request `id`. The rest of an event stream the caller stopped
-    /// reading is skipped; id 0 is the daemon speaking about the whole connection (an
-    /// unreadable request) and is taken as the answer. Any other id is a daemon bug.
+    /// The next answer to request `id`. Late frames of requests nobody listens to any more
+    /// are skipped; id 0 is the daemon speaking about the whole connection (an unreadable
+    /// request) and is taken as the answer.
     pub(crate) async fn receive(&mut self, id: u64) -> Result<Response, ClientError> {
         loop {
             let frame = match self.framed.next().await {
@@ -160,17 +163,18 @@ impl Client {
                 Some(Err(e)) => return Err(ClientError::Lost(e)),
                 None => return Err(ClientError::Closed),
             };
-            if frame.id == id || frame.id == 0 {
-                return Ok(frame.response);
-            }
-            if !self.abandoned.contains(&frame.id) {
+            if frame.id != 0 && !self.outstanding.contains(&frame.id) {
                 return Err(ClientError::Misrouted {
                     expected: id,
                     got: frame.id,
                 });
             }
-            if matches!(frame.response, Response::End | Response::Error(_)) {
-                self.abandoned.retain(|&a| a != frame.id);
+            // Anything but an event is a request's last answer.
+            if !matches!(frame.response, Response::Event(_)) {
+                self.outstanding.retain(|&o| o != frame.id);
+            }
+            if frame.id == id || frame.id == 0 {
+                return Ok(frame.response);
             }
         }
     }

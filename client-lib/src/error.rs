@@ -32,7 +32,7 @@ pub enum ClientError {
     },
     /// Reading or writing a frame failed after the handshake.
     #[error("connection to picketd lost: {0}")]
-    Lost(#[source] ProtocolError),
+    Lost(ProtocolError),
     /// The daemon closed the connection while an answer was still owed.
     #[error("connection to picketd lost: the daemon closed the connection")]
     Closed,

@@ -53,11 +53,3 @@ impl<'c> Events<'c> {
         Ok(ended)
     }
 }
-
-impl Drop for Events<'_> {
-    fn drop(&mut self) {
-        if !self.ended {
-            self.client.abandoned.push(self.id);
-        }
-    }
-}

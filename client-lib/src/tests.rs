@@ -390,3 +390,16 @@ async fn an_answer_to_no_request_in_progress_is_misrouted() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_call_given_up_on_does_not_derail_the_next_one() {
+    let s = stub(welcome, |mut conn| async move {
+        // The first ping is answered only after the second one arrives, ahead of its answer.
+        let late = vec![(Some(1), pong()), (None, Response::ShuttingDown)];
+        answer(&mut conn, vec![vec![], late]).await;
+    });
+    let mut client = Client::connect(&s.socket).await.unwrap();
+    let gave_up = tokio::time::timeout(std::time::Duration::from_millis(50), client.ping()).await;
+    assert!(gave_up.is_err(), "the first ping has no answer yet");
+    client.shutdown().await.unwrap();
+}

@@ -109,12 +109,10 @@ async fn wait(
     follow: bool,
 ) -> Result<(), Failure> {
     let live = follow && !out.json;
-    {
-        let mut events = conn.wait(scans.clone(), follow).await?;
-        while let Some(e) = events.next().await? {
-            if live {
-                render::event(&e);
-            }
+    let mut events = conn.wait(scans.clone(), follow).await?;
+    while let Some(e) = events.next().await? {
+        if live {
+            render::event(&e);
         }
     }
     let mut details = Vec::new();
