@@ -131,7 +131,10 @@ fn client_hint(e: &ClientError) -> String {
             }
         },
         ClientError::SocketDenied { .. } => PEER_HINT,
-        ClientError::Unexpected { .. } | ClientError::Misrouted { .. } => "",
+        ClientError::Unexpected { .. } => {
+            "use picket and picketd from the same release: `picket shutdown`, then run picket again"
+        }
+        ClientError::Misrouted { .. } => "",
         ClientError::Daemon(e) => return e.hint.clone(),
     };
     hint.into()
