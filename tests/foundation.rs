@@ -2,8 +2,9 @@
 //!
 //! 1. ping over the socket (versions, pid); no daemon → exit 3 with how to start one;
 //!    autostart; shutdown.
-//! 2. hostile bytes on the socket (raw `UnixStream`, hand-made frames): every case ends that
-//!    connection, the daemon keeps answering, memory stays bounded.
+//! 2. hostile bytes on the socket (raw `UnixStream`; well-framed garbage via the protocol's
+//!    `frame_raw`, valid hellos via picket-client): every case ends that connection, the
+//!    daemon keeps answering, memory stays bounded.
 //! 3. socket directory 0700, socket 0600, another uid (`nobody`, via setpriv) refused.
 //! 4. one daemon per socket (flock), and a clean takeover after kill -9.
 //! 5. SIGTERM exits 0 and removes the socket; SIGHUP with a broken config keeps the old one;
@@ -16,10 +17,10 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use picket_protocol::frame::{decode_payload, encode_payload};
+use picket_client::{Client, ClientError};
 use picket_protocol::handshake::MAGIC;
 use picket_protocol::{
-    ClientFrame, ErrorKind, Hello, HelloReply, RejectKind, Request, Response, ServerFrame,
+    decode_frames, frame_raw, ErrorKind, Hello, HelloReply, RejectKind, Response, ServerFrame,
     DEFAULT_MAX_FRAME, PACKAGE_VERSION, PROTOCOL_VERSION,
 };
 use picket_testkit::*;
@@ -35,13 +36,6 @@ fn raw_connect(env: &Env) -> UnixStream {
     s.set_read_timeout(Some(EVENTUALLY)).unwrap();
     s.set_write_timeout(Some(EVENTUALLY)).unwrap();
     s
-}
-
-/// 4-byte big-endian length, then the payload.
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut v = (payload.len() as u32).to_be_bytes().to_vec();
-    v.extend_from_slice(payload);
-    v
 }
 
 /// Reads everything until the daemon closes the connection (EOF or reset). Panics if the
@@ -68,45 +62,27 @@ fn read_until_closed(s: &mut UnixStream, case: &str) -> Vec<u8> {
     }
 }
 
-/// Splits received bytes into complete frames' payloads (a trailing partial frame is ignored).
-fn split_frames(mut bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut frames = Vec::new();
-    while bytes.len() >= 4 {
-        let len = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-        if bytes.len() < 4 + len {
-            break;
-        }
-        frames.push(bytes[4..4 + len].to_vec());
-        bytes = &bytes[4 + len..];
-    }
-    frames
-}
-
-/// Reads exactly one frame's payload.
-fn read_frame(s: &mut UnixStream, case: &str) -> Vec<u8> {
-    let mut head = [0u8; 4];
-    s.read_exact(&mut head)
-        .unwrap_or_else(|e| panic!("{case}: no frame header from the daemon: {e}"));
-    let len = u32::from_be_bytes(head) as usize;
-    assert!(
-        len <= DEFAULT_MAX_FRAME,
-        "{case}: daemon sent a frame of {len} bytes"
-    );
-    let mut payload = vec![0u8; len];
-    s.read_exact(&mut payload)
-        .unwrap_or_else(|e| panic!("{case}: truncated frame from the daemon: {e}"));
-    payload
-}
-
-fn hello_reply(payload: &[u8], case: &str) -> HelloReply {
-    decode_payload::<HelloReply>(payload, DEFAULT_MAX_FRAME)
+/// What the daemon sent before closing, as handshake answers; a frame cut short at the end
+/// is left out: only complete answers are judged.
+fn hello_replies(received: &[u8], case: &str) -> Vec<HelloReply> {
+    decode_frames(received, DEFAULT_MAX_FRAME)
         .unwrap_or_else(|e| panic!("{case}: undecodable HelloReply: {e}"))
+        .0
+}
+
+/// Runs `f` on a current-thread runtime: picket-client is async, these tests are not.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// Whatever the daemon sent before closing must be a refusal, never a welcome.
 fn assert_closed_with_refusal_at_most(received: &[u8], case: &str) {
-    for payload in split_frames(received) {
-        match hello_reply(&payload, case) {
+    for reply in hello_replies(received, case) {
+        match reply {
             HelloReply::Rejected { .. } => {}
             other => panic!("{case}: the daemon answered garbage with {other:?}"),
         }
@@ -120,12 +96,11 @@ fn rejection_reason(received: &[u8], case: &str) -> String {
 
 /// The kind and reason of the one `Rejected` reply in `received`.
 fn rejection(received: &[u8], case: &str) -> (RejectKind, String) {
-    let frames = split_frames(received);
-    assert!(
-        !frames.is_empty(),
-        "{case}: the daemon closed the connection without saying why"
-    );
-    match hello_reply(&frames[0], case) {
+    let replies = hello_replies(received, case);
+    let Some(first) = replies.into_iter().next() else {
+        panic!("{case}: the daemon closed the connection without saying why")
+    };
+    match first {
         HelloReply::Rejected {
             kind,
             reason,
@@ -298,12 +273,11 @@ fn hostile_frames_end_their_connection_and_the_daemon_keeps_serving() {
     let env = Env::new();
     let daemon = env.start_daemon();
     let mut noise = Noise(0x9E37_79B9_7F4A_7C15);
-    random_bytes_then_end_of_input(&env, &daemon, &mut noise);
-    truncated_frame(&env, &daemon, &mut noise);
-    frame_announcing_4_gib(&env, &daemon);
-    well_sized_garbage_frames(&env, &daemon, &mut noise);
-    handshake_with_another_protocol(&env, &daemon);
-    garbage_request_after_a_valid_handshake(&env, &daemon, &mut noise);
+
+    random_bytes_are_never_welcomed(&env, &daemon, &mut noise);
+    cut_and_oversized_frames_are_refused(&env, &daemon, &mut noise);
+    another_protocol_version_is_refused_naming_both_and_the_fix(&env, &daemon);
+    garbage_after_a_valid_handshake_gets_one_error_answer(&env, &daemon, &mut noise);
 
     // Every one of those was counted as a protocol error, not silently ignored.
     let st = stats(&env);
@@ -314,7 +288,7 @@ fn hostile_frames_end_their_connection_and_the_daemon_keeps_serving() {
 }
 
 /// Random bytes of various lengths, then end of input: closed, never welcomed.
-fn random_bytes_then_end_of_input(env: &Env, daemon: &Daemon, noise: &mut Noise) {
+fn random_bytes_are_never_welcomed(env: &Env, daemon: &Daemon, noise: &mut Noise) {
     for (i, len) in [1usize, 3, 4, 5, 17, 100, 4096, 70_000]
         .into_iter()
         .enumerate()
@@ -329,62 +303,75 @@ fn random_bytes_then_end_of_input(env: &Env, daemon: &Daemon, noise: &mut Noise)
     }
 }
 
-/// A truncated frame: the header announces 100 bytes, 10 arrive, then the peer closes.
-fn truncated_frame(env: &Env, daemon: &Daemon, noise: &mut Noise) {
-    let case = "truncated frame";
-    let mut s = raw_connect(env);
-    let mut bytes = 100u32.to_be_bytes().to_vec();
-    bytes.extend_from_slice(&noise.bytes(10));
-    s.write_all(&bytes).unwrap();
-    s.shutdown(std::net::Shutdown::Write).unwrap();
-    let got = read_until_closed(&mut s, case);
-    assert_closed_with_refusal_at_most(&got, case);
-    assert_serving(env, daemon, case);
-}
+/// A frame cut short, a header announcing 4 GiB, and well-sized frames of garbage.
+fn cut_and_oversized_frames_are_refused(env: &Env, daemon: &Daemon, noise: &mut Noise) {
+    // A truncated frame: the header announces 100 bytes, 10 arrive, then the peer closes.
+    {
+        let case = "truncated frame";
+        let mut s = raw_connect(env);
+        let mut bytes = 100u32.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&noise.bytes(10));
+        s.write_all(&bytes).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let got = read_until_closed(&mut s, case);
+        assert_closed_with_refusal_at_most(&got, case);
+        assert_serving(env, daemon, case);
+    }
 
-/// A frame announcing 4 GiB: refused on the header alone, without waiting for a body,
-/// and the refusal names the size it refused.
-fn frame_announcing_4_gib(env: &Env, daemon: &Daemon) {
-    let case = "frame announcing 4 GiB";
-    let mut s = raw_connect(env);
-    s.write_all(&u32::MAX.to_be_bytes()).unwrap();
-    let got = read_until_closed(&mut s, case);
-    let reason = rejection_reason(&got, case);
-    assert!(
-        reason.contains(&u32::MAX.to_string()),
-        "{case}: the refusal should name the announced size: {reason}"
-    );
-    assert_serving(env, daemon, case);
-}
+    // A frame announcing 4 GiB: refused on the header alone, without waiting for a body,
+    // and the refusal names the size it refused.
+    {
+        let case = "frame announcing 4 GiB";
+        let mut s = raw_connect(env);
+        s.write_all(&u32::MAX.to_be_bytes()).unwrap();
+        let got = read_until_closed(&mut s, case);
+        let reason = rejection_reason(&got, case);
+        assert!(
+            reason.contains(&u32::MAX.to_string()),
+            "{case}: the refusal should name the announced size: {reason}"
+        );
+        assert_serving(env, daemon, case);
+    }
 
-/// A correctly sized frame of garbage: answered with a refusal and closed (no waiting).
-fn well_sized_garbage_frames(env: &Env, daemon: &Daemon, noise: &mut Noise) {
+    // A correctly sized frame of garbage: answered with a refusal and closed (no waiting).
     for len in [8usize, 64, 1000] {
         let case = format!("well-sized garbage frame of {len} bytes");
         let mut s = raw_connect(env);
         let mut garbage = noise.bytes(len);
         garbage[0] = 0xFF; // never the start of a valid Hello (magic "PICKET")
-        s.write_all(&frame(&garbage)).unwrap();
+        s.write_all(&frame_raw(&garbage)).unwrap();
         let got = read_until_closed(&mut s, &case);
-        rejection_reason(&got, &case);
+        let (kind, reason) = rejection(&got, &case);
+        assert_eq!(kind, RejectKind::BadHello, "{case}: {reason}");
         assert_serving(env, daemon, &case);
     }
 }
 
 /// A well-formed handshake from a client speaking another protocol version.
-fn handshake_with_another_protocol(env: &Env, daemon: &Daemon) {
+fn another_protocol_version_is_refused_naming_both_and_the_fix(env: &Env, daemon: &Daemon) {
     let case = "handshake with protocol 999";
-    let mut s = raw_connect(env);
     let hello = Hello {
         magic: MAGIC,
         protocol: 999,
         package_version: "9.9.9".into(),
     };
-    s.write_all(&frame(&encode_payload(&hello).unwrap()))
-        .unwrap();
-    let got = read_until_closed(&mut s, case);
-    let (kind, reason) = rejection(&got, case);
+    let (kind, reason, daemon_protocol, daemon_version) =
+        match block_on(Client::connect_with_hello(env.socket(), hello)) {
+            Err(ClientError::Rejected {
+                kind,
+                reason,
+                daemon_protocol,
+                daemon_version,
+            }) => (kind, reason, daemon_protocol, daemon_version),
+            Err(e) => panic!("{case}: expected a refusal, got {e}"),
+            Ok(_) => panic!("{case}: the daemon let a protocol 999 client in"),
+        };
     assert_eq!(kind, RejectKind::VersionMismatch, "{case}: {reason}");
+    assert_eq!(
+        (daemon_protocol, daemon_version.as_str()),
+        (PROTOCOL_VERSION, PACKAGE_VERSION),
+        "{case}"
+    );
     assert!(
         reason.contains("999"),
         "{case}: should name the client's protocol: {reason}"
@@ -400,46 +387,41 @@ fn handshake_with_another_protocol(env: &Env, daemon: &Daemon) {
     assert_serving(env, daemon, case);
 }
 
-/// A valid handshake, then a garbage request frame: an error answer, then close.
-fn garbage_request_after_a_valid_handshake(env: &Env, daemon: &Daemon, noise: &mut Noise) {
+/// A valid handshake and a real request, then a garbage request frame on the same
+/// connection: one error answer, then close.
+fn garbage_after_a_valid_handshake_gets_one_error_answer(
+    env: &Env,
+    daemon: &Daemon,
+    noise: &mut Noise,
+) {
     let case = "garbage request after a valid handshake";
-    let mut s = raw_connect(env);
-    s.write_all(&frame(&encode_payload(&Hello::current()).unwrap()))
-        .unwrap();
-    match hello_reply(&read_frame(&mut s, case), case) {
-        HelloReply::Welcome { protocol, pid, .. } => {
-            assert_eq!(protocol, PROTOCOL_VERSION);
-            assert_eq!(pid, daemon.pid());
-        }
-        other => panic!("{case}: valid hello refused: {other:?}"),
-    }
-    // A real request first, to show the connection works before the garbage.
-    let ping = ClientFrame {
-        id: 7,
-        request: Request::Ping,
-    };
-    s.write_all(&frame(&encode_payload(&ping).unwrap()))
-        .unwrap();
-    let answer: ServerFrame = decode_payload(&read_frame(&mut s, case), DEFAULT_MAX_FRAME).unwrap();
-    assert_eq!(answer.id, 7);
-    assert!(
-        matches!(answer.response, Response::Pong(_)),
-        "{case}: {answer:?}"
-    );
+    let mut s = block_on(async {
+        let mut client = Client::connect(env.socket())
+            .await
+            .unwrap_or_else(|e| panic!("{case}: valid hello refused: {e}"));
+        assert_eq!(client.welcome().protocol, PROTOCOL_VERSION);
+        assert_eq!(client.welcome().pid, daemon.pid());
+        // A real request first, to show the connection works before the garbage.
+        let pong = client.ping().await.unwrap();
+        assert_eq!(pong.pid, daemon.pid(), "{case}");
+        client.into_stream().into_std().unwrap()
+    });
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(EVENTUALLY)).unwrap();
 
     let mut garbage = b"\xff\xfe\xfd this is not a picket request \x00\x01\x02".to_vec();
     garbage.extend_from_slice(&noise.bytes(32));
-    s.write_all(&frame(&garbage)).unwrap();
+    s.write_all(&frame_raw(&garbage)).unwrap();
     let got = read_until_closed(&mut s, case);
-    let frames = split_frames(&got);
+    let (answers, _) = decode_frames::<ServerFrame>(&got, DEFAULT_MAX_FRAME)
+        .unwrap_or_else(|e| panic!("{case}: undecodable answer: {e}"));
     assert_eq!(
-        frames.len(),
+        answers.len(),
         1,
         "{case}: expected exactly one error answer, got {} frames",
-        frames.len()
+        answers.len()
     );
-    let answer: ServerFrame = decode_payload(&frames[0], DEFAULT_MAX_FRAME).unwrap();
-    match answer.response {
+    match &answers[0].response {
         Response::Error(e) => assert_eq!(e.kind, ErrorKind::Invalid, "{case}: {e:?}"),
         other => panic!("{case}: expected Response::Error, got {other:?}"),
     }

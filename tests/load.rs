@@ -4,106 +4,71 @@
 //! and at the end every submitted scan is stored exactly once and has ended done.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
-use picket_protocol::*;
+use picket_client::Client;
+use picket_protocol::{FindingsQuery, ScanId, ScanPage, ScanRequest, ScanStatus};
 use picket_testkit::*;
-use tokio::net::UnixStream;
-use tokio_util::codec::Framed;
 
 const CLIENTS: usize = 32;
 
-type Conn = Framed<UnixStream, FrameCodec<ServerFrame, ClientFrame>>;
-
-async fn connect(socket: &std::path::Path) -> Conn {
-    let stream = UnixStream::connect(socket).await.expect("connect");
-    let mut hello = Framed::new(
-        stream,
-        FrameCodec::<HelloReply, Hello>::new(DEFAULT_MAX_FRAME),
-    );
-    hello.send(Hello::current()).await.expect("send hello");
-    match hello.next().await {
-        Some(Ok(HelloReply::Welcome { .. })) => {}
-        other => panic!("handshake refused: {other:?}"),
-    }
-    hello.map_codec(|_| FrameCodec::new(DEFAULT_MAX_FRAME))
-}
-
-/// Sends one request and collects its answers (one, or a stream until End).
-async fn call(conn: &mut Conn, id: u64, request: Request) -> Result<Vec<Response>, String> {
-    let streaming = matches!(request, Request::Wait { .. });
-    conn.send(ClientFrame { id, request })
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    loop {
-        match conn.next().await {
-            Some(Ok(frame)) if frame.id == id => match frame.response {
-                Response::Error(e) => return Err(e.to_string()),
-                Response::End => return Ok(out),
-                r if !streaming => return Ok(vec![r]),
-                r => out.push(r),
-            },
-            Some(Ok(frame)) => return Err(format!("answer for another request: {frame:?}")),
-            Some(Err(e)) => return Err(e.to_string()),
-            None => return Err("connection closed".into()),
+/// The `n`th request of one client, by turns a scan, status, findings and stats; a scan's
+/// id is returned, for the check at the end.
+async fn one_request(client: &mut Client, who: usize, n: u64) -> Result<Option<ScanId>, String> {
+    let answered = match (n + who as u64) % 4 {
+        0 => {
+            let scan = ScanRequest {
+                targets: vec![format!("127.0.{}.{}", who + 1, n % 250 + 1)],
+                tools: vec!["noop".into()],
+                ..Default::default()
+            };
+            return client
+                .scan(scan)
+                .await
+                .map(|accepted| Some(accepted.id))
+                .map_err(|e| e.to_string());
         }
-    }
-}
-
-/// The request client `client` sends as its `n`th: a mix of scan, status, findings, stats.
-fn request(client: usize, n: u64) -> Request {
-    match (n + client as u64) % 4 {
-        0 => Request::Scan(ScanRequest {
-            targets: vec![format!("127.0.{}.{}", client + 1, n % 250 + 1)],
-            tools: vec!["noop".into()],
-            ..Default::default()
-        }),
-        1 => Request::Status { scan: None },
-        2 => Request::Findings(FindingsQuery {
-            limit: 20,
-            ..Default::default()
-        }),
-        _ => Request::Stats,
-    }
-}
-
-/// One client on its own connection until `deadline`: the scan ids it was given, and its
-/// errors.
-async fn client_until(
-    socket: std::path::PathBuf,
-    client: usize,
-    deadline: Instant,
-) -> (Vec<i64>, Vec<String>) {
-    let mut conn = connect(&socket).await;
-    let (mut ids, mut errors, mut n) = (Vec::new(), Vec::new(), 0u64);
-    while Instant::now() < deadline {
-        n += 1;
-        match call(&mut conn, n, request(client, n)).await {
-            Ok(answers) => {
-                if let Some(Response::ScanAccepted { id, .. }) = answers.first() {
-                    ids.push(*id);
-                }
-            }
-            Err(e) => errors.push(e),
+        1 => client.status(None).await.map(drop),
+        2 => {
+            let query = FindingsQuery {
+                limit: 20,
+                ..Default::default()
+            };
+            client.findings(query).await.map(drop)
         }
-    }
-    (ids, errors)
+        _ => client.stats().await.map(drop),
+    };
+    answered.map(|()| None).map_err(|e| e.to_string())
 }
 
-/// `CLIENTS` clients at once for `secs`: every scan id handed out, and every error.
-fn run_clients(socket: &std::path::Path, secs: u64) -> (Vec<i64>, Vec<String>) {
+/// `CLIENTS` connections sending requests back to back for `duration`; returns the ids of
+/// the scans they submitted and every error they got.
+fn mixed_load(socket: &Path, duration: Duration) -> (Vec<ScanId>, Vec<String>) {
+    let socket = socket.to_path_buf();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let socket = socket.to_path_buf();
     rt.block_on(async move {
-        let deadline = Instant::now() + Duration::from_secs(secs);
+        let deadline = Instant::now() + duration;
         let tasks: Vec<_> = (0..CLIENTS)
-            .map(|client| tokio::spawn(client_until(socket.clone(), client, deadline)))
+            .map(|client| {
+                let socket = socket.clone();
+                tokio::spawn(async move {
+                    let mut conn = Client::connect(&socket).await.expect("connect");
+                    let (mut ids, mut errors, mut n) = (Vec::new(), Vec::new(), 0u64);
+                    while Instant::now() < deadline {
+                        n += 1;
+                        match one_request(&mut conn, client, n).await {
+                            Ok(id) => ids.extend(id),
+                            Err(e) => errors.push(e),
+                        }
+                    }
+                    (ids, errors)
+                })
+            })
             .collect();
         let (mut submitted, mut errors) = (Vec::new(), Vec::new());
         for t in tasks {
@@ -167,7 +132,7 @@ fn thirty_two_clients_mixing_requests_lose_and_duplicate_nothing() {
         );
     let env = Env::new().with_config(&cfg);
     let _daemon = env.start_daemon();
-    let (submitted, errors) = run_clients(env.socket(), secs);
+    let (submitted, errors) = mixed_load(env.socket(), Duration::from_secs(secs));
     assert!(
         errors.is_empty(),
         "{} errors, first: {:?}",

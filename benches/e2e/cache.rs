@@ -21,11 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use picket_client::Client;
 use picket_testkit::process::cpu_seconds;
 use picket_testkit::{ConfigBuilder, ToolConfig};
 use picketd::cache::actor::CacheEntry;
 
-use crate::client::Client;
 use crate::env::{bench_env, runtime, start_daemon};
 use crate::l1::{entry, key, l1, shuffled};
 use crate::report::{Cmp, Report, Samples};
@@ -68,6 +68,15 @@ fn time_l1(n: usize, capacity: u64, gets: bool) -> L1Times {
         get,
         evictions: evictions.load(Relaxed),
         len: cache.len(),
+    }
+}
+
+/// The repeated scan: one target, the cached stand-in tool `c` alone.
+fn cached_scan() -> picket_protocol::ScanRequest {
+    picket_protocol::ScanRequest {
+        targets: vec!["127.0.0.1".into()],
+        tools: vec!["c".into()],
+        ..Default::default()
     }
 }
 
@@ -170,8 +179,8 @@ fn cached_repeat_scan(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
 /// One scan that runs the tool and fills the cache; then 1,000 warm-up pings and the
 /// 5,000 timed ones.
 async fn fill_and_ping(c: &mut Client) -> anyhow::Result<Samples> {
-    let first = c.scan(vec!["127.0.0.1".into()], &["c"]).await?;
-    c.wait(vec![first]).await?;
+    let first = c.scan(cached_scan()).await?.id;
+    c.wait(vec![first], false).await?.finished().await?;
     if c.show(first)
         .await?
         .tool_runs
@@ -199,9 +208,9 @@ async fn repeats(c: &mut Client, pid: u32, reps: usize, ping: Samples) -> anyhow
     let (cpu0, wall0) = (cpu_seconds(pid), Instant::now());
     for i in 0..reps + 20 {
         let t = Instant::now();
-        let id = c.scan(vec!["127.0.0.1".into()], &["c"]).await?;
+        let id = c.scan(cached_scan()).await?.id;
         let accepted = t.elapsed();
-        c.wait(vec![id]).await?;
+        c.wait(vec![id], false).await?.finished().await?;
         let waited = t.elapsed();
         let d = c.show(id).await?;
         let took = t.elapsed();

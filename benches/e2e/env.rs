@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use picket_testkit::{Daemon, Env};
 
-use crate::client::Client;
+use picket_client::Client;
 
 /// A current-thread tokio runtime: the benchmark's client side runs on one core, leaving
 /// the other to the daemon on this 2-core machine.

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
+use picket_client::Client;
 use picket_protocol::*;
 use picketd::config::DbConfig;
 use picketd::metrics::Metrics;
@@ -33,7 +34,6 @@ use picketd::storage::db::{Db, DbActor};
 use picketd::storage::queries::{self, NewScan};
 use rusqlite::{ffi, params};
 
-use crate::client::Client;
 use crate::env::{bench_env, runtime, start_daemon};
 use crate::report::{Cmp, Report, Samples};
 use crate::Opts;

@@ -13,13 +13,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bytes::BytesMut;
+use picket_client::Client;
 use picket_protocol::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio_util::codec::Encoder;
 
-use crate::client::Client;
 use crate::env::{bench_env, runtime, start_daemon};
 use crate::report::{Cmp, Report, Samples};
 use crate::Opts;
@@ -28,32 +26,21 @@ const CLIENTS: usize = 16;
 
 /// The bytes of a ping request frame and of a pong answer frame (length prefix included).
 fn frame_sizes() -> (usize, usize) {
-    let mut req = BytesMut::new();
-    FrameCodec::<ServerFrame, ClientFrame>::new(DEFAULT_MAX_FRAME)
-        .encode(
-            ClientFrame {
-                id: 1000,
-                request: Request::Ping,
-            },
-            &mut req,
-        )
-        .expect("encode");
-    let mut resp = BytesMut::new();
-    FrameCodec::<ClientFrame, ServerFrame>::new(DEFAULT_MAX_FRAME)
-        .encode(
-            ServerFrame {
-                id: 1000,
-                response: Response::Pong(PingInfo {
-                    daemon_version: PACKAGE_VERSION.into(),
-                    protocol_version: PROTOCOL_VERSION,
-                    pid: 123_456,
-                    uptime_ms: 1_000_000,
-                }),
-            },
-            &mut resp,
-        )
-        .expect("encode");
-    (req.len(), resp.len())
+    let request = ClientFrame {
+        id: 1000,
+        request: Request::Ping,
+    };
+    let answer = ServerFrame {
+        id: 1000,
+        response: Response::Pong(PingInfo {
+            daemon_version: PACKAGE_VERSION.into(),
+            protocol_version: PROTOCOL_VERSION,
+            pid: 123_456,
+            uptime_ms: 1_000_000,
+        }),
+    };
+    let size = |frame: Result<Vec<u8>, ProtocolError>| frame.expect("encode").len();
+    (size(encode_frame(&request)), size(encode_frame(&answer)))
 }
 
 /// `--echo-server SOCKET REQ_BYTES RESP_BYTES`: serves until killed.
@@ -144,7 +131,8 @@ trait RoundTrip {
 
 impl RoundTrip for Client {
     async fn round_trip(&mut self) -> anyhow::Result<()> {
-        self.ping().await.map(|_| ())
+        self.ping().await?;
+        Ok(())
     }
 }
 
@@ -221,6 +209,24 @@ async fn load<C: RoundTrip, F: std::future::Future<Output = anyhow::Result<C>>>(
     }
 }
 
+/// `n` pings on one connection and `n` echoes on another, in alternating blocks so both
+/// see the same machine state; the first block is preceded by a longer warm-up.
+async fn one_connection_each(
+    socket: &Path,
+    echo: &EchoServer,
+    n: usize,
+) -> anyhow::Result<(Samples, Samples)> {
+    let mut client = Client::connect(socket).await?;
+    let mut bare = Echo::connect(&echo.socket, echo.req, echo.resp).await?;
+    let (mut picket_all, mut echo_all) = (Vec::new(), Vec::new());
+    for block in 0..4 {
+        let warm = if block == 0 { 1_000 } else { 100 };
+        picket_all.extend(sequential(&mut client, warm, n / 4).await?);
+        echo_all.extend(sequential(&mut bare, warm, n / 4).await?);
+    }
+    Ok((Samples::new(picket_all), Samples::new(echo_all)))
+}
+
 pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
     let env = bench_env("")?;
     let (_daemon, _) = start_daemon(&env)?;
@@ -241,21 +247,8 @@ fn one_connection(
     echo: &EchoServer,
 ) -> anyhow::Result<()> {
     let n = opts.size(20_000, 5_000);
-    let warm = 1_000;
     let (req, resp) = (echo.req, echo.resp);
-    // Single connection, alternating blocks so both see the same machine state.
-    let (mut picket_all, mut echo_all) = (Vec::new(), Vec::new());
-    rt.block_on(async {
-        let mut client = Client::connect(socket).await?;
-        let mut bare = Echo::connect(&echo.socket, req, resp).await?;
-        for block in 0..4 {
-            let w = if block == 0 { warm } else { 100 };
-            picket_all.extend(sequential(&mut client, w, n / 4).await?);
-            echo_all.extend(sequential(&mut bare, w, n / 4).await?);
-        }
-        anyhow::Ok(())
-    })?;
-    let (p, e) = (Samples::new(picket_all), Samples::new(echo_all));
+    let (p, e) = rt.block_on(one_connection_each(socket, echo, n))?;
     report.add(
         "ipc: ping p50 / bare Unix-socket echo p50",
         p.us(50.0) / e.us(50.0),
@@ -287,7 +280,7 @@ fn sixteen_clients(
     let socket = socket.to_path_buf();
     let pl = rt.block_on(load(dur, || {
         let s = socket.clone();
-        async move { Client::connect(&s).await }
+        async move { Ok(Client::connect(&s).await?) }
     }));
     let es = echo.socket.clone();
     let el = rt.block_on(load(dur, || {

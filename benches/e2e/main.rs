@@ -12,7 +12,6 @@
 //! (`--bench`, which `cargo bench` adds, is ignored.)
 
 mod cache;
-mod client;
 mod env;
 mod ingest;
 mod ipc;

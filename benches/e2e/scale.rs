@@ -15,10 +15,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use picket_client::Client;
 use picket_protocol::*;
 use picket_testkit::{ConfigBuilder, ToolConfig};
 
-use crate::client::Client;
 use crate::env::{bench_env, runtime, start_daemon};
 use crate::report::{median, Cmp, Report};
 use crate::Opts;
@@ -46,13 +46,9 @@ async fn submit(
                 tools: vec![tool.to_string()],
                 ..Default::default()
             };
-            match c.call(Request::Scan(req)).await? {
-                Response::ScanAccepted { id, queued_behind } => {
-                    out.push(id);
-                    ahead = ahead.max(queued_behind);
-                }
-                other => bail!("scan {i} not accepted: {other:?}"),
-            }
+            let accepted = c.scan(req).await?;
+            out.push(accepted.id);
+            ahead = ahead.max(accepted.queued_behind);
         }
         anyhow::Ok((out, ahead))
     });
@@ -139,7 +135,7 @@ fn concurrent_scans(report: &mut Report, rt: &tokio::runtime::Runtime) -> anyhow
     let (ids, ahead) = rt.block_on(async {
         let (ids, ahead) = submit(env.socket(), n, "n").await?;
         let mut c = Client::connect(env.socket()).await?;
-        c.wait(ids.clone()).await?;
+        c.wait(ids.clone(), false).await?.finished().await?;
         anyhow::Ok((ids, ahead))
     })?;
     let took = start.elapsed();
@@ -186,10 +182,8 @@ fn queued_scans(report: &mut Report, rt: &tokio::runtime::Runtime) -> anyhow::Re
     let took = start.elapsed();
     let queued = rt.block_on(async {
         let mut c = Client::connect(env.socket()).await?;
-        match c.call(Request::Stats).await? {
-            Response::Stats(s) => anyhow::Ok((s.scans_queued, s.scans_running)),
-            other => bail!("unexpected answer to stats: {other:?}"),
-        }
+        let s = c.stats().await?;
+        anyhow::Ok((s.scans_queued, s.scans_running))
     })?;
     let peak = daemon.vm_bytes("VmHWM");
     daemon.stop(Duration::from_secs(15));

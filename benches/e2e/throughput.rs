@@ -14,10 +14,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use picket_protocol::{RunStatus, ScanStatus};
+use picket_client::Client;
+use picket_protocol::{RunStatus, ScanRequest, ScanStatus};
 use picket_testkit::{ConfigBuilder, ToolConfig};
 
-use crate::client::Client;
 use crate::env::{bench_env, runtime, start_daemon};
 use crate::report::{median, Cmp, Report};
 use crate::Opts;
@@ -70,9 +70,14 @@ async fn picket_round(client: &mut Client) -> anyhow::Result<Duration> {
     let mut ids = Vec::with_capacity(SCANS);
     for k in 1..=SCANS {
         let targets = (1..=TARGETS).map(|h| format!("127.0.{k}.{h}")).collect();
-        ids.push(client.scan(targets, &["t"]).await?);
+        let scan = ScanRequest {
+            targets,
+            tools: vec!["t".into()],
+            ..Default::default()
+        };
+        ids.push(client.scan(scan).await?.id);
     }
-    let ended = client.wait(ids.clone()).await?;
+    let ended = client.wait(ids.clone(), false).await?.finished().await?;
     let took = start.elapsed();
     if let Some((id, s)) = ended.iter().find(|(_, s)| *s != ScanStatus::Done) {
         bail!("scan {id} ended {s}");

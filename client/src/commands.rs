@@ -1,107 +1,85 @@
-//! One function per command: build the request, call the daemon, hand the answer to render.
-//! Must not format output itself.
+//! One function per command: build the request, call the daemon through picket-client,
+//! hand the answer to render. Must not format output itself nor speak the protocol.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use picket_client::{CacheReply, Client};
 use picket_protocol::*;
 use serde_json::json;
 
-use crate::autostart;
 use crate::cli::{CacheCmd, Cli, Command, FindingsArgs, ListArgs, ScanArgs};
-use crate::connection::{default_socket, Connection};
-use crate::failure::ClientError;
+use crate::failure::Failure;
 use crate::render::{self, Out};
 
-pub async fn run(cli: Cli) -> Result<(), ClientError> {
-    let socket = cli.socket.clone().unwrap_or_else(default_socket);
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let socket = cli
+        .socket
+        .clone()
+        .unwrap_or_else(picket_client::default_socket);
     let out = Out { json: cli.json };
     let mut conn = connect(&socket, cli.no_autostart).await?;
     match cli.command {
-        Command::Ping => match conn.call(Request::Ping).await? {
-            Response::Pong(p) => out.ping(&p),
-            other => unexpected(other),
-        },
-        Command::Health => match conn.call(Request::Health).await? {
-            Response::Health(h) => {
-                out.health(&h)?;
-                if !h.ok {
-                    return Err(ClientError::Local(
-                        "the daemon reports failing health checks".into(),
-                    ));
-                }
-                Ok(())
+        Command::Ping => out.ping(&conn.ping().await?),
+        Command::Health => {
+            let h = conn.health().await?;
+            out.health(&h)?;
+            if !h.ok {
+                return Err(Failure::Local(
+                    "the daemon reports failing health checks".into(),
+                ));
             }
-            other => unexpected(other),
-        },
-        Command::Stats => match conn.call(Request::Metrics).await? {
-            Response::Metrics(m) => out.stats(&m),
-            other => unexpected(other),
-        },
-        Command::Metrics { format } => match conn.call(Request::Metrics).await? {
-            Response::Metrics(m) if format == "json" => {
+            Ok(())
+        }
+        Command::Stats => out.stats(&conn.metrics().await?),
+        Command::Metrics { format } => {
+            let m = conn.metrics().await?;
+            if format == "json" {
                 render::print_json(&m);
-                Ok(())
-            }
-            Response::Metrics(m) => {
+            } else {
                 print!("{}", picket_protocol::prometheus::render(&m));
-                Ok(())
             }
-            other => unexpected(other),
-        },
+            Ok(())
+        }
         Command::Cache(cmd) => cache(&mut conn, out, cmd).await,
-        Command::Shutdown => match conn.call(Request::Shutdown).await? {
-            Response::ShuttingDown => {
-                out.message(json!({"shutting_down": true}), "picketd is shutting down")
-            }
-            other => unexpected(other),
-        },
+        Command::Shutdown => {
+            conn.shutdown().await?;
+            out.message(json!({"shutting_down": true}), "picketd is shutting down")
+        }
         Command::Scan(args) => scan(&mut conn, out, args).await,
-        Command::Status { scan } => match conn.call(Request::Status { scan }).await? {
-            Response::Status(s) => out.status(&s),
-            other => unexpected(other),
-        },
+        Command::Status { scan } => out.status(&conn.status(scan).await?),
         Command::List(args) => list(&mut conn, out, args).await,
         Command::Show { scan } => show(&mut conn, out, scan).await,
         Command::Findings(args) => findings(&mut conn, out, args).await,
         Command::Wait { scans } => wait(&mut conn, out, scans, false).await,
-        Command::Cancel { scan } => match conn.call(Request::Cancel { scan }).await? {
-            Response::Cancelled { id, was } => out.message(
-                json!({"id": id, "cancelled": true, "was": was}),
-                &format!("scan {id} cancelled (was {was})"),
-            ),
-            other => unexpected(other),
-        },
-        Command::Tools => match conn.call(Request::Tools).await? {
-            Response::Tools(t) => out.tools(&t),
-            other => unexpected(other),
-        },
+        Command::Cancel { scan } => {
+            let was = conn.cancel(scan).await?;
+            out.message(
+                json!({"id": scan, "cancelled": true, "was": was}),
+                &format!("scan {scan} cancelled (was {was})"),
+            )
+        }
+        Command::Tools => out.tools(&conn.tools().await?),
         Command::Import { tool, file, target } => import(&mut conn, out, tool, file, target).await,
     }
 }
 
-async fn connect(socket: &std::path::Path, no_autostart: bool) -> Result<Connection, ClientError> {
-    match Connection::connect(socket).await {
-        Err(ClientError::NotRunning { .. }) if !no_autostart => {
-            autostart::start_and_connect(socket).await
-        }
-        other => other,
-    }
+async fn connect(socket: &Path, no_autostart: bool) -> Result<Client, Failure> {
+    let conn = if no_autostart {
+        Client::connect(socket).await
+    } else {
+        Client::connect_or_start(socket).await
+    };
+    Ok(conn?)
 }
 
-fn unexpected(r: Response) -> Result<(), ClientError> {
-    Err(ClientError::Local(format!(
-        "unexpected answer from the daemon: {r:?}"
-    )))
-}
-
-fn usage(message: String, hint: &str) -> ClientError {
-    ClientError::Usage {
+fn usage(message: String, hint: &str) -> Failure {
+    Failure::Usage {
         message,
         hint: hint.into(),
     }
 }
 
-async fn scan(conn: &mut Connection, out: Out, args: ScanArgs) -> Result<(), ClientError> {
+async fn scan(conn: &mut Client, out: Out, args: ScanArgs) -> Result<(), Failure> {
     let request = ScanRequest {
         targets: args.targets,
         profile: args.profile,
@@ -110,51 +88,37 @@ async fn scan(conn: &mut Connection, out: Out, args: ScanArgs) -> Result<(), Cli
         priority: args.priority,
         no_cache: args.no_cache,
     };
-    let id = match conn.call(Request::Scan(request)).await? {
-        Response::ScanAccepted { id, queued_behind } => {
-            if !args.wait && !args.follow {
-                return out.message(
-                    json!({"id": id, "queued_behind": queued_behind}),
-                    &format!("scan {id} submitted"),
-                );
-            }
-            if args.follow && !out.json {
-                println!("scan {id} submitted");
-            }
-            id
-        }
-        other => return unexpected(other),
-    };
+    let accepted = conn.scan(request).await?;
+    let id = accepted.id;
+    if !args.wait && !args.follow {
+        return out.message(
+            json!({"id": id, "queued_behind": accepted.queued_behind}),
+            &format!("scan {id} submitted"),
+        );
+    }
+    if args.follow && !out.json {
+        println!("scan {id} submitted");
+    }
     wait(conn, out, vec![id], args.follow).await
 }
 
 async fn wait(
-    conn: &mut Connection,
+    conn: &mut Client,
     out: Out,
     scans: Vec<ScanId>,
     follow: bool,
-) -> Result<(), ClientError> {
+) -> Result<(), Failure> {
     let live = follow && !out.json;
-    conn.stream(
-        Request::Wait {
-            scans: scans.clone(),
-            follow,
-        },
-        |r| {
-            if let (true, Response::Event(e)) = (live, &r) {
-                render::event(e);
-            }
-        },
-    )
-    .await?;
-    let mut details = Vec::new();
-    for id in scans {
-        match conn.call(Request::Show { scan: id }).await? {
-            Response::Scan(d) => details.push(*d),
-            other => return unexpected(other),
+    let mut events = conn.wait(scans.clone(), follow).await?;
+    while let Some(e) = events.next().await? {
+        if live {
+            render::event(&e);
         }
     }
-    let failed = details.iter().any(|d| d.status != ScanStatus::Done);
+    let mut details = Vec::new();
+    for id in scans {
+        details.push(conn.show(id).await?);
+    }
     if out.json {
         if details.len() == 1 {
             render::print_json(&details[0]);
@@ -166,18 +130,18 @@ async fn wait(
             render::scan_summary(d);
         }
     }
-    if failed {
-        let states: Vec<String> = details
-            .iter()
-            .filter(|d| d.status != ScanStatus::Done)
-            .map(|d| format!("scan {} {}", d.id, d.status))
-            .collect();
-        return Err(ClientError::ScansNotDone(states.join(", ")));
+    let not_done: Vec<String> = details
+        .iter()
+        .filter(|d| d.status != ScanStatus::Done)
+        .map(|d| format!("scan {} {}", d.id, d.status))
+        .collect();
+    if !not_done.is_empty() {
+        return Err(Failure::ScansNotDone(not_done.join(", ")));
     }
     Ok(())
 }
 
-async fn list(conn: &mut Connection, out: Out, args: ListArgs) -> Result<(), ClientError> {
+async fn list(conn: &mut Client, out: Out, args: ListArgs) -> Result<(), Failure> {
     let status = match args.status {
         Some(s) => Some(
             s.parse::<ScanStatus>()
@@ -191,27 +155,20 @@ async fn list(conn: &mut Connection, out: Out, args: ListArgs) -> Result<(), Cli
         limit: args.limit,
         cursor: args.cursor,
     };
-    match conn.call(Request::List(query)).await? {
-        Response::Scans(page) => out.scans(&page),
-        other => unexpected(other),
-    }
+    out.scans(&conn.list(query).await?)
 }
 
-async fn show(conn: &mut Connection, out: Out, scan: ScanId) -> Result<(), ClientError> {
-    match conn.call(Request::Show { scan }).await? {
-        Response::Scan(d) => {
-            if out.json {
-                render::print_json(&d);
-            } else {
-                render::scan_summary(&d);
-            }
-            Ok(())
-        }
-        other => unexpected(other),
+async fn show(conn: &mut Client, out: Out, scan: ScanId) -> Result<(), Failure> {
+    let d = conn.show(scan).await?;
+    if out.json {
+        render::print_json(&d);
+    } else {
+        render::scan_summary(&d);
     }
+    Ok(())
 }
 
-async fn findings(conn: &mut Connection, out: Out, args: FindingsArgs) -> Result<(), ClientError> {
+async fn findings(conn: &mut Client, out: Out, args: FindingsArgs) -> Result<(), Failure> {
     let min_severity = match args.min_severity {
         Some(s) => Some(
             s.parse::<Severity>()
@@ -226,39 +183,31 @@ async fn findings(conn: &mut Connection, out: Out, args: FindingsArgs) -> Result
         limit: args.limit,
         cursor: args.cursor,
     };
-    match conn.call(Request::Findings(query)).await? {
-        Response::Findings(page) => out.findings(&page),
-        other => unexpected(other),
-    }
+    out.findings(&conn.findings(query).await?)
 }
 
 async fn import(
-    conn: &mut Connection,
+    conn: &mut Client,
     out: Out,
     tool: String,
     file: PathBuf,
     target: Option<String>,
-) -> Result<(), ClientError> {
+) -> Result<(), Failure> {
     let content = std::fs::read(&file)
-        .map_err(|e| ClientError::Local(format!("cannot read {}: {e}", file.display())))?;
+        .map_err(|e| Failure::Local(format!("cannot read {}: {e}", file.display())))?;
     let file_name = file.display().to_string();
-    let id = match conn
-        .call(Request::Import(ImportRequest {
-            tool,
-            file_name,
-            content,
-            target,
-        }))
-        .await?
-    {
-        Response::ScanAccepted { id, .. } => id,
-        other => return unexpected(other),
+    let request = ImportRequest {
+        tool,
+        file_name,
+        content,
+        target,
     };
+    let id = conn.import(request).await?;
     show(conn, out, id).await
 }
 
-async fn cache(conn: &mut Connection, out: Out, cmd: CacheCmd) -> Result<(), ClientError> {
-    let request = match cmd {
+async fn cache(conn: &mut Client, out: Out, cmd: CacheCmd) -> Result<(), Failure> {
+    let command = match cmd {
         CacheCmd::Stats => CacheCommand::Stats,
         CacheCmd::Clear => CacheCommand::Clear,
         CacheCmd::Cleanup => CacheCommand::Cleanup,
@@ -272,12 +221,11 @@ async fn cache(conn: &mut Connection, out: Out, cmd: CacheCmd) -> Result<(), Cli
             CacheCommand::Invalidate { target, scan, tool }
         }
     };
-    match conn.call(Request::Cache(request)).await? {
-        Response::CacheStats(s) => out.cache_stats(&s),
-        Response::CacheChanged { removed } => out.message(
+    match conn.cache(command).await? {
+        CacheReply::Stats(s) => out.cache_stats(&s),
+        CacheReply::Removed(removed) => out.message(
             json!({"removed": removed}),
             &format!("removed {removed} cached results"),
         ),
-        other => unexpected(other),
     }
 }

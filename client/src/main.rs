@@ -1,9 +1,8 @@
 //! picket: the thin client. Parses the command line, runs it, maps failures to exit codes.
+//! Must not speak the protocol: picket-client (client-lib/) owns the connection.
 
-mod autostart;
 mod cli;
 mod commands;
-mod connection;
 mod failure;
 mod render;
 
@@ -30,7 +29,7 @@ async fn main() {
     if let Err(err) = commands::run(cli).await {
         if json {
             // A scan that ended badly already printed its summary: one document only.
-            if !matches!(err, failure::ClientError::ScansNotDone(_)) {
+            if !matches!(err, failure::Failure::ScansNotDone(_)) {
                 println!("{}", err.to_json());
             }
         } else {

@@ -4,7 +4,7 @@
 use picket_protocol::*;
 use serde::Serialize;
 
-use crate::failure::ClientError;
+use crate::failure::Failure;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Out {
@@ -32,7 +32,7 @@ impl Out {
         self,
         value: &T,
         human: impl FnOnce(&T),
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), Failure> {
         if self.json {
             print_json(value);
         } else {
@@ -41,11 +41,11 @@ impl Out {
         Ok(())
     }
 
-    pub fn message(self, json: serde_json::Value, text: &str) -> Result<(), ClientError> {
+    pub fn message(self, json: serde_json::Value, text: &str) -> Result<(), Failure> {
         self.json_or(&json, |_| println!("{text}"))
     }
 
-    pub fn ping(self, p: &PingInfo) -> Result<(), ClientError> {
+    pub fn ping(self, p: &PingInfo) -> Result<(), Failure> {
         let json = serde_json::json!({
             "daemon_version": p.daemon_version,
             "client_version": PACKAGE_VERSION,
@@ -65,7 +65,7 @@ impl Out {
         })
     }
 
-    pub fn health(self, h: &HealthReport) -> Result<(), ClientError> {
+    pub fn health(self, h: &HealthReport) -> Result<(), Failure> {
         self.json_or(h, |h| {
             for c in &h.checks {
                 println!(
@@ -78,123 +78,13 @@ impl Out {
         })
     }
 
-    pub fn stats(self, m: &MetricsReport) -> Result<(), ClientError> {
+    pub fn stats(self, m: &MetricsReport) -> Result<(), Failure> {
         self.json_or(m, |m| {
-            let s = &m.stats;
-            let c = &m.cache;
-            let p = &s.db_pool;
-            let mut rows = vec![
-                ("uptime", duration(s.uptime_ms)),
-                (
-                    "process",
-                    format!(
-                        "{:.1} MiB resident, {:.2} s CPU",
-                        m.rss_bytes as f64 / 1048576.0,
-                        m.cpu_seconds
-                    ),
-                ),
-                (
-                    "connections",
-                    format!(
-                        "{} open, {} total, {} refused, {} protocol errors",
-                        s.connections_open, s.connections_total, s.refused_peers, s.protocol_errors
-                    ),
-                ),
-                (
-                    "scans",
-                    format!("{} running, {} queued", s.scans_running, s.scans_queued),
-                ),
-                (
-                    "cache",
-                    format!(
-                        "hit rate {:.1}% ({} hits: {} L1, {} L2, {} shared; {} misses)",
-                        c.hit_rate * 100.0,
-                        c.hits,
-                        c.hits_l1,
-                        c.hits_l2,
-                        c.hits_shared,
-                        c.misses
-                    ),
-                ),
-                (
-                    "cache size",
-                    format!(
-                        "L1 {} entries, {:.1} of {:.0} MiB; L2 {} entries; {} evicted, {} expired",
-                        c.l1_entries,
-                        c.l1_bytes as f64 / 1048576.0,
-                        c.l1_capacity_bytes as f64 / 1048576.0,
-                        c.l2_entries,
-                        c.evictions,
-                        c.expirations
-                    ),
-                ),
-                (
-                    "db pool",
-                    format!(
-                        "{} of {} open, {} idle, {} waiting",
-                        p.size, p.max_size, p.available, p.waiting
-                    ),
-                ),
-            ];
-            let q = m.query_duration.clone();
-            rows.push((
-                "db queries",
-                format!(
-                    "{} run, p50 {}, p99 {}",
-                    q.count,
-                    quantile(&q, 0.5),
-                    quantile(&q, 0.99)
-                ),
-            ));
-            for row in rows {
-                println!("{:<12} {}", row.0, row.1);
+            for (name, value) in stats_rows(m) {
+                println!("{name:<12} {value}");
             }
-            let busy: Vec<String> = m
-                .queue_depths
-                .iter()
-                .filter(|d| d.value > 0)
-                .map(|d| {
-                    format!(
-                        "{} {}={}",
-                        d.labels.first().map(|l| l.1.as_str()).unwrap_or(""),
-                        d.labels.get(1).map(|l| l.1.as_str()).unwrap_or(""),
-                        d.value
-                    )
-                })
-                .collect();
-            println!(
-                "{:<12} {}",
-                "queues",
-                if busy.is_empty() {
-                    "all empty".to_string()
-                } else {
-                    busy.join(", ")
-                }
-            );
-            if !m.request_latency.is_empty() {
-                println!("\nrequests       count      p50      p99");
-                for h in &m.request_latency {
-                    println!(
-                        "  {:<10} {:>8} {:>8} {:>8}",
-                        h.label,
-                        h.histogram.count,
-                        quantile(&h.histogram, 0.5),
-                        quantile(&h.histogram, 0.99)
-                    );
-                }
-            }
-            if !m.tool_run_duration.is_empty() {
-                println!("\ntool runs      count      p50      p99");
-                for h in &m.tool_run_duration {
-                    println!(
-                        "  {:<10} {:>8} {:>8} {:>8}",
-                        h.label,
-                        h.histogram.count,
-                        quantile(&h.histogram, 0.5),
-                        quantile(&h.histogram, 0.99)
-                    );
-                }
-            }
+            histogram_table("requests", &m.request_latency);
+            histogram_table("tool runs", &m.tool_run_duration);
             println!(
                 "\nslow queries (over {} ms): {}",
                 m.slow_query_threshold_ms,
@@ -211,7 +101,7 @@ impl Out {
         })
     }
 
-    pub fn cache_stats(self, c: &CacheStatsReport) -> Result<(), ClientError> {
+    pub fn cache_stats(self, c: &CacheStatsReport) -> Result<(), Failure> {
         self.json_or(c, |c| {
             let rows = [
                 (
@@ -247,7 +137,7 @@ impl Out {
         })
     }
 
-    pub fn status(self, scans: &[ScanProgress]) -> Result<(), ClientError> {
+    pub fn status(self, scans: &[ScanProgress]) -> Result<(), Failure> {
         self.json_or(scans, |scans| {
             if scans.is_empty() {
                 println!("no scans running or queued");
@@ -272,7 +162,7 @@ impl Out {
         })
     }
 
-    pub fn scans(self, page: &ScanPage) -> Result<(), ClientError> {
+    pub fn scans(self, page: &ScanPage) -> Result<(), Failure> {
         self.json_or(page, |page| {
             println!(
                 "{:>6}  {:<11} {:<8} {:>8}  {:<24}  targets",
@@ -295,7 +185,7 @@ impl Out {
         })
     }
 
-    pub fn findings(self, page: &FindingPage) -> Result<(), ClientError> {
+    pub fn findings(self, page: &FindingPage) -> Result<(), Failure> {
         self.json_or(page, |page| {
             for f in &page.findings {
                 finding_line(f);
@@ -309,7 +199,7 @@ impl Out {
         })
     }
 
-    pub fn tools(self, tools: &[ToolInfo]) -> Result<(), ClientError> {
+    pub fn tools(self, tools: &[ToolInfo]) -> Result<(), Failure> {
         self.json_or(tools, |tools| {
             println!(
                 "{:<10} {:<9} {:>4} {:>8} {:>8}  version",
@@ -331,6 +221,112 @@ impl Out {
                 );
             }
         })
+    }
+}
+
+/// The name/value lines at the top of `picket stats`.
+fn stats_rows(m: &MetricsReport) -> Vec<(&'static str, String)> {
+    let (s, c, p, q) = (&m.stats, &m.cache, &m.stats.db_pool, &m.query_duration);
+    vec![
+        ("uptime", duration(s.uptime_ms)),
+        (
+            "process",
+            format!(
+                "{:.1} MiB resident, {:.2} s CPU",
+                m.rss_bytes as f64 / 1048576.0,
+                m.cpu_seconds
+            ),
+        ),
+        (
+            "connections",
+            format!(
+                "{} open, {} total, {} refused, {} protocol errors",
+                s.connections_open, s.connections_total, s.refused_peers, s.protocol_errors
+            ),
+        ),
+        (
+            "scans",
+            format!("{} running, {} queued", s.scans_running, s.scans_queued),
+        ),
+        (
+            "cache",
+            format!(
+                "hit rate {:.1}% ({} hits: {} L1, {} L2, {} shared; {} misses)",
+                c.hit_rate * 100.0,
+                c.hits,
+                c.hits_l1,
+                c.hits_l2,
+                c.hits_shared,
+                c.misses
+            ),
+        ),
+        (
+            "cache size",
+            format!(
+                "L1 {} entries, {:.1} of {:.0} MiB; L2 {} entries; {} evicted, {} expired",
+                c.l1_entries,
+                c.l1_bytes as f64 / 1048576.0,
+                c.l1_capacity_bytes as f64 / 1048576.0,
+                c.l2_entries,
+                c.evictions,
+                c.expirations
+            ),
+        ),
+        (
+            "db pool",
+            format!(
+                "{} of {} open, {} idle, {} waiting",
+                p.size, p.max_size, p.available, p.waiting
+            ),
+        ),
+        (
+            "db queries",
+            format!(
+                "{} run, p50 {}, p99 {}",
+                q.count,
+                quantile(q, 0.5),
+                quantile(q, 0.99)
+            ),
+        ),
+        ("queues", queues(&m.queue_depths)),
+    ]
+}
+
+/// The non-empty queues, as "kind name=depth".
+fn queues(depths: &[LabeledCount]) -> String {
+    let busy: Vec<String> = depths
+        .iter()
+        .filter(|d| d.value > 0)
+        .map(|d| {
+            format!(
+                "{} {}={}",
+                d.labels.first().map(|l| l.1.as_str()).unwrap_or(""),
+                d.labels.get(1).map(|l| l.1.as_str()).unwrap_or(""),
+                d.value
+            )
+        })
+        .collect();
+    if busy.is_empty() {
+        "all empty".to_string()
+    } else {
+        busy.join(", ")
+    }
+}
+
+/// Count, p50 and p99 per label, under a `title` header; nothing when there is no label.
+fn histogram_table(title: &str, histograms: &[LabeledHistogram]) {
+    if histograms.is_empty() {
+        return;
+    }
+    println!("\n{title:<14} count      p50      p99");
+    for h in histograms {
+        println!(
+            "  {:<10} {:>8} {:>8} {:>8}",
+            h.label,
+            h.histogram.count,
+            quantile(&h.histogram, 0.5),
+            quantile(&h.histogram, 0.99)
+        );
     }
 }
 

@@ -1,0 +1,358 @@
+//! One connection to picketd: connect, handshake, then one typed method per request.
+//! Owns the only client-side hello and the matching of answers to requests. Must not print,
+//! retry, or start a daemon (autostart.rs does that): a caller gets values or `ClientError`.
+
+use std::path::{Path, PathBuf};
+
+use futures::{SinkExt, StreamExt};
+use picket_protocol::*;
+use tokio::net::UnixStream;
+use tokio_util::codec::Framed;
+
+use crate::error::ClientError;
+use crate::events::Events;
+
+/// What the daemon said about itself when it let us in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcome {
+    pub protocol: u32,
+    pub daemon_version: String,
+    pub pid: u32,
+}
+
+/// A scan the daemon took: its id and how many scans were ahead of it in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    pub id: ScanId,
+    pub queued_behind: u32,
+}
+
+/// The answer to a cache command: the statistics, or how many entries it dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheReply {
+    Stats(CacheStatsReport),
+    Removed(u64),
+}
+
+/// A connection past the handshake. Requests go one at a time (`&mut self`); answers are
+/// matched to them by id.
+pub struct Client {
+    framed: Framed<UnixStream, FrameCodec<ServerFrame, ClientFrame>>,
+    next_id: u64,
+    welcome: Welcome,
+    /// Requests sent whose last answer has not arrived: the current one, and any whose
+    /// caller stopped listening (an event stream left unread, a call given up on by a
+    /// timeout). Their late frames are skipped; a frame for any other id is a daemon bug.
+    outstanding: Vec<u64>,
+}
+
+/// Whether a connect error means "nobody is listening there" (the daemon can be started).
+fn is_absent(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+    )
+}
+
+impl Client {
+    /// Connects to the daemon on `socket` and does the handshake of this build.
+    pub async fn connect(socket: impl AsRef<Path>) -> Result<Client, ClientError> {
+        Client::connect_with_hello(socket, Hello::current()).await
+    }
+
+    /// Like `connect`, with a hello of the caller's choosing: a test can pose as a client of
+    /// another protocol version and see the daemon's refusal.
+    pub async fn connect_with_hello(
+        socket: impl AsRef<Path>,
+        hello: Hello,
+    ) -> Result<Client, ClientError> {
+        let socket = socket.as_ref();
+        let stream = match UnixStream::connect(socket).await {
+            Ok(s) => s,
+            Err(e) if is_absent(&e) => {
+                return Err(ClientError::NotRunning {
+                    socket: socket.to_path_buf(),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(ClientError::SocketDenied {
+                    socket: socket.to_path_buf(),
+                    uid: nix::unistd::geteuid().as_raw(),
+                })
+            }
+            Err(e) => return Err(unreachable(socket, e.to_string())),
+        };
+        let mut framed = Framed::new(
+            stream,
+            FrameCodec::<HelloReply, Hello>::new(DEFAULT_MAX_FRAME),
+        );
+        framed
+            .send(hello)
+            .await
+            .map_err(|e| unreachable(socket, e.to_string()))?;
+        let welcome = match framed.next().await {
+            Some(Ok(HelloReply::Welcome {
+                protocol,
+                daemon_version,
+                pid,
+            })) => Welcome {
+                protocol,
+                daemon_version,
+                pid,
+            },
+            Some(Ok(HelloReply::Rejected {
+                kind,
+                reason,
+                daemon_version,
+                daemon_protocol,
+            })) => {
+                return Err(ClientError::Rejected {
+                    kind,
+                    reason,
+                    daemon_version,
+                    daemon_protocol,
+                })
+            }
+            Some(Err(e)) => return Err(unreachable(socket, format!("bad handshake answer: {e}"))),
+            None => {
+                return Err(unreachable(
+                    socket,
+                    "the daemon closed the connection during the handshake".into(),
+                ))
+            }
+        };
+        let framed =
+            framed.map_codec(|_| FrameCodec::<ServerFrame, ClientFrame>::new(DEFAULT_MAX_FRAME));
+        Ok(Client {
+            framed,
+            next_id: 1,
+            welcome,
+            outstanding: Vec::new(),
+        })
+    }
+
+    /// The daemon's versions and pid, from its welcome.
+    pub fn welcome(&self) -> &Welcome {
+        &self.welcome
+    }
+
+    /// The socket itself, past the handshake: for a test that goes on writing raw bytes.
+    /// Bytes the daemon sent and this client has not read yet are lost.
+    pub fn into_stream(self) -> UnixStream {
+        self.framed.into_inner()
+    }
+
+    pub(crate) async fn send(&mut self, request: Request) -> Result<u64, ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.outstanding.push(id);
+        self.framed
+            .send(ClientFrame { id, request })
+            .await
+            .map_err(ClientError::Lost)?;
+        Ok(id)
+    }
+
+    /// The next answer to request `id`. Late frames of requests nobody listens to any more
+    /// are skipped; id 0 is the daemon speaking about the whole connection (an unreadable
+    /// request) and is taken as the answer.
+    pub(crate) async fn receive(&mut self, id: u64) -> Result<Response, ClientError> {
+        loop {
+            let frame = match self.framed.next().await {
+                Some(Ok(frame)) => frame,
+                Some(Err(e)) => return Err(ClientError::Lost(e)),
+                None => return Err(ClientError::Closed),
+            };
+            if frame.id != 0 && !self.outstanding.contains(&frame.id) {
+                return Err(ClientError::Misrouted {
+                    expected: id,
+                    got: frame.id,
+                });
+            }
+            // Anything but an event is a request's last answer.
+            if !matches!(frame.response, Response::Event(_)) {
+                self.outstanding.retain(|&o| o != frame.id);
+            }
+            if frame.id == id || frame.id == 0 {
+                return Ok(frame.response);
+            }
+        }
+    }
+
+    /// One request, its one answer; an error answer is `ClientError::Daemon`. The typed
+    /// methods below are built on it; streaming requests (`Request::Wait`) go through `wait`.
+    pub async fn call(&mut self, request: Request) -> Result<Response, ClientError> {
+        let id = self.send(request).await?;
+        match self.receive(id).await? {
+            Response::Error(e) => Err(ClientError::Daemon(e)),
+            r => Ok(r),
+        }
+    }
+
+    pub async fn ping(&mut self) -> Result<PingInfo, ClientError> {
+        match self.call(Request::Ping).await? {
+            Response::Pong(p) => Ok(p),
+            other => unexpected("ping", other),
+        }
+    }
+
+    pub async fn health(&mut self) -> Result<HealthReport, ClientError> {
+        match self.call(Request::Health).await? {
+            Response::Health(h) => Ok(h),
+            other => unexpected("health", other),
+        }
+    }
+
+    /// The daemon's counters alone; `metrics` has them too, with the rest.
+    pub async fn stats(&mut self) -> Result<StatsReport, ClientError> {
+        match self.call(Request::Stats).await? {
+            Response::Stats(s) => Ok(s),
+            other => unexpected("stats", other),
+        }
+    }
+
+    pub async fn metrics(&mut self) -> Result<MetricsReport, ClientError> {
+        match self.call(Request::Metrics).await? {
+            Response::Metrics(m) => Ok(*m),
+            other => unexpected("metrics", other),
+        }
+    }
+
+    /// Asks the daemon to stop; it finishes the requests in flight first.
+    pub async fn shutdown(&mut self) -> Result<(), ClientError> {
+        match self.call(Request::Shutdown).await? {
+            Response::ShuttingDown => Ok(()),
+            other => unexpected("shutdown", other),
+        }
+    }
+
+    pub async fn scan(&mut self, request: ScanRequest) -> Result<Accepted, ClientError> {
+        match self.call(Request::Scan(request)).await? {
+            Response::ScanAccepted { id, queued_behind } => Ok(Accepted { id, queued_behind }),
+            other => unexpected("scan", other),
+        }
+    }
+
+    /// Running and queued scans, or the one `scan`.
+    pub async fn status(&mut self, scan: Option<ScanId>) -> Result<Vec<ScanProgress>, ClientError> {
+        match self.call(Request::Status { scan }).await? {
+            Response::Status(s) => Ok(s),
+            other => unexpected("status", other),
+        }
+    }
+
+    pub async fn list(&mut self, query: ListQuery) -> Result<ScanPage, ClientError> {
+        match self.call(Request::List(query)).await? {
+            Response::Scans(page) => Ok(page),
+            other => unexpected("list", other),
+        }
+    }
+
+    pub async fn show(&mut self, scan: ScanId) -> Result<ScanDetail, ClientError> {
+        match self.call(Request::Show { scan }).await? {
+            Response::Scan(d) => Ok(*d),
+            other => unexpected("show", other),
+        }
+    }
+
+    pub async fn findings(&mut self, query: FindingsQuery) -> Result<FindingPage, ClientError> {
+        match self.call(Request::Findings(query)).await? {
+            Response::Findings(page) => Ok(page),
+            other => unexpected("findings", other),
+        }
+    }
+
+    /// Cancels a queued or running scan; returns the status it had.
+    pub async fn cancel(&mut self, scan: ScanId) -> Result<ScanStatus, ClientError> {
+        match self.call(Request::Cancel { scan }).await? {
+            Response::Cancelled { was, .. } => Ok(was),
+            other => unexpected("cancel", other),
+        }
+    }
+
+    pub async fn tools(&mut self) -> Result<Vec<ToolInfo>, ClientError> {
+        match self.call(Request::Tools).await? {
+            Response::Tools(t) => Ok(t),
+            other => unexpected("tools", other),
+        }
+    }
+
+    /// Stores an existing tool report as a scan; returns the new scan's id.
+    pub async fn import(&mut self, request: ImportRequest) -> Result<ScanId, ClientError> {
+        match self.call(Request::Import(request)).await? {
+            Response::ScanAccepted { id, .. } => Ok(id),
+            other => unexpected("import", other),
+        }
+    }
+
+    /// `Stats` answers with the statistics, every other command with what it removed.
+    pub async fn cache(&mut self, command: CacheCommand) -> Result<CacheReply, ClientError> {
+        let wants_stats = command == CacheCommand::Stats;
+        match self.call(Request::Cache(command)).await? {
+            Response::CacheStats(s) if wants_stats => Ok(CacheReply::Stats(s)),
+            Response::CacheChanged { removed } if !wants_stats => Ok(CacheReply::Removed(removed)),
+            other => unexpected("cache", other),
+        }
+    }
+
+    /// Follows `scans` until each is final: `follow` asks for every step, not only the ends.
+    /// The events are read from the returned `Events`, which ends at the daemon's `End`.
+    pub async fn wait(
+        &mut self,
+        scans: Vec<ScanId>,
+        follow: bool,
+    ) -> Result<Events<'_>, ClientError> {
+        let id = self.send(Request::Wait { scans, follow }).await?;
+        Ok(Events::new(self, id))
+    }
+}
+
+fn unreachable(socket: &Path, reason: String) -> ClientError {
+    ClientError::Unreachable {
+        socket: socket.to_path_buf(),
+        reason,
+    }
+}
+
+pub(crate) fn unexpected<T>(request: &'static str, answer: Response) -> Result<T, ClientError> {
+    Err(ClientError::Unexpected {
+        request,
+        answer: Box::new(answer),
+    })
+}
+
+/// Where the daemon listens unless told otherwise (--socket / PICKET_SOCKET are the
+/// caller's): $XDG_RUNTIME_DIR/picket/picketd.sock, else /tmp/picket-$UID/picketd.sock,
+/// the same rule as the daemon's.
+pub fn default_socket() -> PathBuf {
+    socket_for(
+        std::env::var_os("XDG_RUNTIME_DIR"),
+        nix::unistd::getuid().as_raw(),
+    )
+}
+
+fn socket_for(runtime_dir: Option<std::ffi::OsString>, uid: u32) -> PathBuf {
+    match runtime_dir.filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("picket/picketd.sock"),
+        None => PathBuf::from(format!("/tmp/picket-{uid}/picketd.sock")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::socket_for;
+
+    #[test]
+    fn default_socket_is_under_the_runtime_dir_else_per_uid_in_tmp() {
+        assert_eq!(
+            socket_for(Some("/run/user/7".into()), 7),
+            std::path::Path::new("/run/user/7/picket/picketd.sock")
+        );
+        for unset in [None, Some("".into())] {
+            assert_eq!(
+                socket_for(unset, 7),
+                std::path::Path::new("/tmp/picket-7/picketd.sock")
+            );
+        }
+    }
+}

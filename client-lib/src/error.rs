@@ -1,0 +1,59 @@
+//! What can go wrong between a client and picketd, as values a caller can match on.
+//! Must not pick exit codes or wording for a terminal beyond the message itself: the
+//! `picket` binary maps these to exit codes and hints, other callers decide for themselves.
+
+use std::path::PathBuf;
+
+use picket_protocol::{ErrorReply, ProtocolError, RejectKind, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing listens on the socket (no file, or a stale one): the daemon can be started.
+    #[error("no picketd is running on {}", socket.display())]
+    NotRunning { socket: PathBuf },
+    /// Something is there but the handshake could not happen.
+    #[error("cannot reach picketd on {}: {reason}", socket.display())]
+    Unreachable { socket: PathBuf, reason: String },
+    /// The filesystem refused the connect: the socket (or its directory) is another user's.
+    /// Worded as a refusal, like the daemon's own `PeerNotAllowed`, since the fix is the same.
+    #[error(
+        "the daemon refused the connection: permission denied on {}: the socket belongs to \
+         another user (uid {uid} may not use it)",
+        socket.display()
+    )]
+    SocketDenied { socket: PathBuf, uid: u32 },
+    /// The daemon answered the hello with a refusal.
+    #[error("the daemon refused the connection: {reason}")]
+    Rejected {
+        kind: RejectKind,
+        reason: String,
+        daemon_version: String,
+        daemon_protocol: u32,
+    },
+    /// Reading or writing a frame failed after the handshake.
+    #[error("connection to picketd lost: {0}")]
+    Lost(ProtocolError),
+    /// The daemon closed the connection while an answer was still owed.
+    #[error("connection to picketd lost: the daemon closed the connection")]
+    Closed,
+    /// The daemon answered the request with an error (its message says why, its hint how).
+    #[error("{}", .0.message)]
+    Daemon(ErrorReply),
+    /// A well-formed answer that does not belong to the request: a client and daemon that
+    /// disagree on the protocol despite the handshake, or a daemon bug.
+    #[error("unexpected answer from the daemon to {request}: {answer:?}")]
+    Unexpected {
+        request: &'static str,
+        answer: Box<Response>,
+    },
+    /// An answer carrying the id of no request in progress: a daemon bug (answers are never
+    /// guessed at, so a lost or duplicated one shows).
+    #[error(
+        "picketd answered request {got} while request {expected} was waiting; \
+         this is a daemon bug, please report it with the daemon's log"
+    )]
+    Misrouted { expected: u64, got: u64 },
+    /// picketd was not running and could not be started.
+    #[error("could not start picketd: {reason}")]
+    AutostartFailed { reason: String },
+}
