@@ -11,7 +11,7 @@
 //!                  cache::actor (L1 memory, L2 SQLite)│
 //!                  run::tool_actor (queue, concurrency, run::host_limits, run::process)
 //!                  parsers::* (raw output → services, findings)
-//!                  storage::db (pool reads, one batching writer) ◀── persist runs
+//!                  storage::Db (pool reads, storage::writer batches) ◀── persist runs
 //!               scan::board ──events──▶ followers (picket --follow, wait, status)
 //! ```
 //!
@@ -24,7 +24,7 @@
 //! | `scan` | scheduler, scan supervisor, scan board (live progress and events) |
 //! | `run` | tool specs, tool actors, host limits, the process runner |
 //! | `cache` | the cache actor and the cached-run path |
-//! | `storage` | every SQL statement: pool, schema, queries, the writer, checkpoints |
+//! | `storage` | every SQL statement: pool, schema, queries, the cache table, the `Db` handle, the writer, checkpoints |
 //! | `parsers` | one parser per tool, the generic mapping, shared normalisation |
 
 pub mod cache;

@@ -13,7 +13,7 @@ use crate::run::toolbox::Toolbox;
 use crate::scan::board::ScanBoard;
 use crate::scan::scheduler::Scheduler;
 use crate::scope::Scope;
-use crate::storage::db::Db;
+use crate::storage::Db;
 
 /// The parts of the config that SIGHUP swaps together.
 #[derive(Debug, Clone)]

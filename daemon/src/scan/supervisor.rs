@@ -23,7 +23,7 @@ use crate::run::tool_actor::{ToolJob, ToolResult};
 use crate::run::toolbox::Toolbox;
 use crate::scan::board::ScanBoard;
 use crate::scope::{CheckedTarget, Scope, TargetKind};
-use crate::storage::db::Db;
+use crate::storage::Db;
 use crate::storage::queries;
 
 /// Everything a scan needs to run, decided and validated at submission.

@@ -95,6 +95,12 @@ pub fn set_scan_status(
     Ok(())
 }
 
+/// Removes a scan that was refused after its row was written (busy), so no trace of it
+/// stays behind as if it were pending.
+pub fn delete_scan(conn: &Connection, id: ScanId) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM scans WHERE id = ?1", [id])
+}
+
 pub fn add_scan_warning(conn: &Connection, id: ScanId, warning: &str) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE scans SET warnings = json_insert(warnings, '$[#]', ?2) WHERE id = ?1",
@@ -349,9 +355,7 @@ fn scan_detail(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDet
 }
 
 fn bad_cursor(c: &str) -> rusqlite::Error {
-    rusqlite::Error::InvalidParameterName(format!(
-        "cursor {c:?} is not one this daemon gave out; drop --cursor to start over"
-    ))
+    crate::storage::BadCursor::into_sql(c)
 }
 
 pub fn list_scans(conn: &Connection, q: &ListQuery) -> rusqlite::Result<ScanPage> {
@@ -612,15 +616,22 @@ mod tests {
                 .collect::<Vec<_>>(),
             [16, 6]
         );
-        assert!(list_scans(
+        let bad = list_scans(
             &c,
             &ListQuery {
                 cursor: Some("x".into()),
                 limit: 5,
                 ..Default::default()
-            }
+            },
         )
-        .is_err());
+        .unwrap_err();
+        assert!(
+            matches!(
+                crate::storage::StorageError::from(bad),
+                crate::storage::StorageError::BadCursor(ref b) if b.cursor == "x"
+            ),
+            "a bad cursor is its own error"
+        );
     }
 
     #[test]

@@ -20,11 +20,7 @@ pub async fn health(state: &Arc<DaemonState>) -> Response {
     let mut checks = Vec::new();
     let db = state
         .db
-        .read("health check", |c| {
-            c.query_row("SELECT COUNT(*) FROM schema_version", [], |r| {
-                r.get::<_, i64>(0)
-            })
-        })
+        .read("health check", |c| crate::storage::schema::version_rows(c))
         .await;
     checks.push(HealthCheck {
         name: "database".into(),
@@ -63,7 +59,7 @@ pub async fn stats(state: &Arc<DaemonState>) -> Response {
         requests_served: m.requests_served.load(Relaxed),
         protocol_errors: m.protocol_errors.load(Relaxed),
         refused_peers: m.refused_peers.load(Relaxed),
-        db_pool: state.db.pool_status().await,
+        db_pool: state.db.pool_status(),
         scans_running: state.board.counts().0,
         scans_queued: state.board.counts().1,
     })
@@ -119,17 +115,10 @@ pub async fn metrics(state: &Arc<DaemonState>) -> Response {
             ));
         }
     }
-    if let Ok(backlog) = state
-        .db
-        .addr
-        .send(crate::storage::db::GetWriteBacklog)
-        .await
-    {
-        queue_depths.push(depth(
-            &[("actor", "db_writer"), ("state", "queued")],
-            backlog,
-        ));
-    }
+    queue_depths.push(depth(
+        &[("actor", "db_writer"), ("state", "queued")],
+        state.db.write_backlog(),
+    ));
     queue_depths.push(depth(
         &[("actor", "cache"), ("state", "in_flight")],
         cache.in_flight,

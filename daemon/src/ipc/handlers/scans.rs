@@ -15,6 +15,7 @@ use crate::scan::scheduler::{Cancel, CancelOutcome, Submit, SubmitError};
 use crate::scan::supervisor::ScanPlan;
 use crate::scope::{self, Scope, ScopeError};
 use crate::storage::queries::{self, NewScan};
+use crate::storage::StorageError;
 
 const MAX_TARGETS: usize = 256;
 
@@ -151,12 +152,13 @@ pub async fn scan(state: &Arc<DaemonState>, req: ScanRequest) -> Response {
         },
         Ok(Err(SubmitError::Busy { queued })) => {
             // Refused, so no trace of it may stay behind as if it were pending.
-            let _ = state
+            if let Err(e) = state
                 .db
-                .write("drop refused scan", move |c| {
-                    c.execute("DELETE FROM scans WHERE id = ?1", [id])
-                })
-                .await;
+                .write("drop refused scan", move |c| queries::delete_scan(c, id))
+                .await
+            {
+                tracing::warn!(scan = id, "a scan refused as busy keeps its row: {e}");
+            }
             error(
                 ErrorKind::Busy,
                 format!("busy: {queued} scans are already queued (limits.max_queued_scans)"),
@@ -275,11 +277,14 @@ fn not_found(id: ScanId) -> Response {
     )
 }
 
-fn bad_query(e: crate::storage::StorageError) -> Response {
+/// A page query's error: a bad cursor is the user's to fix, anything else is ours.
+fn bad_query(e: StorageError) -> Response {
     match e {
-        crate::storage::StorageError::Sql(rusqlite::Error::InvalidParameterName(m)) => {
-            error(ErrorKind::Invalid, m, "drop --cursor")
-        }
+        StorageError::BadCursor(bad) => error(
+            ErrorKind::Invalid,
+            bad.to_string(),
+            "drop --cursor to start from the first page",
+        ),
         e => storage_error(e),
     }
 }
