@@ -29,8 +29,8 @@ use picket_protocol::*;
 use picketd::config::DbConfig;
 use picketd::metrics::Metrics;
 use picketd::parsers::{new_finding, ParsedOutput};
-use picketd::storage::Db;
 use picketd::storage::queries::{self, NewScan};
+use picketd::storage::Db;
 use rusqlite::{ffi, params};
 
 use crate::client::Client;

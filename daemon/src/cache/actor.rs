@@ -185,7 +185,10 @@ impl Handler<LookupKey> for CacheActor {
         let (db, now) = (self.db.clone(), self.clock.now_ms());
         let k = key.clone();
         let read = async move {
-            match db.read("cache get", move |c| cache_table::get(c, &k, now)).await {
+            match db
+                .read("cache get", move |c| cache_table::get(c, &k, now))
+                .await
+            {
                 Ok(found) => found,
                 Err(e) => {
                     // Answered as a miss: the run goes ahead, only without the cache.
@@ -230,7 +233,9 @@ impl Handler<Complete> for CacheActor {
             let (db, e) = (self.db.clone(), e.clone());
             ctx.spawn(
                 async move {
-                    let r = db.write("cache put", move |c| cache_table::put(c, &e)).await;
+                    let r = db
+                        .write("cache put", move |c| cache_table::put(c, &e))
+                        .await;
                     if let Err(err) = r {
                         tracing::warn!("cache: could not store an entry in SQLite: {err}");
                     }
@@ -270,7 +275,9 @@ impl Handler<Invalidate> for CacheActor {
         let db = self.db.clone();
         Box::pin(async move {
             let removed = db
-                .write("cache invalidate", move |c| cache_table::delete(c, &sel, now))
+                .write("cache invalidate", move |c| {
+                    cache_table::delete(c, &sel, now)
+                })
                 .await;
             match removed {
                 Ok(n) => n as u64,

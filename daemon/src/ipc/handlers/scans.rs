@@ -150,7 +150,7 @@ pub async fn scan(state: &Arc<DaemonState>, req: ScanRequest) -> Response {
             id,
             queued_behind: ahead,
         },
-        Ok(Err(SubmitError::Busy { queued })) => {
+        Ok(Err(busy @ SubmitError::Busy { .. })) => {
             // Refused, so no trace of it may stay behind as if it were pending.
             if let Err(e) = state
                 .db
@@ -161,7 +161,7 @@ pub async fn scan(state: &Arc<DaemonState>, req: ScanRequest) -> Response {
             }
             error(
                 ErrorKind::Busy,
-                format!("busy: {queued} scans are already queued (limits.max_queued_scans)"),
+                busy.to_string(),
                 "wait for some to finish (picket status), or raise the limit and reload",
             )
         }
