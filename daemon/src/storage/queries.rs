@@ -118,7 +118,26 @@ pub fn finish_run(
     parsed: &ParsedOutput,
 ) -> rusqlite::Result<i64> {
     let now = now_ms();
-    let run_id: i64 = tx.prepare_cached(
+    let run_id = upsert_run(tx, scan, run, now)?;
+    let mut svc = tx.prepare_cached(
+        "INSERT OR IGNORE INTO services (scan_id, run_id, host, port, proto, name, product, version, tls) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    )?;
+    for s in &parsed.services {
+        svc.execute(params![
+            scan, run_id, s.host, s.port, s.proto, s.name, s.product, s.version, s.tls
+        ])?;
+    }
+    let linked = link_findings(tx, scan, &parsed.findings, now)?;
+    if linked > 0 {
+        tx.prepare_cached("UPDATE scans SET findings_count = findings_count + ?2 WHERE id = ?1")?
+            .execute(params![scan, linked as i64])?;
+    }
+    Ok(run_id)
+}
+
+/// The run's row (a resumed scan's run replaces the one it had); answers its id.
+fn upsert_run(tx: &Connection, scan: ScanId, run: &ToolRun, now: i64) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
         "INSERT INTO tool_runs (scan_id, tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version,
                                 started_ms, finished_ms, truncated, error)
          VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)
@@ -145,15 +164,17 @@ pub fn finish_run(
             run.error
         ],
         |r| r.get(0),
-    )?;
-    let mut svc = tx.prepare_cached(
-        "INSERT OR IGNORE INTO services (scan_id, run_id, host, port, proto, name, product, version, tls) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-    )?;
-    for s in &parsed.services {
-        svc.execute(params![
-            scan, run_id, s.host, s.port, s.proto, s.name, s.product, s.version, s.tls
-        ])?;
-    }
+    )
+}
+
+/// Stores each finding once by fingerprint (first/last seen kept) and links it to the
+/// scan; answers how many links are new.
+fn link_findings(
+    tx: &Connection,
+    scan: ScanId,
+    findings: &[Finding],
+    now: i64,
+) -> rusqlite::Result<usize> {
     // Insert-or-ignore then update, not one upsert with RETURNING: SQLite runs an upsert
     // with RETURNING as a multi-write statement with its own statement journal, which
     // inside the writer's savepoint made each finding cost more than the one before
@@ -174,7 +195,7 @@ pub fn finish_run(
     let mut cves =
         tx.prepare_cached("INSERT OR IGNORE INTO finding_cves (cve, finding_id) VALUES (?1, ?2)")?;
     let mut linked = 0usize;
-    for f in &parsed.findings {
+    for f in findings {
         let sev = severity_rank(f.severity);
         let cve = f.cve.join(" ");
         let inserted = insert.execute(params![
@@ -201,11 +222,7 @@ pub fn finish_run(
             cves.execute(params![c, id])?;
         }
     }
-    if linked > 0 {
-        tx.prepare_cached("UPDATE scans SET findings_count = findings_count + ?2 WHERE id = ?1")?
-            .execute(params![scan, linked as i64])?;
-    }
-    Ok(run_id)
+    Ok(linked)
 }
 
 // Rows are read by position from these explicit column lists: looking columns up by
