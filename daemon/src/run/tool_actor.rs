@@ -238,7 +238,7 @@ async fn execute(spec: &ToolSpec, job: &ToolJob, board: &ScanBoard) -> ToolResul
     for attempt in 1..=max_attempts {
         match run_attempt(spec, job, &program, attempt, &mut first_start, &mut result).await {
             Attempt::Final => return result,
-            Attempt::Replaced(other) => return other,
+            Attempt::Unstarted(why) => return ended(spec, job, RunStatus::Failed, why),
             Attempt::Retryable if attempt == max_attempts => break,
             Attempt::Retryable => {}
         }
@@ -261,8 +261,8 @@ enum Attempt {
     Final,
     /// Failed in a way that may pass on another try (a timeout, a failing exit code).
     Retryable,
-    /// The run could not even be started: this result replaces it.
-    Replaced(ToolResult),
+    /// The process could not even be started, for this reason (not retried).
+    Unstarted(String),
 }
 
 /// One start of the process; records its outcome in `result`.
@@ -277,15 +277,12 @@ async fn run_attempt(
     // A fresh directory per attempt: testssl.sh refuses (and corrupts) an existing file.
     let scratch = match spec.wants_file_output().then(tempfile::tempdir).transpose() {
         Ok(d) => d,
-        Err(e) => {
-            let why = format!("cannot create a scratch directory: {e}");
-            return Attempt::Replaced(ended(spec, job, RunStatus::Failed, why));
-        }
+        Err(e) => return Attempt::Unstarted(format!("cannot create a scratch directory: {e}")),
     };
     let outfile = scratch.as_ref().map(|d| d.path().join("output"));
     let argv = match spec.argv(&job.target, outfile.as_deref()) {
         Ok(a) => a,
-        Err(e) => return Attempt::Replaced(ended(spec, job, RunStatus::Failed, e.to_string())),
+        Err(e) => return Attempt::Unstarted(e.to_string()),
     };
     let timeout = spec.timeout();
     let outcome = process::run(

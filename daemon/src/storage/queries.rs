@@ -633,6 +633,12 @@ mod tests {
                 .collect::<Vec<_>>(),
             [16, 6]
         );
+    }
+
+    #[test]
+    fn a_cursor_this_daemon_never_gave_is_its_own_error() {
+        let c = db();
+        new_scan(&c, "127.0.0.1", ScanStatus::Done);
         let bad = list_scans(
             &c,
             &ListQuery {
@@ -642,13 +648,23 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert!(
-            matches!(
-                crate::storage::StorageError::from(bad),
-                crate::storage::StorageError::BadCursor(ref b) if b.cursor == "x"
-            ),
-            "a bad cursor is its own error"
-        );
+        match crate::storage::StorageError::from(bad) {
+            crate::storage::StorageError::BadCursor(b) => {
+                assert_eq!(b.cursor, "x");
+                assert!(b.to_string().contains("drop --cursor"), "{b}");
+            }
+            other => panic!("a bad cursor came out as {other:?}"),
+        }
+        let findings = FindingsQuery {
+            cursor: Some("3".into()),
+            limit: 5,
+            ..Default::default()
+        };
+        let bad = findings_page(&c, &findings).unwrap_err();
+        assert!(matches!(
+            crate::storage::StorageError::from(bad),
+            crate::storage::StorageError::BadCursor(_)
+        ));
     }
 
     #[test]

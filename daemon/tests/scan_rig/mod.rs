@@ -93,10 +93,13 @@ impl Rig {
     pub async fn start(discovery_xml: &str) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("nmap.xml"), discovery_xml).unwrap();
-        let mut config = Config::default();
-        config.tools = toml::from_str::<BTreeMap<String, ToolConfig>>(&tools_toml(dir.path()))
+        let tools = toml::from_str::<BTreeMap<String, ToolConfig>>(&tools_toml(dir.path()))
             .expect("stand-in tools parse");
-        config.profiles = BTreeMap::new();
+        let config = Config {
+            tools,
+            profiles: BTreeMap::new(),
+            ..Config::default()
+        };
         let pool = picketd::storage::open(&dir.path().join("picket.db"), &config.db)
             .await
             .unwrap();
