@@ -9,23 +9,27 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use picket_protocol::{ScanId, ScanStatus};
-use picketd::scan::scheduler::{
-    Cancel, CancelOutcome, GetDepth, Scheduler, SetLimits, Submit, SubmitError,
-};
+use picketd::metrics::GetDepth;
+use picketd::scan::scheduler::{Cancel, CancelOutcome, Scheduler, SetLimits, Submit, SubmitError};
+use picketd::scan::supervisor::ScanPlan;
 use scan_rig::{profile, Rig, NMAP_HTTP_AND_HTTPS};
 
 const PATIENCE: Duration = Duration::from_secs(20);
+
+async fn submit(
+    scheduler: &Addr<Scheduler>,
+    plan: ScanPlan,
+    resumed: bool,
+) -> Result<u32, SubmitError> {
+    scheduler.send(Submit { plan, resumed }).await.unwrap()
+}
 
 /// A scan whose one run (`sleep 30`) lasts until it is cancelled.
 async fn submit_sleeper(rig: &Rig, scheduler: &Addr<Scheduler>, priority: i32) -> ScanId {
     let mut plan = rig.plan(profile(&["sleeper"], &[]), &[], None).await;
     plan.priority = priority;
     let id = plan.id;
-    let submit = Submit {
-        plan,
-        resumed: false,
-    };
-    scheduler.send(submit).await.unwrap().expect("admitted");
+    submit(scheduler, plan, false).await.expect("admitted");
     id
 }
 
@@ -100,22 +104,15 @@ async fn a_submit_beyond_max_queued_is_refused_busy_but_a_resumed_scan_is_not() 
     let queued = submit_sleeper(&rig, &scheduler, 0).await;
 
     let plan = rig.plan(profile(&["sleeper"], &[]), &[], None).await;
-    let refused = scheduler
-        .send(Submit {
-            plan: plan.clone(),
-            resumed: false,
-        })
-        .await
-        .unwrap();
-    assert_eq!(refused, Err(SubmitError::Busy { queued: 1 }));
-    let resumed = scheduler
-        .send(Submit {
-            plan,
-            resumed: true,
-        })
-        .await
-        .unwrap();
-    assert_eq!(resumed, Ok(1), "accepted behind the one queued scan");
+    assert_eq!(
+        submit(&scheduler, plan.clone(), false).await,
+        Err(SubmitError::Busy { queued: 1 })
+    );
+    assert_eq!(
+        submit(&scheduler, plan, true).await,
+        Ok(1),
+        "a resumed scan is accepted, behind the one queued scan"
+    );
 
     for id in [running, queued] {
         cancel(&scheduler, id).await;

@@ -411,16 +411,9 @@ async fn parse_into(spec: &ToolSpec, job: &ToolJob, output: Arc<[u8]>, result: &
     }
 }
 
-/// Runs waiting in this tool's queue and running now, for metrics.
-pub struct GetDepth;
-
-impl Message for GetDepth {
-    type Result = (u64, u64);
-}
-
-impl Handler<GetDepth> for ToolActor {
-    type Result = MessageResult<GetDepth>;
-    fn handle(&mut self, _: GetDepth, _: &mut Self::Context) -> Self::Result {
+impl Handler<crate::metrics::GetDepth> for ToolActor {
+    type Result = MessageResult<crate::metrics::GetDepth>;
+    fn handle(&mut self, _: crate::metrics::GetDepth, _: &mut Self::Context) -> Self::Result {
         MessageResult((self.queue.len() as u64, self.running as u64))
     }
 }

@@ -203,16 +203,9 @@ impl Handler<SetLimits> for Scheduler {
     }
 }
 
-/// Scans waiting and running, for metrics.
-pub struct GetDepth;
-
-impl Message for GetDepth {
-    type Result = (u64, u64);
-}
-
-impl Handler<GetDepth> for Scheduler {
-    type Result = MessageResult<GetDepth>;
-    fn handle(&mut self, _: GetDepth, _: &mut Self::Context) -> Self::Result {
+impl Handler<crate::metrics::GetDepth> for Scheduler {
+    type Result = MessageResult<crate::metrics::GetDepth>;
+    fn handle(&mut self, _: crate::metrics::GetDepth, _: &mut Self::Context) -> Self::Result {
         MessageResult((self.queue.len() as u64, self.running.len() as u64))
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use picket_protocol::*;
 
 use crate::ipc::state::DaemonState;
+use crate::metrics::GetDepth;
 
 pub fn ping(state: &Arc<DaemonState>) -> Response {
     Response::Pong(PingInfo {
@@ -71,6 +72,14 @@ pub fn shutdown(state: &Arc<DaemonState>) -> Response {
     Response::ShuttingDown
 }
 
+/// An actor's waiting and running work, as two samples of `picket_queue_depth`.
+fn queued_and_running(actor: &str, (queued, running): (u64, u64)) -> [LabeledCount; 2] {
+    [
+        depth(&[("actor", actor), ("state", "queued")], queued),
+        depth(&[("actor", actor), ("state", "running")], running),
+    ]
+}
+
 fn depth(labels: &[(&str, &str)], value: u64) -> LabeledCount {
     LabeledCount {
         labels: labels
@@ -93,26 +102,12 @@ pub async fn metrics(state: &Arc<DaemonState>) -> Response {
         .await
         .unwrap_or_default();
     let mut queue_depths = Vec::new();
-    if let Ok((queued, running)) = state.scheduler.send(crate::scan::scheduler::GetDepth).await {
-        queue_depths.push(depth(
-            &[("actor", "scheduler"), ("state", "queued")],
-            queued,
-        ));
-        queue_depths.push(depth(
-            &[("actor", "scheduler"), ("state", "running")],
-            running,
-        ));
+    if let Ok(d) = state.scheduler.send(GetDepth).await {
+        queue_depths.extend(queued_and_running("scheduler", d));
     }
     for (name, addr) in state.toolbox.actors() {
-        if let Ok((queued, running)) = addr.send(crate::run::tool_actor::GetDepth).await {
-            queue_depths.push(depth(
-                &[("actor", &format!("tool:{name}")), ("state", "queued")],
-                queued,
-            ));
-            queue_depths.push(depth(
-                &[("actor", &format!("tool:{name}")), ("state", "running")],
-                running,
-            ));
+        if let Ok(d) = addr.send(GetDepth).await {
+            queue_depths.extend(queued_and_running(&format!("tool:{name}"), d));
         }
     }
     queue_depths.push(depth(

@@ -330,11 +330,23 @@ fn bad_query(e: StorageError) -> Response {
     }
 }
 
-pub async fn list(state: &Arc<DaemonState>, q: ListQuery) -> Response {
-    let page = state
+/// One page of a keyset listing, or why the query (its cursor) is wrong.
+async fn page<P: Send + 'static>(
+    state: &DaemonState,
+    label: &'static str,
+    query: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<P> + Send + 'static,
+    answer: fn(P) -> Response,
+) -> Response {
+    state
         .db
-        .read("list scans", move |c| queries::list_scans(c, &q));
-    page.await.map_or_else(bad_query, Response::Scans)
+        .read(label, query)
+        .await
+        .map_or_else(bad_query, answer)
+}
+
+pub async fn list(state: &Arc<DaemonState>, q: ListQuery) -> Response {
+    let query = move |c: &mut rusqlite::Connection| queries::list_scans(c, &q);
+    page(state, "list scans", query, Response::Scans).await
 }
 
 pub async fn show(state: &Arc<DaemonState>, id: ScanId) -> Response {
@@ -350,10 +362,8 @@ pub async fn show(state: &Arc<DaemonState>, id: ScanId) -> Response {
 }
 
 pub async fn findings(state: &Arc<DaemonState>, q: FindingsQuery) -> Response {
-    let page = state
-        .db
-        .read("findings page", move |c| queries::findings_page(c, &q));
-    page.await.map_or_else(bad_query, Response::Findings)
+    let query = move |c: &mut rusqlite::Connection| queries::findings_page(c, &q);
+    page(state, "findings page", query, Response::Findings).await
 }
 
 pub async fn cancel(state: &Arc<DaemonState>, id: ScanId) -> Response {
