@@ -146,21 +146,20 @@ fn is_hostname(s: &str) -> bool {
 /// Syntax checks. Anything that could be read as an option, split into words, or
 /// interpreted by a shell is refused here, whatever the scope says.
 pub fn parse_target(raw: &str) -> Result<Target, ScopeError> {
-    let invalid = |reason: &str| ScopeError::Invalid {
-        target: shorten(raw),
-        reason: reason.to_string(),
-    };
-    refuse_unsafe(raw).map_err(|reason| invalid(&reason))?;
+    refuse_unsafe(raw).map_err(|reason| invalid(raw, reason))?;
     let kind = if let Ok(ip) = raw.parse::<IpAddr>() {
         TargetKind::Ip(ip)
     } else if raw.contains('/') && !raw.contains("://") {
-        parse_network(raw).map_err(|reason| invalid(&reason))?
+        parse_network(raw).map_err(|reason| invalid(raw, reason))?
     } else if raw.contains("://") {
-        parse_url(raw).map_err(|reason| invalid(&reason))?
+        parse_url(raw).map_err(|reason| invalid(raw, reason))?
     } else if is_hostname(raw) {
         TargetKind::Host(raw.to_ascii_lowercase())
     } else {
-        return Err(invalid("not an IP address, CIDR, host name or http(s) URL"));
+        return Err(invalid(
+            raw,
+            "not an IP address, CIDR, host name or http(s) URL",
+        ));
     };
     Ok(Target {
         original: raw.into(),
@@ -168,8 +167,19 @@ pub fn parse_target(raw: &str) -> Result<Target, ScopeError> {
     })
 }
 
-/// What no target may be or hold, whatever its kind: the reason it is refused.
-fn refuse_unsafe(raw: &str) -> Result<(), String> {
+fn invalid(raw: &str, reason: impl Into<String>) -> ScopeError {
+    ScopeError::Invalid {
+        target: shorten(raw),
+        reason: reason.into(),
+    }
+}
+
+/// The reason a target is refused, kept apart from the target so the three syntax checks
+/// below read as rules; `parse_target` turns it into `ScopeError::Invalid`.
+type Reason = String;
+
+/// What no target may be or hold, whatever its kind.
+fn refuse_unsafe(raw: &str) -> Result<(), Reason> {
     if raw.is_empty() {
         return Err("empty target; give an IP address, CIDR, host name or http(s) URL".into());
     }
@@ -198,7 +208,7 @@ fn refuse_unsafe(raw: &str) -> Result<(), String> {
 }
 
 /// A CIDR target, no wider than a scan of assets needs.
-fn parse_network(raw: &str) -> Result<TargetKind, String> {
+fn parse_network(raw: &str) -> Result<TargetKind, Reason> {
     let net: IpNet = raw
         .parse()
         .map_err(|_| "not a valid CIDR network".to_string())?;
@@ -215,7 +225,7 @@ fn parse_network(raw: &str) -> Result<TargetKind, String> {
 }
 
 /// An http(s) URL without credentials, with a valid host and a port.
-fn parse_url(raw: &str) -> Result<TargetKind, String> {
+fn parse_url(raw: &str) -> Result<TargetKind, Reason> {
     let url = url::Url::parse(raw).map_err(|e| format!("not a valid URL: {e}"))?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err("only http:// and https:// URLs are supported".into());
