@@ -19,7 +19,7 @@
 //! |---|---|
 //! | `config` | picketd.toml: defaults, layering, validation |
 //! | `scope` | target parsing, allow/deny rules, name resolution |
-//! | `metrics` | counters, histograms, slow queries, process figures |
+//! | `metrics` | counters, histograms, slow queries, process figures, the queue-depth question actors answer |
 //! | `ipc` | socket lock, accept loop, connections, handshake, request handlers |
 //! | `scan` | scheduler, scan supervisor, scan board (live progress and events) |
 //! | `run` | tool specs, tool actors, host limits, the process runner |
