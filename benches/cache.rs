@@ -23,7 +23,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use picketd::cache::actor::{CacheActor, CacheEntry, Complete, GetStats, Lookup, LookupKey};
 use picketd::config::DbConfig;
 use picketd::metrics::Metrics;
-use picketd::storage::db::{Db, DbActor};
+use picketd::storage::Db;
 
 use l1::{entry, key, shuffled};
 
@@ -76,13 +76,7 @@ fn start_actors(
         let pool = picketd::storage::open(&dir.join("picket.db"), &cfg)
             .await
             .expect("open db");
-        let db = Db {
-            addr: actix::Actor::start(DbActor::new(
-                pool,
-                Arc::new(Metrics::new(100)),
-                cfg.write_batch,
-            )),
-        };
+        let db = Db::start(pool, Arc::new(Metrics::new(100)), cfg.write_batch);
         let cache = actix::Actor::start(CacheActor::new(
             db.clone(),
             2 << 30,
@@ -143,7 +137,7 @@ fn actor_ops(c: &mut Criterion) {
     g.finish();
     // Close the pool while the runtime runs: its connections must be dropped inside it.
     sys.block_on(async {
-        let _ = db.addr.send(picketd::storage::db::Close).await;
+        db.close().await;
         actix::clock::sleep(Duration::from_millis(100)).await;
     });
 }

@@ -30,8 +30,8 @@ use picket_protocol::*;
 use picketd::config::DbConfig;
 use picketd::metrics::Metrics;
 use picketd::parsers::{new_finding, ParsedOutput};
-use picketd::storage::db::{Db, DbActor};
 use picketd::storage::queries::{self, NewScan};
+use picketd::storage::Db;
 use rusqlite::{ffi, params};
 
 use crate::env::{bench_env, runtime, start_daemon};
@@ -131,9 +131,7 @@ fn through_db_actor(dir: &Path, runs: usize) -> anyhow::Result<Duration> {
         let cfg = DbConfig::default();
         let pool = picketd::storage::open(&path, &cfg).await?;
         let metrics = Arc::new(Metrics::new(cfg.slow_query_ms));
-        let db = Db {
-            addr: actix::Actor::start(DbActor::new(pool, metrics, cfg.write_batch)),
-        };
+        let db = Db::start(pool, metrics, cfg.write_batch);
         let start = Instant::now();
         let results: Vec<anyhow::Result<()>> = futures::stream::iter(chunks)
             .map(|parsed| {
@@ -155,7 +153,7 @@ fn through_db_actor(dir: &Path, runs: usize) -> anyhow::Result<Duration> {
             .await;
         let took = start.elapsed();
         results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
-        let _ = db.addr.send(picketd::storage::db::Close).await;
+        db.close().await;
         Ok(took)
     })
 }

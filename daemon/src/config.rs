@@ -342,41 +342,21 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
 }
 
 pub fn builtin_profiles() -> BTreeMap<String, Profile> {
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    let mut p = BTreeMap::new();
-    p.insert(
-        "quick".into(),
-        Profile {
-            discovery: s(&["nmap"]),
-            follow_up: s(&["whatweb", "sslscan"]),
-            direct: vec![],
-        },
-    );
-    p.insert(
-        "tls".into(),
-        Profile {
-            discovery: s(&["nmap"]),
-            follow_up: s(&["whatweb", "sslscan", "testssl"]),
-            direct: vec![],
-        },
-    );
-    p.insert(
-        "web".into(),
-        Profile {
-            discovery: s(&["nmap"]),
-            follow_up: s(&["whatweb", "nuclei"]),
-            direct: vec![],
-        },
-    );
-    p.insert(
-        "full".into(),
-        Profile {
-            discovery: s(&["nmap"]),
-            follow_up: s(&["whatweb", "nuclei", "sslscan", "testssl"]),
-            direct: vec![],
-        },
-    );
-    p
+    // Every built-in profile discovers with nmap; they differ in what follows up.
+    let profile = |follow_up: &[&str]| Profile {
+        discovery: vec!["nmap".into()],
+        follow_up: follow_up.iter().map(|x| x.to_string()).collect(),
+        direct: vec![],
+    };
+    BTreeMap::from([
+        ("quick".into(), profile(&["whatweb", "sslscan"])),
+        ("tls".into(), profile(&["whatweb", "sslscan", "testssl"])),
+        ("web".into(), profile(&["whatweb", "nuclei"])),
+        (
+            "full".into(),
+            profile(&["whatweb", "nuclei", "sslscan", "testssl"]),
+        ),
+    ])
 }
 
 /// Command-line flags that win over every file, kept so SIGHUP reloads apply them again.

@@ -11,7 +11,7 @@
 //!                  cache::actor (L1 memory, L2 SQLite)│
 //!                  run::tool_actor (queue, concurrency, run::host_limits, run::process)
 //!                  parsers::* (raw output → services, findings)
-//!                  storage::db (pool reads, one batching writer) ◀── persist runs
+//!                  storage::Db (pool reads, storage::writer batches) ◀── persist runs
 //!               scan::board ──events──▶ followers (picket --follow, wait, status)
 //! ```
 //!
@@ -19,12 +19,12 @@
 //! |---|---|
 //! | `config` | picketd.toml: defaults, layering, validation |
 //! | `scope` | target parsing, allow/deny rules, name resolution |
-//! | `metrics` | counters, histograms, slow queries, process figures |
+//! | `metrics` | counters, histograms, slow queries, process figures, the queue-depth question actors answer |
 //! | `ipc` | socket lock, accept loop, connections, handshake, request handlers |
 //! | `scan` | scheduler, scan supervisor, scan board (live progress and events) |
 //! | `run` | tool specs, tool actors, host limits, the process runner |
 //! | `cache` | the cache actor and the cached-run path |
-//! | `storage` | every SQL statement: pool, schema, queries, the writer, checkpoints |
+//! | `storage` | every SQL statement: pool, schema, queries, the cache table, the `Db` handle, the writer, checkpoints |
 //! | `parsers` | one parser per tool, the generic mapping, shared normalisation |
 
 pub mod cache;

@@ -20,7 +20,7 @@ use picketd::scan::board::ScanBoard;
 use picketd::scan::scheduler::Scheduler;
 use picketd::scan::supervisor::SupervisorDeps;
 use picketd::storage;
-use picketd::storage::db::{Close, Db, DbActor};
+use picketd::storage::Db;
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Debug, Parser)]
@@ -98,9 +98,7 @@ async fn run(
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let metrics = Arc::new(Metrics::new(config.db.slow_query_ms));
     let pool = storage::open(&data_dir.join("picket.db"), &config.db).await?;
-    let db = Db {
-        addr: actix::Actor::start(DbActor::new(pool, metrics.clone(), config.db.write_batch)),
-    };
+    let db = Db::start(pool, metrics.clone(), config.db.write_batch);
     let board = Arc::new(ScanBoard::default());
     let toolbox = Toolbox::new(&config, board.clone());
     let cache = actix::Actor::start(CacheActor::new(
@@ -160,7 +158,7 @@ async fn run(
     {
         tracing::warn!("grace period over; closing remaining connections");
     }
-    let _ = db.addr.send(Close).await;
+    db.close().await;
     drop(lock);
     tracing::info!("picketd stopped");
     Ok(())

@@ -10,6 +10,14 @@ use std::time::{Duration, Instant};
 
 use picket_protocol::{Histogram, LabeledCount, LabeledHistogram, SlowQueryReport};
 
+/// Asks an actor that owns a queue how much work is waiting and running (in that order),
+/// for `picket metrics`. The scheduler and every ToolActor answer it.
+pub struct GetDepth;
+
+impl actix::Message for GetDepth {
+    type Result = (u64, u64);
+}
+
 /// Bucket upper bounds in seconds: from sub-millisecond requests to ten-minute tool runs.
 const BOUNDS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,

@@ -146,98 +146,110 @@ fn is_hostname(s: &str) -> bool {
 /// Syntax checks. Anything that could be read as an option, split into words, or
 /// interpreted by a shell is refused here, whatever the scope says.
 pub fn parse_target(raw: &str) -> Result<Target, ScopeError> {
-    let invalid = |reason: &str| ScopeError::Invalid {
-        target: shorten(raw),
-        reason: reason.to_string(),
-    };
-    if raw.is_empty() {
+    refuse_unsafe(raw).map_err(|reason| invalid(raw, reason))?;
+    let kind = if let Ok(ip) = raw.parse::<IpAddr>() {
+        TargetKind::Ip(ip)
+    } else if raw.contains('/') && !raw.contains("://") {
+        parse_network(raw).map_err(|reason| invalid(raw, reason))?
+    } else if raw.contains("://") {
+        parse_url(raw).map_err(|reason| invalid(raw, reason))?
+    } else if is_hostname(raw) {
+        TargetKind::Host(raw.to_ascii_lowercase())
+    } else {
         return Err(invalid(
-            "empty target; give an IP address, CIDR, host name or http(s) URL",
+            raw,
+            "not an IP address, CIDR, host name or http(s) URL",
         ));
+    };
+    Ok(Target {
+        original: raw.into(),
+        kind,
+    })
+}
+
+fn invalid(raw: &str, reason: impl Into<String>) -> ScopeError {
+    ScopeError::Invalid {
+        target: shorten(raw),
+        reason: reason.into(),
+    }
+}
+
+/// The reason a target is refused, kept apart from the target so the three syntax checks
+/// below read as rules; `parse_target` turns it into `ScopeError::Invalid`.
+type Reason = String;
+
+/// What no target may be or hold, whatever its kind.
+fn refuse_unsafe(raw: &str) -> Result<(), Reason> {
+    if raw.is_empty() {
+        return Err("empty target; give an IP address, CIDR, host name or http(s) URL".into());
     }
     if raw.len() > MAX_TARGET_LEN {
-        return Err(invalid(&format!(
+        return Err(format!(
             "{} bytes long; a target is at most {MAX_TARGET_LEN}",
             raw.len()
-        )));
-    }
-    if raw.starts_with('-') {
-        return Err(invalid(
-            "starts with '-', which a tool would read as an option",
         ));
     }
+    if raw.starts_with('-') {
+        return Err("starts with '-', which a tool would read as an option".into());
+    }
     if let Some(c) = raw.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid(&format!(
+        return Err(format!(
             "contains whitespace or a control character ({:?})",
             c
-        )));
+        ));
     }
     const SHELL: &[char] = &[
         ';', '|', '&', '$', '`', '<', '>', '(', ')', '{', '}', '\'', '"', '\\', '*', '!', '~', '^',
     ];
     if let Some(c) = raw.chars().find(|c| SHELL.contains(c)) {
-        return Err(invalid(&format!("contains the shell metacharacter '{c}'")));
+        return Err(format!("contains the shell metacharacter '{c}'"));
     }
-    if let Ok(ip) = raw.parse::<IpAddr>() {
-        return Ok(Target {
-            original: raw.into(),
-            kind: TargetKind::Ip(ip),
-        });
+    Ok(())
+}
+
+/// A CIDR target, no wider than a scan of assets needs.
+fn parse_network(raw: &str) -> Result<TargetKind, Reason> {
+    let net: IpNet = raw
+        .parse()
+        .map_err(|_| "not a valid CIDR network".to_string())?;
+    let too_wide = match net {
+        IpNet::V4(n) => n.prefix_len() < MIN_V4_PREFIX,
+        IpNet::V6(n) => n.prefix_len() < MIN_V6_PREFIX,
+    };
+    if too_wide {
+        return Err(format!(
+            "network too large; at most /{MIN_V4_PREFIX} (IPv4) or /{MIN_V6_PREFIX} (IPv6)"
+        ));
     }
-    if raw.contains('/') && !raw.contains("://") {
-        let net: IpNet = raw
-            .parse()
-            .map_err(|_| invalid("not a valid CIDR network"))?;
-        let too_wide = match net {
-            IpNet::V4(n) => n.prefix_len() < MIN_V4_PREFIX,
-            IpNet::V6(n) => n.prefix_len() < MIN_V6_PREFIX,
-        };
-        if too_wide {
-            return Err(invalid(&format!(
-                "network too large; at most /{MIN_V4_PREFIX} (IPv4) or /{MIN_V6_PREFIX} (IPv6)"
-            )));
-        }
-        return Ok(Target {
-            original: raw.into(),
-            kind: TargetKind::Net(net.trunc()),
-        });
+    Ok(TargetKind::Net(net.trunc()))
+}
+
+/// An http(s) URL without credentials, with a valid host and a port.
+fn parse_url(raw: &str) -> Result<TargetKind, Reason> {
+    let url = url::Url::parse(raw).map_err(|e| format!("not a valid URL: {e}"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err("only http:// and https:// URLs are supported".into());
     }
-    if raw.contains("://") {
-        let url = url::Url::parse(raw).map_err(|e| invalid(&format!("not a valid URL: {e}")))?;
-        if url.scheme() != "http" && url.scheme() != "https" {
-            return Err(invalid("only http:// and https:// URLs are supported"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(invalid(
-                "URLs with credentials are refused; they would end up in process listings",
-            ));
-        }
-        let host = match url.host() {
-            Some(url::Host::Ipv4(a)) => a.to_string(),
-            Some(url::Host::Ipv6(a)) => a.to_string(),
-            Some(url::Host::Domain(d)) if is_hostname(d) => d.to_ascii_lowercase(),
-            _ => return Err(invalid("URL has no valid host")),
-        };
-        let port = url
-            .port_or_known_default()
-            .ok_or_else(|| invalid("URL has no port"))?;
-        return Ok(Target {
-            original: raw.into(),
-            kind: TargetKind::Url {
-                scheme: url.scheme().into(),
-                host,
-                port,
-                path: url.path().to_string(),
-            },
-        });
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "URLs with credentials are refused; they would end up in process listings".into(),
+        );
     }
-    if is_hostname(raw) {
-        return Ok(Target {
-            original: raw.into(),
-            kind: TargetKind::Host(raw.to_ascii_lowercase()),
-        });
-    }
-    Err(invalid("not an IP address, CIDR, host name or http(s) URL"))
+    let host = match url.host() {
+        Some(url::Host::Ipv4(a)) => a.to_string(),
+        Some(url::Host::Ipv6(a)) => a.to_string(),
+        Some(url::Host::Domain(d)) if is_hostname(d) => d.to_ascii_lowercase(),
+        _ => return Err("URL has no valid host".into()),
+    };
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| "URL has no port".to_string())?;
+    Ok(TargetKind::Url {
+        scheme: url.scheme().into(),
+        host,
+        port,
+        path: url.path().to_string(),
+    })
 }
 
 fn shorten(s: &str) -> String {
@@ -316,13 +328,19 @@ impl Scope {
         }
     }
 
-    fn check_ip(&self, target: &str, ip: IpAddr) -> Result<(), ScopeError> {
-        if let Some(rule) = self.deny.iter().find(|r| r.matches_ip(ip)) {
-            return Err(ScopeError::Denied {
+    /// Refuses `target` if a deny rule matches: deny beats allow, so this comes first.
+    fn not_denied(&self, target: &str, hit: impl Fn(&Rule) -> bool) -> Result<(), ScopeError> {
+        match self.deny.iter().find(|r| hit(r)) {
+            Some(rule) => Err(ScopeError::Denied {
                 target: target.into(),
                 rule: rule.text(),
-            });
+            }),
+            None => Ok(()),
         }
+    }
+
+    fn check_ip(&self, target: &str, ip: IpAddr) -> Result<(), ScopeError> {
+        self.not_denied(target, |r| r.matches_ip(ip))?;
         if !self.allow.iter().any(|r| r.matches_ip(ip)) {
             return Err(ScopeError::OutOfScope {
                 target: target.into(),
@@ -333,20 +351,10 @@ impl Scope {
     }
 
     fn check_name(&self, target: &str, name: &str, addrs: &[IpAddr]) -> Result<(), ScopeError> {
-        if let Some(rule) = self.deny.iter().find(|r| r.matches_name(name)) {
-            return Err(ScopeError::Denied {
-                target: target.into(),
-                rule: rule.text(),
-            });
-        }
+        self.not_denied(target, |r| r.matches_name(name))?;
         let name_allowed = self.allow.iter().any(|r| r.matches_name(name));
         for ip in addrs {
-            if let Some(rule) = self.deny.iter().find(|r| r.matches_ip(*ip)) {
-                return Err(ScopeError::Denied {
-                    target: format!("{target} ({ip})"),
-                    rule: rule.text(),
-                });
-            }
+            self.not_denied(&format!("{target} ({ip})"), |r| r.matches_ip(*ip))?;
             if !name_allowed && !self.allow.iter().any(|r| r.matches_ip(*ip)) {
                 return Err(ScopeError::OutOfScope {
                     target: target.into(),
@@ -378,12 +386,7 @@ impl Scope {
                 ip.to_string()
             }
             TargetKind::Net(net) => {
-                if let Some(rule) = self.deny.iter().find(|r| r.overlaps_net(net)) {
-                    return Err(ScopeError::Denied {
-                        target: raw.into(),
-                        rule: rule.text(),
-                    });
-                }
+                self.not_denied(raw, |r| r.overlaps_net(net))?;
                 if !self.allow.iter().any(|r| r.contains_net(net)) {
                     return Err(ScopeError::OutOfScope {
                         target: raw.into(),
@@ -396,30 +399,32 @@ impl Scope {
                 net.to_string()
             }
             TargetKind::Host(name) | TargetKind::Url { host: name, .. } => {
-                match name.parse::<IpAddr>() {
-                    Ok(ip) => {
-                        self.check_ip(raw, ip)?;
-                        ip.to_string()
-                    }
-                    Err(_) => {
-                        let addrs = resolve(raw, name).await?;
-                        self.check_name(raw, name, &addrs)?;
-                        // Prefer IPv4: the local demo services and most tools default to it.
-                        let pick = addrs
-                            .iter()
-                            .find(|a| a.is_ipv4())
-                            .or(addrs.first())
-                            .copied();
-                        pick.map(|a| a.to_string())
-                            .ok_or_else(|| ScopeError::Unresolvable {
-                                target: raw.into(),
-                                reason: "no addresses".into(),
-                            })?
-                    }
-                }
+                self.check_host(raw, name).await?
             }
         };
         Ok(CheckedTarget { target, host })
+    }
+
+    /// A host name (or an address written in a URL): every address it resolves to must
+    /// pass; the address tools get is one of them.
+    async fn check_host(&self, raw: &str, name: &str) -> Result<String, ScopeError> {
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            self.check_ip(raw, ip)?;
+            return Ok(ip.to_string());
+        }
+        let addrs = resolve(raw, name).await?;
+        self.check_name(raw, name, &addrs)?;
+        // Prefer IPv4: the local demo services and most tools default to it.
+        let pick = addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(addrs.first())
+            .copied();
+        pick.map(|a| a.to_string())
+            .ok_or_else(|| ScopeError::Unresolvable {
+                target: raw.into(),
+                reason: "no addresses".into(),
+            })
     }
 }
 

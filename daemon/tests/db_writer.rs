@@ -1,6 +1,6 @@
-//! The DbActor's writer: writes queued together share one transaction, and one that fails
+//! The database writer: writes queued together share one transaction, and one that fails
 //! does not take the others down with it (the batch is replayed one write per transaction).
-//! Runs the real actor on a real SQLite file.
+//! Runs the real writer task on a real SQLite file.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use picketd::config::DbConfig;
 use picketd::metrics::Metrics;
-use picketd::storage::db::{Db, DbActor};
+use picketd::storage::Db;
 use picketd::storage::StorageError;
 
 #[actix_rt::test]
@@ -18,13 +18,11 @@ async fn a_failing_write_leaves_its_batch_mates_committed_once() {
     let pool = picketd::storage::open(&dir.path().join("picket.db"), &cfg)
         .await
         .unwrap();
-    let db = Db {
-        addr: actix::Actor::start(DbActor::new(
-            pool,
-            Arc::new(Metrics::new(cfg.slow_query_ms)),
-            cfg.write_batch,
-        )),
-    };
+    let db = Db::start(
+        pool,
+        Arc::new(Metrics::new(cfg.slow_query_ms)),
+        cfg.write_batch,
+    );
     db.write("setup", |c| {
         c.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
     })
@@ -82,5 +80,5 @@ async fn a_failing_write_leaves_its_batch_mates_committed_once() {
         "the writes were not batched together ({} runs)",
         runs.load(SeqCst)
     );
-    let _ = db.addr.send(picketd::storage::db::Close).await;
+    db.close().await;
 }

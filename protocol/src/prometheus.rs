@@ -86,84 +86,121 @@ fn kv(k: &str, v: &str) -> Vec<(String, String)> {
     vec![(k.to_string(), v.to_string())]
 }
 
+/// A metric without labels: name, type, help, value.
+type Single<'a> = (&'a str, &'a str, &'a str, f64);
+
+/// A metric with one label: name, type, help, the label, and a value per label value.
+type ByLabel<'a> = (&'a str, &'a str, &'a str, &'a str, &'a [(&'a str, f64)]);
+
+impl Out {
+    fn singles(&mut self, rows: &[Single]) {
+        for (name, kind, help, value) in rows {
+            self.single(name, kind, help, *value);
+        }
+    }
+
+    fn by_labels(&mut self, rows: &[ByLabel]) {
+        for (name, kind, help, label, values) in rows {
+            self.by_label(name, kind, help, label, values);
+        }
+    }
+}
+
 pub fn render(r: &MetricsReport) -> String {
     let mut o = Out(String::new());
-    let s = &r.stats;
-    o.single(
-        "picket_uptime_seconds",
-        "gauge",
-        "Seconds since picketd started.",
-        s.uptime_ms as f64 / 1000.0,
-    );
-    o.single(
-        "picket_connections_open",
-        "gauge",
-        "Client connections open now.",
-        s.connections_open as f64,
-    );
-    o.single(
-        "picket_connections_total",
-        "counter",
-        "Client connections accepted.",
-        s.connections_total as f64,
-    );
-    o.single(
-        "picket_requests_total",
-        "counter",
-        "Requests served.",
-        s.requests_served as f64,
-    );
-    o.single(
-        "picket_protocol_errors_total",
-        "counter",
-        "Connections ended by a protocol error.",
-        s.protocol_errors as f64,
-    );
-    o.single(
-        "picket_refused_peers_total",
-        "counter",
-        "Connections refused by the peer credential check.",
-        s.refused_peers as f64,
-    );
-    let p = &s.db_pool;
-    o.by_label(
-        "picket_db_pool_connections",
-        "gauge",
-        "SQLite pool connections by state.",
-        "state",
-        &[
-            ("max", p.max_size as f64),
-            ("open", p.size as f64),
-            ("idle", p.available as f64),
-            ("waiting", p.waiting as f64),
-        ],
-    );
-    o.by_label(
-        "picket_scans",
-        "gauge",
-        "Scans by state (running or queued).",
-        "state",
-        &[
-            ("running", s.scans_running as f64),
-            ("queued", s.scans_queued as f64),
-        ],
-    );
+    daemon_part(&mut o, r);
+    cache_part(&mut o, r);
+    timing_part(&mut o, r);
+    totals_part(&mut o, r);
+    o.0
+}
 
+/// Connections, requests, the database pool and the scans in flight.
+fn daemon_part(o: &mut Out, r: &MetricsReport) {
+    let s = &r.stats;
+    o.singles(&[
+        (
+            "picket_uptime_seconds",
+            "gauge",
+            "Seconds since picketd started.",
+            s.uptime_ms as f64 / 1000.0,
+        ),
+        (
+            "picket_connections_open",
+            "gauge",
+            "Client connections open now.",
+            s.connections_open as f64,
+        ),
+        (
+            "picket_connections_total",
+            "counter",
+            "Client connections accepted.",
+            s.connections_total as f64,
+        ),
+        (
+            "picket_requests_total",
+            "counter",
+            "Requests served.",
+            s.requests_served as f64,
+        ),
+        (
+            "picket_protocol_errors_total",
+            "counter",
+            "Connections ended by a protocol error.",
+            s.protocol_errors as f64,
+        ),
+        (
+            "picket_refused_peers_total",
+            "counter",
+            "Connections refused by the peer credential check.",
+            s.refused_peers as f64,
+        ),
+    ]);
+    let p = &s.db_pool;
+    o.by_labels(&[
+        (
+            "picket_db_pool_connections",
+            "gauge",
+            "SQLite pool connections by state.",
+            "state",
+            &[
+                ("max", p.max_size as f64),
+                ("open", p.size as f64),
+                ("idle", p.available as f64),
+                ("waiting", p.waiting as f64),
+            ],
+        ),
+        (
+            "picket_scans",
+            "gauge",
+            "Scans by state (running or queued).",
+            "state",
+            &[
+                ("running", s.scans_running as f64),
+                ("queued", s.scans_queued as f64),
+            ],
+        ),
+    ]);
+}
+
+fn cache_part(o: &mut Out, r: &MetricsReport) {
     let c = &r.cache;
-    o.by_label(
-        "picket_cache_entries",
-        "gauge",
-        "Cached tool results by level.",
-        "level",
-        &[("l1", c.l1_entries as f64), ("l2", c.l2_entries as f64)],
-    );
-    o.by_label(
-        "picket_cache_size_bytes",
-        "gauge",
-        "Bytes held by the cache by level.",
-        "level",
-        &[("l1", c.l1_bytes as f64), ("l2", c.l2_bytes as f64)],
-    );
+    o.by_labels(&[
+        (
+            "picket_cache_entries",
+            "gauge",
+            "Cached tool results by level.",
+            "level",
+            &[("l1", c.l1_entries as f64), ("l2", c.l2_entries as f64)],
+        ),
+        (
+            "picket_cache_size_bytes",
+            "gauge",
+            "Bytes held by the cache by level.",
+            "level",
+            &[("l1", c.l1_bytes as f64), ("l2", c.l2_bytes as f64)],
+        ),
+    ]);
     o.single(
         "picket_cache_capacity_bytes",
         "gauge",
@@ -181,31 +218,36 @@ pub fn render(r: &MetricsReport) -> String {
             ("shared", c.hits_shared as f64),
         ],
     );
-    o.single(
-        "picket_cache_misses_total",
-        "counter",
-        "Lookups that ran the tool (including --no-cache).",
-        c.misses as f64,
-    );
-    o.single(
-        "picket_cache_hit_ratio",
-        "gauge",
-        "hits / (hits + misses).",
-        c.hit_rate,
-    );
-    o.single(
-        "picket_cache_evictions_total",
-        "counter",
-        "L1 entries evicted for space.",
-        c.evictions as f64,
-    );
-    o.single(
-        "picket_cache_expirations_total",
-        "counter",
-        "Entries dropped after their TTL.",
-        c.expirations as f64,
-    );
+    o.singles(&[
+        (
+            "picket_cache_misses_total",
+            "counter",
+            "Lookups that ran the tool (including --no-cache).",
+            c.misses as f64,
+        ),
+        (
+            "picket_cache_hit_ratio",
+            "gauge",
+            "hits / (hits + misses).",
+            c.hit_rate,
+        ),
+        (
+            "picket_cache_evictions_total",
+            "counter",
+            "L1 entries evicted for space.",
+            c.evictions as f64,
+        ),
+        (
+            "picket_cache_expirations_total",
+            "counter",
+            "Entries dropped after their TTL.",
+            c.expirations as f64,
+        ),
+    ]);
+}
 
+/// Histograms: requests, tool runs, scans, queries.
+fn timing_part(o: &mut Out, r: &MetricsReport) {
     o.histograms(
         "picket_request_duration_seconds",
         "Time to answer a request, by kind.",
@@ -218,65 +260,77 @@ pub fn render(r: &MetricsReport) -> String {
         "tool",
         &r.tool_run_duration,
     );
-    o.head(
-        "picket_scan_duration_seconds",
-        "histogram",
-        "Scan time from start to end.",
-    );
-    o.histogram("picket_scan_duration_seconds", &[], &r.scan_duration);
-    o.head(
-        "picket_db_query_duration_seconds",
-        "histogram",
-        "SQLite query and write-batch time.",
-    );
-    o.histogram("picket_db_query_duration_seconds", &[], &r.query_duration);
-    o.counts(
-        "picket_scans_finished_total",
-        "counter",
-        "Scans ended, by final status.",
-        &r.scans_by_status,
-    );
-    o.counts(
-        "picket_tool_runs_total",
-        "counter",
-        "Tool processes run to an end (cache hits excluded), by status.",
-        &r.tool_runs_by_status,
-    );
-    o.counts(
-        "picket_findings_total",
-        "counter",
-        "Findings reported to scans (cached runs included), by severity.",
-        &r.findings_by_severity,
-    );
-    o.counts(
-        "picket_queue_depth",
-        "gauge",
-        "Work waiting or running per actor.",
-        &r.queue_depths,
-    );
-    o.single(
-        "picket_slow_queries",
-        "gauge",
-        "Slow queries kept in the log.",
-        r.slow_queries.len() as f64,
-    );
-    o.single(
-        "picket_slow_query_threshold_seconds",
-        "gauge",
-        "Threshold above which a query is logged as slow.",
-        r.slow_query_threshold_ms as f64 / 1000.0,
-    );
-    o.single(
-        "picket_process_resident_memory_bytes",
-        "gauge",
-        "Resident memory of picketd.",
-        r.rss_bytes as f64,
-    );
-    o.single(
-        "picket_process_cpu_seconds_total",
-        "counter",
-        "CPU time (user + system) of picketd.",
-        r.cpu_seconds,
-    );
-    o.0
+    for (name, help, h) in [
+        (
+            "picket_scan_duration_seconds",
+            "Scan time from start to end.",
+            &r.scan_duration,
+        ),
+        (
+            "picket_db_query_duration_seconds",
+            "SQLite query and write-batch time.",
+            &r.query_duration,
+        ),
+    ] {
+        o.head(name, "histogram", help);
+        o.histogram(name, &[], h);
+    }
+}
+
+/// Counts by status and severity, queue depths, slow queries, the process itself.
+fn totals_part(o: &mut Out, r: &MetricsReport) {
+    for (name, kind, help, rows) in [
+        (
+            "picket_scans_finished_total",
+            "counter",
+            "Scans ended, by final status.",
+            &r.scans_by_status,
+        ),
+        (
+            "picket_tool_runs_total",
+            "counter",
+            "Tool processes run to an end (cache hits excluded), by status.",
+            &r.tool_runs_by_status,
+        ),
+        (
+            "picket_findings_total",
+            "counter",
+            "Findings reported to scans (cached runs included), by severity.",
+            &r.findings_by_severity,
+        ),
+        (
+            "picket_queue_depth",
+            "gauge",
+            "Work waiting or running per actor.",
+            &r.queue_depths,
+        ),
+    ] {
+        o.counts(name, kind, help, rows);
+    }
+    o.singles(&[
+        (
+            "picket_slow_queries",
+            "gauge",
+            "Slow queries kept in the log.",
+            r.slow_queries.len() as f64,
+        ),
+        (
+            "picket_slow_query_threshold_seconds",
+            "gauge",
+            "Threshold above which a query is logged as slow.",
+            r.slow_query_threshold_ms as f64 / 1000.0,
+        ),
+        (
+            "picket_process_resident_memory_bytes",
+            "gauge",
+            "Resident memory of picketd.",
+            r.rss_bytes as f64,
+        ),
+        (
+            "picket_process_cpu_seconds_total",
+            "counter",
+            "CPU time (user + system) of picketd.",
+            r.cpu_seconds,
+        ),
+    ]);
 }

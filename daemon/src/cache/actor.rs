@@ -1,12 +1,17 @@
 //! CacheActor: tool results, two levels deep, with single flight.
 //!
 //! L1 is in memory (quick_cache, weighted by bytes, values behind `Arc`); L2 is the
-//! `cache_entries` table, so results survive a restart and are promoted to L1 when hit.
-//! Entries expire after their tool's TTL, checked against a coarse clock (an atomic of
-//! milliseconds a ticker updates: reading the system clock on every get costs more than
-//! the get). Single flight: while one run of a key is in progress, other lookups of the
-//! same key wait for it and share its result instead of starting a second process.
-//! Must not run tools: callers run on `Lead` and report back with `Complete`.
+//! `cache_entries` table (`storage::cache_table`), so results survive a restart and are
+//! promoted to L1 when hit. Entries expire after their tool's TTL, checked against a coarse
+//! clock (an atomic of milliseconds a ticker updates: reading the system clock on every get
+//! costs more than the get). Single flight: while one run of a key is in progress, other
+//! lookups of the same key wait for it and share its result instead of starting a second
+//! process.
+//!
+//! Mailbox: 4096. Nothing blocks it: L1 work is done in the handler, L2 reads and writes
+//! run beside it on the `Db` (a lookup's L2 read holds only that key, claimed in
+//! `inflight`, so other keys go on). Beside it: the clock ticker and the periodic cleanup.
+//! Must not run tools (callers run on `Lead` and report back with `Complete`) nor hold SQL.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -14,30 +19,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use picket_protocol::{CacheStatsReport, ScanId};
+use picket_protocol::CacheStatsReport;
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
-use rusqlite::{params, OptionalExtension};
 use tokio::sync::oneshot;
 
-use crate::storage::db::Db;
+use crate::storage::cache_table;
+pub use crate::storage::cache_table::{CacheEntry, Selector};
 use crate::storage::queries::now_ms;
-
-/// One cached tool result: the raw output, parsed again on a hit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheEntry {
-    pub key: String,
-    pub tool: String,
-    pub tool_version: Option<String>,
-    /// The checked host the run was against (invalidation by target uses it).
-    pub host: String,
-    pub scan_id: ScanId,
-    pub created_ms: i64,
-    pub expires_ms: i64,
-    pub exit_code: Option<i32>,
-    pub truncated: bool,
-    pub output: Arc<[u8]>,
-}
+use crate::storage::Db;
 
 #[derive(Clone)]
 struct ByteWeighter;
@@ -195,10 +185,17 @@ impl Handler<LookupKey> for CacheActor {
         let (db, now) = (self.db.clone(), self.clock.now_ms());
         let k = key.clone();
         let read = async move {
-            db.read("cache get", move |c| read_entry(c, &k, now))
+            match db
+                .read("cache get", move |c| cache_table::get(c, &k, now))
                 .await
-                .ok()
-                .flatten()
+            {
+                Ok(found) => found,
+                Err(e) => {
+                    // Answered as a miss: the run goes ahead, only without the cache.
+                    tracing::warn!("cache: L2 lookup failed, treated as a miss: {e}");
+                    None
+                }
+            }
         };
         Box::pin(read.into_actor(self).map(move |found, act, _| match found {
             Some(entry) => {
@@ -214,32 +211,6 @@ impl Handler<LookupKey> for CacheActor {
             }
         }))
     }
-}
-
-fn read_entry(
-    c: &rusqlite::Connection,
-    key: &str,
-    now: i64,
-) -> rusqlite::Result<Option<CacheEntry>> {
-    c.prepare_cached(
-        "SELECT key, tool, tool_version, target, scan_id, created_ms, expires_ms, exit_code, truncated, output
-         FROM cache_entries WHERE key = ?1 AND expires_ms > ?2",
-    )?
-    .query_row(params![key, now], |r| {
-        Ok(CacheEntry {
-            key: r.get(0)?,
-            tool: r.get(1)?,
-            tool_version: r.get(2)?,
-            host: r.get(3)?,
-            scan_id: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
-            created_ms: r.get(5)?,
-            expires_ms: r.get(6)?,
-            exit_code: r.get(7)?,
-            truncated: r.get(8)?,
-            output: r.get::<_, Vec<u8>>(9)?.into(),
-        })
-    })
-    .optional()
 }
 
 /// Reports the end of a led run: the entry to store and share, or None (failed run;
@@ -263,16 +234,7 @@ impl Handler<Complete> for CacheActor {
             ctx.spawn(
                 async move {
                     let r = db
-                        .write("cache put", move |c| {
-                            c.prepare_cached(
-                                "INSERT OR REPLACE INTO cache_entries
-                                 (key, tool, tool_version, target, scan_id, created_ms, expires_ms, exit_code, truncated, output)
-                                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
-                            )?
-                            .execute(
-                                params![e.key, e.tool, e.tool_version, e.host, e.scan_id, e.created_ms, e.expires_ms, e.exit_code, e.truncated, &e.output[..]],
-                            )
-                        })
+                        .write("cache put", move |c| cache_table::put(c, &e))
                         .await;
                     if let Err(err) = r {
                         tracing::warn!("cache: could not store an entry in SQLite: {err}");
@@ -283,16 +245,6 @@ impl Handler<Complete> for CacheActor {
         }
         self.finish_inflight(&msg.key, entry);
     }
-}
-
-/// Which entries to drop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selector {
-    All,
-    Target(String),
-    Scan(ScanId),
-    Tool(String),
-    Expired,
 }
 
 /// Drops entries from both levels; answers how many L2 rows went.
@@ -323,23 +275,18 @@ impl Handler<Invalidate> for CacheActor {
         let db = self.db.clone();
         Box::pin(async move {
             let removed = db
-                .write("cache invalidate", move |c| match &sel {
-                    Selector::All => c.execute("DELETE FROM cache_entries", []),
-                    Selector::Target(t) => {
-                        c.execute("DELETE FROM cache_entries WHERE target = ?1", [t])
-                    }
-                    Selector::Scan(s) => {
-                        c.execute("DELETE FROM cache_entries WHERE scan_id = ?1", [s])
-                    }
-                    Selector::Tool(t) => {
-                        c.execute("DELETE FROM cache_entries WHERE tool = ?1", [t])
-                    }
-                    Selector::Expired => {
-                        c.execute("DELETE FROM cache_entries WHERE expires_ms <= ?1", [now])
-                    }
+                .write("cache invalidate", move |c| {
+                    cache_table::delete(c, &sel, now)
                 })
                 .await;
-            removed.map(|n| n as u64).unwrap_or(0)
+            match removed {
+                Ok(n) => n as u64,
+                Err(e) => {
+                    // L1 is already cleared; the L2 rows stay until the next cleanup.
+                    tracing::warn!("cache: could not delete entries from SQLite: {e}");
+                    0
+                }
+            }
         })
     }
 }
@@ -399,18 +346,9 @@ impl Handler<GetStats> for CacheActor {
         };
         let db = self.db.clone();
         Box::pin(async move {
-            if let Ok((n, b)) = db
-                .read("cache size", |c| {
-                    c.query_row(
-                        "SELECT COUNT(*), COALESCE(SUM(LENGTH(output)), 0) FROM cache_entries",
-                        [],
-                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-                    )
-                })
-                .await
-            {
-                report.l2_entries = n as u64;
-                report.l2_bytes = b as u64;
+            match db.read("cache size", |c| cache_table::size(c)).await {
+                Ok((n, b)) => (report.l2_entries, report.l2_bytes) = (n, b),
+                Err(e) => tracing::warn!("cache: cannot measure the SQLite level: {e}"),
             }
             report
         })

@@ -15,6 +15,15 @@ use crate::run::spec::{RunTarget, ToolSpec};
 use crate::run::tool_actor::{RunTool, ToolActor, ToolJob, ToolResult};
 use crate::storage::queries::now_ms;
 
+/// Why a run could not be asked for at all (its result says why a run that ran failed).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the tool actor is unavailable ({0}); picketd is stopping or must be restarted")]
+    ToolActor(actix::MailboxError),
+    #[error("the cache actor is unavailable ({0}); picketd is stopping or must be restarted")]
+    Cache(actix::MailboxError),
+}
+
 pub fn cache_key(spec: &ToolSpec, target: &RunTarget) -> String {
     let argv = spec
         .argv(target, Some(Path::new("{outfile}")))
@@ -72,11 +81,10 @@ pub async fn run(
     job: ToolJob,
     no_cache: bool,
     before_tool: impl FnOnce(),
-) -> Result<ToolResult, String> {
-    let unavailable = |e: actix::MailboxError| format!("actor unavailable: {e}");
+) -> Result<ToolResult, RunError> {
     if spec.config.ttl_secs == 0 || !spec.installed() {
         before_tool();
-        return actor.send(RunTool(job)).await.map_err(unavailable);
+        return actor.send(RunTool(job)).await.map_err(RunError::ToolActor);
     }
     let mut before_tool = Some(before_tool);
     let mut run_tool = move || {
@@ -92,7 +100,7 @@ pub async fn run(
                 no_cache,
             })
             .await
-            .map_err(unavailable)?
+            .map_err(RunError::Cache)?
         {
             Lookup::Hit { entry, .. } => {
                 if let Some(r) = from_entry(&spec, &job, entry).await {
@@ -100,7 +108,7 @@ pub async fn run(
                 }
                 // An entry the current parser rejects: run afresh, without the cache.
                 run_tool();
-                return actor.send(RunTool(job)).await.map_err(unavailable);
+                return actor.send(RunTool(job)).await.map_err(RunError::ToolActor);
             }
             Lookup::Wait(rx) => {
                 if let Ok(Some(entry)) = rx.await {
@@ -117,7 +125,7 @@ pub async fn run(
                 let result = actor
                     .send(RunTool(job.clone()))
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(RunError::ToolActor)?;
                 let entry = (result.run.status == RunStatus::Done).then(|| {
                     let now = now_ms();
                     CacheEntry {

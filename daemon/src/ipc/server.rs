@@ -70,59 +70,27 @@ fn rejected(kind: RejectKind, reason: String) -> HelloReply {
     }
 }
 
+type HelloFramed = Framed<Stream, FrameCodec<Hello, HelloReply>>;
+
+/// A connection's life: the hello, the peer check, then requests until the peer leaves.
 async fn connection(
     stream: Stream,
     state: &Arc<DaemonState>,
     open: u64,
 ) -> Result<(), ProtocolError> {
     let config = state.config();
-    let cap = config.max_frame_bytes;
     let creds = stream.peer_creds().ok();
-    let (uid, gid) = (
+    let peer = (
         creds.as_ref().and_then(|c| c.euid()),
         creds.as_ref().and_then(|c| c.egid()),
     );
     // The hello is tiny: a small cap here bounds what an unauthenticated peer can make us read.
     let mut framed = Framed::new(stream, FrameCodec::<Hello, HelloReply>::new(HELLO_CAP));
-
-    // Read the hello before answering anything, even a refusal: a peer whose hello is
-    // still unread when we close gets a reset instead of our reason.
-    let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, framed.next()).await {
-        Err(_) => return Err(ProtocolError::Decode("no handshake within 5 s".into())),
-        Ok(None) => return Ok(()),
-        Ok(Some(Err(e))) => {
-            let _ = framed
-                .send(rejected(
-                    RejectKind::BadHello,
-                    format!("bad handshake: {e}"),
-                ))
-                .await;
-            return Err(e);
-        }
-        Ok(Some(Ok(h))) => h,
-    };
-    if !state.peer_allowed(uid, gid) {
-        Metrics::incr(&state.metrics.refused_peers);
-        let who = uid
-            .map(|u| format!("uid {u}"))
-            .unwrap_or_else(|| "a peer with unknown credentials".into());
-        tracing::warn!("refused connection from {who}");
-        let reason = format!(
-            "permission denied: {who} may not use this picketd (it runs as uid {}); \
-             run picket as that user, or add the uid to [access] allow_uids in picketd.toml",
-            state.own_uid
-        );
-        let _ = framed
-            .send(rejected(RejectKind::PeerNotAllowed, reason))
-            .await;
+    let Some(hello) = read_hello(&mut framed).await? else {
         return Ok(());
-    }
-    if open > config.limits.max_connections as u64 {
-        let reason = format!(
-            "busy: {} connections already open (limits.max_connections); retry shortly",
-            open - 1
-        );
-        let _ = framed.send(rejected(RejectKind::Busy, reason)).await;
+    };
+    if let Some(refusal) = refuse_peer(state, peer, open) {
+        let _ = framed.send(refusal).await;
         return Ok(());
     }
     if let Err(refusal) = check_hello(&hello) {
@@ -139,8 +107,62 @@ async fn connection(
             pid: state.pid,
         })
         .await?;
+    let cap = config.max_frame_bytes;
+    let framed = framed.map_codec(|_| FrameCodec::<ClientFrame, ServerFrame>::new(cap));
+    serve_requests(framed, state).await
+}
 
-    let mut framed = framed.map_codec(|_| FrameCodec::<ClientFrame, ServerFrame>::new(cap));
+/// Reads the hello before answering anything, even a refusal: a peer whose hello is still
+/// unread when we close gets a reset instead of our reason. None: the peer left.
+async fn read_hello(framed: &mut HelloFramed) -> Result<Option<Hello>, ProtocolError> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, framed.next()).await {
+        Err(_) => Err(ProtocolError::Decode("no handshake within 5 s".into())),
+        Ok(None) => Ok(None),
+        Ok(Some(Err(e))) => {
+            let reason = format!("bad handshake: {e}");
+            let _ = framed.send(rejected(RejectKind::BadHello, reason)).await;
+            Err(e)
+        }
+        Ok(Some(Ok(h))) => Ok(Some(h)),
+    }
+}
+
+/// The refusal for a peer that may not use this daemon, or that comes one connection too
+/// many; None when it may go on to the version check.
+fn refuse_peer(
+    state: &DaemonState,
+    (uid, gid): (Option<u32>, Option<u32>),
+    open: u64,
+) -> Option<HelloReply> {
+    if !state.peer_allowed(uid, gid) {
+        Metrics::incr(&state.metrics.refused_peers);
+        let who = uid
+            .map(|u| format!("uid {u}"))
+            .unwrap_or_else(|| "a peer with unknown credentials".into());
+        tracing::warn!("refused connection from {who}");
+        let reason = format!(
+            "permission denied: {who} may not use this picketd (it runs as uid {}); \
+             run picket as that user, or add the uid to [access] allow_uids in picketd.toml",
+            state.own_uid
+        );
+        return Some(rejected(RejectKind::PeerNotAllowed, reason));
+    }
+    let max = state.config().limits.max_connections as u64;
+    if open > max {
+        let reason = format!(
+            "busy: {} connections already open (limits.max_connections); retry shortly",
+            open - 1
+        );
+        return Some(rejected(RejectKind::Busy, reason));
+    }
+    None
+}
+
+/// Answers requests in order until the peer closes, sends garbage, or shutdown begins.
+async fn serve_requests(
+    mut framed: Framed<Stream, FrameCodec<ClientFrame, ServerFrame>>,
+    state: &Arc<DaemonState>,
+) -> Result<(), ProtocolError> {
     loop {
         let frame = tokio::select! {
             f = framed.next() => f,

@@ -13,13 +13,22 @@ use crate::run::toolbox::Toolbox;
 use crate::scan::board::ScanBoard;
 use crate::scan::scheduler::Scheduler;
 use crate::scope::Scope;
-use crate::storage::db::Db;
+use crate::storage::Db;
 
 /// The parts of the config that SIGHUP swaps together.
 #[derive(Debug, Clone)]
 pub struct LiveConfig {
     pub config: Arc<Config>,
     pub scope: Arc<Scope>,
+}
+
+/// Why a reload kept the previous config.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Scope(#[from] crate::scope::ScopeError),
 }
 
 /// The running pieces the state is built from.
@@ -92,10 +101,10 @@ impl DaemonState {
 
     /// Reloads from the same files as at start and applies limits, scope and tools to the
     /// running actors. On error the old config stays, whole.
-    pub async fn reload(&self) -> Result<Arc<Config>, String> {
-        let mut config = Config::load(self.config_path.as_deref()).map_err(|e| e.to_string())?;
+    pub async fn reload(&self) -> Result<Arc<Config>, ReloadError> {
+        let mut config = Config::load(self.config_path.as_deref())?;
         self.overrides.apply(&mut config);
-        let scope = Scope::from_config(&config.scope).map_err(|e| e.to_string())?;
+        let scope = Scope::from_config(&config.scope)?;
         let config = Arc::new(config);
         self.metrics
             .set_slow_query_threshold(config.db.slow_query_ms);

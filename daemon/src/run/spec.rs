@@ -173,6 +173,14 @@ impl ToolSpec {
     }
 }
 
+/// A parser that panicked on the blocking pool (a bug: the parsers are meant never to).
+#[derive(Debug, thiserror::Error)]
+#[error("the {tool} parser crashed: {source}; report this with the tool's output")]
+pub struct ParserCrashed {
+    pub tool: String,
+    pub source: tokio::task::JoinError,
+}
+
 /// Parses a tool's output. Almost all outputs are small and parse inline, which costs less
 /// than a hand-off; a big one (a large nmap XML) goes to the blocking pool so it doesn't
 /// stall the actors. The outer error is a parser that panicked.
@@ -180,15 +188,16 @@ pub async fn parse_output(
     spec: &ToolSpec,
     output: Arc<[u8]>,
     host: &str,
-) -> Result<Result<ParsedOutput, ParseError>, String> {
+) -> Result<Result<ParsedOutput, ParseError>, ParserCrashed> {
     const INLINE_LIMIT: usize = 64 * 1024;
     if output.len() <= INLINE_LIMIT {
         return Ok(spec.parse(&output, host));
     }
     let (spec, host) = (spec.clone(), host.to_string());
+    let tool = spec.name.clone();
     tokio::task::spawn_blocking(move || spec.parse(&output, &host))
         .await
-        .map_err(|e| format!("parser crashed: {e}"))
+        .map_err(|source| ParserCrashed { tool, source })
 }
 
 /// Finds a program the way execvp would: a path with a slash is used as is, else PATH.

@@ -7,6 +7,11 @@
 //! and failing exit codes) with exponential backoff, then parse the output. Runs are
 //! spawned in the actor's context, so stopping the actor drops them and kills their
 //! process groups. Must not write to the database (the supervisor persists results).
+//!
+//! Mailbox: 4096, and never the limit: `RunTool` is queued in the actor's own `queue` at
+//! once, and a caller's `send().await` waits for its run's result. Nothing blocks it: runs
+//! and each queued job's cancel watcher run beside it (`ctx.spawn`) and report back through
+//! the actor's context; `SlotFreed` from HostLimits wakes the queue.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -231,129 +236,11 @@ async fn execute(spec: &ToolSpec, job: &ToolJob, board: &ScanBoard) -> ToolResul
     let mut first_start = None;
     let max_attempts = spec.config.retries + 1;
     for attempt in 1..=max_attempts {
-        // A fresh directory per attempt: testssl.sh refuses (and corrupts) an existing file.
-        let scratch = match spec.wants_file_output().then(tempfile::tempdir).transpose() {
-            Ok(d) => d,
-            Err(e) => {
-                return ended(
-                    spec,
-                    job,
-                    RunStatus::Failed,
-                    format!("cannot create a scratch directory: {e}"),
-                )
-            }
-        };
-        let outfile = scratch.as_ref().map(|d| d.path().join("output"));
-        let argv = match spec.argv(&job.target, outfile.as_deref()) {
-            Ok(a) => a,
-            Err(e) => return ended(spec, job, RunStatus::Failed, e.to_string()),
-        };
-        let outcome = process::run(
-            &program,
-            &argv,
-            spec.timeout(),
-            spec.config.output_cap_bytes,
-            &job.cancel,
-        )
-        .await;
-        let started = *first_start.get_or_insert(outcome.started_ms);
-        let now = crate::storage::queries::now_ms();
-        let run = &mut result.run;
-        run.attempts = attempt;
-        run.started_ms = Some(started);
-        run.finished_ms = Some(now);
-        run.duration_ms = Some((now - started).max(0) as u64);
-        run.truncated = outcome.truncated;
-        let retryable = match &outcome.end {
-            ProcessEnd::Cancelled => {
-                run.status = RunStatus::Cancelled;
-                run.error = Some("cancelled".into());
-                return result;
-            }
-            ProcessEnd::SpawnFailed(e) => {
-                run.status = RunStatus::Failed;
-                run.error = Some(e.clone());
-                return result;
-            }
-            ProcessEnd::TimedOut => {
-                run.status = RunStatus::TimedOut;
-                run.error = Some(format!(
-                    "timed out after {} s (tools.{}.timeout_secs); its process group was killed",
-                    spec.config.timeout_secs, spec.name
-                ));
-                true
-            }
-            ProcessEnd::Exited(code) => {
-                run.exit_code = *code;
-                if spec.exit_ok(*code) {
-                    let output = match &outfile {
-                        Some(p) => match tokio::fs::read(p).await {
-                            Ok(mut bytes) => {
-                                if bytes.len() > spec.config.output_cap_bytes {
-                                    bytes.truncate(spec.config.output_cap_bytes);
-                                    run.truncated = true;
-                                }
-                                bytes
-                            }
-                            Err(e) => {
-                                run.status = RunStatus::Failed;
-                                run.error = Some(format!(
-                                    "the tool wrote no output file: {e}; {}",
-                                    process::stderr_tail(&outcome.stderr)
-                                ));
-                                return result;
-                            }
-                        },
-                        None => outcome.stdout,
-                    };
-                    let output: Arc<[u8]> = output.into();
-                    let parsed =
-                        crate::run::spec::parse_output(spec, output.clone(), &job.target.host)
-                            .await;
-                    match parsed {
-                        Ok(Ok(p)) => {
-                            run.status = RunStatus::Done;
-                            result.parsed = p;
-                            result.output = output;
-                            if run.truncated {
-                                run.error = Some(format!(
-                                    "output over {} bytes was cut (tools.{}.output_cap_bytes)",
-                                    spec.config.output_cap_bytes, spec.name
-                                ));
-                            }
-                        }
-                        Ok(Err(e)) => {
-                            run.status = RunStatus::Failed;
-                            run.error = Some(if run.truncated {
-                                format!("{e} (output was cut at the cap)")
-                            } else {
-                                e.to_string()
-                            });
-                        }
-                        Err(e) => {
-                            run.status = RunStatus::Failed;
-                            run.error = Some(e);
-                        }
-                    }
-                    return result;
-                }
-                run.status = RunStatus::Failed;
-                let tail = process::stderr_tail(&outcome.stderr);
-                run.error = Some(format!(
-                    "exited with {}{}",
-                    code.map(|c| c.to_string())
-                        .unwrap_or_else(|| "a signal".into()),
-                    if tail.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {tail}")
-                    }
-                ));
-                true
-            }
-        };
-        if !retryable || attempt == max_attempts {
-            break;
+        match run_attempt(spec, job, &program, attempt, &mut first_start, &mut result).await {
+            Attempt::Final => return result,
+            Attempt::Unstarted(why) => return ended(spec, job, RunStatus::Failed, why),
+            Attempt::Retryable if attempt == max_attempts => break,
+            Attempt::Retryable => {}
         }
         tracing::info!(tool = %spec.name, target = %job.target.label, attempt, "retrying after: {}", result.run.error.as_deref().unwrap_or(""));
         tokio::select! {
@@ -368,16 +255,165 @@ async fn execute(spec: &ToolSpec, job: &ToolJob, board: &ScanBoard) -> ToolResul
     result
 }
 
-/// Runs waiting in this tool's queue and running now, for metrics.
-pub struct GetDepth;
-
-impl Message for GetDepth {
-    type Result = (u64, u64);
+/// How one attempt left the run.
+enum Attempt {
+    /// The result stands (done, cancelled, or failed in a way a retry can't fix).
+    Final,
+    /// Failed in a way that may pass on another try (a timeout, a failing exit code).
+    Retryable,
+    /// The process could not even be started, for this reason (not retried).
+    Unstarted(String),
 }
 
-impl Handler<GetDepth> for ToolActor {
-    type Result = MessageResult<GetDepth>;
-    fn handle(&mut self, _: GetDepth, _: &mut Self::Context) -> Self::Result {
+/// One start of the process; records its outcome in `result`.
+async fn run_attempt(
+    spec: &ToolSpec,
+    job: &ToolJob,
+    program: &std::path::Path,
+    attempt: u32,
+    first_start: &mut Option<i64>,
+    result: &mut ToolResult,
+) -> Attempt {
+    // A fresh directory per attempt: testssl.sh refuses (and corrupts) an existing file.
+    let scratch = match spec.wants_file_output().then(tempfile::tempdir).transpose() {
+        Ok(d) => d,
+        Err(e) => return Attempt::Unstarted(format!("cannot create a scratch directory: {e}")),
+    };
+    let outfile = scratch.as_ref().map(|d| d.path().join("output"));
+    let argv = match spec.argv(&job.target, outfile.as_deref()) {
+        Ok(a) => a,
+        Err(e) => return Attempt::Unstarted(e.to_string()),
+    };
+    let timeout = spec.timeout();
+    let outcome = process::run(
+        program,
+        &argv,
+        timeout,
+        spec.config.output_cap_bytes,
+        &job.cancel,
+    )
+    .await;
+    let started = *first_start.get_or_insert(outcome.started_ms);
+    let now = crate::storage::queries::now_ms();
+    let run = &mut result.run;
+    run.attempts = attempt;
+    run.started_ms = Some(started);
+    run.finished_ms = Some(now);
+    run.duration_ms = Some((now - started).max(0) as u64);
+    run.truncated = outcome.truncated;
+    let (status, error, attempt) = match outcome.end {
+        ProcessEnd::Cancelled => (RunStatus::Cancelled, "cancelled".into(), Attempt::Final),
+        ProcessEnd::SpawnFailed(e) => (RunStatus::Failed, e, Attempt::Final),
+        ProcessEnd::TimedOut => (
+            RunStatus::TimedOut,
+            format!(
+                "timed out after {} s (tools.{}.timeout_secs); its process group was killed",
+                spec.config.timeout_secs, spec.name
+            ),
+            Attempt::Retryable,
+        ),
+        ProcessEnd::Exited(code) if spec.exit_ok(code) => {
+            run.exit_code = code;
+            let output = match outfile {
+                Some(path) => read_output_file(spec, &path, &outcome.stderr, result).await,
+                None => Some(outcome.stdout),
+            };
+            if let Some(output) = output {
+                parse_into(spec, job, output.into(), result).await;
+            }
+            return Attempt::Final;
+        }
+        ProcessEnd::Exited(code) => {
+            run.exit_code = code;
+            (
+                RunStatus::Failed,
+                exit_error(code, &outcome.stderr),
+                Attempt::Retryable,
+            )
+        }
+    };
+    run.status = status;
+    run.error = Some(error);
+    attempt
+}
+
+/// "exited with N: <the end of stderr>".
+fn exit_error(code: Option<i32>, stderr: &[u8]) -> String {
+    let tail = process::stderr_tail(stderr);
+    format!(
+        "exited with {}{}",
+        code.map(|c| c.to_string())
+            .unwrap_or_else(|| "a signal".into()),
+        if tail.is_empty() {
+            String::new()
+        } else {
+            format!(": {tail}")
+        }
+    )
+}
+
+/// The output file a tool wrote (cut at the cap); None, with the run failed, if it wrote none.
+async fn read_output_file(
+    spec: &ToolSpec,
+    path: &std::path::Path,
+    stderr: &[u8],
+    result: &mut ToolResult,
+) -> Option<Vec<u8>> {
+    let run = &mut result.run;
+    match tokio::fs::read(path).await {
+        Ok(mut bytes) => {
+            if bytes.len() > spec.config.output_cap_bytes {
+                bytes.truncate(spec.config.output_cap_bytes);
+                run.truncated = true;
+            }
+            Some(bytes)
+        }
+        Err(e) => {
+            run.status = RunStatus::Failed;
+            run.error = Some(format!(
+                "the tool wrote no output file: {e}; {}",
+                process::stderr_tail(stderr)
+            ));
+            None
+        }
+    }
+}
+
+/// Parses a successful run's output into `result`: done with what it found, or failed with
+/// why the parser refused it.
+async fn parse_into(spec: &ToolSpec, job: &ToolJob, output: Arc<[u8]>, result: &mut ToolResult) {
+    let parsed = crate::run::spec::parse_output(spec, output.clone(), &job.target.host).await;
+    let run = &mut result.run;
+    match parsed {
+        Ok(Ok(p)) => {
+            run.status = RunStatus::Done;
+            result.parsed = p;
+            result.output = output;
+            if run.truncated {
+                run.error = Some(format!(
+                    "output over {} bytes was cut (tools.{}.output_cap_bytes)",
+                    spec.config.output_cap_bytes, spec.name
+                ));
+            }
+        }
+        Ok(Err(e)) => {
+            run.status = RunStatus::Failed;
+            run.error = Some(if run.truncated {
+                format!("{e} (output was cut at the cap)")
+            } else {
+                e.to_string()
+            });
+        }
+        Err(e) => {
+            run.status = RunStatus::Failed;
+            run.error = Some(e.to_string());
+        }
+    }
+}
+
+impl Handler<crate::metrics::GetDepth> for ToolActor {
+    type Result = MessageResult<crate::metrics::GetDepth>;
+    fn handle(&mut self, _: crate::metrics::GetDepth, _: &mut Self::Context) -> Self::Result {
         MessageResult((self.queue.len() as u64, self.running as u64))
     }
 }

@@ -2,6 +2,10 @@
 //! of at most `max_concurrent_scans` running ScanSupervisors; a submit beyond
 //! `max_queued_scans` is refused as busy, never dropped. Limits change at runtime (SIGHUP).
 //! Must not run tools or touch the database except to mark a queued scan cancelled.
+//!
+//! Mailbox: 4096. Nothing blocks it: every handler decides at once (a cancel of a running
+//! scan waits for the supervisor beside it, in the caller's future). Beside it run the
+//! ScanSupervisors it started, which tell it `ScanEnded`.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
@@ -74,8 +78,9 @@ impl Actor for Scheduler {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitError {
+    #[error("busy: {queued} scans are already queued (limits.max_queued_scans)")]
     Busy { queued: usize },
 }
 
@@ -161,16 +166,16 @@ impl Handler<Cancel> for Scheduler {
         }
         let (db, board) = (self.deps.db.clone(), self.deps.board.clone());
         Box::pin(async move {
-            let _ = db
+            let why = Some("cancelled while queued");
+            if let Err(e) = db
                 .write("cancel queued scan", move |c| {
-                    queries::set_scan_status(
-                        c,
-                        id,
-                        ScanStatus::Cancelled,
-                        Some("cancelled while queued"),
-                    )
+                    queries::set_scan_status(c, id, ScanStatus::Cancelled, why)
                 })
-                .await;
+                .await
+            {
+                // It is off the queue and will not run; only its row still says queued.
+                tracing::warn!(scan = id, "cannot store the cancel of a queued scan: {e}");
+            }
             board.publish(ScanEvent::Finished {
                 scan: id,
                 status: ScanStatus::Cancelled,
@@ -198,16 +203,9 @@ impl Handler<SetLimits> for Scheduler {
     }
 }
 
-/// Scans waiting and running, for metrics.
-pub struct GetDepth;
-
-impl Message for GetDepth {
-    type Result = (u64, u64);
-}
-
-impl Handler<GetDepth> for Scheduler {
-    type Result = MessageResult<GetDepth>;
-    fn handle(&mut self, _: GetDepth, _: &mut Self::Context) -> Self::Result {
+impl Handler<crate::metrics::GetDepth> for Scheduler {
+    type Result = MessageResult<crate::metrics::GetDepth>;
+    fn handle(&mut self, _: crate::metrics::GetDepth, _: &mut Self::Context) -> Self::Result {
         MessageResult((self.queue.len() as u64, self.running.len() as u64))
     }
 }

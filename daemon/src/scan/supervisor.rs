@@ -6,6 +6,12 @@
 //! deadline and handles cancel. On resume after a crash, runs already finished in the
 //! database are not run again; their stored services still trigger follow-ups.
 //! Stopping the actor cancels every run it started. Must not run processes itself.
+//!
+//! Mailbox: actix's default (16); it only gets `CancelScan` (from the scheduler) and
+//! `ToolStarting` (from its own runs). Blocked (`ctx.wait`) while it loads a resumed scan's
+//! earlier runs and while it stores the final status, so a cancel arriving then is handled
+//! after, against a settled state. Beside it: its runs (`ctx.spawn`, dropped, and their
+//! processes killed, when it stops) and the writes of finished runs.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -17,14 +23,15 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::actor::CacheActor;
+use crate::cache::cached_run::RunError;
 use crate::config::Profile;
 use crate::run::spec::{host_port, RunTarget};
 use crate::run::tool_actor::{ToolJob, ToolResult};
 use crate::run::toolbox::Toolbox;
 use crate::scan::board::ScanBoard;
 use crate::scope::{CheckedTarget, Scope, TargetKind};
-use crate::storage::db::Db;
 use crate::storage::queries;
+use crate::storage::Db;
 
 /// Everything a scan needs to run, decided and validated at submission.
 #[derive(Debug, Clone)]
@@ -83,33 +90,35 @@ pub struct ScanSupervisor {
     cancel_waiters: Vec<oneshot::Sender<()>>,
     finishing: bool,
     begun: std::time::Instant,
-    mark_running: Arc<MarkRunning>,
+    /// The scan is stored as running (see `ToolStarting`).
+    marked_running: bool,
 }
 
-/// Stores the scan as running when its first tool really starts. A scan answered entirely
-/// by the cache goes from queued to its final status in one write instead of two (the
-/// board shows it running either way).
-struct MarkRunning {
-    done: std::sync::atomic::AtomicBool,
-    db: Db,
-    scan: ScanId,
-}
+/// Told by a run just before its tool really starts (never when the cache answers it).
+/// The first one stores the scan as running, so a scan answered entirely by the cache goes
+/// from queued to its final status in one write instead of two (the board shows it running
+/// either way).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ToolStarting;
 
-impl MarkRunning {
-    fn once(&self) {
-        if self.done.swap(true, std::sync::atomic::Ordering::Relaxed) {
+impl Handler<ToolStarting> for ScanSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: ToolStarting, _: &mut Self::Context) {
+        if std::mem::replace(&mut self.marked_running, true) {
             return;
         }
-        let (db, id) = (self.db.clone(), self.scan);
-        // Not waited for: the status only moves queued -> running (see set_scan_status),
-        // so this write landing after the scan's end changes nothing.
+        let id = self.plan.id;
+        // Not waited for, and not tied to this actor: the status only moves queued ->
+        // running (see set_scan_status), so this write landing after the scan's end
+        // changes nothing.
+        let db = self.deps.db.clone();
         actix::spawn(async move {
-            if let Err(e) = db
-                .write("start scan", move |c| {
-                    queries::set_scan_status(c, id, ScanStatus::Running, None)
-                })
-                .await
-            {
+            let write = db.write("start scan", move |c| {
+                queries::set_scan_status(c, id, ScanStatus::Running, None)
+            });
+            if let Err(e) = write.await {
                 tracing::warn!(scan = id, "cannot mark the scan running: {e}");
             }
         });
@@ -118,11 +127,6 @@ impl MarkRunning {
 
 impl ScanSupervisor {
     pub fn new(plan: ScanPlan, deps: SupervisorDeps, ended: Recipient<ScanEnded>) -> Self {
-        let mark_running = Arc::new(MarkRunning {
-            done: false.into(),
-            db: deps.db.clone(),
-            scan: plan.id,
-        });
         Self {
             plan,
             deps,
@@ -138,7 +142,7 @@ impl ScanSupervisor {
             cancel_waiters: vec![],
             finishing: false,
             begun: std::time::Instant::now(),
-            mark_running,
+            marked_running: false,
         }
     }
 
@@ -146,11 +150,15 @@ impl ScanSupervisor {
         tracing::warn!(scan = self.plan.id, "{message}");
         let (db, id, m) = (self.deps.db.clone(), self.plan.id, message.clone());
         actix::spawn(async move {
-            let _ = db
-                .write("add scan warning", move |c| {
-                    queries::add_scan_warning(c, id, &m)
-                })
-                .await;
+            let write = db.write("add scan warning", move |c| {
+                queries::add_scan_warning(c, id, &m)
+            });
+            if let Err(e) = write.await {
+                tracing::warn!(
+                    scan = id,
+                    "the warning above is not stored with the scan: {e}"
+                );
+            }
         });
         self.deps.board.publish(ScanEvent::Warning {
             scan: self.plan.id,
@@ -162,46 +170,51 @@ impl ScanSupervisor {
         self.deps
             .board
             .publish(ScanEvent::Started { scan: self.plan.id });
-        let plan = self.plan.clone();
-        for target in &plan.targets {
-            let host = target.host.as_str();
-            if !plan.explicit_tools.is_empty() {
-                for tool in &plan.explicit_tools {
-                    for rt in explicit_targets(
-                        target,
-                        plan.ports.as_deref(),
-                        self.deps
-                            .toolbox
-                            .spec(tool)
-                            .is_some_and(|s| s.needs_service()),
-                    ) {
-                        self.schedule(tool, rt, ctx);
-                    }
-                }
-                continue;
-            }
-            if let TargetKind::Url { scheme, port, .. } = &target.target.kind {
-                // A URL names its service already: go straight to the follow-ups.
-                let service = Service {
-                    host: host.into(),
-                    port: *port,
-                    proto: "tcp".into(),
-                    name: scheme.clone(),
-                    product: None,
-                    version: None,
-                    tls: scheme == "https",
-                };
-                self.follow_up(&service, ctx);
-                continue;
-            }
-            for tool in &plan.profile.discovery {
-                self.schedule(tool, RunTarget::host(host, plan.ports.clone()), ctx);
-            }
-            for tool in &plan.profile.direct {
-                self.schedule(tool, RunTarget::host(host, plan.ports.clone()), ctx);
+        for target in self.plan.targets.clone() {
+            if self.plan.explicit_tools.is_empty() {
+                self.plan_profile(&target, ctx);
+            } else {
+                self.plan_explicit(&target, ctx);
             }
         }
         self.maybe_finish(ctx);
+    }
+
+    /// `--tools`: exactly those tools on the target, nothing discovered, nothing followed.
+    fn plan_explicit(&mut self, target: &CheckedTarget, ctx: &mut Context<Self>) {
+        for tool in self.plan.explicit_tools.clone() {
+            let needs_service = self
+                .deps
+                .toolbox
+                .spec(&tool)
+                .is_some_and(|s| s.needs_service());
+            for rt in explicit_targets(target, self.plan.ports.as_deref(), needs_service) {
+                self.schedule(&tool, rt, ctx);
+            }
+        }
+    }
+
+    /// The profile: discovery and direct tools on a host (follow-ups come from what
+    /// discovery reports); a URL names its service already, so it goes straight to them.
+    fn plan_profile(&mut self, target: &CheckedTarget, ctx: &mut Context<Self>) {
+        let host = target.host.as_str();
+        if let TargetKind::Url { scheme, port, .. } = &target.target.kind {
+            let service = Service {
+                host: host.into(),
+                port: *port,
+                proto: "tcp".into(),
+                name: scheme.clone(),
+                product: None,
+                version: None,
+                tls: scheme == "https",
+            };
+            return self.follow_up(&service, ctx);
+        }
+        let p = &self.plan.profile;
+        let tools: Vec<String> = p.discovery.iter().chain(&p.direct).cloned().collect();
+        for tool in tools {
+            self.schedule(&tool, RunTarget::host(host, self.plan.ports.clone()), ctx);
+        }
     }
 
     /// Queues one run unless this scan already has it (or finished it before a restart).
@@ -241,10 +254,10 @@ impl ScanSupervisor {
             cancel: self.cancel.child_token(),
         };
         let (cache, no_cache) = (self.deps.cache.clone(), self.plan.no_cache);
-        let mark_running = self.mark_running.clone();
+        let me = ctx.address();
         let fut = async move {
             crate::cache::cached_run::run(&cache, &actor, spec, job, no_cache, || {
-                mark_running.once()
+                me.do_send(ToolStarting)
             })
             .await
         };
@@ -263,9 +276,7 @@ impl ScanSupervisor {
     }
 
     /// A run is back from its tool (or the cache): follow its services up, then store it.
-    /// When nothing else is left to run or to store, the scan's final status goes into the
-    /// same transaction as this run, so a scan ends with one write, not two.
-    fn run_done(&mut self, res: Result<ToolResult, String>, ctx: &mut Context<Self>) {
+    fn run_done(&mut self, res: Result<ToolResult, RunError>, ctx: &mut Context<Self>) {
         self.pending -= 1;
         let result = match res {
             Ok(result) => result,
@@ -289,34 +300,45 @@ impl ScanSupervisor {
                 self.follow_up(s, ctx);
             }
         }
+        if self.pending == 0 && self.persisting == 0 && !self.finishing {
+            self.store_last_run(result, ctx);
+        } else {
+            self.store_run(result, ctx);
+        }
+    }
+
+    /// Nothing else is left to run or to store: the scan's final status goes into the same
+    /// transaction as this run, so a scan ends with one write, not two.
+    fn store_last_run(&mut self, result: ToolResult, ctx: &mut Context<Self>) {
+        self.finishing = true;
+        self.count(result.run.status);
+        let (status, error) = self.final_status();
         let (db, id) = (self.deps.db.clone(), self.plan.id);
         let (run, parsed) = (result.run.clone(), result.parsed.clone());
-        if self.pending == 0 && self.persisting == 0 && !self.finishing {
-            self.finishing = true;
-            self.count(result.run.status);
-            let (status, error) = self.final_status();
-            let write = async move {
-                db.write("finish tool run and scan", move |c| {
-                    queries::finish_run(c, id, &run, &parsed)?;
-                    queries::set_scan_status(c, id, status, error.as_deref())
-                })
-                .await
-            };
-            ctx.wait(write.into_actor(self).map(move |stored, act, ctx| {
-                match stored {
-                    Ok(_) => act.publish_run(result),
-                    Err(e) => {
-                        tracing::error!(
-                            scan = id,
-                            "cannot store the scan's last run and final status: {e}"
-                        )
-                    }
-                }
-                act.finished(status, ctx);
-            }));
-            return;
-        }
+        let write = async move {
+            db.write("finish tool run and scan", move |c| {
+                queries::finish_run(c, id, &run, &parsed)?;
+                queries::set_scan_status(c, id, status, error.as_deref())
+            })
+            .await
+        };
+        ctx.wait(write.into_actor(self).map(move |stored, act, ctx| {
+            match stored {
+                Ok(_) => act.publish_run(result),
+                Err(e) => tracing::error!(
+                    scan = id,
+                    "cannot store the scan's last run and final status: {e}"
+                ),
+            }
+            act.finished(status, ctx);
+        }));
+    }
+
+    /// Stores a run while others are still going; the scan ends after the last is stored.
+    fn store_run(&mut self, result: ToolResult, ctx: &mut Context<Self>) {
         self.persisting += 1;
+        let (db, id) = (self.deps.db.clone(), self.plan.id);
+        let (run, parsed) = (result.run.clone(), result.parsed.clone());
         let write = async move {
             db.write("finish tool run", move |c| {
                 queries::finish_run(c, id, &run, &parsed)
@@ -488,11 +510,9 @@ fn explicit_targets(
         .collect()
 }
 
-impl Actor for ScanSupervisor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        let (db, id) = (self.deps.db.clone(), self.plan.id);
+impl ScanSupervisor {
+    /// Fails the scan once its deadline has passed.
+    fn arm_deadline(&self, ctx: &mut Context<Self>) {
         let deadline = self.plan.deadline;
         ctx.run_later(deadline, move |act, ctx| {
             act.stop_with(
@@ -504,6 +524,12 @@ impl Actor for ScanSupervisor {
                 ctx,
             )
         });
+    }
+
+    /// Waits for the tools this scan may use to be resolved, and, for a resumed scan,
+    /// loads the runs it finished before the restart.
+    fn load(&self) -> impl std::future::Future<Output = LoadedRuns> + 'static {
+        let (db, id) = (self.deps.db.clone(), self.plan.id);
         let toolbox = self.deps.toolbox.clone();
         let resumed = self.plan.resumed;
         let p = &self.plan.profile;
@@ -516,7 +542,7 @@ impl Actor for ScanSupervisor {
             .chain(&p.direct)
             .cloned()
             .collect();
-        let load = async move {
+        async move {
             // Only the tools this scan may use; the others may still be probing.
             toolbox.ready_for(&needed).await;
             if !resumed {
@@ -524,22 +550,39 @@ impl Actor for ScanSupervisor {
             }
             db.read("finished runs", move |c| queries::finished_runs(c, id))
                 .await
-        };
-        ctx.wait(load.into_actor(self).map(|res, act, ctx| {
-            match res {
-                Ok(done) => {
-                    for (run, services) in done {
-                        act.finished_before
-                            .insert((run.tool.clone(), run.target.clone()), (run, services));
-                    }
+        }
+    }
+
+    fn loaded(&mut self, res: LoadedRuns, ctx: &mut Context<Self>) {
+        match res {
+            Ok(done) => {
+                for (run, services) in done {
+                    self.finished_before
+                        .insert((run.tool.clone(), run.target.clone()), (run, services));
                 }
-                Err(e) => tracing::error!(
-                    scan = act.plan.id,
-                    "cannot load the scan's earlier runs: {e}"
-                ),
             }
-            act.begin(ctx);
-        }));
+            // Not fatal: the scan runs everything again instead of resuming.
+            Err(e) => tracing::error!(
+                scan = self.plan.id,
+                "cannot load the scan's earlier runs: {e}"
+            ),
+        }
+        self.begin(ctx);
+    }
+}
+
+type LoadedRuns = Result<Vec<(ToolRun, Vec<Service>)>, crate::storage::StorageError>;
+
+impl Actor for ScanSupervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.arm_deadline(ctx);
+        let load = self.load();
+        ctx.wait(
+            load.into_actor(self)
+                .map(|res, act, ctx| act.loaded(res, ctx)),
+        );
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {

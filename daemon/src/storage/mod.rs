@@ -1,13 +1,19 @@
-//! SQLite storage: the pool, its per-connection pragmas, migrations and the queries.
+//! SQLite storage: the pool, its per-connection pragmas, migrations, the queries and the
+//! one handle (`Db`) the rest of the daemon goes through.
 //!
-//! Owns every SQL statement. Must not be called from async code directly: the DbActor runs
-//! these functions on the pool's blocking threads.
+//! Owns every SQL statement: no other module writes SQL. The query functions are
+//! synchronous and must not be called from async code directly: `Db` runs them on the
+//! pool's blocking threads (reads) or on the writer's connection (writes).
 
+pub mod cache_table;
 pub mod checkpoint;
 pub mod db;
 pub mod pool;
 pub mod queries;
 pub mod schema;
+pub mod writer;
+
+pub use db::Db;
 
 use std::path::Path;
 use std::time::Duration;
@@ -27,11 +33,50 @@ pub enum StorageError {
     )]
     Open { path: String, reason: String },
     #[error("database error: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
+    /// deadpool's errors, as text: its error type is generic over the manager.
     #[error("database pool error: {0}")]
     Pool(String),
-    #[error("{0}")]
-    NotFound(String),
+    #[error("commit failed: {0}")]
+    CommitFailed(rusqlite::Error),
+    #[error("the database writer has stopped (picketd is shutting down); retry once it is back")]
+    WriterStopped,
+    #[error("the database writer dropped the write; see the daemon log")]
+    WriteLost,
+    #[error(transparent)]
+    BadCursor(#[from] BadCursor),
+}
+
+/// A page cursor this daemon did not give out (or from another listing).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "cursor {cursor:?} is not one this daemon gave out; drop --cursor to start over, or pass \
+     the next_cursor of the previous page of the same listing"
+)]
+pub struct BadCursor {
+    pub cursor: String,
+}
+
+impl BadCursor {
+    /// The query functions return rusqlite errors; a bad cursor rides inside one and is
+    /// taken out again by `From<rusqlite::Error> for StorageError`.
+    pub(crate) fn into_sql(cursor: &str) -> rusqlite::Error {
+        rusqlite::Error::ToSqlConversionFailure(Box::new(BadCursor {
+            cursor: cursor.to_string(),
+        }))
+    }
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::ToSqlConversionFailure(inner) => match inner.downcast::<BadCursor>() {
+                Ok(bad) => StorageError::BadCursor(*bad),
+                Err(other) => StorageError::Sql(rusqlite::Error::ToSqlConversionFailure(other)),
+            },
+            e => StorageError::Sql(e),
+        }
+    }
 }
 
 /// Runs `f` in a transaction: committed when it returns `Some`, rolled back on `None` or

@@ -95,6 +95,12 @@ pub fn set_scan_status(
     Ok(())
 }
 
+/// Removes a scan that was refused after its row was written (busy), so no trace of it
+/// stays behind as if it were pending.
+pub fn delete_scan(conn: &Connection, id: ScanId) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM scans WHERE id = ?1", [id])
+}
+
 pub fn add_scan_warning(conn: &Connection, id: ScanId, warning: &str) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE scans SET warnings = json_insert(warnings, '$[#]', ?2) WHERE id = ?1",
@@ -112,7 +118,26 @@ pub fn finish_run(
     parsed: &ParsedOutput,
 ) -> rusqlite::Result<i64> {
     let now = now_ms();
-    let run_id: i64 = tx.prepare_cached(
+    let run_id = upsert_run(tx, scan, run, now)?;
+    let mut svc = tx.prepare_cached(
+        "INSERT OR IGNORE INTO services (scan_id, run_id, host, port, proto, name, product, version, tls) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    )?;
+    for s in &parsed.services {
+        svc.execute(params![
+            scan, run_id, s.host, s.port, s.proto, s.name, s.product, s.version, s.tls
+        ])?;
+    }
+    let linked = link_findings(tx, scan, &parsed.findings, now)?;
+    if linked > 0 {
+        tx.prepare_cached("UPDATE scans SET findings_count = findings_count + ?2 WHERE id = ?1")?
+            .execute(params![scan, linked as i64])?;
+    }
+    Ok(run_id)
+}
+
+/// The run's row (a resumed scan's run replaces the one it had); answers its id.
+fn upsert_run(tx: &Connection, scan: ScanId, run: &ToolRun, now: i64) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
         "INSERT INTO tool_runs (scan_id, tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version,
                                 started_ms, finished_ms, truncated, error)
          VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)
@@ -139,15 +164,17 @@ pub fn finish_run(
             run.error
         ],
         |r| r.get(0),
-    )?;
-    let mut svc = tx.prepare_cached(
-        "INSERT OR IGNORE INTO services (scan_id, run_id, host, port, proto, name, product, version, tls) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-    )?;
-    for s in &parsed.services {
-        svc.execute(params![
-            scan, run_id, s.host, s.port, s.proto, s.name, s.product, s.version, s.tls
-        ])?;
-    }
+    )
+}
+
+/// Stores each finding once by fingerprint (first/last seen kept) and links it to the
+/// scan; answers how many links are new.
+fn link_findings(
+    tx: &Connection,
+    scan: ScanId,
+    findings: &[Finding],
+    now: i64,
+) -> rusqlite::Result<usize> {
     // Insert-or-ignore then update, not one upsert with RETURNING: SQLite runs an upsert
     // with RETURNING as a multi-write statement with its own statement journal, which
     // inside the writer's savepoint made each finding cost more than the one before
@@ -168,7 +195,7 @@ pub fn finish_run(
     let mut cves =
         tx.prepare_cached("INSERT OR IGNORE INTO finding_cves (cve, finding_id) VALUES (?1, ?2)")?;
     let mut linked = 0usize;
-    for f in &parsed.findings {
+    for f in findings {
         let sev = severity_rank(f.severity);
         let cve = f.cve.join(" ");
         let inserted = insert.execute(params![
@@ -195,11 +222,7 @@ pub fn finish_run(
             cves.execute(params![c, id])?;
         }
     }
-    if linked > 0 {
-        tx.prepare_cached("UPDATE scans SET findings_count = findings_count + ?2 WHERE id = ?1")?
-            .execute(params![scan, linked as i64])?;
-    }
-    Ok(run_id)
+    Ok(linked)
 }
 
 // Rows are read by position from these explicit column lists: looking columns up by
@@ -349,9 +372,7 @@ fn scan_detail(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDet
 }
 
 fn bad_cursor(c: &str) -> rusqlite::Error {
-    rusqlite::Error::InvalidParameterName(format!(
-        "cursor {c:?} is not one this daemon gave out; drop --cursor to start over"
-    ))
+    crate::storage::BadCursor::into_sql(c)
 }
 
 pub fn list_scans(conn: &Connection, q: &ListQuery) -> rusqlite::Result<ScanPage> {
@@ -612,15 +633,38 @@ mod tests {
                 .collect::<Vec<_>>(),
             [16, 6]
         );
-        assert!(list_scans(
+    }
+
+    #[test]
+    fn a_cursor_this_daemon_never_gave_is_its_own_error() {
+        let c = db();
+        new_scan(&c, "127.0.0.1", ScanStatus::Done);
+        let bad = list_scans(
             &c,
             &ListQuery {
                 cursor: Some("x".into()),
                 limit: 5,
                 ..Default::default()
-            }
+            },
         )
-        .is_err());
+        .unwrap_err();
+        match crate::storage::StorageError::from(bad) {
+            crate::storage::StorageError::BadCursor(b) => {
+                assert_eq!(b.cursor, "x");
+                assert!(b.to_string().contains("drop --cursor"), "{b}");
+            }
+            other => panic!("a bad cursor came out as {other:?}"),
+        }
+        let findings = FindingsQuery {
+            cursor: Some("3".into()),
+            limit: 5,
+            ..Default::default()
+        };
+        let bad = findings_page(&c, &findings).unwrap_err();
+        assert!(matches!(
+            crate::storage::StorageError::from(bad),
+            crate::storage::StorageError::BadCursor(_)
+        ));
     }
 
     #[test]

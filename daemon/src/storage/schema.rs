@@ -123,6 +123,12 @@ const MIGRATIONS: &[&str] = &[
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
+/// Rows in `schema_version`: the health check's proof that the schema is there (an error
+/// when the table is missing).
+pub fn version_rows(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))
+}
+
 /// Brings the database to `SCHEMA_VERSION`. Returns the version found before.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;

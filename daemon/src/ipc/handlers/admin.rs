@@ -6,6 +6,7 @@ use std::sync::Arc;
 use picket_protocol::*;
 
 use crate::ipc::state::DaemonState;
+use crate::metrics::GetDepth;
 
 pub fn ping(state: &Arc<DaemonState>) -> Response {
     Response::Pong(PingInfo {
@@ -20,11 +21,7 @@ pub async fn health(state: &Arc<DaemonState>) -> Response {
     let mut checks = Vec::new();
     let db = state
         .db
-        .read("health check", |c| {
-            c.query_row("SELECT COUNT(*) FROM schema_version", [], |r| {
-                r.get::<_, i64>(0)
-            })
-        })
+        .read("health check", |c| crate::storage::schema::version_rows(c))
         .await;
     checks.push(HealthCheck {
         name: "database".into(),
@@ -63,7 +60,7 @@ pub async fn stats(state: &Arc<DaemonState>) -> Response {
         requests_served: m.requests_served.load(Relaxed),
         protocol_errors: m.protocol_errors.load(Relaxed),
         refused_peers: m.refused_peers.load(Relaxed),
-        db_pool: state.db.pool_status().await,
+        db_pool: state.db.pool_status(),
         scans_running: state.board.counts().0,
         scans_queued: state.board.counts().1,
     })
@@ -73,6 +70,14 @@ pub fn shutdown(state: &Arc<DaemonState>) -> Response {
     tracing::info!("shutdown requested by a client");
     state.shutdown.cancel();
     Response::ShuttingDown
+}
+
+/// An actor's waiting and running work, as two samples of `picket_queue_depth`.
+fn queued_and_running(actor: &str, (queued, running): (u64, u64)) -> [LabeledCount; 2] {
+    [
+        depth(&[("actor", actor), ("state", "queued")], queued),
+        depth(&[("actor", actor), ("state", "running")], running),
+    ]
 }
 
 fn depth(labels: &[(&str, &str)], value: u64) -> LabeledCount {
@@ -97,39 +102,18 @@ pub async fn metrics(state: &Arc<DaemonState>) -> Response {
         .await
         .unwrap_or_default();
     let mut queue_depths = Vec::new();
-    if let Ok((queued, running)) = state.scheduler.send(crate::scan::scheduler::GetDepth).await {
-        queue_depths.push(depth(
-            &[("actor", "scheduler"), ("state", "queued")],
-            queued,
-        ));
-        queue_depths.push(depth(
-            &[("actor", "scheduler"), ("state", "running")],
-            running,
-        ));
+    if let Ok(d) = state.scheduler.send(GetDepth).await {
+        queue_depths.extend(queued_and_running("scheduler", d));
     }
     for (name, addr) in state.toolbox.actors() {
-        if let Ok((queued, running)) = addr.send(crate::run::tool_actor::GetDepth).await {
-            queue_depths.push(depth(
-                &[("actor", &format!("tool:{name}")), ("state", "queued")],
-                queued,
-            ));
-            queue_depths.push(depth(
-                &[("actor", &format!("tool:{name}")), ("state", "running")],
-                running,
-            ));
+        if let Ok(d) = addr.send(GetDepth).await {
+            queue_depths.extend(queued_and_running(&format!("tool:{name}"), d));
         }
     }
-    if let Ok(backlog) = state
-        .db
-        .addr
-        .send(crate::storage::db::GetWriteBacklog)
-        .await
-    {
-        queue_depths.push(depth(
-            &[("actor", "db_writer"), ("state", "queued")],
-            backlog,
-        ));
-    }
+    queue_depths.push(depth(
+        &[("actor", "db_writer"), ("state", "queued")],
+        state.db.write_backlog(),
+    ));
     queue_depths.push(depth(
         &[("actor", "cache"), ("state", "in_flight")],
         cache.in_flight,

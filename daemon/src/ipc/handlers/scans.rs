@@ -13,8 +13,9 @@ use crate::config::{Config, Profile};
 use crate::ipc::state::DaemonState;
 use crate::scan::scheduler::{Cancel, CancelOutcome, Submit, SubmitError};
 use crate::scan::supervisor::ScanPlan;
-use crate::scope::{self, Scope, ScopeError};
+use crate::scope::{self, CheckedTarget, Scope, ScopeError};
 use crate::storage::queries::{self, NewScan};
+use crate::storage::StorageError;
 
 const MAX_TARGETS: usize = 256;
 
@@ -22,81 +23,106 @@ fn refused(message: impl Into<String>, hint: impl Into<String>) -> Response {
     error(ErrorKind::Refused, message, hint)
 }
 
+/// Why a scan request can't become a plan; each says what to change.
+#[derive(Debug, thiserror::Error)]
+enum PlanError {
+    #[error("no target given")]
+    NoTarget,
+    #[error("{0} targets in one scan; at most {MAX_TARGETS}")]
+    TooManyTargets(usize),
+    #[error(transparent)]
+    Target(ScopeError),
+    #[error(transparent)]
+    Ports(ScopeError),
+    #[error("unknown profile '{name}'")]
+    UnknownProfile { name: String, known: Vec<String> },
+    #[error("unknown tool '{name}'")]
+    UnknownTool { name: String, known: Vec<String> },
+}
+
+impl PlanError {
+    fn response(&self) -> Response {
+        let message = self.to_string();
+        match self {
+            PlanError::NoTarget => error(
+                ErrorKind::Invalid,
+                message,
+                "name at least one target: picket scan 127.0.0.1 --ports 80",
+            ),
+            PlanError::TooManyTargets(_) => {
+                refused(message, "split the targets over several scans")
+            }
+            PlanError::Target(ScopeError::Invalid { .. }) => refused(
+                message,
+                "give an IP address, CIDR, host name or http(s) URL; nothing starting with '-' and no shell characters",
+            ),
+            PlanError::Target(_) => refused(
+                message,
+                "Picket scans only what [scope] in picketd.toml allows (default: loopback)",
+            ),
+            PlanError::Ports(_) => refused(message, "e.g. --ports 80,443"),
+            PlanError::UnknownProfile { known, .. } => error(
+                ErrorKind::Invalid,
+                message,
+                format!("profiles: {}", known.join(", ")),
+            ),
+            PlanError::UnknownTool { known, .. } => error(
+                ErrorKind::Invalid,
+                message,
+                format!("tools: {} (see `picket tools`)", known.join(", ")),
+            ),
+        }
+    }
+}
+
+/// Every target parsed and checked against the scope.
+async fn checked_targets(scope: &Scope, raw: &[String]) -> Result<Vec<CheckedTarget>, PlanError> {
+    if raw.is_empty() {
+        return Err(PlanError::NoTarget);
+    }
+    if raw.len() > MAX_TARGETS {
+        return Err(PlanError::TooManyTargets(raw.len()));
+    }
+    let mut targets = Vec::with_capacity(raw.len());
+    for t in raw {
+        targets.push(scope.check(t).await.map_err(PlanError::Target)?);
+    }
+    Ok(targets)
+}
+
+/// The profile to run and the name the scan is stored under ("custom" for `--tools`).
+fn chosen_profile(config: &Config, req: &ScanRequest) -> Result<(String, Profile), PlanError> {
+    if let Some(t) = req.tools.iter().find(|t| !config.tools.contains_key(*t)) {
+        return Err(PlanError::UnknownTool {
+            name: t.clone(),
+            known: config.tools.keys().cloned().collect(),
+        });
+    }
+    if !req.tools.is_empty() {
+        return Ok(("custom".to_string(), Profile::default()));
+    }
+    let name = req.profile.clone().unwrap_or_else(|| "quick".into());
+    match config.profiles.get(&name) {
+        Some(p) => Ok((name, p.clone())),
+        None => Err(PlanError::UnknownProfile {
+            name,
+            known: config.profiles.keys().cloned().collect(),
+        }),
+    }
+}
+
 /// Checks a request against config and scope; the plan it returns is safe to run.
 async fn plan(
     config: &Config,
     scope: &Arc<Scope>,
     req: &ScanRequest,
-) -> Result<(ScanPlan, NewScan), Response> {
-    if req.targets.is_empty() {
-        return Err(error(
-            ErrorKind::Invalid,
-            "no target given",
-            "name at least one target: picket scan 127.0.0.1 --ports 80",
-        ));
-    }
-    if req.targets.len() > MAX_TARGETS {
-        return Err(refused(
-            format!(
-                "{} targets in one scan; at most {MAX_TARGETS}",
-                req.targets.len()
-            ),
-            "split the targets over several scans",
-        ));
-    }
-    let mut targets = Vec::with_capacity(req.targets.len());
-    for raw in &req.targets {
-        targets.push(scope.check(raw).await.map_err(|e| {
-            let hint = match e {
-                ScopeError::Invalid { .. } => "give an IP address, CIDR, host name or http(s) URL; nothing starting with '-' and no shell characters",
-                _ => "Picket scans only what [scope] in picketd.toml allows (default: loopback)",
-            };
-            refused(e.to_string(), hint)
-        })?);
-    }
+) -> Result<(ScanPlan, NewScan), PlanError> {
+    let targets = checked_targets(scope, &req.targets).await?;
     let ports = match &req.ports {
-        Some(p) => {
-            Some(scope::parse_ports(p).map_err(|e| refused(e.to_string(), "e.g. --ports 80,443"))?)
-        }
+        Some(p) => Some(scope::parse_ports(p).map_err(PlanError::Ports)?),
         None => None,
     };
-    let profile_name = req.profile.clone().unwrap_or_else(|| "quick".into());
-    let profile = if req.tools.is_empty() {
-        config.profiles.get(&profile_name).cloned().ok_or_else(|| {
-            error(
-                ErrorKind::Invalid,
-                format!("unknown profile '{profile_name}'"),
-                format!(
-                    "profiles: {}",
-                    config
-                        .profiles
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?
-    } else {
-        Profile::default()
-    };
-    for t in &req.tools {
-        if !config.tools.contains_key(t) {
-            return Err(error(
-                ErrorKind::Invalid,
-                format!("unknown tool '{t}'"),
-                format!(
-                    "tools: {} (see `picket tools`)",
-                    config.tools.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            ));
-        }
-    }
-    let profile_label = if req.tools.is_empty() {
-        profile_name
-    } else {
-        "custom".to_string()
-    };
+    let (profile_label, profile) = chosen_profile(config, req)?;
     let row = NewScan {
         targets: req.targets.clone(),
         profile: profile_label.clone(),
@@ -126,7 +152,7 @@ pub async fn scan(state: &Arc<DaemonState>, req: ScanRequest) -> Response {
     let live = state.live();
     let (mut plan, row) = match plan(&live.config, &live.scope, &req).await {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return e.response(),
     };
     let id = match state
         .db
@@ -149,17 +175,18 @@ pub async fn scan(state: &Arc<DaemonState>, req: ScanRequest) -> Response {
             id,
             queued_behind: ahead,
         },
-        Ok(Err(SubmitError::Busy { queued })) => {
+        Ok(Err(busy @ SubmitError::Busy { .. })) => {
             // Refused, so no trace of it may stay behind as if it were pending.
-            let _ = state
+            if let Err(e) = state
                 .db
-                .write("drop refused scan", move |c| {
-                    c.execute("DELETE FROM scans WHERE id = ?1", [id])
-                })
-                .await;
+                .write("drop refused scan", move |c| queries::delete_scan(c, id))
+                .await
+            {
+                tracing::warn!(scan = id, "a scan refused as busy keeps its row: {e}");
+            }
             error(
                 ErrorKind::Busy,
-                format!("busy: {queued} scans are already queued (limits.max_queued_scans)"),
+                busy.to_string(),
                 "wait for some to finish (picket status), or raise the limit and reload",
             )
         }
@@ -186,56 +213,72 @@ pub async fn resume_interrupted(state: &Arc<DaemonState>) {
         Err(e) => return tracing::error!("cannot look for interrupted scans: {e}"),
     };
     for row in rows {
-        let id = row.id;
-        if !resume {
-            let _ = state
+        if resume {
+            resume_one(state, row).await;
+        } else {
+            let id = row.id;
+            let stored = state
                 .db
                 .write("leave interrupted", move |c| {
                     queries::set_scan_status(c, id, ScanStatus::Interrupted, None)
                 })
                 .await;
-            continue;
+            log_failed_write(id, "cannot mark the scan interrupted", stored);
         }
-        let req = ScanRequest {
-            targets: row.request.targets.clone(),
-            profile: (row.request.tools.is_empty()).then(|| row.request.profile.clone()),
-            tools: row.request.tools.clone(),
-            ports: row.request.ports.clone(),
-            priority: row.request.priority,
-            no_cache: row.request.no_cache,
-        };
-        let live = state.live();
-        match plan(&live.config, &live.scope, &req).await {
-            Ok((mut plan, _)) => {
-                plan.id = id;
-                plan.resumed = true;
-                tracing::info!(scan = id, "resuming a scan interrupted by a daemon stop");
-                let _ = state
-                    .db
-                    .write("requeue", move |c| {
-                        queries::set_scan_status(c, id, ScanStatus::Queued, None)
-                    })
-                    .await;
-                let _ = state
-                    .scheduler
-                    .send(Submit {
-                        plan,
-                        resumed: true,
-                    })
-                    .await;
-            }
-            Err(Response::Error(e)) => {
-                tracing::warn!(scan = id, "cannot resume: {}", e.message);
-                let msg = format!("not resumed after a restart: {}", e.message);
-                let _ = state
-                    .db
-                    .write("fail unresumable", move |c| {
-                        queries::set_scan_status(c, id, ScanStatus::Failed, Some(&msg))
-                    })
-                    .await;
-            }
-            Err(_) => {}
+    }
+}
+
+/// Requeues one interrupted scan, or fails it with the reason its request no longer
+/// passes (the config or the scope changed while the daemon was down).
+async fn resume_one(state: &Arc<DaemonState>, row: queries::ScanRow) {
+    let id = row.id;
+    let req = ScanRequest {
+        targets: row.request.targets.clone(),
+        profile: (row.request.tools.is_empty()).then(|| row.request.profile.clone()),
+        tools: row.request.tools.clone(),
+        ports: row.request.ports.clone(),
+        priority: row.request.priority,
+        no_cache: row.request.no_cache,
+    };
+    let live = state.live();
+    let mut plan = match plan(&live.config, &live.scope, &req).await {
+        Ok((plan, _)) => plan,
+        Err(e) => {
+            tracing::warn!(scan = id, "cannot resume: {e}");
+            let msg = format!("not resumed after a restart: {e}");
+            let stored = state
+                .db
+                .write("fail unresumable", move |c| {
+                    queries::set_scan_status(c, id, ScanStatus::Failed, Some(&msg))
+                })
+                .await;
+            return log_failed_write(id, "cannot mark the unresumable scan failed", stored);
         }
+    };
+    plan.id = id;
+    plan.resumed = true;
+    tracing::info!(scan = id, "resuming a scan interrupted by a daemon stop");
+    let stored = state
+        .db
+        .write("requeue", move |c| {
+            queries::set_scan_status(c, id, ScanStatus::Queued, None)
+        })
+        .await;
+    log_failed_write(id, "cannot mark the resumed scan queued", stored);
+    let submit = Submit {
+        plan,
+        resumed: true,
+    };
+    match state.scheduler.send(submit).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(scan = id, "not resumed: {e}"),
+        Err(e) => tracing::error!(scan = id, "not resumed, the scheduler is gone: {e}"),
+    }
+}
+
+fn log_failed_write<T>(scan: ScanId, what: &str, stored: Result<T, StorageError>) {
+    if let Err(e) = stored {
+        tracing::warn!(scan, "{what}: {e}");
     }
 }
 
@@ -275,24 +318,35 @@ fn not_found(id: ScanId) -> Response {
     )
 }
 
-fn bad_query(e: crate::storage::StorageError) -> Response {
+/// A page query's error: a bad cursor is the user's to fix, anything else is ours.
+fn bad_query(e: StorageError) -> Response {
     match e {
-        crate::storage::StorageError::Sql(rusqlite::Error::InvalidParameterName(m)) => {
-            error(ErrorKind::Invalid, m, "drop --cursor")
-        }
+        StorageError::BadCursor(bad) => error(
+            ErrorKind::Invalid,
+            bad.to_string(),
+            "drop --cursor to start from the first page",
+        ),
         e => storage_error(e),
     }
 }
 
-pub async fn list(state: &Arc<DaemonState>, q: ListQuery) -> Response {
-    match state
+/// One page of a keyset listing, or why the query (its cursor) is wrong.
+async fn page<P: Send + 'static>(
+    state: &DaemonState,
+    label: &'static str,
+    query: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<P> + Send + 'static,
+    answer: fn(P) -> Response,
+) -> Response {
+    state
         .db
-        .read("list scans", move |c| queries::list_scans(c, &q))
+        .read(label, query)
         .await
-    {
-        Ok(page) => Response::Scans(page),
-        Err(e) => bad_query(e),
-    }
+        .map_or_else(bad_query, answer)
+}
+
+pub async fn list(state: &Arc<DaemonState>, q: ListQuery) -> Response {
+    let query = move |c: &mut rusqlite::Connection| queries::list_scans(c, &q);
+    page(state, "list scans", query, Response::Scans).await
 }
 
 pub async fn show(state: &Arc<DaemonState>, id: ScanId) -> Response {
@@ -308,14 +362,8 @@ pub async fn show(state: &Arc<DaemonState>, id: ScanId) -> Response {
 }
 
 pub async fn findings(state: &Arc<DaemonState>, q: FindingsQuery) -> Response {
-    match state
-        .db
-        .read("findings page", move |c| queries::findings_page(c, &q))
-        .await
-    {
-        Ok(page) => Response::Findings(page),
-        Err(e) => bad_query(e),
-    }
+    let query = move |c: &mut rusqlite::Connection| queries::findings_page(c, &q);
+    page(state, "findings page", query, Response::Findings).await
 }
 
 pub async fn cancel(state: &Arc<DaemonState>, id: ScanId) -> Response {

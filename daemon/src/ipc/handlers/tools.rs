@@ -59,8 +59,8 @@ pub async fn import(state: &Arc<DaemonState>, req: ImportRequest) -> Response {
         Err(e) => {
             return error(
                 ErrorKind::Internal,
-                format!("parser crashed: {e}"),
-                "report this with the file",
+                e.to_string(),
+                format!("report this with {}", req.file_name),
             )
         }
     };
