@@ -147,11 +147,35 @@ pub enum OutputSource {
     File,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `parser = "nmap"` names a built-in parser; a `[tools.X.parser]` table is a generic
+/// mapping, whose pattern compiles while the file is read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ParserSpec {
     Builtin(String),
     Generic(GenericMapping),
+}
+
+/// By hand rather than `untagged`: an untagged enum replaces the mapping's own error (an
+/// invalid pattern, a typo'd key) with "did not match any variant", which names no fix.
+impl<'de> Deserialize<'de> for ParserSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Spec;
+        impl<'de> serde::de::Visitor<'de> for Spec {
+            type Value = ParserSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a built-in parser name or a generic mapping table")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<ParserSpec, E> {
+                Ok(ParserSpec::Builtin(name.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ParserSpec, A::Error> {
+                let d = serde::de::value::MapAccessDeserializer::new(map);
+                GenericMapping::deserialize(d).map(ParserSpec::Generic)
+            }
+        }
+        d.deserialize_any(Spec)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -625,5 +649,17 @@ mod tests {
         assert_eq!(c.limits.per_target, 1);
         assert_eq!(c.limits.max_concurrent_scans, 4);
         assert!(c.tools.contains_key("nmap") && c.tools.contains_key("sleeper"));
+    }
+
+    #[test]
+    fn a_bad_generic_pattern_names_the_tool_the_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("tools.toml");
+        std::fs::write(&f, "[tools.gobuster]\nprogram = \"gobuster\"\nargs = []\n[tools.gobuster.parser]\nkind = \"regex\"\npattern = '(?P<title>\\S+'\n").unwrap();
+        let err = Config::load(Some(&f)).unwrap_err().to_string();
+        eprintln!("{err}");
+        for part in ["tools.toml", "gobuster", "invalid pattern", "fix:"] {
+            assert!(err.contains(part), "{part}: {err}");
+        }
     }
 }

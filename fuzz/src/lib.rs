@@ -192,12 +192,12 @@ pub fn parse_nuclei(data: &[u8]) {
 pub fn generic_mappings() -> Vec<GenericMapping> {
     vec![
         GenericMapping::Regex {
-            pattern: r"^(?P<title>\S+)\s+\(Status: (?P<detail>\d+)\) \[Size: \d+\](?: \[--> (?P<evidence>.*)\])?$".into(),
+            pattern: r"^(?P<title>\S+)\s+\(Status: (?P<detail>\d+)\) \[Size: \d+\](?: \[--> (?P<evidence>.*)\])?$".parse().expect("gobuster pattern"),
             title: None,
             severity: Some(Severity::Low),
         },
         GenericMapping::Regex {
-            pattern: r"^\[(?P<severity>\w+)\]\s+(?P<host>\S+?)(?::(?P<port>\d+))?\s+(?P<title>[^|]+?)\s*(?:\|\s*(?P<cve>[^|]*?)\s*)?(?:\|\s*(?P<evidence>[^|]*?)\s*)?(?:\|\s*(?P<detail>.*))?$".into(),
+            pattern: r"^\[(?P<severity>\w+)\]\s+(?P<host>\S+?)(?::(?P<port>\d+))?\s+(?P<title>[^|]+?)\s*(?:\|\s*(?P<cve>[^|]*?)\s*)?(?:\|\s*(?P<evidence>[^|]*?)\s*)?(?:\|\s*(?P<detail>.*))?$".parse().expect("all-groups pattern"),
             title: Some("generic finding".into()),
             severity: None,
         },
@@ -226,11 +226,14 @@ pub fn generic_mappings() -> Vec<GenericMapping> {
     ]
 }
 
-/// Target `parse_generic`: arbitrary output through each fixed mapping.
+/// Target `parse_generic`: arbitrary output through each fixed mapping. The mappings are
+/// built once, as the daemon builds them once per config load: compiling their patterns
+/// on every input would time the regex compiler rather than the parser.
 pub fn parse_generic(data: &[u8]) {
-    for mapping in generic_mappings() {
+    static MAPPINGS: std::sync::OnceLock<Vec<GenericMapping>> = std::sync::OnceLock::new();
+    for mapping in MAPPINGS.get_or_init(generic_mappings) {
         check(parsers::generic::parse(
-            &mapping,
+            mapping,
             "fuzz",
             "scan.example",
             data,

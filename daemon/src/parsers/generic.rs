@@ -41,8 +41,6 @@
 //!   lines with the same title on the same endpoint are one finding unless evidence is
 //!   mapped; repeats within one run are merged.
 
-use std::collections::HashMap;
-
 use picket_protocol::{Finding, Severity};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -53,7 +51,6 @@ use super::normalize::{
 };
 use super::{new_finding, ParseError, ParsedOutput};
 
-const TOOL: &str = "generic";
 const MAX_DETAIL: usize = 1000;
 const GROUPS: &[&str] = &[
     "host", "port", "title", "severity", "detail", "cve", "evidence",
@@ -86,7 +83,7 @@ pub enum GenericMapping {
     },
     /// A regex with named groups, applied to each line.
     Regex {
-        pattern: String,
+        pattern: Pattern,
         /// Title when the pattern has no `title` group (or it did not participate).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
@@ -96,21 +93,76 @@ pub enum GenericMapping {
     },
 }
 
+/// A `pattern` compiled once, when the config is read: a bad one is a config error (with
+/// the file and line) rather than a failed run, and no run pays for compiling. Kept behind
+/// `Arc` because a cloned `Regex` starts with a cold search cache, which the fuzzer's
+/// profile showed rebuilt on every call; tool specs are cloned per run.
+#[derive(Clone)]
+pub struct Pattern(std::sync::Arc<Regex>);
+
+impl Pattern {
+    /// Compiles `text` and checks that it names only the groups the parser reads.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let re = Regex::new(text).map_err(|e| {
+            format!("invalid pattern: {e}\nfix: `pattern` is Rust regex syntax (https://docs.rs/regex/#syntax); in TOML put it in single quotes so backslashes stay as written")
+        })?;
+        if let Some(bad) = re.capture_names().flatten().find(|n| !GROUPS.contains(n)) {
+            return Err(format!(
+                "unknown group (?P<{bad}>) in pattern; known groups: {}",
+                GROUPS.join(", ")
+            ));
+        }
+        Ok(Self(std::sync::Arc::new(re)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    fn has_group(&self, name: &str) -> bool {
+        self.0.capture_names().flatten().any(|n| n == name)
+    }
+}
+
+impl std::str::FromStr for Pattern {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::new(text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::new(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 impl GenericMapping {
-    /// Checks what can be checked before any run: the regex compiles and names only known
-    /// groups, pointers start with '/', and a title can come from somewhere.
+    /// Checks what the types cannot: pointers start with '/', and a title can come from
+    /// somewhere. (A `Pattern` has compiled and names known groups by construction.)
     pub fn validate(&self) -> Result<(), String> {
         match self {
             GenericMapping::Regex { pattern, title, .. } => {
-                let re = Regex::new(pattern).map_err(|e| format!("invalid pattern: {e}"))?;
-                let names: Vec<&str> = re.capture_names().flatten().collect();
-                if let Some(bad) = names.iter().find(|n| !GROUPS.contains(n)) {
-                    return Err(format!(
-                        "unknown group (?P<{bad}>) in pattern; known groups: {}",
-                        GROUPS.join(", ")
-                    ));
-                }
-                if !names.contains(&"title") && title.is_none() {
+                if !pattern.has_group("title") && title.is_none() {
                     return Err("pattern has no (?P<title>...) group and no `title` is set".into());
                 }
                 Ok(())
@@ -165,26 +217,6 @@ struct Fields {
     evidence: Option<String>,
 }
 
-/// Compiled patterns, by pattern text: compiling costs far more than matching a tool's
-/// few lines, and the patterns come from the config, so there are few of them (bounded all
-/// the same, since anything may call the parser). Shared as `Arc<Regex>`: a cloned `Regex`
-/// starts with a cold search cache, which the fuzzer's profile showed rebuilt on every call.
-fn compiled(pattern: &str) -> Result<std::sync::Arc<Regex>, regex::Error> {
-    static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<String, std::sync::Arc<Regex>>>> =
-        std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(re) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(pattern) {
-        return Ok(re.clone());
-    }
-    let re = std::sync::Arc::new(Regex::new(pattern)?);
-    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
-    if map.len() >= 64 {
-        map.clear();
-    }
-    map.insert(pattern.to_string(), re.clone());
-    Ok(re)
-}
-
 pub fn parse(
     mapping: &GenericMapping,
     tool: &str,
@@ -199,10 +231,7 @@ pub fn parse(
             title,
             severity,
         } => {
-            let re = compiled(pattern).map_err(|e| ParseError::Malformed {
-                tool: TOOL,
-                reason: format!("invalid pattern: {e}"),
-            })?;
+            let re = &pattern.0;
             for line in text.lines() {
                 let line = strip_ansi(line);
                 let Some(caps) = re.captures(&line) else {
@@ -364,7 +393,7 @@ mod tests {
 
     fn gobuster() -> GenericMapping {
         GenericMapping::Regex {
-            pattern: GOBUSTER.into(),
+            pattern: GOBUSTER.parse().unwrap(),
             title: None,
             severity: Some(Severity::Low),
         }
@@ -384,7 +413,7 @@ mod tests {
         }
     }
 
-    #[derive(Deserialize)]
+    #[derive(Debug, Deserialize)]
     struct Wrapper {
         parser: GenericMapping,
     }
@@ -398,7 +427,7 @@ mod tests {
         assert_eq!(
             regex.parser,
             GenericMapping::Regex {
-                pattern: r"^(?P<title>\S+)".into(),
+                pattern: r"^(?P<title>\S+)".parse().unwrap(),
                 title: None,
                 severity: Some(Severity::Low)
             }
@@ -440,26 +469,25 @@ mod tests {
 
     #[test]
     fn validation_errors() {
-        let bad_re = GenericMapping::Regex {
-            pattern: "(?P<title>".into(),
-            title: None,
-            severity: None,
-        };
-        assert!(bad_re.validate().unwrap_err().contains("invalid pattern"));
-        let unknown = GenericMapping::Regex {
-            pattern: "(?P<titel>.*)".into(),
-            title: None,
-            severity: None,
-        };
-        assert!(unknown.validate().unwrap_err().contains("titel"));
+        let bad_re = "(?P<title>".parse::<Pattern>().unwrap_err();
+        assert!(bad_re.contains("invalid pattern") && bad_re.contains("fix:"), "{bad_re}");
+        assert!("(?P<titel>.*)"
+            .parse::<Pattern>()
+            .unwrap_err()
+            .contains("titel"));
+        // Read from a config, a bad pattern fails there, not at the first run.
+        let err = toml::from_str::<Wrapper>("[parser]\nkind = \"regex\"\npattern = '('\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid pattern"), "{err}");
         let no_title = GenericMapping::Regex {
-            pattern: "(?P<host>.*)".into(),
+            pattern: "(?P<host>.*)".parse().unwrap(),
             title: None,
             severity: None,
         };
         assert!(no_title.validate().is_err());
         let const_title = GenericMapping::Regex {
-            pattern: "(?P<host>.*)".into(),
+            pattern: "(?P<host>.*)".parse().unwrap(),
             title: Some("seen".into()),
             severity: None,
         };
@@ -538,7 +566,7 @@ mod tests {
     #[test]
     fn regex_groups_for_everything() {
         let m = GenericMapping::Regex {
-            pattern: r"^\[(?P<severity>\w+)\] (?P<host>[\w.:/\[\]]+?)(?::(?P<port>\d+))? (?P<title>[^|]+)\|(?P<cve>[^|]*)\|(?P<detail>.*)$".into(),
+            pattern: r"^\[(?P<severity>\w+)\] (?P<host>[\w.:/\[\]]+?)(?::(?P<port>\d+))? (?P<title>[^|]+)\|(?P<cve>[^|]*)\|(?P<detail>.*)$".parse().unwrap(),
             title: None,
             severity: None,
         };
@@ -651,19 +679,12 @@ garbage line
                 check_fingerprints(p, &data(f));
             }
         }
-        // A pattern that the config check would refuse is an error, not a panic.
-        let bad = GenericMapping::Regex {
-            pattern: "(".into(),
-            title: None,
-            severity: None,
-        };
-        assert!(parse(&bad, "t", "h", b"x").is_err());
     }
 
     #[test]
     fn repeats_are_merged() {
         let m = GenericMapping::Regex {
-            pattern: "(?P<title>dup) (?P<severity>\\w+)".into(),
+            pattern: "(?P<title>dup) (?P<severity>\\w+)".parse().unwrap(),
             title: None,
             severity: None,
         };
