@@ -15,7 +15,7 @@ use picket_protocol::frame::{decode_payload, encode_payload};
 use picket_protocol::{
     ClientFrame, FrameCodec, Hello, HelloReply, ServerFrame, Severity, DEFAULT_MAX_FRAME,
 };
-use picketd::parsers::generic::GenericMapping;
+use picketd::parsers::generic::{GenericMapping, JsonPointers};
 use picketd::parsers::{self, ParsedOutput};
 use tokio_util::codec::Decoder;
 
@@ -201,7 +201,7 @@ pub fn generic_mappings() -> Vec<GenericMapping> {
             title: Some("generic finding".into()),
             severity: None,
         },
-        GenericMapping::JsonLines {
+        GenericMapping::JsonLines(JsonPointers {
             title: Some("/info/name".into()),
             host: Some("/host".into()),
             port: Some("/port".into()),
@@ -209,20 +209,18 @@ pub fn generic_mappings() -> Vec<GenericMapping> {
             detail: Some("/matched-at".into()),
             cve: Some("/info/classification/cve-id".into()),
             evidence: Some("/template-id".into()),
-            default_title: None,
-            default_severity: None,
-        },
-        GenericMapping::JsonLines {
+            ..JsonPointers::default()
+        }),
+        GenericMapping::JsonLines(JsonPointers {
             title: Some("/title".into()),
             host: Some("/url".into()),
-            port: None,
-            severity: None,
             detail: Some("/".into()),
             cve: Some("/cve".into()),
             evidence: Some("/a~1b/~0c/0".into()),
             default_title: Some("json finding".into()),
             default_severity: Some(Severity::Medium),
-        },
+            ..JsonPointers::default()
+        }),
     ]
 }
 

@@ -61,26 +61,7 @@ const GROUPS: &[&str] = &[
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum GenericMapping {
     /// One JSON object per line; each field is a JSON pointer into it.
-    JsonLines {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        title: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        host: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        port: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        severity: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        detail: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        cve: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        evidence: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        default_title: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        default_severity: Option<Severity>,
-    },
+    JsonLines(JsonPointers),
     /// A regex with named groups, applied to each line.
     Regex {
         pattern: Pattern,
@@ -91,6 +72,31 @@ pub enum GenericMapping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         severity: Option<Severity>,
     },
+}
+
+/// Where a `json_lines` mapping finds each field: JSON pointers (RFC 6901), and the
+/// constants used when a pointer finds nothing.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonPointers {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cve: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_severity: Option<Severity>,
 }
 
 /// A `pattern` compiled once, when the config is read: a bad one is a config error (with
@@ -167,34 +173,22 @@ impl GenericMapping {
                 }
                 Ok(())
             }
-            GenericMapping::JsonLines {
-                title,
-                host,
-                port,
-                severity,
-                detail,
-                cve,
-                evidence,
-                default_title,
-                ..
-            } => {
+            GenericMapping::JsonLines(m) => {
                 let fields = [
-                    ("title", title),
-                    ("host", host),
-                    ("port", port),
-                    ("severity", severity),
-                    ("detail", detail),
-                    ("cve", cve),
-                    ("evidence", evidence),
+                    ("title", &m.title),
+                    ("host", &m.host),
+                    ("port", &m.port),
+                    ("severity", &m.severity),
+                    ("detail", &m.detail),
+                    ("cve", &m.cve),
+                    ("evidence", &m.evidence),
                 ];
                 for (name, pointer) in fields {
-                    if let Some(p) = pointer {
-                        if !p.starts_with('/') {
-                            return Err(format!("{name} = {p:?} is not a JSON pointer (it must start with '/', e.g. \"/info/name\")"));
-                        }
+                    if let Some(p) = pointer.as_deref().filter(|p| !p.starts_with('/')) {
+                        return Err(format!("{name} = {p:?} is not a JSON pointer (it must start with '/', e.g. \"/info/name\")"));
                     }
                 }
-                if title.is_none() && default_title.is_none() {
+                if m.title.is_none() && m.default_title.is_none() {
                     return Err(
                         "json_lines mapping needs `title` (a pointer) or `default_title`".into(),
                     );
@@ -224,81 +218,63 @@ pub fn parse(
     output: &[u8],
 ) -> Result<ParsedOutput, ParseError> {
     let text = String::from_utf8_lossy(output);
-    let mut findings = Vec::new();
-    match mapping {
+    let lines = text.lines().map(strip_ansi);
+    let findings: Vec<Finding> = match mapping {
         GenericMapping::Regex {
             pattern,
             title,
             severity,
-        } => {
-            let re = &pattern.0;
-            for line in text.lines() {
-                let line = strip_ansi(line);
-                let Some(caps) = re.captures(&line) else {
-                    continue;
-                };
-                let group = |n: &str| {
-                    caps.name(n)
-                        .map(|m| m.as_str().trim().to_string())
-                        .filter(|s| !s.is_empty())
-                };
-                let fields = Fields {
-                    host: group("host"),
-                    port: group("port"),
-                    title: group("title").or_else(|| title.clone()),
-                    severity: group("severity"),
-                    detail: group("detail").or_else(|| Some(line.trim().to_string())),
-                    cve: group("cve").map(|c| split_cves(&c)).unwrap_or_default(),
-                    evidence: group("evidence"),
-                };
-                findings.extend(finding(tool, default_host, fields, *severity));
-            }
-        }
-        GenericMapping::JsonLines {
-            title,
-            host,
-            port,
-            severity,
-            detail,
-            cve,
-            evidence,
-            default_title,
-            default_severity,
-        } => {
-            for line in text.lines() {
-                let line = strip_ansi(line);
-                let line = line.trim();
-                if !line.starts_with('{') {
-                    continue;
-                }
-                let Ok(obj) = serde_json::from_str::<Value>(line) else {
-                    continue;
-                };
-                let get = |p: &Option<String>| {
-                    p.as_deref()
-                        .and_then(|p| obj.pointer(p))
-                        .and_then(value_text)
-                };
-                let fields = Fields {
-                    host: get(host),
-                    port: get(port),
-                    title: get(title).or_else(|| default_title.clone()),
-                    severity: get(severity),
-                    detail: get(detail),
-                    cve: cve
-                        .as_deref()
-                        .and_then(|p| obj.pointer(p))
-                        .map(value_cves)
-                        .unwrap_or_default(),
-                    evidence: get(evidence),
-                };
-                findings.extend(finding(tool, default_host, fields, *default_severity));
-            }
-        }
-    }
+        } => lines
+            .filter_map(|line| regex_fields(pattern, title.as_deref(), &line))
+            .filter_map(|fields| finding(tool, default_host, fields, *severity))
+            .collect(),
+        GenericMapping::JsonLines(m) => lines
+            .filter_map(|line| json_fields(m, &line))
+            .filter_map(|fields| finding(tool, default_host, fields, m.default_severity))
+            .collect(),
+    };
     Ok(ParsedOutput {
         services: Vec::new(),
         findings: dedupe_findings(findings),
+    })
+}
+
+/// The groups of one matching line; the whole line is the detail when no group gives one.
+fn regex_fields(pattern: &Pattern, title: Option<&str>, line: &str) -> Option<Fields> {
+    let caps = pattern.0.captures(line)?;
+    let group = |n: &str| {
+        caps.name(n)
+            .map(|m| m.as_str().trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    Some(Fields {
+        host: group("host"),
+        port: group("port"),
+        title: group("title").or_else(|| title.map(str::to_string)),
+        severity: group("severity"),
+        detail: group("detail").or_else(|| Some(line.trim().to_string())),
+        cve: group("cve").map(|c| split_cves(&c)).unwrap_or_default(),
+        evidence: group("evidence"),
+    })
+}
+
+/// The pointed-at values of one line that is a JSON object; other lines give None.
+fn json_fields(m: &JsonPointers, line: &str) -> Option<Fields> {
+    let line = line.trim();
+    if !line.starts_with('{') {
+        return None;
+    }
+    let obj = serde_json::from_str::<Value>(line).ok()?;
+    let at = |p: &Option<String>| p.as_deref().and_then(|p| obj.pointer(p));
+    let get = |p: &Option<String>| at(p).and_then(value_text);
+    Some(Fields {
+        host: get(&m.host),
+        port: get(&m.port),
+        title: get(&m.title).or_else(|| m.default_title.clone()),
+        severity: get(&m.severity),
+        detail: get(&m.detail),
+        cve: at(&m.cve).map(value_cves).unwrap_or_default(),
+        evidence: get(&m.evidence),
     })
 }
 
@@ -399,8 +375,8 @@ mod tests {
         }
     }
 
-    fn nuclei_like() -> GenericMapping {
-        GenericMapping::JsonLines {
+    fn nuclei_pointers() -> JsonPointers {
+        JsonPointers {
             title: Some("/info/name".into()),
             host: Some("/host".into()),
             port: Some("/port".into()),
@@ -408,9 +384,12 @@ mod tests {
             detail: Some("/matched-at".into()),
             cve: Some("/info/classification/cve-id".into()),
             evidence: Some("/template-id".into()),
-            default_title: None,
-            default_severity: None,
+            ..JsonPointers::default()
         }
+    }
+
+    fn nuclei_like() -> GenericMapping {
+        GenericMapping::JsonLines(nuclei_pointers())
     }
 
     #[derive(Debug, Deserialize)]
@@ -493,20 +472,16 @@ mod tests {
         };
         const_title.validate().unwrap();
 
-        let GenericMapping::JsonLines { default_title, .. } = nuclei_like() else {
-            unreachable!()
-        };
-        assert!(default_title.is_none());
-        let mut m = nuclei_like();
-        if let GenericMapping::JsonLines { host, .. } = &mut m {
-            *host = Some("host".into());
-        }
-        assert!(m.validate().unwrap_err().contains("host"));
-        let mut m = nuclei_like();
-        if let GenericMapping::JsonLines { title, .. } = &mut m {
-            *title = None;
-        }
-        assert!(m.validate().is_err());
+        let bare_host = GenericMapping::JsonLines(JsonPointers {
+            host: Some("host".into()),
+            ..nuclei_pointers()
+        });
+        assert!(bare_host.validate().unwrap_err().contains("host"));
+        let untitled = GenericMapping::JsonLines(JsonPointers {
+            title: None,
+            ..nuclei_pointers()
+        });
+        assert!(untitled.validate().is_err());
     }
 
     #[test]
@@ -625,17 +600,14 @@ garbage line
             ("::1", Some(8443), Severity::Info)
         );
 
-        let with_defaults = GenericMapping::JsonLines {
-            title: None,
-            host: None,
+        let with_defaults = GenericMapping::JsonLines(JsonPointers {
             port: Some("/p".into()),
-            severity: None,
             detail: Some("/d".into()),
             cve: Some("/c".into()),
-            evidence: None,
             default_title: Some("Thing seen".into()),
             default_severity: Some(Severity::Medium),
-        };
+            ..JsonPointers::default()
+        });
         with_defaults.validate().unwrap();
         let out = parse(
             &with_defaults,
