@@ -1,5 +1,7 @@
 //! What the parsers share to turn raw tool text into findings: severity words, clipping,
-//! de-duplication by fingerprint, CVE and host clean-up, ANSI stripping.
+//! de-duplication by fingerprint, CVE and host clean-up, ANSI stripping. `clip` and
+//! `strip_ansi` are the daemon's only copies: run/ calls them for stderr tails and
+//! version lines rather than keeping its own.
 //!
 //! Same rules as the parsers: pure functions of their input, no I/O, never panic.
 
@@ -22,8 +24,8 @@ pub(crate) fn severity_word(word: &str) -> Option<Severity> {
     })
 }
 
-/// Cuts text to at most `max` characters on a char boundary, marking the cut, so one
-/// verbose script output cannot bloat every report.
+/// Cuts trimmed text to at most `max` characters on a char boundary, marking the cut with
+/// '…', so one verbose script output (or one chatty stderr) cannot bloat every report.
 pub(crate) fn clip(text: &str, max: usize) -> String {
     let text = text.trim();
     match text.char_indices().nth(max) {
@@ -117,7 +119,11 @@ pub(crate) fn normalize_cve(raw: &str) -> Option<String> {
 }
 
 /// Removes ANSI escape sequences and carriage returns: tools colour their stdout even
-/// without a TTY (gobuster's "\r\x1b[2K", whatweb's brief line).
+/// without a TTY (gobuster's "\r\x1b[2K", whatweb's brief line, testssl.sh's banner).
+/// The daemon's one ANSI stripper (run/ uses it for stderr and `--version` lines).
+///
+/// Not the `strip-ansi-escapes` crate: it drops every control character but '\n', tabs
+/// included, so a user's pattern matching tab-separated output would stop matching.
 pub(crate) fn strip_ansi(line: &str) -> std::borrow::Cow<'_, str> {
     if !line.contains(['\x1b', '\r']) {
         return std::borrow::Cow::Borrowed(line);
@@ -180,5 +186,6 @@ mod tests {
         );
         assert_eq!(strip_ansi("plain"), "plain");
         assert_eq!(strip_ansi("\x1b[12"), "");
+        assert_eq!(strip_ansi("\x1b[1ma\tb\x1b[0m"), "a\tb", "tabs are data");
     }
 }
