@@ -46,9 +46,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::normalize::{
-    clip, dedupe_findings, normalize_cve, severity_word, strip_ansi, unbracket,
-};
+use super::normalize::{clip, dedupe_findings, severity_word, strip_ansi, unbracket, unique_cves};
 use super::{new_finding, ParseError, ParsedOutput};
 
 const MAX_DETAIL: usize = 1000;
@@ -334,30 +332,23 @@ fn value_text(v: &Value) -> Option<String> {
 fn value_cves(v: &Value) -> Vec<String> {
     match v {
         Value::String(s) => split_cves(s),
-        Value::Array(items) => {
-            let mut out: Vec<String> = Vec::new();
-            for c in items.iter().filter_map(Value::as_str).flat_map(split_cves) {
-                if !out.contains(&c) {
-                    out.push(c);
-                }
-            }
-            out
-        }
+        Value::Array(items) => unique_cves(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .flat_map(|s| s.split(cve_separator)),
+        ),
         _ => Vec::new(),
     }
 }
 
 fn split_cves(s: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for c in s
-        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
-        .filter_map(normalize_cve)
-    {
-        if !out.contains(&c) {
-            out.push(c);
-        }
-    }
-    out
+    unique_cves(s.split(cve_separator))
+}
+
+/// Between the ids of a CVE list written as one string.
+fn cve_separator(c: char) -> bool {
+    c.is_whitespace() || c == ',' || c == ';'
 }
 
 #[cfg(test)]

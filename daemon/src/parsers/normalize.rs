@@ -151,6 +151,18 @@ pub(crate) fn strip_ansi(line: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// The CVE ids among `words`, normalized, each once in first-seen order: tools repeat an
+/// id in upper and lower case, or in two fields.
+pub(crate) fn unique_cves<'a>(words: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in words.into_iter().filter_map(normalize_cve) {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Strips brackets from an IPv6 literal as URLs write it.
 pub(crate) fn unbracket(host: &str) -> &str {
     host.strip_prefix('[')
@@ -177,6 +189,10 @@ mod tests {
         );
         assert_eq!(normalize_cve("BID:49303"), None);
         assert_eq!(normalize_cve("CVE-20x1-1"), None);
+        assert_eq!(
+            unique_cves(["cve-2014-0160", "x", "CVE-2014-0160", "CVE-2014-0224"]),
+            vec!["CVE-2014-0160".to_string(), "CVE-2014-0224".to_string()]
+        );
         assert_eq!(severity_word("CRITICAL"), Some(Severity::Critical));
         assert_eq!(severity_word("bogus"), None);
         assert_eq!(unbracket("[::1]"), "::1");
