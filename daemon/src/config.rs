@@ -169,7 +169,10 @@ impl<'de> Deserialize<'de> for ParserSpec {
             fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<ParserSpec, E> {
                 Ok(ParserSpec::Builtin(name.to_string()))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ParserSpec, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ParserSpec, A::Error> {
                 let d = serde::de::value::MapAccessDeserializer::new(map);
                 GenericMapping::deserialize(d).map(ParserSpec::Generic)
             }

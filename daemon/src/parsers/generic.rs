@@ -440,7 +440,10 @@ mod tests {
     #[test]
     fn validation_errors() {
         let bad_re = "(?P<title>".parse::<Pattern>().unwrap_err();
-        assert!(bad_re.contains("invalid pattern") && bad_re.contains("fix:"), "{bad_re}");
+        assert!(
+            bad_re.contains("invalid pattern") && bad_re.contains("fix:"),
+            "{bad_re}"
+        );
         assert!("(?P<titel>.*)"
             .parse::<Pattern>()
             .unwrap_err()

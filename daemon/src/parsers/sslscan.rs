@@ -77,7 +77,16 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
         findings.extend(weaknesses.map(|w| {
             let cve = w.cve.iter().map(|c| c.to_string()).collect();
             let (title, detail) = (w.title, w.detail);
-            new_finding(TOOL, host, Some(port), w.severity, title, detail, cve, w.evidence)
+            new_finding(
+                TOOL,
+                host,
+                Some(port),
+                w.severity,
+                title,
+                detail,
+                cve,
+                w.evidence,
+            )
         }));
     }
     out.findings = dedupe_findings(findings);
@@ -101,8 +110,7 @@ fn flag(node: &XmlNode, attr: &str) -> bool {
 /// SSLv2/SSLv3 offered -> High (DROWN, POODLE); TLS 1.0/1.1 offered -> Medium.
 fn protocols(enabled: &[String]) -> impl Iterator<Item = Weakness> + '_ {
     enabled.iter().filter_map(|proto| {
-        let (severity, cve, why): (Severity, &'static [&'static str], &str) = match proto.as_str()
-        {
+        let (severity, cve, why): (Severity, &'static [&'static str], &str) = match proto.as_str() {
             "SSLv2" => (
                 Severity::High,
                 &["CVE-2016-0800"],
@@ -220,13 +228,15 @@ fn certificates(test: &XmlNode) -> impl Iterator<Item = Weakness> + '_ {
                     cve: &[],
                     evidence: "certificate:self-signed".into(),
                 });
-            let expired = text("expired").eq_ignore_ascii_case("true").then(|| Weakness {
-                severity: Severity::High,
-                title: "Expired certificate".into(),
-                detail: format!("{who}, not valid after {}", text("not-valid-after")),
-                cve: &[],
-                evidence: "certificate:expired".into(),
-            });
+            let expired = text("expired")
+                .eq_ignore_ascii_case("true")
+                .then(|| Weakness {
+                    severity: Severity::High,
+                    title: "Expired certificate".into(),
+                    detail: format!("{who}, not valid after {}", text("not-valid-after")),
+                    cve: &[],
+                    evidence: "certificate:expired".into(),
+                });
             self_signed.into_iter().chain(expired)
         })
 }

@@ -274,7 +274,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let plain = dir.path().join("data.txt");
         std::fs::write(&plain, "not a program").unwrap();
-        assert_eq!(find_program(plain.to_str().unwrap()), None, "not executable");
-        assert_eq!(find_program(dir.path().to_str().unwrap()), None, "a directory");
+        assert_eq!(
+            find_program(plain.to_str().unwrap()),
+            None,
+            "not executable"
+        );
+        assert_eq!(
+            find_program(dir.path().to_str().unwrap()),
+            None,
+            "a directory"
+        );
     }
 }
