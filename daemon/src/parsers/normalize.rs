@@ -58,8 +58,6 @@ pub(crate) fn dedupe_findings(findings: Vec<Finding>) -> Vec<Finding> {
     out
 }
 
-/// Adds a service unless one with the same host, port and protocol is there already; the
-/// kept one borrows product/version it lacked (a redirect hop may lack the Server header).
 /// A TLS endpoint as the TLS scanners report it: no product, name "ssl".
 pub(crate) fn tls_endpoint(host: &str, port: u16) -> Service {
     Service {
@@ -73,6 +71,8 @@ pub(crate) fn tls_endpoint(host: &str, port: u16) -> Service {
     }
 }
 
+/// Adds a service unless one with the same host, port and protocol is there already; the
+/// kept one borrows product/version it lacked (a redirect hop may lack the Server header).
 pub(crate) fn push_service(services: &mut Vec<Service>, svc: Service) {
     match services
         .iter_mut()

@@ -176,7 +176,9 @@ fn split_host(s: &str) -> (String, Option<u16>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::super::testkit::{
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data,
+    };
     use super::*;
 
     fn sample() -> Vec<u8> {
@@ -270,30 +272,21 @@ mod tests {
         assert_eq!(parse(b"").unwrap(), ParsedOutput::default());
         assert_eq!(parse(b"\n\n").unwrap(), ParsedOutput::default());
         let full = sample();
-        let cut = full.len() - 30;
-        assert!(matches!(
-            parse(&full[..cut]),
-            Err(ParseError::Truncated { .. })
-        ));
-        assert!(matches!(
-            parse(b"{\"template-id\": oops}\n{}\n"),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(b"{\"a\":1\n{\"b\":2}\n"),
-            Err(ParseError::Malformed { .. })
-        ));
+        check_truncated(parse, &[&full[..full.len() - 30]]);
+        check_malformed(
+            parse,
+            &[b"{\"template-id\": oops}\n{}\n", b"{\"a\":1\n{\"b\":2}\n"],
+        );
     }
 
     #[test]
     fn truncation_and_garbling_never_panic() {
         let input = sample();
         // A cut that ends inside a JSON line must fail; one at a line end is a shorter run.
-        check_prefixes(parse, &input, |p| {
+        check_hostile(parse, &input, |p| {
             let tail = p.rsplit(|&b| b == b'\n').next().unwrap_or_default();
             tail.first() == Some(&b'{') && serde_json::from_slice::<Value>(tail).is_err()
         });
-        check_garbled(parse, &input);
     }
 
     #[test]

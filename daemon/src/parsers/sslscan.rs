@@ -259,9 +259,11 @@ fn protocol_name(p: &XmlNode) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::super::testkit::{
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data, lacks,
+        tls_service,
+    };
     use super::*;
-    use picket_protocol::Service;
 
     const FIXTURES: &[&str] = &[
         "sslscan-https.xml",
@@ -283,18 +285,7 @@ mod tests {
     #[test]
     fn https_fixture() {
         let out = parse(&data("sslscan-https.xml")).unwrap();
-        assert_eq!(
-            out.services,
-            vec![Service {
-                host: "127.0.0.1".into(),
-                port: 18443,
-                proto: "tcp".into(),
-                name: "ssl".into(),
-                product: None,
-                version: None,
-                tls: true
-            }]
-        );
+        assert_eq!(out.services, vec![tls_service("127.0.0.1", 18443)]);
         assert_eq!(
             titles(&out, Severity::Medium),
             vec![
@@ -421,38 +412,25 @@ mod tests {
 
     #[test]
     fn error_classes() {
-        assert!(matches!(parse(b""), Err(ParseError::Malformed { .. })));
-        assert!(matches!(
-            parse(b"not xml at all"),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(&data("nmap-http-https.xml")),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(b"<?xml version=\"1.0\"?><document title=\"SSLScan Results\"></document>"),
-            Err(ParseError::Malformed { .. })
-        ));
+        check_malformed(
+            parse,
+            &[
+                b"",
+                b"not xml at all",
+                &data("nmap-http-https.xml"),
+                b"<?xml version=\"1.0\"?><document title=\"SSLScan Results\"></document>",
+                b"<?xml version=\"1.0\"?><document><ssltest host=\"h\" port=\"x\"></ssltest></document>",
+            ],
+        );
         let full = data("sslscan-https.xml");
-        assert!(matches!(
-            parse(&full[..full.len() / 3]),
-            Err(ParseError::Truncated { .. })
-        ));
-        assert!(matches!(
-            parse(b"<?xml version=\"1.0\"?><document><ssltest host=\"h\" port=\"x\"></ssltest></document>"),
-            Err(ParseError::Malformed { .. })
-        ));
+        check_truncated(parse, &[&full[..full.len() / 3]]);
     }
 
     #[test]
     fn truncation_and_garbling_never_panic() {
         for name in FIXTURES {
             let input = data(name);
-            check_prefixes(parse, &input, |p| {
-                !p.windows(11).any(|w| w == b"</document>")
-            });
-            check_garbled(parse, &input);
+            check_hostile(parse, &input, lacks(b"</document>"));
         }
     }
 

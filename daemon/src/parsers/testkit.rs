@@ -1,6 +1,68 @@
-//! Parser test kit: truncation, garbling, fingerprint stability checks and fixture loading.
+//! Parser test kit: truncation, garbling, fingerprint stability checks, error-class checks
+//! and fixture loading, shared by every parser's tests. Test-only: nothing here may be
+//! used by the parsers themselves.
 use super::{ParseError, ParsedOutput};
+use picket_protocol::Service;
 use std::collections::HashSet;
+
+/// The TLS endpoint the fixtures were recorded against, spelled out field by field so a
+/// test does not check the parsers' own constructor against itself.
+pub fn tls_service(host: &str, port: u16) -> Service {
+    Service {
+        host: host.into(),
+        port,
+        proto: "tcp".into(),
+        name: "ssl".into(),
+        product: None,
+        version: None,
+        tls: true,
+    }
+}
+
+/// Each input is refused as `Malformed`.
+pub fn check_malformed(
+    parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>,
+    inputs: &[&[u8]],
+) {
+    for input in inputs {
+        let res = parse(input);
+        assert!(
+            matches!(res, Err(ParseError::Malformed { .. })),
+            "{:?}: {res:?}",
+            String::from_utf8_lossy(&input[..input.len().min(80)])
+        );
+    }
+}
+
+/// Each input is refused as `Truncated`.
+pub fn check_truncated(
+    parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>,
+    inputs: &[&[u8]],
+) {
+    for input in inputs {
+        let res = parse(input);
+        assert!(
+            matches!(res, Err(ParseError::Truncated { .. })),
+            "{} bytes: {res:?}",
+            input.len()
+        );
+    }
+}
+
+/// Every prefix that `must_fail` names fails, and garbled copies never panic.
+pub fn check_hostile(
+    parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError> + Copy,
+    input: &[u8],
+    must_fail: impl Fn(&[u8]) -> bool,
+) {
+    check_prefixes(parse, input, must_fail);
+    check_garbled(parse, input);
+}
+
+/// For XML: a prefix without the closing root tag must fail.
+pub fn lacks(end_tag: &'static [u8]) -> impl Fn(&[u8]) -> bool {
+    move |prefix| !prefix.windows(end_tag.len()).any(|w| w == end_tag)
+}
 
 pub fn data(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

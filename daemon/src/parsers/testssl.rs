@@ -273,10 +273,11 @@ fn flat_host(ip: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::super::testkit::{
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data, tls_service,
+    };
     use super::*;
     use picket_protocol::Finding;
-    use picket_protocol::Service;
 
     const FIXTURES: &[&str] = &[
         "testssl-https-flat.json",
@@ -307,18 +308,7 @@ mod tests {
     /// What the --fast scan found (COMMANDS.md). The pretty run also did the CAA lookup
     /// (no --nodns) and reported DNS_CAArecord LOW.
     fn check_fast(out: &ParsedOutput, with_caa: bool) {
-        assert_eq!(
-            out.services,
-            vec![Service {
-                host: "127.0.0.1".into(),
-                port: 18443,
-                proto: "tcp".into(),
-                name: "ssl".into(),
-                product: None,
-                version: None,
-                tls: true
-            }]
-        );
+        assert_eq!(out.services, vec![tls_service("127.0.0.1", 18443)]);
         let mut found = ids(out);
         if with_caa {
             let at = found
@@ -470,33 +460,22 @@ mod tests {
 
     #[test]
     fn error_classes() {
-        assert!(matches!(parse(b""), Err(ParseError::Malformed { .. })));
-        assert!(matches!(
-            parse(&data("testssl-https-stdout.txt")),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(b"{\"a\": 1}"),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(b"\"text\""),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(b"[] trailing"),
-            Err(ParseError::Malformed { .. })
-        ));
+        check_malformed(
+            parse,
+            &[
+                b"",
+                &data("testssl-https-stdout.txt"),
+                b"{\"a\": 1}",
+                b"\"text\"",
+                b"[] trailing",
+            ],
+        );
         let full = data("testssl-https-flat.json");
-        assert!(matches!(
-            parse(&full[..full.len() / 2]),
-            Err(ParseError::Truncated { .. })
-        ));
         let pretty = data("testssl-https.json");
-        assert!(matches!(
-            parse(&pretty[..pretty.len() - 10]),
-            Err(ParseError::Truncated { .. })
-        ));
+        check_truncated(
+            parse,
+            &[&full[..full.len() / 2], &pretty[..pretty.len() - 10]],
+        );
     }
 
     #[test]
@@ -508,8 +487,7 @@ mod tests {
                 let _ = s.next();
                 s.byte_offset()
             };
-            check_prefixes(parse, &input, |p| p.len() < first_end);
-            check_garbled(parse, &input);
+            check_hostile(parse, &input, |p| p.len() < first_end);
         }
     }
 

@@ -287,7 +287,9 @@ fn missing_headers(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::super::testkit::{
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data,
+    };
     use super::*;
 
     const FIXTURES: &[&str] = &[
@@ -474,25 +476,17 @@ mod tests {
 
     #[test]
     fn error_classes() {
-        assert!(matches!(parse(b""), Err(ParseError::Malformed { .. })));
-        assert!(matches!(
-            parse(b"{\"target\":\"http://x\"}"),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(b"ERROR Opening: http://127.0.0.1:18999 - Connection refused"),
-            Err(ParseError::Malformed { .. })
-        ));
+        check_malformed(
+            parse,
+            &[
+                b"",
+                b"{\"target\":\"http://x\"}",
+                b"ERROR Opening: http://127.0.0.1:18999 - Connection refused",
+            ],
+        );
         let full = data("whatweb-http.json");
-        assert!(matches!(
-            parse(&full[..full.len() / 2]),
-            Err(ParseError::Truncated { .. })
-        ));
         let mixed = data("whatweb-https-mixed-stdout.txt");
-        assert!(matches!(
-            parse(&mixed[..mixed.len() - 3]),
-            Err(ParseError::Truncated { .. })
-        ));
+        check_truncated(parse, &[&full[..full.len() / 2], &mixed[..mixed.len() - 3]]);
     }
 
     #[test]
@@ -500,8 +494,7 @@ mod tests {
         for name in FIXTURES {
             let input = data(name);
             let last = input.iter().rposition(|&b| b == b']').unwrap();
-            check_prefixes(parse, &input, |p| p.len() <= last);
-            check_garbled(parse, &input);
+            check_hostile(parse, &input, |p| p.len() <= last);
         }
     }
 
