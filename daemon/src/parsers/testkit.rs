@@ -19,6 +19,17 @@ pub fn tls_service(host: &str, port: u16) -> Service {
     }
 }
 
+/// (title, severity) of every finding, sorted: what a fixture test compares.
+pub fn titles(out: &ParsedOutput) -> Vec<(&str, picket_protocol::Severity)> {
+    let mut t: Vec<_> = out
+        .findings
+        .iter()
+        .map(|f| (f.title.as_str(), f.severity))
+        .collect();
+    t.sort();
+    t
+}
+
 /// Each input is refused as `Malformed`.
 pub fn check_malformed(
     parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>,

@@ -274,7 +274,8 @@ fn flat_host(ip: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{
-        check_fingerprints, check_hostile, check_malformed, check_truncated, data, tls_service,
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data, titles,
+        tls_service,
     };
     use super::*;
     use picket_protocol::Finding;
@@ -295,21 +296,11 @@ mod tests {
             .unwrap_or_else(|| panic!("no {id}"))
     }
 
-    fn ids(out: &ParsedOutput) -> Vec<(&str, Severity)> {
-        let mut v: Vec<_> = out
-            .findings
-            .iter()
-            .map(|f| (f.title.as_str(), f.severity))
-            .collect();
-        v.sort();
-        v
-    }
-
     /// What the --fast scan found (COMMANDS.md). The pretty run also did the CAA lookup
     /// (no --nodns) and reported DNS_CAArecord LOW.
     fn check_fast(out: &ParsedOutput, with_caa: bool) {
         assert_eq!(out.services, vec![tls_service("127.0.0.1", 18443)]);
-        let mut found = ids(out);
+        let mut found = titles(out);
         if with_caa {
             let at = found
                 .iter()

@@ -288,7 +288,7 @@ fn missing_headers(
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{
-        check_fingerprints, check_hostile, check_malformed, check_truncated, data,
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data, titles,
     };
     use super::*;
 
@@ -299,16 +299,6 @@ mod tests {
         "whatweb-closed.json",
         "whatweb-https-mixed-stdout.txt",
     ];
-
-    fn titles(out: &ParsedOutput) -> Vec<(&str, Severity)> {
-        let mut t: Vec<_> = out
-            .findings
-            .iter()
-            .map(|f| (f.title.as_str(), f.severity))
-            .collect();
-        t.sort();
-        t
-    }
 
     fn service(
         host: &str,
