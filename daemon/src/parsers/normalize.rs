@@ -91,6 +91,18 @@ pub(crate) fn push_service(services: &mut Vec<Service>, svc: Service) {
     }
 }
 
+/// Output that is empty or only whitespace is `Malformed`: the tool wrote no report at
+/// all (refused to start, or died first), which is not an empty result.
+pub(crate) fn reject_empty(tool: &'static str, output: &[u8]) -> Result<(), ParseError> {
+    if output.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Malformed {
+            tool,
+            reason: "empty output".into(),
+        });
+    }
+    Ok(())
+}
+
 /// serde_json errors at end of input mean the output was cut short.
 pub(crate) fn json_error(tool: &'static str, err: &serde_json::Error) -> ParseError {
     if err.is_eof() {
@@ -196,6 +208,18 @@ mod tests {
         assert_eq!(severity_word("CRITICAL"), Some(Severity::Critical));
         assert_eq!(severity_word("bogus"), None);
         assert_eq!(unbracket("[::1]"), "::1");
+        let tls = tls_endpoint("127.0.0.1", 18443);
+        assert_eq!(
+            (
+                tls.proto.as_str(),
+                tls.name.as_str(),
+                &tls.product,
+                &tls.version,
+                tls.tls
+            ),
+            ("tcp", "ssl", &None, &None, true),
+            "the TLS scanners' endpoint: tcp, named ssl, no product"
+        );
         assert_eq!(
             strip_ansi("\r\x1b[2K/admin \x1b[1m\x1b[34mx\x1b[0m"),
             "/admin x"

@@ -261,7 +261,6 @@ fn protocol_name(p: &XmlNode) -> String {
 mod tests {
     use super::super::testkit::{
         check_fingerprints, check_hostile, check_malformed, check_truncated, data, lacks,
-        tls_service,
     };
     use super::*;
 
@@ -285,7 +284,7 @@ mod tests {
     #[test]
     fn https_fixture() {
         let out = parse(&data("sslscan-https.xml")).unwrap();
-        assert_eq!(out.services, vec![tls_service("127.0.0.1", 18443)]);
+        assert_eq!(out.services, vec![tls_endpoint("127.0.0.1", 18443)]);
         assert_eq!(
             titles(&out, Severity::Medium),
             vec![

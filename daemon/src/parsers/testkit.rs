@@ -2,22 +2,7 @@
 //! and fixture loading, shared by every parser's tests. Test-only: nothing here may be
 //! used by the parsers themselves.
 use super::{ParseError, ParsedOutput};
-use picket_protocol::Service;
 use std::collections::HashSet;
-
-/// The TLS endpoint the fixtures were recorded against, spelled out field by field so a
-/// test does not check the parsers' own constructor against itself.
-pub fn tls_service(host: &str, port: u16) -> Service {
-    Service {
-        host: host.into(),
-        port,
-        proto: "tcp".into(),
-        name: "ssl".into(),
-        product: None,
-        version: None,
-        tls: true,
-    }
-}
 
 /// (title, severity) of every finding, sorted: what a fixture test compares.
 pub fn titles(out: &ParsedOutput) -> Vec<(&str, picket_protocol::Severity)> {

@@ -28,7 +28,7 @@ use picket_protocol::Severity;
 use serde_json::Value;
 
 use super::normalize::{
-    dedupe_findings, json_error, normalize_cve, push_service, tls_endpoint, unbracket,
+    dedupe_findings, json_error, normalize_cve, push_service, reject_empty, tls_endpoint, unbracket,
 };
 use super::{new_finding, ParseError, ParsedOutput};
 
@@ -130,12 +130,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
 /// The JSON value(s) in the file: normally one; after a refused re-run, the original
 /// array plus the entries testssl appended behind it.
 fn read_documents(output: &[u8]) -> Result<Vec<Value>, ParseError> {
-    if output.iter().all(u8::is_ascii_whitespace) {
-        return Err(ParseError::Malformed {
-            tool: TOOL,
-            reason: "empty output".into(),
-        });
-    }
+    reject_empty(TOOL, output)?;
     let mut stream = serde_json::Deserializer::from_slice(output).into_iter::<Value>();
     let first = match stream.next() {
         Some(Ok(v)) => v,
@@ -275,7 +270,6 @@ fn flat_host(ip: &str) -> Option<String> {
 mod tests {
     use super::super::testkit::{
         check_fingerprints, check_hostile, check_malformed, check_truncated, data, titles,
-        tls_service,
     };
     use super::*;
     use picket_protocol::Finding;
@@ -299,7 +293,7 @@ mod tests {
     /// What the --fast scan found (COMMANDS.md). The pretty run also did the CAA lookup
     /// (no --nodns) and reported DNS_CAArecord LOW.
     fn check_fast(out: &ParsedOutput, with_caa: bool) {
-        assert_eq!(out.services, vec![tls_service("127.0.0.1", 18443)]);
+        assert_eq!(out.services, vec![tls_endpoint("127.0.0.1", 18443)]);
         let mut found = titles(out);
         if with_caa {
             let at = found

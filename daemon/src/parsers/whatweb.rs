@@ -25,7 +25,7 @@
 use picket_protocol::{Finding, Service, Severity};
 use serde_json::{Map, Value};
 
-use super::normalize::{dedupe_findings, json_error, push_service, unbracket};
+use super::normalize::{dedupe_findings, json_error, push_service, reject_empty, unbracket};
 use super::{new_finding, ParseError, ParsedOutput};
 
 const TOOL: &str = "whatweb";
@@ -132,12 +132,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
 }
 
 fn read_array(output: &[u8]) -> Result<Vec<Value>, ParseError> {
-    if output.iter().all(u8::is_ascii_whitespace) {
-        return Err(ParseError::Malformed {
-            tool: TOOL,
-            reason: "empty output".into(),
-        });
-    }
+    reject_empty(TOOL, output)?;
     let value = match serde_json::from_slice::<Value>(output) {
         Ok(v) => v,
         Err(e) if e.is_eof() => return Err(json_error(TOOL, &e)),

@@ -15,6 +15,7 @@
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
+use super::normalize::reject_empty;
 use super::ParseError;
 
 /// Nesting deeper than this is not something nmap or sslscan write (nmap NSE tables go
@@ -69,12 +70,7 @@ pub(crate) fn parse_xml(
     input: &[u8],
     root: &str,
 ) -> Result<XmlNode, ParseError> {
-    if input.iter().all(u8::is_ascii_whitespace) {
-        return Err(ParseError::Malformed {
-            tool,
-            reason: "empty output".into(),
-        });
-    }
+    reject_empty(tool, input)?;
     let mut reader = Reader::from_reader(input);
     let mut tree = TreeBuilder {
         tool,
@@ -277,6 +273,8 @@ fn element(
 
 #[cfg(test)]
 mod tests {
+    use super::super::testkit::{check_malformed, check_truncated};
+    use super::super::ParsedOutput;
     use super::*;
 
     #[test]
@@ -287,38 +285,19 @@ mod tests {
         assert_eq!(root.attr("a"), Some("x&y\n"));
         assert_eq!(root.children_named("c").count(), 2);
         assert_eq!(root.child("c").unwrap().text, "t<1<z>");
-        assert!(matches!(
-            parse_xml("t", b"<?xml version=\"1.0\"?><r><c>", "r"),
-            Err(ParseError::Truncated { .. })
-        ));
-        assert!(matches!(
-            parse_xml("t", b"<?xml version=\"1.0\"?>\n", "r"),
-            Err(ParseError::Truncated { .. })
-        ));
-        assert!(matches!(
-            parse_xml("t", b"<r><c", "r"),
-            Err(ParseError::Truncated { .. })
-        ));
-        assert!(matches!(
-            parse_xml("t", b"QUITTING!", "r"),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse_xml("t", b"<x/>", "r"),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse_xml("t", b"<r></x>", "r"),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse_xml("t", b"", "r"),
-            Err(ParseError::Malformed { .. })
-        ));
+        let parse = |b: &[u8]| parse_xml("t", b, "r").map(|_| ParsedOutput::default());
+        check_truncated(
+            parse,
+            &[
+                b"<?xml version=\"1.0\"?><r><c>",
+                b"<?xml version=\"1.0\"?>\n",
+                b"<r><c",
+            ],
+        );
         let deep = "<r>".repeat(100_000);
-        assert!(matches!(
-            parse_xml("t", deep.as_bytes(), "r"),
-            Err(ParseError::Malformed { .. })
-        ));
+        check_malformed(
+            parse,
+            &[b"QUITTING!", b"<x/>", b"<r></x>", b"", deep.as_bytes()],
+        );
     }
 }
