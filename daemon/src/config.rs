@@ -599,13 +599,29 @@ pub fn default_socket_path() -> PathBuf {
 /// found after parsing, add the line from the span when there is one.
 fn with_location(text: &str, e: toml::de::Error) -> String {
     let msg = e.to_string();
-    match e.span() {
+    let located = match e.span() {
         Some(span) if !msg.contains("line ") => {
             let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
             format!("line {line}: {}", msg.trim())
         }
         _ => msg.trim().to_string(),
+    };
+    match e.span().and_then(|span| enclosing_table(text, span.start)) {
+        Some(table) => format!("{located}\n(in {table})"),
+        None => located,
     }
+}
+
+/// The `[table]` header above `offset`: an inline `parser = { ... }` line alone does not
+/// say which tool its bad pattern belongs to.
+fn enclosing_table(text: &str, offset: usize) -> Option<&str> {
+    text.get(..offset)?
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .and_then(|l| l.split('#').next())
+        .map(str::trim)
 }
 
 #[cfg(test)]
@@ -660,8 +676,17 @@ mod tests {
         let f = dir.path().join("tools.toml");
         std::fs::write(&f, "[tools.gobuster]\nprogram = \"gobuster\"\nargs = []\n[tools.gobuster.parser]\nkind = \"regex\"\npattern = '(?P<title>\\S+'\n").unwrap();
         let err = Config::load(Some(&f)).unwrap_err().to_string();
-        eprintln!("{err}");
         for part in ["tools.toml", "gobuster", "invalid pattern", "fix:"] {
+            assert!(err.contains(part), "{part}: {err}");
+        }
+        std::fs::write(&f, "[tools.gobuster]\nprogram = \"gobuster\"\nargs = []\nparser = { kind = \"regex\", pattern = '(?P<titl>x)' }\n").unwrap();
+        let err = Config::load(Some(&f)).unwrap_err().to_string();
+        for part in [
+            "tools.toml",
+            "line 4",
+            "(in [tools.gobuster])",
+            "unknown group",
+        ] {
             assert!(err.contains(part), "{part}: {err}");
         }
     }
