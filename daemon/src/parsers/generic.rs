@@ -24,6 +24,8 @@
 //! ```
 //!
 //! Rules:
+//! * The pattern compiles when the config is read (`Pattern`): a bad one, or one naming
+//!   an unknown group, is refused there with the file, line and table, never at a run.
 //! * Output is read as UTF-8 (invalid bytes replaced), line by line; ANSI escape sequences
 //!   and carriage returns are stripped first. A line that does not match the regex, is not
 //!   a JSON object, or yields no title is ignored, so empty output is an empty result.
@@ -100,7 +102,8 @@ pub struct JsonPointers {
 /// A `pattern` compiled once, when the config is read: a bad one is a config error (with
 /// the file and line) rather than a failed run, and no run pays for compiling. Kept behind
 /// `Arc` because a cloned `Regex` starts with a cold search cache, which the fuzzer's
-/// profile showed rebuilt on every call; tool specs are cloned per run.
+/// profile showed rebuilt on every call; a tool spec is cloned to parse a big output off
+/// the actors.
 #[derive(Clone)]
 pub struct Pattern(std::sync::Arc<Regex>);
 
