@@ -192,9 +192,10 @@ pub async fn parse_output(
         .map_err(|e| format!("parser crashed: {e}"))
 }
 
-/// Finds a program the way execvp would: a path with a slash is used as is, else PATH
-/// (execvp's default list when PATH is unset). The `which` crate does the search, as it
-/// does for the client's autostart: one PATH lookup for the workspace.
+/// Finds a program the way execvp would: a path with a slash is taken as it is (relative
+/// to the current directory), else PATH is searched (execvp's default list when PATH is
+/// unset). The `which` crate does the search, as it does for the client's autostart: one
+/// PATH lookup for the workspace.
 pub fn find_program(program: &str) -> Option<PathBuf> {
     const EXECVP_DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
     let paths = std::env::var_os("PATH").unwrap_or_else(|| EXECVP_DEFAULT_PATH.into());
