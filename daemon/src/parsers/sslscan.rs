@@ -76,14 +76,13 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             .chain(certificates(test));
         findings.extend(weaknesses.map(|w| {
             let cve = w.cve.iter().map(|c| c.to_string()).collect();
-            let (title, detail) = (w.title, w.detail);
             new_finding(
                 TOOL,
                 host,
                 Some(port),
                 w.severity,
-                title,
-                detail,
+                w.title,
+                w.detail,
                 cve,
                 w.evidence,
             )
