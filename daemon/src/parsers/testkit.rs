@@ -20,14 +20,7 @@ pub fn check_malformed(
     parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>,
     inputs: &[&[u8]],
 ) {
-    for input in inputs {
-        let res = parse(input);
-        assert!(
-            matches!(res, Err(ParseError::Malformed { .. })),
-            "{:?}: {res:?}",
-            String::from_utf8_lossy(&input[..input.len().min(80)])
-        );
-    }
+    check_refused(parse, inputs, |e| matches!(e, ParseError::Malformed { .. }));
 }
 
 /// Each input is refused as `Truncated`.
@@ -35,12 +28,21 @@ pub fn check_truncated(
     parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>,
     inputs: &[&[u8]],
 ) {
+    check_refused(parse, inputs, |e| matches!(e, ParseError::Truncated { .. }));
+}
+
+fn check_refused(
+    parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>,
+    inputs: &[&[u8]],
+    expected: fn(&ParseError) -> bool,
+) {
     for input in inputs {
         let res = parse(input);
         assert!(
-            matches!(res, Err(ParseError::Truncated { .. })),
-            "{} bytes: {res:?}",
-            input.len()
+            res.as_ref().err().is_some_and(expected),
+            "{} bytes, starting {:?}: {res:?}",
+            input.len(),
+            String::from_utf8_lossy(&input[..input.len().min(60)])
         );
     }
 }
