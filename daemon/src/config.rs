@@ -147,11 +147,38 @@ pub enum OutputSource {
     File,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `parser = "nmap"` names a built-in parser; a `[tools.X.parser]` table is a generic
+/// mapping, whose pattern compiles while the file is read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ParserSpec {
     Builtin(String),
     Generic(GenericMapping),
+}
+
+/// By hand rather than `untagged`: an untagged enum replaces the mapping's own error (an
+/// invalid pattern, a typo'd key) with "did not match any variant", which names no fix.
+impl<'de> Deserialize<'de> for ParserSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Spec;
+        impl<'de> serde::de::Visitor<'de> for Spec {
+            type Value = ParserSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a built-in parser name or a generic mapping table")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<ParserSpec, E> {
+                Ok(ParserSpec::Builtin(name.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ParserSpec, A::Error> {
+                let d = serde::de::value::MapAccessDeserializer::new(map);
+                GenericMapping::deserialize(d).map(ParserSpec::Generic)
+            }
+        }
+        d.deserialize_any(Spec)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -552,13 +579,29 @@ pub fn default_socket_path() -> PathBuf {
 /// found after parsing, add the line from the span when there is one.
 fn with_location(text: &str, e: toml::de::Error) -> String {
     let msg = e.to_string();
-    match e.span() {
+    let located = match e.span() {
         Some(span) if !msg.contains("line ") => {
             let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
             format!("line {line}: {}", msg.trim())
         }
         _ => msg.trim().to_string(),
+    };
+    match e.span().and_then(|span| enclosing_table(text, span.start)) {
+        Some(table) => format!("{located}\n(in {table})"),
+        None => located,
     }
+}
+
+/// The `[table]` header above `offset`: an inline `parser = { ... }` line alone does not
+/// say which tool its bad pattern belongs to.
+fn enclosing_table(text: &str, offset: usize) -> Option<&str> {
+    text.get(..offset)?
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .and_then(|l| l.split('#').next())
+        .map(str::trim)
 }
 
 #[cfg(test)]
@@ -605,5 +648,26 @@ mod tests {
         assert_eq!(c.limits.per_target, 1);
         assert_eq!(c.limits.max_concurrent_scans, 4);
         assert!(c.tools.contains_key("nmap") && c.tools.contains_key("sleeper"));
+    }
+
+    #[test]
+    fn a_bad_generic_pattern_names_the_tool_the_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("tools.toml");
+        std::fs::write(&f, "[tools.gobuster]\nprogram = \"gobuster\"\nargs = []\n[tools.gobuster.parser]\nkind = \"regex\"\npattern = '(?P<title>\\S+'\n").unwrap();
+        let err = Config::load(Some(&f)).unwrap_err().to_string();
+        for part in ["tools.toml", "gobuster", "invalid pattern", "fix:"] {
+            assert!(err.contains(part), "{part}: {err}");
+        }
+        std::fs::write(&f, "[tools.gobuster]\nprogram = \"gobuster\"\nargs = []\nparser = { kind = \"regex\", pattern = '(?P<titl>x)' }\n").unwrap();
+        let err = Config::load(Some(&f)).unwrap_err().to_string();
+        for part in [
+            "tools.toml",
+            "line 4",
+            "(in [tools.gobuster])",
+            "unknown group",
+        ] {
+            assert!(err.contains(part), "{part}: {err}");
+        }
     }
 }

@@ -15,7 +15,7 @@ use picket_protocol::frame::{decode_payload, encode_payload};
 use picket_protocol::{
     ClientFrame, FrameCodec, Hello, HelloReply, ServerFrame, Severity, DEFAULT_MAX_FRAME,
 };
-use picketd::parsers::generic::GenericMapping;
+use picketd::parsers::generic::{GenericMapping, JsonPointers};
 use picketd::parsers::{self, ParsedOutput};
 use tokio_util::codec::Decoder;
 
@@ -192,16 +192,16 @@ pub fn parse_nuclei(data: &[u8]) {
 pub fn generic_mappings() -> Vec<GenericMapping> {
     vec![
         GenericMapping::Regex {
-            pattern: r"^(?P<title>\S+)\s+\(Status: (?P<detail>\d+)\) \[Size: \d+\](?: \[--> (?P<evidence>.*)\])?$".into(),
+            pattern: r"^(?P<title>\S+)\s+\(Status: (?P<detail>\d+)\) \[Size: \d+\](?: \[--> (?P<evidence>.*)\])?$".parse().expect("gobuster pattern"),
             title: None,
             severity: Some(Severity::Low),
         },
         GenericMapping::Regex {
-            pattern: r"^\[(?P<severity>\w+)\]\s+(?P<host>\S+?)(?::(?P<port>\d+))?\s+(?P<title>[^|]+?)\s*(?:\|\s*(?P<cve>[^|]*?)\s*)?(?:\|\s*(?P<evidence>[^|]*?)\s*)?(?:\|\s*(?P<detail>.*))?$".into(),
+            pattern: r"^\[(?P<severity>\w+)\]\s+(?P<host>\S+?)(?::(?P<port>\d+))?\s+(?P<title>[^|]+?)\s*(?:\|\s*(?P<cve>[^|]*?)\s*)?(?:\|\s*(?P<evidence>[^|]*?)\s*)?(?:\|\s*(?P<detail>.*))?$".parse().expect("all-groups pattern"),
             title: Some("generic finding".into()),
             severity: None,
         },
-        GenericMapping::JsonLines {
+        GenericMapping::JsonLines(JsonPointers {
             title: Some("/info/name".into()),
             host: Some("/host".into()),
             port: Some("/port".into()),
@@ -209,28 +209,29 @@ pub fn generic_mappings() -> Vec<GenericMapping> {
             detail: Some("/matched-at".into()),
             cve: Some("/info/classification/cve-id".into()),
             evidence: Some("/template-id".into()),
-            default_title: None,
-            default_severity: None,
-        },
-        GenericMapping::JsonLines {
+            ..JsonPointers::default()
+        }),
+        GenericMapping::JsonLines(JsonPointers {
             title: Some("/title".into()),
             host: Some("/url".into()),
-            port: None,
-            severity: None,
             detail: Some("/".into()),
             cve: Some("/cve".into()),
             evidence: Some("/a~1b/~0c/0".into()),
             default_title: Some("json finding".into()),
             default_severity: Some(Severity::Medium),
-        },
+            ..JsonPointers::default()
+        }),
     ]
 }
 
-/// Target `parse_generic`: arbitrary output through each fixed mapping.
+/// Target `parse_generic`: arbitrary output through each fixed mapping. The mappings are
+/// built once, as the daemon builds them once per config load: compiling their patterns
+/// on every input would time the regex compiler rather than the parser.
 pub fn parse_generic(data: &[u8]) {
-    for mapping in generic_mappings() {
+    static MAPPINGS: std::sync::OnceLock<Vec<GenericMapping>> = std::sync::OnceLock::new();
+    for mapping in MAPPINGS.get_or_init(generic_mappings) {
         check(parsers::generic::parse(
-            &mapping,
+            mapping,
             "fuzz",
             "scan.example",
             data,

@@ -24,6 +24,8 @@
 //! ```
 //!
 //! Rules:
+//! * The pattern compiles when the config is read (`Pattern`): a bad one, or one naming
+//!   an unknown group, is refused there with the file, line and table, never at a run.
 //! * Output is read as UTF-8 (invalid bytes replaced), line by line; ANSI escape sequences
 //!   and carriage returns are stripped first. A line that does not match the regex, is not
 //!   a JSON object, or yields no title is ignored, so empty output is an empty result.
@@ -41,19 +43,14 @@
 //!   lines with the same title on the same endpoint are one finding unless evidence is
 //!   mapped; repeats within one run are merged.
 
-use std::collections::HashMap;
-
 use picket_protocol::{Finding, Severity};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::normalize::{
-    clip, dedupe_findings, normalize_cve, severity_word, strip_ansi, unbracket,
-};
+use super::normalize::{clip, dedupe_findings, severity_word, strip_ansi, unbracket, unique_cves};
 use super::{new_finding, ParseError, ParsedOutput};
 
-const TOOL: &str = "generic";
 const MAX_DETAIL: usize = 1000;
 const GROUPS: &[&str] = &[
     "host", "port", "title", "severity", "detail", "cve", "evidence",
@@ -64,29 +61,10 @@ const GROUPS: &[&str] = &[
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum GenericMapping {
     /// One JSON object per line; each field is a JSON pointer into it.
-    JsonLines {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        title: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        host: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        port: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        severity: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        detail: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        cve: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        evidence: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        default_title: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        default_severity: Option<Severity>,
-    },
+    JsonLines(JsonPointers),
     /// A regex with named groups, applied to each line.
     Regex {
-        pattern: String,
+        pattern: Pattern,
         /// Title when the pattern has no `title` group (or it did not participate).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
@@ -96,53 +74,122 @@ pub enum GenericMapping {
     },
 }
 
+/// Where a `json_lines` mapping finds each field: JSON pointers (RFC 6901), and the
+/// constants used when a pointer finds nothing.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonPointers {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cve: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_severity: Option<Severity>,
+}
+
+/// A `pattern` compiled once, when the config is read: a bad one is a config error (with
+/// the file and line) rather than a failed run, and no run pays for compiling. Kept behind
+/// `Arc` because a cloned `Regex` starts with a cold search cache, which the fuzzer's
+/// profile showed rebuilt on every call; a tool spec is cloned to parse a big output off
+/// the actors.
+#[derive(Clone)]
+pub struct Pattern(std::sync::Arc<Regex>);
+
+impl Pattern {
+    /// Compiles `text` and checks that it names only the groups the parser reads.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let re = Regex::new(text).map_err(|e| {
+            format!("invalid pattern: {e}\nfix: `pattern` is Rust regex syntax (https://docs.rs/regex/#syntax); in TOML put it in single quotes so backslashes stay as written")
+        })?;
+        if let Some(bad) = re.capture_names().flatten().find(|n| !GROUPS.contains(n)) {
+            return Err(format!(
+                "unknown group (?P<{bad}>) in pattern; known groups: {}",
+                GROUPS.join(", ")
+            ));
+        }
+        Ok(Self(std::sync::Arc::new(re)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    fn has_group(&self, name: &str) -> bool {
+        self.0.capture_names().flatten().any(|n| n == name)
+    }
+}
+
+impl std::str::FromStr for Pattern {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::new(text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::new(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 impl GenericMapping {
-    /// Checks what can be checked before any run: the regex compiles and names only known
-    /// groups, pointers start with '/', and a title can come from somewhere.
+    /// Checks what the types cannot: pointers start with '/', and a title can come from
+    /// somewhere. (A `Pattern` has compiled and names known groups by construction.)
     pub fn validate(&self) -> Result<(), String> {
         match self {
             GenericMapping::Regex { pattern, title, .. } => {
-                let re = Regex::new(pattern).map_err(|e| format!("invalid pattern: {e}"))?;
-                let names: Vec<&str> = re.capture_names().flatten().collect();
-                if let Some(bad) = names.iter().find(|n| !GROUPS.contains(n)) {
-                    return Err(format!(
-                        "unknown group (?P<{bad}>) in pattern; known groups: {}",
-                        GROUPS.join(", ")
-                    ));
-                }
-                if !names.contains(&"title") && title.is_none() {
+                if !pattern.has_group("title") && title.is_none() {
                     return Err("pattern has no (?P<title>...) group and no `title` is set".into());
                 }
                 Ok(())
             }
-            GenericMapping::JsonLines {
-                title,
-                host,
-                port,
-                severity,
-                detail,
-                cve,
-                evidence,
-                default_title,
-                ..
-            } => {
+            GenericMapping::JsonLines(m) => {
                 let fields = [
-                    ("title", title),
-                    ("host", host),
-                    ("port", port),
-                    ("severity", severity),
-                    ("detail", detail),
-                    ("cve", cve),
-                    ("evidence", evidence),
+                    ("title", &m.title),
+                    ("host", &m.host),
+                    ("port", &m.port),
+                    ("severity", &m.severity),
+                    ("detail", &m.detail),
+                    ("cve", &m.cve),
+                    ("evidence", &m.evidence),
                 ];
                 for (name, pointer) in fields {
-                    if let Some(p) = pointer {
-                        if !p.starts_with('/') {
-                            return Err(format!("{name} = {p:?} is not a JSON pointer (it must start with '/', e.g. \"/info/name\")"));
-                        }
+                    if let Some(p) = pointer.as_deref().filter(|p| !p.starts_with('/')) {
+                        return Err(format!("{name} = {p:?} is not a JSON pointer (it must start with '/', e.g. \"/info/name\")"));
                     }
                 }
-                if title.is_none() && default_title.is_none() {
+                if m.title.is_none() && m.default_title.is_none() {
                     return Err(
                         "json_lines mapping needs `title` (a pointer) or `default_title`".into(),
                     );
@@ -165,26 +212,6 @@ struct Fields {
     evidence: Option<String>,
 }
 
-/// Compiled patterns, by pattern text: compiling costs far more than matching a tool's
-/// few lines, and the patterns come from the config, so there are few of them (bounded all
-/// the same, since anything may call the parser). Shared as `Arc<Regex>`: a cloned `Regex`
-/// starts with a cold search cache, which the fuzzer's profile showed rebuilt on every call.
-fn compiled(pattern: &str) -> Result<std::sync::Arc<Regex>, regex::Error> {
-    static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<String, std::sync::Arc<Regex>>>> =
-        std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(re) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(pattern) {
-        return Ok(re.clone());
-    }
-    let re = std::sync::Arc::new(Regex::new(pattern)?);
-    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
-    if map.len() >= 64 {
-        map.clear();
-    }
-    map.insert(pattern.to_string(), re.clone());
-    Ok(re)
-}
-
 pub fn parse(
     mapping: &GenericMapping,
     tool: &str,
@@ -192,84 +219,63 @@ pub fn parse(
     output: &[u8],
 ) -> Result<ParsedOutput, ParseError> {
     let text = String::from_utf8_lossy(output);
-    let mut findings = Vec::new();
-    match mapping {
+    let lines = text.lines().map(strip_ansi);
+    let findings: Vec<Finding> = match mapping {
         GenericMapping::Regex {
             pattern,
             title,
             severity,
-        } => {
-            let re = compiled(pattern).map_err(|e| ParseError::Malformed {
-                tool: TOOL,
-                reason: format!("invalid pattern: {e}"),
-            })?;
-            for line in text.lines() {
-                let line = strip_ansi(line);
-                let Some(caps) = re.captures(&line) else {
-                    continue;
-                };
-                let group = |n: &str| {
-                    caps.name(n)
-                        .map(|m| m.as_str().trim().to_string())
-                        .filter(|s| !s.is_empty())
-                };
-                let fields = Fields {
-                    host: group("host"),
-                    port: group("port"),
-                    title: group("title").or_else(|| title.clone()),
-                    severity: group("severity"),
-                    detail: group("detail").or_else(|| Some(line.trim().to_string())),
-                    cve: group("cve").map(|c| split_cves(&c)).unwrap_or_default(),
-                    evidence: group("evidence"),
-                };
-                findings.extend(finding(tool, default_host, fields, *severity));
-            }
-        }
-        GenericMapping::JsonLines {
-            title,
-            host,
-            port,
-            severity,
-            detail,
-            cve,
-            evidence,
-            default_title,
-            default_severity,
-        } => {
-            for line in text.lines() {
-                let line = strip_ansi(line);
-                let line = line.trim();
-                if !line.starts_with('{') {
-                    continue;
-                }
-                let Ok(obj) = serde_json::from_str::<Value>(line) else {
-                    continue;
-                };
-                let get = |p: &Option<String>| {
-                    p.as_deref()
-                        .and_then(|p| obj.pointer(p))
-                        .and_then(value_text)
-                };
-                let fields = Fields {
-                    host: get(host),
-                    port: get(port),
-                    title: get(title).or_else(|| default_title.clone()),
-                    severity: get(severity),
-                    detail: get(detail),
-                    cve: cve
-                        .as_deref()
-                        .and_then(|p| obj.pointer(p))
-                        .map(value_cves)
-                        .unwrap_or_default(),
-                    evidence: get(evidence),
-                };
-                findings.extend(finding(tool, default_host, fields, *default_severity));
-            }
-        }
-    }
+        } => lines
+            .filter_map(|line| regex_fields(pattern, title.as_deref(), &line))
+            .filter_map(|fields| finding(tool, default_host, fields, *severity))
+            .collect(),
+        GenericMapping::JsonLines(m) => lines
+            .filter_map(|line| json_fields(m, &line))
+            .filter_map(|fields| finding(tool, default_host, fields, m.default_severity))
+            .collect(),
+    };
     Ok(ParsedOutput {
         services: Vec::new(),
         findings: dedupe_findings(findings),
+    })
+}
+
+/// The groups of one matching line; the whole line is the detail when no group gives one.
+fn regex_fields(pattern: &Pattern, title: Option<&str>, line: &str) -> Option<Fields> {
+    let caps = pattern.0.captures(line)?;
+    let group = |n: &str| {
+        caps.name(n)
+            .map(|m| m.as_str().trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    Some(Fields {
+        host: group("host"),
+        port: group("port"),
+        title: group("title").or_else(|| title.map(str::to_string)),
+        severity: group("severity"),
+        detail: group("detail").or_else(|| Some(line.trim().to_string())),
+        cve: group("cve").map(|c| split_cves(&c)).unwrap_or_default(),
+        evidence: group("evidence"),
+    })
+}
+
+/// The pointed-at values of one line that is a JSON object; other lines give None.
+fn json_fields(m: &JsonPointers, line: &str) -> Option<Fields> {
+    let line = line.trim();
+    if !line.starts_with('{') {
+        return None;
+    }
+    let obj = serde_json::from_str::<Value>(line).ok()?;
+    let at = |p: &Option<String>| p.as_deref().and_then(|p| obj.pointer(p));
+    let get = |p: &Option<String>| at(p).and_then(value_text);
+    Some(Fields {
+        host: get(&m.host),
+        port: get(&m.port),
+        title: get(&m.title).or_else(|| m.default_title.clone()),
+        severity: get(&m.severity),
+        detail: get(&m.detail),
+        cve: at(&m.cve).map(value_cves).unwrap_or_default(),
+        evidence: get(&m.evidence),
     })
 }
 
@@ -329,30 +335,23 @@ fn value_text(v: &Value) -> Option<String> {
 fn value_cves(v: &Value) -> Vec<String> {
     match v {
         Value::String(s) => split_cves(s),
-        Value::Array(items) => {
-            let mut out: Vec<String> = Vec::new();
-            for c in items.iter().filter_map(Value::as_str).flat_map(split_cves) {
-                if !out.contains(&c) {
-                    out.push(c);
-                }
-            }
-            out
-        }
+        Value::Array(items) => unique_cves(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .flat_map(|s| s.split(cve_separator)),
+        ),
         _ => Vec::new(),
     }
 }
 
 fn split_cves(s: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for c in s
-        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
-        .filter_map(normalize_cve)
-    {
-        if !out.contains(&c) {
-            out.push(c);
-        }
-    }
-    out
+    unique_cves(s.split(cve_separator))
+}
+
+/// Between the ids of a CVE list written as one string.
+fn cve_separator(c: char) -> bool {
+    c.is_whitespace() || c == ',' || c == ';'
 }
 
 #[cfg(test)]
@@ -364,14 +363,14 @@ mod tests {
 
     fn gobuster() -> GenericMapping {
         GenericMapping::Regex {
-            pattern: GOBUSTER.into(),
+            pattern: GOBUSTER.parse().unwrap(),
             title: None,
             severity: Some(Severity::Low),
         }
     }
 
-    fn nuclei_like() -> GenericMapping {
-        GenericMapping::JsonLines {
+    fn nuclei_pointers() -> JsonPointers {
+        JsonPointers {
             title: Some("/info/name".into()),
             host: Some("/host".into()),
             port: Some("/port".into()),
@@ -379,12 +378,15 @@ mod tests {
             detail: Some("/matched-at".into()),
             cve: Some("/info/classification/cve-id".into()),
             evidence: Some("/template-id".into()),
-            default_title: None,
-            default_severity: None,
+            ..JsonPointers::default()
         }
     }
 
-    #[derive(Deserialize)]
+    fn nuclei_like() -> GenericMapping {
+        GenericMapping::JsonLines(nuclei_pointers())
+    }
+
+    #[derive(Debug, Deserialize)]
     struct Wrapper {
         parser: GenericMapping,
     }
@@ -398,7 +400,7 @@ mod tests {
         assert_eq!(
             regex.parser,
             GenericMapping::Regex {
-                pattern: r"^(?P<title>\S+)".into(),
+                pattern: r"^(?P<title>\S+)".parse().unwrap(),
                 title: None,
                 severity: Some(Severity::Low)
             }
@@ -440,45 +442,43 @@ mod tests {
 
     #[test]
     fn validation_errors() {
-        let bad_re = GenericMapping::Regex {
-            pattern: "(?P<title>".into(),
-            title: None,
-            severity: None,
-        };
-        assert!(bad_re.validate().unwrap_err().contains("invalid pattern"));
-        let unknown = GenericMapping::Regex {
-            pattern: "(?P<titel>.*)".into(),
-            title: None,
-            severity: None,
-        };
-        assert!(unknown.validate().unwrap_err().contains("titel"));
+        let bad_re = "(?P<title>".parse::<Pattern>().unwrap_err();
+        assert!(
+            bad_re.contains("invalid pattern") && bad_re.contains("fix:"),
+            "{bad_re}"
+        );
+        assert!("(?P<titel>.*)"
+            .parse::<Pattern>()
+            .unwrap_err()
+            .contains("titel"));
+        // Read from a config, a bad pattern fails there, not at the first run.
+        let err = toml::from_str::<Wrapper>("[parser]\nkind = \"regex\"\npattern = '('\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid pattern"), "{err}");
         let no_title = GenericMapping::Regex {
-            pattern: "(?P<host>.*)".into(),
+            pattern: "(?P<host>.*)".parse().unwrap(),
             title: None,
             severity: None,
         };
         assert!(no_title.validate().is_err());
         let const_title = GenericMapping::Regex {
-            pattern: "(?P<host>.*)".into(),
+            pattern: "(?P<host>.*)".parse().unwrap(),
             title: Some("seen".into()),
             severity: None,
         };
         const_title.validate().unwrap();
 
-        let GenericMapping::JsonLines { default_title, .. } = nuclei_like() else {
-            unreachable!()
-        };
-        assert!(default_title.is_none());
-        let mut m = nuclei_like();
-        if let GenericMapping::JsonLines { host, .. } = &mut m {
-            *host = Some("host".into());
-        }
-        assert!(m.validate().unwrap_err().contains("host"));
-        let mut m = nuclei_like();
-        if let GenericMapping::JsonLines { title, .. } = &mut m {
-            *title = None;
-        }
-        assert!(m.validate().is_err());
+        let bare_host = GenericMapping::JsonLines(JsonPointers {
+            host: Some("host".into()),
+            ..nuclei_pointers()
+        });
+        assert!(bare_host.validate().unwrap_err().contains("host"));
+        let untitled = GenericMapping::JsonLines(JsonPointers {
+            title: None,
+            ..nuclei_pointers()
+        });
+        assert!(untitled.validate().is_err());
     }
 
     #[test]
@@ -538,7 +538,7 @@ mod tests {
     #[test]
     fn regex_groups_for_everything() {
         let m = GenericMapping::Regex {
-            pattern: r"^\[(?P<severity>\w+)\] (?P<host>[\w.:/\[\]]+?)(?::(?P<port>\d+))? (?P<title>[^|]+)\|(?P<cve>[^|]*)\|(?P<detail>.*)$".into(),
+            pattern: r"^\[(?P<severity>\w+)\] (?P<host>[\w.:/\[\]]+?)(?::(?P<port>\d+))? (?P<title>[^|]+)\|(?P<cve>[^|]*)\|(?P<detail>.*)$".parse().unwrap(),
             title: None,
             severity: None,
         };
@@ -597,17 +597,14 @@ garbage line
             ("::1", Some(8443), Severity::Info)
         );
 
-        let with_defaults = GenericMapping::JsonLines {
-            title: None,
-            host: None,
+        let with_defaults = GenericMapping::JsonLines(JsonPointers {
             port: Some("/p".into()),
-            severity: None,
             detail: Some("/d".into()),
             cve: Some("/c".into()),
-            evidence: None,
             default_title: Some("Thing seen".into()),
             default_severity: Some(Severity::Medium),
-        };
+            ..JsonPointers::default()
+        });
         with_defaults.validate().unwrap();
         let out = parse(
             &with_defaults,
@@ -651,19 +648,12 @@ garbage line
                 check_fingerprints(p, &data(f));
             }
         }
-        // A pattern that the config check would refuse is an error, not a panic.
-        let bad = GenericMapping::Regex {
-            pattern: "(".into(),
-            title: None,
-            severity: None,
-        };
-        assert!(parse(&bad, "t", "h", b"x").is_err());
     }
 
     #[test]
     fn repeats_are_merged() {
         let m = GenericMapping::Regex {
-            pattern: "(?P<title>dup) (?P<severity>\\w+)".into(),
+            pattern: "(?P<title>dup) (?P<severity>\\w+)".parse().unwrap(),
             title: None,
             severity: None,
         };

@@ -5,7 +5,7 @@
 
 pub mod generic;
 pub mod nmap;
-mod normalize;
+pub(crate) mod normalize;
 pub mod nuclei;
 pub mod sslscan;
 #[cfg(test)]

@@ -237,7 +237,9 @@ fn elem<'a>(table: &'a XmlNode, key: &str) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::super::testkit::{
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data, lacks,
+    };
     use super::*;
 
     const FIXTURES: &[&str] = &[
@@ -425,39 +427,24 @@ mod tests {
 
     #[test]
     fn error_classes() {
-        assert!(matches!(parse(b""), Err(ParseError::Malformed { .. })));
-        assert!(matches!(
-            parse(b"You requested a scan type which requires root privileges.\nQUITTING!\n"),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(b"{\"json\": true}"),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(&data("sslscan-https.xml")),
-            Err(ParseError::Malformed { .. })
-        ));
+        check_malformed(
+            parse,
+            &[
+                b"",
+                b"You requested a scan type which requires root privileges.\nQUITTING!\n",
+                b"{\"json\": true}",
+                &data("sslscan-https.xml"),
+            ],
+        );
         let full = data("nmap-http-https.xml");
-        let cut = full.len() - 40;
-        assert!(matches!(
-            parse(&full[..cut]),
-            Err(ParseError::Truncated { .. })
-        ));
-        assert!(matches!(
-            parse(&full[..full.len() / 2]),
-            Err(ParseError::Truncated { .. })
-        ));
+        check_truncated(parse, &[&full[..full.len() - 40], &full[..full.len() / 2]]);
     }
 
     #[test]
     fn truncation_and_garbling_never_panic() {
         for name in FIXTURES {
             let input = data(name);
-            check_prefixes(parse, &input, |p| {
-                !p.windows(10).any(|w| w == b"</nmaprun>")
-            });
-            check_garbled(parse, &input);
+            check_hostile(parse, &input, lacks(b"</nmaprun>"));
         }
     }
 

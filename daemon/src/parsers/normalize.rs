@@ -1,5 +1,7 @@
 //! What the parsers share to turn raw tool text into findings: severity words, clipping,
-//! de-duplication by fingerprint, CVE and host clean-up, ANSI stripping.
+//! de-duplication by fingerprint, CVE and host clean-up, ANSI stripping. `clip` and
+//! `strip_ansi` are the daemon's only copies: run/ calls them for stderr tails and
+//! version lines rather than keeping its own.
 //!
 //! Same rules as the parsers: pure functions of their input, no I/O, never panic.
 
@@ -22,8 +24,8 @@ pub(crate) fn severity_word(word: &str) -> Option<Severity> {
     })
 }
 
-/// Cuts text to at most `max` characters on a char boundary, marking the cut, so one
-/// verbose script output cannot bloat every report.
+/// Cuts trimmed text to at most `max` characters on a char boundary, marking the cut with
+/// '…', so one verbose script output (or one chatty stderr) cannot bloat every report.
 pub(crate) fn clip(text: &str, max: usize) -> String {
     let text = text.trim();
     match text.char_indices().nth(max) {
@@ -56,8 +58,6 @@ pub(crate) fn dedupe_findings(findings: Vec<Finding>) -> Vec<Finding> {
     out
 }
 
-/// Adds a service unless one with the same host, port and protocol is there already; the
-/// kept one borrows product/version it lacked (a redirect hop may lack the Server header).
 /// A TLS endpoint as the TLS scanners report it: no product, name "ssl".
 pub(crate) fn tls_endpoint(host: &str, port: u16) -> Service {
     Service {
@@ -71,6 +71,8 @@ pub(crate) fn tls_endpoint(host: &str, port: u16) -> Service {
     }
 }
 
+/// Adds a service unless one with the same host, port and protocol is there already; the
+/// kept one borrows product/version it lacked (a redirect hop may lack the Server header).
 pub(crate) fn push_service(services: &mut Vec<Service>, svc: Service) {
     match services
         .iter_mut()
@@ -87,6 +89,18 @@ pub(crate) fn push_service(services: &mut Vec<Service>, svc: Service) {
         }
         None => services.push(svc),
     }
+}
+
+/// Output that is empty or only whitespace is `Malformed`: the tool wrote no report at
+/// all (refused to start, or died first), which is not an empty result.
+pub(crate) fn reject_empty(tool: &'static str, output: &[u8]) -> Result<(), ParseError> {
+    if output.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Malformed {
+            tool,
+            reason: "empty output".into(),
+        });
+    }
+    Ok(())
 }
 
 /// serde_json errors at end of input mean the output was cut short.
@@ -117,7 +131,11 @@ pub(crate) fn normalize_cve(raw: &str) -> Option<String> {
 }
 
 /// Removes ANSI escape sequences and carriage returns: tools colour their stdout even
-/// without a TTY (gobuster's "\r\x1b[2K", whatweb's brief line).
+/// without a TTY (gobuster's "\r\x1b[2K", whatweb's brief line, testssl.sh's banner).
+/// The daemon's one ANSI stripper (run/ uses it for stderr and `--version` lines).
+///
+/// Not the `strip-ansi-escapes` crate: it drops every control character but '\n', tabs
+/// included, so a user's pattern matching tab-separated output would stop matching.
 pub(crate) fn strip_ansi(line: &str) -> std::borrow::Cow<'_, str> {
     if !line.contains(['\x1b', '\r']) {
         return std::borrow::Cow::Borrowed(line);
@@ -143,6 +161,18 @@ pub(crate) fn strip_ansi(line: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// The CVE ids among `words`, normalized, each once in first-seen order: tools repeat an
+/// id in upper and lower case, or in two fields.
+pub(crate) fn unique_cves<'a>(words: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in words.into_iter().filter_map(normalize_cve) {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Strips brackets from an IPv6 literal as URLs write it.
@@ -171,14 +201,31 @@ mod tests {
         );
         assert_eq!(normalize_cve("BID:49303"), None);
         assert_eq!(normalize_cve("CVE-20x1-1"), None);
+        assert_eq!(
+            unique_cves(["cve-2014-0160", "x", "CVE-2014-0160", "CVE-2014-0224"]),
+            vec!["CVE-2014-0160".to_string(), "CVE-2014-0224".to_string()]
+        );
         assert_eq!(severity_word("CRITICAL"), Some(Severity::Critical));
         assert_eq!(severity_word("bogus"), None);
         assert_eq!(unbracket("[::1]"), "::1");
+        let tls = tls_endpoint("127.0.0.1", 18443);
+        assert_eq!(
+            (
+                tls.proto.as_str(),
+                tls.name.as_str(),
+                &tls.product,
+                &tls.version,
+                tls.tls
+            ),
+            ("tcp", "ssl", &None, &None, true),
+            "the TLS scanners' endpoint: tcp, named ssl, no product"
+        );
         assert_eq!(
             strip_ansi("\r\x1b[2K/admin \x1b[1m\x1b[34mx\x1b[0m"),
             "/admin x"
         );
         assert_eq!(strip_ansi("plain"), "plain");
         assert_eq!(strip_ansi("\x1b[12"), "");
+        assert_eq!(strip_ansi("\x1b[1ma\tb\x1b[0m"), "a\tb", "tabs are data");
     }
 }

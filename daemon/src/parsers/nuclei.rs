@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use picket_protocol::{Finding, Severity};
 use serde_json::Value;
 
-use super::normalize::{clip, dedupe_findings, normalize_cve, severity_word, unbracket};
+use super::normalize::{clip, dedupe_findings, severity_word, unbracket, unique_cves};
 use super::{new_finding, ParseError, ParsedOutput};
 
 const TOOL: &str = "nuclei";
@@ -67,31 +67,60 @@ fn finding(obj: &Value) -> Option<Finding> {
     if obj.get("matcher-status").and_then(Value::as_bool) == Some(false) {
         return None;
     }
-    let text = |ptr: &str| {
-        obj.pointer(ptr)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-    };
-    let template = text("/template-id").unwrap_or("unknown-template");
-    let title = text("/info/name").unwrap_or(template);
-    let matched = text("/matched-at")
-        .or_else(|| text("/url"))
+    let template = text(obj, "/template-id").unwrap_or("unknown-template");
+    let title = text(obj, "/info/name").unwrap_or(template);
+    let matched = text(obj, "/matched-at")
+        .or_else(|| text(obj, "/url"))
         .unwrap_or_default();
-    let matcher = text("/matcher-name");
+    let matcher = text(obj, "/matcher-name");
+    let (host, port) = endpoint(obj)?;
+    let severity = text(obj, "/info/severity")
+        .and_then(severity_word)
+        .unwrap_or(Severity::Info);
+    let cve = match obj.pointer("/info/classification/cve-id") {
+        Some(Value::Array(ids)) => unique_cves(ids.iter().filter_map(Value::as_str)),
+        Some(Value::String(s)) => unique_cves(s.split([' ', ','])),
+        _ => Vec::new(),
+    };
+    let evidence = match matcher {
+        Some(m) => format!("{template}:{m}@{matched}"),
+        None => format!("{template}@{matched}"),
+    };
+    Some(new_finding(
+        TOOL,
+        &host,
+        port,
+        severity,
+        clip(title, 200),
+        clip(&detail(obj, matched, matcher), 1000),
+        cve,
+        evidence,
+    ))
+}
 
+/// A string field by JSON pointer, trimmed; None when absent, not a string or blank.
+fn text<'a>(obj: &'a Value, ptr: &str) -> Option<&'a str> {
+    obj.pointer(ptr)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Host from `host`, else `ip`, else the URL matched; port from `port`, else the first
+/// URL-like field that has one. No host at all: not a finding.
+fn endpoint(obj: &Value) -> Option<(String, Option<u16>)> {
     let host_of = |s: &str| Some(split_host(s).0).filter(|h| !h.is_empty());
-    let host = text("/host")
+    let host = text(obj, "/host")
         .and_then(host_of)
-        .or_else(|| text("/ip").map(str::to_string))
+        .or_else(|| text(obj, "/ip").map(str::to_string))
         .or_else(|| {
-            text("/matched-at")
-                .or_else(|| text("/url"))
+            text(obj, "/matched-at")
+                .or_else(|| text(obj, "/url"))
                 .and_then(host_of)
         })?;
-    let url_port = [text("/host"), text("/url"), text("/matched-at")]
+    let url_port = ["/host", "/url", "/matched-at"]
         .into_iter()
-        .flatten()
+        .filter_map(|p| text(obj, p))
         .find_map(|s| split_host(s).1);
     let port = match obj.get("port") {
         Some(Value::String(s)) => s.trim().parse::<u16>().ok(),
@@ -100,58 +129,29 @@ fn finding(obj: &Value) -> Option<Finding> {
     }
     .filter(|&p| p != 0)
     .or(url_port);
+    Some((host, port))
+}
 
-    let severity = text("/info/severity")
-        .and_then(severity_word)
-        .unwrap_or(Severity::Info);
-    let cve = match obj.pointer("/info/classification/cve-id") {
-        Some(Value::Array(ids)) => ids
-            .iter()
-            .filter_map(Value::as_str)
-            .filter_map(normalize_cve)
-            .collect(),
-        Some(Value::String(s)) => s.split([' ', ',']).filter_map(normalize_cve).collect(),
-        _ => Vec::new(),
-    };
-
-    let mut detail = Vec::new();
+/// Where it matched, which matcher, what was extracted, then the template's description.
+fn detail(obj: &Value, matched: &str, matcher: Option<&str>) -> String {
+    let mut parts = Vec::new();
     if !matched.is_empty() {
-        detail.push(format!("Matched at {matched}"));
+        parts.push(format!("Matched at {matched}"));
     }
     if let Some(m) = matcher {
-        detail.push(format!("matcher {m}"));
+        parts.push(format!("matcher {m}"));
     }
     if let Some(Value::Array(found)) = obj.get("extracted-results") {
         let found: Vec<&str> = found.iter().filter_map(Value::as_str).collect();
         if !found.is_empty() {
-            detail.push(format!("extracted: {}", found.join(", ")));
+            parts.push(format!("extracted: {}", found.join(", ")));
         }
     }
-    let mut detail = detail.join("; ");
-    if let Some(desc) = text("/info/description") {
+    let mut detail = parts.join("; ");
+    if let Some(desc) = text(obj, "/info/description") {
         detail.push_str(&format!(". {desc}"));
     }
-
-    let evidence = match matcher {
-        Some(m) => format!("{template}:{m}@{matched}"),
-        None => format!("{template}@{matched}"),
-    };
-    let mut cve_unique: Vec<String> = Vec::new();
-    for c in cve {
-        if !cve_unique.contains(&c) {
-            cve_unique.push(c);
-        }
-    }
-    Some(new_finding(
-        TOOL,
-        &host,
-        port,
-        severity,
-        clip(title, 200),
-        clip(&detail, 1000),
-        cve_unique,
-        evidence,
-    ))
+    detail
 }
 
 /// Host and port from "https://h:8443/x", "h:8443", "[::1]:22", "::1" or "h".
@@ -176,7 +176,9 @@ fn split_host(s: &str) -> (String, Option<u16>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::super::testkit::{
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data,
+    };
     use super::*;
 
     fn sample() -> Vec<u8> {
@@ -270,30 +272,21 @@ mod tests {
         assert_eq!(parse(b"").unwrap(), ParsedOutput::default());
         assert_eq!(parse(b"\n\n").unwrap(), ParsedOutput::default());
         let full = sample();
-        let cut = full.len() - 30;
-        assert!(matches!(
-            parse(&full[..cut]),
-            Err(ParseError::Truncated { .. })
-        ));
-        assert!(matches!(
-            parse(b"{\"template-id\": oops}\n{}\n"),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(b"{\"a\":1\n{\"b\":2}\n"),
-            Err(ParseError::Malformed { .. })
-        ));
+        check_truncated(parse, &[&full[..full.len() - 30]]);
+        check_malformed(
+            parse,
+            &[b"{\"template-id\": oops}\n{}\n", b"{\"a\":1\n{\"b\":2}\n"],
+        );
     }
 
     #[test]
     fn truncation_and_garbling_never_panic() {
         let input = sample();
         // A cut that ends inside a JSON line must fail; one at a line end is a shorter run.
-        check_prefixes(parse, &input, |p| {
+        check_hostile(parse, &input, |p| {
             let tail = p.rsplit(|&b| b == b'\n').next().unwrap_or_default();
             tail.first() == Some(&b'{') && serde_json::from_slice::<Value>(tail).is_err()
         });
-        check_garbled(parse, &input);
     }
 
     #[test]

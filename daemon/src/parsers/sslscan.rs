@@ -61,156 +61,183 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
         };
         let enabled: Vec<String> = test
             .children_named("protocol")
-            .filter(|p| p.attr("enabled").map(str::trim) == Some("1"))
+            .filter(|p| flag(p, "enabled"))
             .map(protocol_name)
             .collect();
         if enabled.is_empty() {
             continue;
         }
         push_service(&mut out.services, tls_endpoint(host, port));
-        let mut add = |severity, title: String, detail: String, cve: &[&str], evidence: String| {
-            let cve = cve.iter().map(|c| c.to_string()).collect();
-            findings.push(new_finding(
+        let weaknesses = protocols(&enabled)
+            .chain(ciphers(test))
+            .chain(heartbleed(test))
+            .chain(renegotiation(test))
+            .chain(compression(test))
+            .chain(certificates(test));
+        findings.extend(weaknesses.map(|w| {
+            let cve = w.cve.iter().map(|c| c.to_string()).collect();
+            new_finding(
                 TOOL,
                 host,
                 Some(port),
-                severity,
-                title,
-                detail,
+                w.severity,
+                w.title,
+                w.detail,
                 cve,
-                evidence,
-            ));
-        };
-
-        for proto in &enabled {
-            let (severity, cve, why): (Severity, &[&str], &str) = match proto.as_str() {
-                "SSLv2" => (
-                    Severity::High,
-                    &["CVE-2016-0800"],
-                    "SSLv2 is broken (DROWN).",
-                ),
-                "SSLv3" => (
-                    Severity::High,
-                    &["CVE-2014-3566"],
-                    "SSLv3 is broken (POODLE).",
-                ),
-                "TLSv1.0" | "TLSv1.1" => (
-                    Severity::Medium,
-                    &[],
-                    "TLS 1.0 and 1.1 are deprecated (RFC 8996).",
-                ),
-                _ => continue,
-            };
-            add(
-                severity,
-                format!("{proto} offered"),
-                format!("The server accepts {proto}. {why}"),
-                cve,
-                format!("protocol:{proto}"),
-            );
-        }
-
-        for cipher in test.children_named("cipher") {
-            let strength = cipher
-                .attr("strength")
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            let (severity, kind) = match strength.as_str() {
-                "null" => (Severity::High, "NULL"),
-                "anonymous" => (Severity::High, "Anonymous"),
-                "weak" => (Severity::Medium, "Weak"),
-                "medium" => (Severity::Low, "Medium-strength"),
-                _ => continue,
-            };
-            let name = cipher.attr_nonempty("cipher").unwrap_or("unknown");
-            let version = cipher.attr_nonempty("sslversion").unwrap_or("unknown");
-            let bits = cipher.attr_nonempty("bits").unwrap_or("?");
-            let status = cipher.attr_nonempty("status").unwrap_or("accepted");
-            add(
-                severity,
-                format!("{kind} cipher suite accepted: {name}"),
-                format!("{version} {name} ({bits} bits, {status}, strength {strength})"),
-                &[],
-                format!("{name}@{version}"),
-            );
-        }
-
-        let bled: Vec<&str> = test
-            .children_named("heartbleed")
-            .filter(|h| h.attr("vulnerable").map(str::trim) == Some("1"))
-            .map(|h| h.attr_nonempty("sslversion").unwrap_or("unknown"))
-            .collect();
-        if !bled.is_empty() {
-            add(
-                Severity::Critical,
-                "Heartbleed (CVE-2014-0160)".into(),
-                format!(
-                    "Server memory leaks through TLS heartbeats via {}.",
-                    bled.join(", ")
-                ),
-                &["CVE-2014-0160"],
-                "heartbleed".into(),
-            );
-        }
-
-        if let Some(reneg) = test.child("renegotiation") {
-            if reneg.attr("supported").map(str::trim) == Some("1")
-                && reneg.attr("secure").map(str::trim) != Some("1")
-            {
-                add(
-                    Severity::Medium,
-                    "Insecure renegotiation supported".into(),
-                    "The server allows client-initiated renegotiation without RFC 5746 secure renegotiation.".into(),
-                    &["CVE-2009-3555"],
-                    "renegotiation".into(),
-                );
-            }
-        }
-
-        if test
-            .child("compression")
-            .and_then(|c| c.attr("supported"))
-            .map(str::trim)
-            == Some("1")
-        {
-            add(
-                Severity::Medium,
-                "TLS compression enabled (CRIME)".into(),
-                "The server accepts TLS-level compression.".into(),
-                &["CVE-2012-4929"],
-                "compression".into(),
-            );
-        }
-
-        for cert in test
-            .children_named("certificates")
-            .flat_map(|c| c.children_named("certificate"))
-        {
-            let text = |k: &str| cert.child(k).map(XmlNode::text_trim).unwrap_or_default();
-            let who = format!("subject {}, issuer {}", text("subject"), text("issuer"));
-            if text("self-signed").eq_ignore_ascii_case("true") {
-                add(
-                    Severity::Medium,
-                    "Self-signed certificate".into(),
-                    who.clone(),
-                    &[],
-                    "certificate:self-signed".into(),
-                );
-            }
-            if text("expired").eq_ignore_ascii_case("true") {
-                add(
-                    Severity::High,
-                    "Expired certificate".into(),
-                    format!("{who}, not valid after {}", text("not-valid-after")),
-                    &[],
-                    "certificate:expired".into(),
-                );
-            }
-        }
+                w.evidence,
+            )
+        }));
     }
     out.findings = dedupe_findings(findings);
     Ok(out)
+}
+
+/// One weakness of an endpoint, before it becomes a finding on that host and port.
+struct Weakness {
+    severity: Severity,
+    title: String,
+    detail: String,
+    cve: &'static [&'static str],
+    evidence: String,
+}
+
+/// `attr="1"`, sslscan's way of saying yes.
+fn flag(node: &XmlNode, attr: &str) -> bool {
+    node.attr(attr).map(str::trim) == Some("1")
+}
+
+/// SSLv2/SSLv3 offered -> High (DROWN, POODLE); TLS 1.0/1.1 offered -> Medium.
+fn protocols(enabled: &[String]) -> impl Iterator<Item = Weakness> + '_ {
+    enabled.iter().filter_map(|proto| {
+        let (severity, cve, why): (Severity, &'static [&'static str], &str) = match proto.as_str() {
+            "SSLv2" => (
+                Severity::High,
+                &["CVE-2016-0800"],
+                "SSLv2 is broken (DROWN).",
+            ),
+            "SSLv3" => (
+                Severity::High,
+                &["CVE-2014-3566"],
+                "SSLv3 is broken (POODLE).",
+            ),
+            "TLSv1.0" | "TLSv1.1" => (
+                Severity::Medium,
+                &[],
+                "TLS 1.0 and 1.1 are deprecated (RFC 8996).",
+            ),
+            _ => return None,
+        };
+        Some(Weakness {
+            severity,
+            title: format!("{proto} offered"),
+            detail: format!("The server accepts {proto}. {why}"),
+            cve,
+            evidence: format!("protocol:{proto}"),
+        })
+    })
+}
+
+/// Accepted ciphers by sslscan's strength: null/anonymous -> High, weak -> Medium,
+/// medium -> Low; one per cipher and protocol version.
+fn ciphers(test: &XmlNode) -> impl Iterator<Item = Weakness> + '_ {
+    test.children_named("cipher").filter_map(|cipher| {
+        let strength = cipher
+            .attr("strength")
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let (severity, kind) = match strength.as_str() {
+            "null" => (Severity::High, "NULL"),
+            "anonymous" => (Severity::High, "Anonymous"),
+            "weak" => (Severity::Medium, "Weak"),
+            "medium" => (Severity::Low, "Medium-strength"),
+            _ => return None,
+        };
+        let name = cipher.attr_nonempty("cipher").unwrap_or("unknown");
+        let version = cipher.attr_nonempty("sslversion").unwrap_or("unknown");
+        let bits = cipher.attr_nonempty("bits").unwrap_or("?");
+        let status = cipher.attr_nonempty("status").unwrap_or("accepted");
+        Some(Weakness {
+            severity,
+            title: format!("{kind} cipher suite accepted: {name}"),
+            detail: format!("{version} {name} ({bits} bits, {status}, strength {strength})"),
+            cve: &[],
+            evidence: format!("{name}@{version}"),
+        })
+    })
+}
+
+/// Heartbleed on any version -> one Critical finding naming the versions.
+fn heartbleed(test: &XmlNode) -> Option<Weakness> {
+    let bled: Vec<&str> = test
+        .children_named("heartbleed")
+        .filter(|h| flag(h, "vulnerable"))
+        .map(|h| h.attr_nonempty("sslversion").unwrap_or("unknown"))
+        .collect();
+    (!bled.is_empty()).then(|| Weakness {
+        severity: Severity::Critical,
+        title: "Heartbleed (CVE-2014-0160)".into(),
+        detail: format!(
+            "Server memory leaks through TLS heartbeats via {}.",
+            bled.join(", ")
+        ),
+        cve: &["CVE-2014-0160"],
+        evidence: "heartbleed".into(),
+    })
+}
+
+/// Renegotiation supported but not secure (RFC 5746) -> Medium.
+fn renegotiation(test: &XmlNode) -> Option<Weakness> {
+    let reneg = test.child("renegotiation")?;
+    (flag(reneg, "supported") && !flag(reneg, "secure")).then(|| Weakness {
+        severity: Severity::Medium,
+        title: "Insecure renegotiation supported".into(),
+        detail: "The server allows client-initiated renegotiation without RFC 5746 secure renegotiation.".into(),
+        cve: &["CVE-2009-3555"],
+        evidence: "renegotiation".into(),
+    })
+}
+
+/// TLS-level compression -> Medium (CRIME).
+fn compression(test: &XmlNode) -> Option<Weakness> {
+    test.child("compression")
+        .filter(|c| flag(c, "supported"))
+        .map(|_| Weakness {
+            severity: Severity::Medium,
+            title: "TLS compression enabled (CRIME)".into(),
+            detail: "The server accepts TLS-level compression.".into(),
+            cve: &["CVE-2012-4929"],
+            evidence: "compression".into(),
+        })
+}
+
+/// Self-signed -> Medium, expired -> High, per certificate shown.
+fn certificates(test: &XmlNode) -> impl Iterator<Item = Weakness> + '_ {
+    test.children_named("certificates")
+        .flat_map(|c| c.children_named("certificate"))
+        .flat_map(|cert| {
+            let text = |k: &str| cert.child(k).map(XmlNode::text_trim).unwrap_or_default();
+            let who = format!("subject {}, issuer {}", text("subject"), text("issuer"));
+            let self_signed = text("self-signed")
+                .eq_ignore_ascii_case("true")
+                .then(|| Weakness {
+                    severity: Severity::Medium,
+                    title: "Self-signed certificate".into(),
+                    detail: who.clone(),
+                    cve: &[],
+                    evidence: "certificate:self-signed".into(),
+                });
+            let expired = text("expired")
+                .eq_ignore_ascii_case("true")
+                .then(|| Weakness {
+                    severity: Severity::High,
+                    title: "Expired certificate".into(),
+                    detail: format!("{who}, not valid after {}", text("not-valid-after")),
+                    cve: &[],
+                    evidence: "certificate:expired".into(),
+                });
+            self_signed.into_iter().chain(expired)
+        })
 }
 
 /// "SSLv3", "TLSv1.0" from `<protocol type="ssl" version="3">`, matching the names
@@ -231,9 +258,10 @@ fn protocol_name(p: &XmlNode) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::super::testkit::{
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data, lacks,
+    };
     use super::*;
-    use picket_protocol::Service;
 
     const FIXTURES: &[&str] = &[
         "sslscan-https.xml",
@@ -255,18 +283,7 @@ mod tests {
     #[test]
     fn https_fixture() {
         let out = parse(&data("sslscan-https.xml")).unwrap();
-        assert_eq!(
-            out.services,
-            vec![Service {
-                host: "127.0.0.1".into(),
-                port: 18443,
-                proto: "tcp".into(),
-                name: "ssl".into(),
-                product: None,
-                version: None,
-                tls: true
-            }]
-        );
+        assert_eq!(out.services, vec![tls_endpoint("127.0.0.1", 18443)]);
         assert_eq!(
             titles(&out, Severity::Medium),
             vec![
@@ -393,38 +410,25 @@ mod tests {
 
     #[test]
     fn error_classes() {
-        assert!(matches!(parse(b""), Err(ParseError::Malformed { .. })));
-        assert!(matches!(
-            parse(b"not xml at all"),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(&data("nmap-http-https.xml")),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(b"<?xml version=\"1.0\"?><document title=\"SSLScan Results\"></document>"),
-            Err(ParseError::Malformed { .. })
-        ));
+        check_malformed(
+            parse,
+            &[
+                b"",
+                b"not xml at all",
+                &data("nmap-http-https.xml"),
+                b"<?xml version=\"1.0\"?><document title=\"SSLScan Results\"></document>",
+                b"<?xml version=\"1.0\"?><document><ssltest host=\"h\" port=\"x\"></ssltest></document>",
+            ],
+        );
         let full = data("sslscan-https.xml");
-        assert!(matches!(
-            parse(&full[..full.len() / 3]),
-            Err(ParseError::Truncated { .. })
-        ));
-        assert!(matches!(
-            parse(b"<?xml version=\"1.0\"?><document><ssltest host=\"h\" port=\"x\"></ssltest></document>"),
-            Err(ParseError::Malformed { .. })
-        ));
+        check_truncated(parse, &[&full[..full.len() / 3]]);
     }
 
     #[test]
     fn truncation_and_garbling_never_panic() {
         for name in FIXTURES {
             let input = data(name);
-            check_prefixes(parse, &input, |p| {
-                !p.windows(11).any(|w| w == b"</document>")
-            });
-            check_garbled(parse, &input);
+            check_hostile(parse, &input, lacks(b"</document>"));
         }
     }
 

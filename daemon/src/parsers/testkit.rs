@@ -1,6 +1,66 @@
-//! Parser test kit: truncation, garbling, fingerprint stability checks and fixture loading.
+//! Parser test kit: truncation, garbling, fingerprint stability checks, error-class checks
+//! and fixture loading, shared by every parser's tests. Test-only: nothing here may be
+//! used by the parsers themselves.
 use super::{ParseError, ParsedOutput};
 use std::collections::HashSet;
+
+/// (title, severity) of every finding, sorted: what a fixture test compares.
+pub fn titles(out: &ParsedOutput) -> Vec<(&str, picket_protocol::Severity)> {
+    let mut t: Vec<_> = out
+        .findings
+        .iter()
+        .map(|f| (f.title.as_str(), f.severity))
+        .collect();
+    t.sort();
+    t
+}
+
+/// Each input is refused as `Malformed`.
+pub fn check_malformed(
+    parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>,
+    inputs: &[&[u8]],
+) {
+    check_refused(parse, inputs, |e| matches!(e, ParseError::Malformed { .. }));
+}
+
+/// Each input is refused as `Truncated`.
+pub fn check_truncated(
+    parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>,
+    inputs: &[&[u8]],
+) {
+    check_refused(parse, inputs, |e| matches!(e, ParseError::Truncated { .. }));
+}
+
+fn check_refused(
+    parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>,
+    inputs: &[&[u8]],
+    expected: fn(&ParseError) -> bool,
+) {
+    for input in inputs {
+        let res = parse(input);
+        assert!(
+            res.as_ref().err().is_some_and(expected),
+            "{} bytes, starting {:?}: {res:?}",
+            input.len(),
+            String::from_utf8_lossy(&input[..input.len().min(60)])
+        );
+    }
+}
+
+/// Every prefix that `must_fail` names fails, and garbled copies never panic.
+pub fn check_hostile(
+    parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError> + Copy,
+    input: &[u8],
+    must_fail: impl Fn(&[u8]) -> bool,
+) {
+    check_prefixes(parse, input, must_fail);
+    check_garbled(parse, input);
+}
+
+/// For XML: a prefix without the closing root tag must fail.
+pub fn lacks(end_tag: &'static [u8]) -> impl Fn(&[u8]) -> bool {
+    move |prefix| !prefix.windows(end_tag.len()).any(|w| w == end_tag)
+}
 
 pub fn data(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

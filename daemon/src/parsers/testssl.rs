@@ -28,7 +28,7 @@ use picket_protocol::Severity;
 use serde_json::Value;
 
 use super::normalize::{
-    dedupe_findings, json_error, normalize_cve, push_service, tls_endpoint, unbracket,
+    dedupe_findings, json_error, normalize_cve, push_service, reject_empty, tls_endpoint, unbracket,
 };
 use super::{new_finding, ParseError, ParsedOutput};
 
@@ -130,12 +130,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
 /// The JSON value(s) in the file: normally one; after a refused re-run, the original
 /// array plus the entries testssl appended behind it.
 fn read_documents(output: &[u8]) -> Result<Vec<Value>, ParseError> {
-    if output.iter().all(u8::is_ascii_whitespace) {
-        return Err(ParseError::Malformed {
-            tool: TOOL,
-            reason: "empty output".into(),
-        });
-    }
+    reject_empty(TOOL, output)?;
     let mut stream = serde_json::Deserializer::from_slice(output).into_iter::<Value>();
     let first = match stream.next() {
         Some(Ok(v)) => v,
@@ -273,10 +268,11 @@ fn flat_host(ip: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::super::testkit::{
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data, titles,
+    };
     use super::*;
     use picket_protocol::Finding;
-    use picket_protocol::Service;
 
     const FIXTURES: &[&str] = &[
         "testssl-https-flat.json",
@@ -294,32 +290,11 @@ mod tests {
             .unwrap_or_else(|| panic!("no {id}"))
     }
 
-    fn ids(out: &ParsedOutput) -> Vec<(&str, Severity)> {
-        let mut v: Vec<_> = out
-            .findings
-            .iter()
-            .map(|f| (f.title.as_str(), f.severity))
-            .collect();
-        v.sort();
-        v
-    }
-
     /// What the --fast scan found (COMMANDS.md). The pretty run also did the CAA lookup
     /// (no --nodns) and reported DNS_CAArecord LOW.
     fn check_fast(out: &ParsedOutput, with_caa: bool) {
-        assert_eq!(
-            out.services,
-            vec![Service {
-                host: "127.0.0.1".into(),
-                port: 18443,
-                proto: "tcp".into(),
-                name: "ssl".into(),
-                product: None,
-                version: None,
-                tls: true
-            }]
-        );
-        let mut found = ids(out);
+        assert_eq!(out.services, vec![tls_endpoint("127.0.0.1", 18443)]);
+        let mut found = titles(out);
         if with_caa {
             let at = found
                 .iter()
@@ -470,33 +445,22 @@ mod tests {
 
     #[test]
     fn error_classes() {
-        assert!(matches!(parse(b""), Err(ParseError::Malformed { .. })));
-        assert!(matches!(
-            parse(&data("testssl-https-stdout.txt")),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(b"{\"a\": 1}"),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(b"\"text\""),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(b"[] trailing"),
-            Err(ParseError::Malformed { .. })
-        ));
+        check_malformed(
+            parse,
+            &[
+                b"",
+                &data("testssl-https-stdout.txt"),
+                b"{\"a\": 1}",
+                b"\"text\"",
+                b"[] trailing",
+            ],
+        );
         let full = data("testssl-https-flat.json");
-        assert!(matches!(
-            parse(&full[..full.len() / 2]),
-            Err(ParseError::Truncated { .. })
-        ));
         let pretty = data("testssl-https.json");
-        assert!(matches!(
-            parse(&pretty[..pretty.len() - 10]),
-            Err(ParseError::Truncated { .. })
-        ));
+        check_truncated(
+            parse,
+            &[&full[..full.len() / 2], &pretty[..pretty.len() - 10]],
+        );
     }
 
     #[test]
@@ -508,8 +472,7 @@ mod tests {
                 let _ = s.next();
                 s.byte_offset()
             };
-            check_prefixes(parse, &input, |p| p.len() < first_end);
-            check_garbled(parse, &input);
+            check_hostile(parse, &input, |p| p.len() < first_end);
         }
     }
 

@@ -25,7 +25,7 @@
 use picket_protocol::{Finding, Service, Severity};
 use serde_json::{Map, Value};
 
-use super::normalize::{dedupe_findings, json_error, push_service, unbracket};
+use super::normalize::{dedupe_findings, json_error, push_service, reject_empty, unbracket};
 use super::{new_finding, ParseError, ParsedOutput};
 
 const TOOL: &str = "whatweb";
@@ -132,12 +132,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
 }
 
 fn read_array(output: &[u8]) -> Result<Vec<Value>, ParseError> {
-    if output.iter().all(u8::is_ascii_whitespace) {
-        return Err(ParseError::Malformed {
-            tool: TOOL,
-            reason: "empty output".into(),
-        });
-    }
+    reject_empty(TOOL, output)?;
     let value = match serde_json::from_slice::<Value>(output) {
         Ok(v) => v,
         Err(e) if e.is_eof() => return Err(json_error(TOOL, &e)),
@@ -287,7 +282,9 @@ fn missing_headers(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{check_fingerprints, check_garbled, check_prefixes, data};
+    use super::super::testkit::{
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data, titles,
+    };
     use super::*;
 
     const FIXTURES: &[&str] = &[
@@ -297,16 +294,6 @@ mod tests {
         "whatweb-closed.json",
         "whatweb-https-mixed-stdout.txt",
     ];
-
-    fn titles(out: &ParsedOutput) -> Vec<(&str, Severity)> {
-        let mut t: Vec<_> = out
-            .findings
-            .iter()
-            .map(|f| (f.title.as_str(), f.severity))
-            .collect();
-        t.sort();
-        t
-    }
 
     fn service(
         host: &str,
@@ -474,25 +461,17 @@ mod tests {
 
     #[test]
     fn error_classes() {
-        assert!(matches!(parse(b""), Err(ParseError::Malformed { .. })));
-        assert!(matches!(
-            parse(b"{\"target\":\"http://x\"}"),
-            Err(ParseError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse(b"ERROR Opening: http://127.0.0.1:18999 - Connection refused"),
-            Err(ParseError::Malformed { .. })
-        ));
+        check_malformed(
+            parse,
+            &[
+                b"",
+                b"{\"target\":\"http://x\"}",
+                b"ERROR Opening: http://127.0.0.1:18999 - Connection refused",
+            ],
+        );
         let full = data("whatweb-http.json");
-        assert!(matches!(
-            parse(&full[..full.len() / 2]),
-            Err(ParseError::Truncated { .. })
-        ));
         let mixed = data("whatweb-https-mixed-stdout.txt");
-        assert!(matches!(
-            parse(&mixed[..mixed.len() - 3]),
-            Err(ParseError::Truncated { .. })
-        ));
+        check_truncated(parse, &[&full[..full.len() / 2], &mixed[..mixed.len() - 3]]);
     }
 
     #[test]
@@ -500,8 +479,7 @@ mod tests {
         for name in FIXTURES {
             let input = data(name);
             let last = input.iter().rposition(|&b| b == b']').unwrap();
-            check_prefixes(parse, &input, |p| p.len() <= last);
-            check_garbled(parse, &input);
+            check_hostile(parse, &input, |p| p.len() <= last);
         }
     }
 

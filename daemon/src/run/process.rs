@@ -16,6 +16,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
+use crate::parsers::normalize::{clip, strip_ansi};
+
 /// How a process run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcessEnd {
@@ -158,23 +160,26 @@ pub async fn run(
     }
 }
 
-/// The last lines of stderr, for an error message.
+/// The last lines of stderr, for an error message: colour codes and other control
+/// characters out, at most 500 characters so one chatty tool cannot bloat a run record.
 pub fn stderr_tail(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
-    let clean: String = text
+    let clean: String = strip_ansi(&text)
         .chars()
         .filter(|c| !c.is_control() || *c == '\n')
         .collect();
     let lines: Vec<&str> = clean.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = &lines[lines.len().saturating_sub(3)..];
-    let s = tail.join(" | ");
-    if s.len() > 500 {
-        let cut = (0..=500)
-            .rev()
-            .find(|i| s.is_char_boundary(*i))
-            .unwrap_or(0);
-        format!("{}...", &s[..cut])
-    } else {
-        s
+    clip(&tail.join(" | "), 500)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stderr_tail_keeps_the_last_lines_without_colour() {
+        let err = b"one\n\x1b[1;31mtwo\x1b[0m\n\nthree\r\nfour\x07\n";
+        assert_eq!(super::stderr_tail(err), "two | three | four");
+        let long = "x".repeat(600);
+        assert_eq!(super::stderr_tail(long.as_bytes()).chars().count(), 501);
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{ParserSpec, ToolConfig};
+use crate::parsers::normalize::{clip, strip_ansi};
 use crate::parsers::{BuiltinParser, ParseError, ParsedOutput};
 
 /// One tool, resolved.
@@ -200,23 +201,15 @@ pub async fn parse_output(
         .map_err(|source| ParserCrashed { tool, source })
 }
 
-/// Finds a program the way execvp would: a path with a slash is used as is, else PATH.
+/// Finds a program the way execvp would: a path with a slash is taken as it is (relative
+/// to the current directory), else PATH is searched (execvp's default list when PATH is
+/// unset). The `which` crate does the search, as it does for the client's autostart: one
+/// PATH lookup for the workspace.
 pub fn find_program(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        p.metadata()
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    };
-    if program.contains('/') {
-        let p = PathBuf::from(program);
-        return executable(&p).then_some(p);
-    }
-    let paths = std::env::var_os("PATH")
-        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".into());
-    std::env::split_paths(&paths)
-        .map(|d| d.join(program))
-        .find(|p| executable(p))
+    const EXECVP_DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+    let paths = std::env::var_os("PATH").unwrap_or_else(|| EXECVP_DEFAULT_PATH.into());
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    which::which_in(program, Some(paths), cwd).ok()
 }
 
 /// First meaningful line of `program --version`, bounded in time.
@@ -239,12 +232,11 @@ async fn probe_version(path: &Path, args: &[String]) -> Option<String> {
 /// The first line that carries a dotted version number, without colour codes and with
 /// runs of spaces folded (testssl.sh prints a coloured banner before its version).
 fn version_line(text: &str) -> Option<String> {
-    let ansi = regex::Regex::new(r"\x1b\[[0-9;]*[A-Za-z]").ok()?;
     let dotted = regex::Regex::new(r"\d+\.\d+").ok()?;
-    let clean = ansi.replace_all(text, "");
+    let clean = strip_ansi(text);
     let line = clean.lines().find(|l| dotted.is_match(l))?;
     let folded = line.split_whitespace().collect::<Vec<_>>().join(" ");
-    Some(folded.chars().take(120).collect())
+    Some(clip(&folded, 120))
 }
 
 pub type ToolSet = Arc<BTreeMap<String, Arc<ToolSpec>>>;
@@ -278,5 +270,29 @@ mod tests {
             Some("Nmap version 7.93 ( https://nmap.org )")
         );
         assert_eq!(super::version_line("no digits here\n"), None);
+    }
+
+    #[test]
+    fn programs_are_found_as_execvp_finds_them() {
+        use super::find_program;
+        assert!(find_program("sh").is_some());
+        assert_eq!(
+            find_program("/bin/sh").as_deref(),
+            Some(std::path::Path::new("/bin/sh"))
+        );
+        assert_eq!(find_program("picket-no-such-program"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("data.txt");
+        std::fs::write(&plain, "not a program").unwrap();
+        assert_eq!(
+            find_program(plain.to_str().unwrap()),
+            None,
+            "not executable"
+        );
+        assert_eq!(
+            find_program(dir.path().to_str().unwrap()),
+            None,
+            "a directory"
+        );
     }
 }
