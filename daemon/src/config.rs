@@ -22,6 +22,39 @@ pub enum ConfigError {
     Syntax { path: PathBuf, message: String },
     #[error("invalid configuration (after merging {files}): {message}")]
     Invalid { files: String, message: String },
+    #[error("invalid configuration (after merging {files}): {problem}")]
+    Rejected {
+        files: String,
+        #[source]
+        problem: ConfigProblem,
+    },
+}
+
+/// A setting that parses but can't work; each message names the key and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigProblem {
+    #[error("max_frame_bytes = {0} is too small (at least 1024)")]
+    FrameCapTooSmall(usize),
+    #[error("limits.max_concurrent_scans and limits.per_target must be at least 1")]
+    ZeroLimit,
+    #[error(
+        "db.pool_size must be at least 2: the writer keeps one connection for itself, \
+         reads and background checkpoints share the others"
+    )]
+    PoolTooSmall,
+    #[error("tools.{0}.concurrency must be at least 1")]
+    ZeroConcurrency(String),
+    #[error("tools.{tool}.parser = \"{parser}\" is not a built-in parser (nmap, sslscan, whatweb, testssl, nuclei) nor a generic mapping table")]
+    UnknownParser { tool: String, parser: String },
+    #[error("tools.{tool}.parser: {source}")]
+    BadMapping {
+        tool: String,
+        source: crate::parsers::generic::MappingError,
+    },
+    #[error("profiles.{profile} names tool \"{tool}\", which is not configured under [tools]")]
+    UnknownProfileTool { profile: String, tool: String },
+    #[error(transparent)]
+    Scope(#[from] crate::scope::ScopeError),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -491,54 +524,55 @@ impl Config {
         }
         config
             .validate()
-            .map_err(|message| ConfigError::Invalid { files, message })?;
+            .map_err(|problem| ConfigError::Rejected { files, problem })?;
         Ok(config)
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigProblem> {
         if self.max_frame_bytes < 1024 {
-            return Err(format!(
-                "max_frame_bytes = {} is too small (at least 1024)",
-                self.max_frame_bytes
-            ));
+            return Err(ConfigProblem::FrameCapTooSmall(self.max_frame_bytes));
         }
         if self.limits.max_concurrent_scans == 0 || self.limits.per_target == 0 {
-            return Err(
-                "limits.max_concurrent_scans and limits.per_target must be at least 1".into(),
-            );
+            return Err(ConfigProblem::ZeroLimit);
         }
         if self.db.pool_size < 2 {
-            return Err(
-                "db.pool_size must be at least 2: the writer keeps one connection for itself, \
-                 reads and background checkpoints share the others"
-                    .into(),
-            );
+            return Err(ConfigProblem::PoolTooSmall);
         }
         for (name, t) in &self.tools {
             if t.concurrency == 0 {
-                return Err(format!("tools.{name}.concurrency must be at least 1"));
+                return Err(ConfigProblem::ZeroConcurrency(name.clone()));
             }
             match &t.parser {
                 ParserSpec::Builtin(p) if crate::parsers::BuiltinParser::from_name(p).is_none() => {
-                    return Err(format!(
-                        "tools.{name}.parser = \"{p}\" is not a built-in parser (nmap, sslscan, whatweb, testssl, nuclei) \
-                         nor a generic mapping table"
-                    ))
+                    return Err(ConfigProblem::UnknownParser {
+                        tool: name.clone(),
+                        parser: p.clone(),
+                    })
                 }
-                ParserSpec::Generic(g) => g.validate().map_err(|e| format!("tools.{name}.parser: {e}"))?,
+                ParserSpec::Generic(g) => {
+                    g.validate().map_err(|source| ConfigProblem::BadMapping {
+                        tool: name.clone(),
+                        source,
+                    })?
+                }
                 _ => {}
             }
         }
         for (name, p) in &self.profiles {
-            for t in p.discovery.iter().chain(&p.follow_up).chain(&p.direct) {
-                if !self.tools.contains_key(t) {
-                    return Err(format!(
-                        "profiles.{name} names tool \"{t}\", which is not configured under [tools]"
-                    ));
-                }
+            if let Some(t) = p
+                .discovery
+                .iter()
+                .chain(&p.follow_up)
+                .chain(&p.direct)
+                .find(|t| !self.tools.contains_key(*t))
+            {
+                return Err(ConfigProblem::UnknownProfileTool {
+                    profile: name.clone(),
+                    tool: t.clone(),
+                });
             }
         }
-        crate::scope::Scope::from_config(&self.scope).map_err(|e| e.to_string())?;
+        crate::scope::Scope::from_config(&self.scope)?;
         Ok(())
     }
 
@@ -619,7 +653,7 @@ mod tests {
         let mut c = Config::default();
         c.db.pool_size = 1;
         let err = c.validate().unwrap_err();
-        assert!(err.contains("db.pool_size must be at least 2"), "{err}");
+        assert!(matches!(err, ConfigProblem::PoolTooSmall), "{err}");
         c.db.pool_size = 2;
         c.validate().unwrap();
     }

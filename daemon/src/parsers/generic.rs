@@ -99,6 +99,26 @@ pub struct JsonPointers {
     pub default_severity: Option<Severity>,
 }
 
+/// Why a generic mapping can't be used; the config names the tool and file around it.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    #[error("invalid pattern: {0}\nfix: `pattern` is Rust regex syntax (https://docs.rs/regex/#syntax); in TOML put it in single quotes so backslashes stay as written")]
+    BadPattern(#[from] regex::Error),
+    #[error("unknown group (?P<{group}>) in pattern; known groups: {}", GROUPS.join(", "))]
+    UnknownGroup { group: String },
+    #[error("pattern has no (?P<title>...) group and no `title` is set")]
+    NoTitleGroup,
+    #[error(
+        "{field} = {pointer:?} is not a JSON pointer (it must start with '/', e.g. \"/info/name\")"
+    )]
+    NotAPointer {
+        field: &'static str,
+        pointer: String,
+    },
+    #[error("json_lines mapping needs `title` (a pointer) or `default_title`")]
+    NoTitlePointer,
+}
+
 /// A `pattern` compiled once, when the config is read: a bad one is a config error (with
 /// the file and line) rather than a failed run, and no run pays for compiling. Kept behind
 /// `Arc` because a cloned `Regex` starts with a cold search cache, which the fuzzer's
@@ -109,15 +129,12 @@ pub struct Pattern(std::sync::Arc<Regex>);
 
 impl Pattern {
     /// Compiles `text` and checks that it names only the groups the parser reads.
-    pub fn new(text: &str) -> Result<Self, String> {
-        let re = Regex::new(text).map_err(|e| {
-            format!("invalid pattern: {e}\nfix: `pattern` is Rust regex syntax (https://docs.rs/regex/#syntax); in TOML put it in single quotes so backslashes stay as written")
-        })?;
+    pub fn new(text: &str) -> Result<Self, MappingError> {
+        let re = Regex::new(text)?;
         if let Some(bad) = re.capture_names().flatten().find(|n| !GROUPS.contains(n)) {
-            return Err(format!(
-                "unknown group (?P<{bad}>) in pattern; known groups: {}",
-                GROUPS.join(", ")
-            ));
+            return Err(MappingError::UnknownGroup {
+                group: bad.to_string(),
+            });
         }
         Ok(Self(std::sync::Arc::new(re)))
     }
@@ -132,8 +149,8 @@ impl Pattern {
 }
 
 impl std::str::FromStr for Pattern {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = MappingError;
+    fn from_str(text: &str) -> Result<Self, MappingError> {
         Self::new(text)
     }
 }
@@ -166,11 +183,11 @@ impl std::fmt::Debug for Pattern {
 impl GenericMapping {
     /// Checks what the types cannot: pointers start with '/', and a title can come from
     /// somewhere. (A `Pattern` has compiled and names known groups by construction.)
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), MappingError> {
         match self {
             GenericMapping::Regex { pattern, title, .. } => {
                 if !pattern.has_group("title") && title.is_none() {
-                    return Err("pattern has no (?P<title>...) group and no `title` is set".into());
+                    return Err(MappingError::NoTitleGroup);
                 }
                 Ok(())
             }
@@ -186,13 +203,14 @@ impl GenericMapping {
                 ];
                 for (name, pointer) in fields {
                     if let Some(p) = pointer.as_deref().filter(|p| !p.starts_with('/')) {
-                        return Err(format!("{name} = {p:?} is not a JSON pointer (it must start with '/', e.g. \"/info/name\")"));
+                        return Err(MappingError::NotAPointer {
+                            field: name,
+                            pointer: p.to_string(),
+                        });
                     }
                 }
                 if m.title.is_none() && m.default_title.is_none() {
-                    return Err(
-                        "json_lines mapping needs `title` (a pointer) or `default_title`".into(),
-                    );
+                    return Err(MappingError::NoTitlePointer);
                 }
                 Ok(())
             }
@@ -442,7 +460,7 @@ mod tests {
 
     #[test]
     fn validation_errors() {
-        let bad_re = "(?P<title>".parse::<Pattern>().unwrap_err();
+        let bad_re = "(?P<title>".parse::<Pattern>().unwrap_err().to_string();
         assert!(
             bad_re.contains("invalid pattern") && bad_re.contains("fix:"),
             "{bad_re}"
@@ -450,6 +468,7 @@ mod tests {
         assert!("(?P<titel>.*)"
             .parse::<Pattern>()
             .unwrap_err()
+            .to_string()
             .contains("titel"));
         // Read from a config, a bad pattern fails there, not at the first run.
         let err = toml::from_str::<Wrapper>("[parser]\nkind = \"regex\"\npattern = '('\n")
@@ -473,7 +492,11 @@ mod tests {
             host: Some("host".into()),
             ..nuclei_pointers()
         });
-        assert!(bare_host.validate().unwrap_err().contains("host"));
+        assert!(bare_host
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("host"));
         let untitled = GenericMapping::JsonLines(JsonPointers {
             title: None,
             ..nuclei_pointers()
