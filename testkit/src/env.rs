@@ -29,6 +29,7 @@ pub struct Env {
     socket: PathBuf,
     config_file: Option<PathBuf>,
     data_dir: Option<PathBuf>,
+    hosts: Option<PathBuf>,
     extra_env: Vec<(OsString, OsString)>,
 }
 
@@ -67,8 +68,29 @@ impl Env {
             socket,
             config_file: None,
             data_dir: None,
+            hosts: None,
             extra_env: Vec::new(),
         })
+    }
+
+    /// Daemons of this env (and the tools they start) see `text` as `/etc/hosts`: each runs
+    /// in a mount namespace of its own where a file of this env is bind-mounted there. Needs
+    /// root (the tests run as root inside their network namespace). `set_hosts` changes the
+    /// answers later, as a DNS server changing its mind would.
+    pub fn with_hosts(mut self, text: &str) -> Env {
+        let path = self.dir.path().join("hosts");
+        std::fs::write(&path, text).expect("write hosts file");
+        self.hosts = Some(path);
+        self
+    }
+
+    /// Rewrites the private hosts file in place (same inode, so the bind mount sees it).
+    pub fn set_hosts(&self, text: &str) {
+        let path = self
+            .hosts
+            .as_ref()
+            .expect("set_hosts needs with_hosts first");
+        std::fs::write(path, text).expect("rewrite hosts file");
     }
 
     /// Writes `text` as an explicit config file, passed to every daemon as `--config FILE`.
@@ -249,7 +271,18 @@ impl Env {
         let n = DAEMON_SEQ.fetch_add(1, Ordering::Relaxed);
         let log = self.root().join(format!("picketd-{n}.log"));
         let file = std::fs::File::create(&log).context("create daemon log")?;
-        let mut cmd = self.command(picketd_bin());
+        let mut cmd = match &self.hosts {
+            None => self.command(picketd_bin()),
+            Some(hosts) => {
+                // unshare and sh both exec, so the daemon keeps the pid we spawn.
+                let mut c = self.command("unshare");
+                c.args(["-m", "--propagation", "private", "--", "sh", "-c"])
+                    .arg("mount --bind \"$0\" /etc/hosts && exec \"$@\"")
+                    .arg(hosts)
+                    .arg(picketd_bin());
+                c
+            }
+        };
         if let Some(cfg) = &self.config_file {
             cmd.arg("--config").arg(cfg);
         }

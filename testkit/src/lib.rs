@@ -3,7 +3,8 @@
 //!
 //! Owns: finding the built binaries (`bins`), the private world and the daemons started in
 //! it (`env`, `daemon`), process helpers that turn hangs into failures (`process`), stand-in
-//! tool configs and scripts (`config`, `scripts`), the loopback scan targets (`targets`) and
+//! tool configs and scripts (`config`, `scripts`), the loopback scan targets (`targets`), the
+//! escape sensor that proves nothing left loopback (`sensor`) and
 //! reading the client's `--json` output, typed or not (`output`).
 //!
 //! Must not assert anything about Picket's behaviour (the tests do), must not build the
@@ -17,6 +18,7 @@ pub mod env;
 pub mod output;
 pub mod process;
 pub mod scripts;
+pub mod sensor;
 pub mod targets;
 
 pub use bins::{bin_dir, picket_bin, picketd_bin, require_installed};
@@ -30,3 +32,4 @@ pub use process::{
     EVENTUALLY, READY_DEADLINE,
 };
 pub use scripts::tool_script;
+pub use sensor::Sensor;
