@@ -358,7 +358,7 @@ fn cve_separator(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{check_fingerprints, check_garbled, data};
+    use super::super::testkit::{check_fingerprints, check_garbled, data, titled};
     use super::examples::{gobuster, nuclei_like, nuclei_pointers};
     use super::*;
 
@@ -468,7 +468,7 @@ mod tests {
         .unwrap();
         assert!(out.services.is_empty());
         assert_eq!(out.findings.len(), 5);
-        let admin = out.findings.iter().find(|f| f.title == "/admin").unwrap();
+        let admin = titled(&out, "/admin");
         assert_eq!(
             (
                 admin.tool.as_str(),
@@ -482,11 +482,7 @@ mod tests {
             (admin.detail.as_str(), admin.evidence.as_str()),
             ("301", "/admin/")
         );
-        let robots = out
-            .findings
-            .iter()
-            .find(|f| f.title == "/robots.txt")
-            .unwrap();
+        let robots = titled(&out, "/robots.txt");
         assert_eq!(
             (robots.detail.as_str(), robots.evidence.as_str()),
             ("200", "")

@@ -259,7 +259,7 @@ fn protocol_name(p: &XmlNode) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{
-        check_fingerprints, check_hostile, check_malformed, check_truncated, data, lacks,
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data, lacks, titled,
     };
     use super::*;
 
@@ -318,11 +318,7 @@ mod tests {
         );
         assert!(titles(&out, Severity::Low).is_empty() && titles(&out, Severity::Info).is_empty());
         assert_eq!(out.findings.len(), 9);
-        let self_signed = out
-            .findings
-            .iter()
-            .find(|f| f.title == "Self-signed certificate")
-            .unwrap();
+        let self_signed = titled(&out, "Self-signed certificate");
         assert_eq!(self_signed.detail, "subject localhost, issuer localhost");
     }
 
@@ -363,41 +359,38 @@ mod tests {
  </ssltest>
 </document>"#;
         let out = parse(xml).unwrap();
-        let find = |t: &str| {
-            out.findings
-                .iter()
-                .find(|f| f.title == t)
-                .unwrap_or_else(|| panic!("{t}: {:#?}", out.findings))
-        };
-        assert_eq!(find("SSLv2 offered").severity, Severity::High);
-        assert_eq!(find("SSLv3 offered").cve, vec!["CVE-2014-3566".to_string()]);
-        let hb = find("Heartbleed (CVE-2014-0160)");
+        assert_eq!(titled(&out, "SSLv2 offered").severity, Severity::High);
+        assert_eq!(
+            titled(&out, "SSLv3 offered").cve,
+            vec!["CVE-2014-3566".to_string()]
+        );
+        let hb = titled(&out, "Heartbleed (CVE-2014-0160)");
         assert_eq!(
             (hb.severity, hb.cve.clone()),
             (Severity::Critical, vec!["CVE-2014-0160".to_string()])
         );
         assert!(hb.detail.contains("TLSv1.2, TLSv1.1"));
         assert_eq!(
-            find("NULL cipher suite accepted: NULL-MD5").severity,
+            titled(&out, "NULL cipher suite accepted: NULL-MD5").severity,
             Severity::High
         );
         assert_eq!(
-            find("Weak cipher suite accepted: DES-CBC-SHA").severity,
+            titled(&out, "Weak cipher suite accepted: DES-CBC-SHA").severity,
             Severity::Medium
         );
         assert_eq!(
-            find("Medium-strength cipher suite accepted: DES-CBC3-SHA").severity,
+            titled(&out, "Medium-strength cipher suite accepted: DES-CBC3-SHA").severity,
             Severity::Low
         );
         assert_eq!(
-            find("Insecure renegotiation supported").severity,
+            titled(&out, "Insecure renegotiation supported").severity,
             Severity::Medium
         );
         assert_eq!(
-            find("TLS compression enabled (CRIME)").cve,
+            titled(&out, "TLS compression enabled (CRIME)").cve,
             vec!["CVE-2012-4929".to_string()]
         );
-        let exp = find("Expired certificate");
+        let exp = titled(&out, "Expired certificate");
         assert_eq!(exp.severity, Severity::High);
         assert!(exp.detail.ends_with("Jan  1 00:00:00 2020 GMT"));
         assert!(!out
