@@ -1,6 +1,6 @@
-//! Parser test kit: truncation, garbling, fingerprint stability checks, error-class checks
-//! fixture loading and finding lookup, shared by every parser's tests. Test-only: nothing here may be
-//! used by the parsers themselves.
+//! Parser test kit: truncation, garbling, fingerprint stability checks, error-class checks,
+//! fixture loading and finding lookup, shared by every parser's tests. Test-only: nothing
+//! here may be used by the parsers themselves.
 use super::{ParseError, ParsedOutput};
 use std::collections::HashSet;
 
