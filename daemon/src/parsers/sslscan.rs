@@ -359,38 +359,36 @@ mod tests {
  </ssltest>
 </document>"#;
         let out = parse(xml).unwrap();
-        assert_eq!(titled(&out, "SSLv2 offered").severity, Severity::High);
-        assert_eq!(
-            titled(&out, "SSLv3 offered").cve,
-            vec!["CVE-2014-3566".to_string()]
-        );
-        let hb = titled(&out, "Heartbleed (CVE-2014-0160)");
+        let find = |t: &str| titled(&out, t);
+        assert_eq!(find("SSLv2 offered").severity, Severity::High);
+        assert_eq!(find("SSLv3 offered").cve, vec!["CVE-2014-3566".to_string()]);
+        let hb = find("Heartbleed (CVE-2014-0160)");
         assert_eq!(
             (hb.severity, hb.cve.clone()),
             (Severity::Critical, vec!["CVE-2014-0160".to_string()])
         );
         assert!(hb.detail.contains("TLSv1.2, TLSv1.1"));
         assert_eq!(
-            titled(&out, "NULL cipher suite accepted: NULL-MD5").severity,
+            find("NULL cipher suite accepted: NULL-MD5").severity,
             Severity::High
         );
         assert_eq!(
-            titled(&out, "Weak cipher suite accepted: DES-CBC-SHA").severity,
+            find("Weak cipher suite accepted: DES-CBC-SHA").severity,
             Severity::Medium
         );
         assert_eq!(
-            titled(&out, "Medium-strength cipher suite accepted: DES-CBC3-SHA").severity,
+            find("Medium-strength cipher suite accepted: DES-CBC3-SHA").severity,
             Severity::Low
         );
         assert_eq!(
-            titled(&out, "Insecure renegotiation supported").severity,
+            find("Insecure renegotiation supported").severity,
             Severity::Medium
         );
         assert_eq!(
-            titled(&out, "TLS compression enabled (CRIME)").cve,
+            find("TLS compression enabled (CRIME)").cve,
             vec!["CVE-2012-4929".to_string()]
         );
-        let exp = titled(&out, "Expired certificate");
+        let exp = find("Expired certificate");
         assert_eq!(exp.severity, Severity::High);
         assert!(exp.detail.ends_with("Jan  1 00:00:00 2020 GMT"));
         assert!(!out
