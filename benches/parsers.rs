@@ -1,7 +1,9 @@
 //! Parsers on the recorded fixtures of daemon/tests/data: every file whose name starts with
 //! a built-in parser's name goes through `BuiltinParser::parse` (error fixtures included:
 //! the error path is timed too); the gobuster files go through the generic regex parser
-//! with the README's gobuster mapping. Throughput is in bytes of tool output.
+//! with the example gobuster mapping the unit tests and the fuzz harness use too
+//! (`generic::examples`, the README's mapping extended to the whole line). Throughput is in
+//! bytes of tool output.
 //!
 //! `cargo bench --bench parsers`
 
@@ -9,7 +11,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use picketd::parsers::generic::{self, GenericMapping};
+use picketd::parsers::generic::{self, examples};
 use picketd::parsers::BuiltinParser;
 
 fn parsers(c: &mut Criterion) {
@@ -20,12 +22,7 @@ fn parsers(c: &mut Criterion) {
         .filter(|p| p.extension().is_some_and(|e| e != "md"))
         .collect();
     files.sort();
-    let gobuster: GenericMapping = serde_json::from_value(serde_json::json!({
-        "kind": "regex",
-        "pattern": r"^(?P<title>\S+)\s+\(Status: (?P<detail>\d+)\)",
-        "severity": "low",
-    }))
-    .expect("gobuster mapping");
+    let gobuster = examples::gobuster();
     let mut g = c.benchmark_group("parse");
     for path in files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();

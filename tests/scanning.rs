@@ -247,16 +247,8 @@ fn hostile_and_out_of_scope_targets_are_refused_before_any_process_starts() {
     let env = Env::new().with_config(&ConfigBuilder::new().tool(stand_in("recorder", &recorder)));
     let _d = env.start_daemon();
     let long = "a".repeat(10 * 1024);
-    let hostile = [
-        "-oX/tmp/x",
-        "--script=exploit",
-        "127.0.0.1;id",
-        "$(id)",
-        "`id`",
-        "127.0.0.1 -p1",
-        "http://127.0.0.1/ -x",
-        "",
-        long.as_str(),
+    let listed = include_str!("../daemon/tests/data/hostile_targets.txt").lines();
+    let out_of_scope = [
         "10.0.0.1",    // out of scope: must be refused, never contacted
         "192.168.1.1", // out of scope: must be refused, never contacted
         "8.8.8.8",     // out of scope: must be refused, never contacted
@@ -264,6 +256,7 @@ fn hostile_and_out_of_scope_targets_are_refused_before_any_process_starts() {
         "127.0.0.0/7",
         "http://10.0.0.1/", // out of scope: must be refused, never contacted
     ];
+    let hostile = listed.chain(["", long.as_str()]).chain(out_of_scope);
     for t in hostile {
         let out = env.picket(["--json", "scan", "--tools", "recorder", "--", t]);
         assert_eq!(

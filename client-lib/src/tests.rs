@@ -213,28 +213,19 @@ async fn typed_methods_return_their_payload_and_a_misfit_answer_is_unexpected() 
         }
         other => panic!("expected Unexpected, got {other:?}"),
     }
-    let err = client.cache(CacheCommand::Stats).await.err();
-    assert!(
-        matches!(
-            err,
-            Some(ClientError::Unexpected {
-                request: "cache",
-                ..
-            })
-        ),
-        "{err:?}"
-    );
-    let err = client.cache(CacheCommand::Clear).await.err();
-    assert!(
-        matches!(
-            err,
-            Some(ClientError::Unexpected {
-                request: "cache",
-                ..
-            })
-        ),
-        "{err:?}"
-    );
+    for command in [CacheCommand::Stats, CacheCommand::Clear] {
+        let err = client.cache(command).await.err();
+        assert!(
+            matches!(
+                err,
+                Some(ClientError::Unexpected {
+                    request: "cache",
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
 }
 
 #[tokio::test]

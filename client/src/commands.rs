@@ -79,6 +79,16 @@ fn usage(message: String, hint: &str) -> Failure {
     }
 }
 
+/// An optional word argument (a status, a severity) parsed to its type; a word the type
+/// does not know is a usage error with `hint`, before anything is asked of the daemon.
+fn parse_word<T: std::str::FromStr<Err = String>>(
+    word: Option<String>,
+    hint: &str,
+) -> Result<Option<T>, Failure> {
+    word.map(|w| w.parse::<T>().map_err(|e| usage(e, hint)))
+        .transpose()
+}
+
 async fn scan(conn: &mut Client, out: Out, args: ScanArgs) -> Result<(), Failure> {
     let request = ScanRequest {
         targets: args.targets,
@@ -142,13 +152,7 @@ async fn wait(
 }
 
 async fn list(conn: &mut Client, out: Out, args: ListArgs) -> Result<(), Failure> {
-    let status = match args.status {
-        Some(s) => Some(
-            s.parse::<ScanStatus>()
-                .map_err(|e| usage(e, "see `picket list --help`"))?,
-        ),
-        None => None,
-    };
+    let status = parse_word::<ScanStatus>(args.status, "see `picket list --help`")?;
     let query = ListQuery {
         target: args.target,
         status,
@@ -169,13 +173,10 @@ async fn show(conn: &mut Client, out: Out, scan: ScanId) -> Result<(), Failure> 
 }
 
 async fn findings(conn: &mut Client, out: Out, args: FindingsArgs) -> Result<(), Failure> {
-    let min_severity = match args.min_severity {
-        Some(s) => Some(
-            s.parse::<Severity>()
-                .map_err(|e| usage(e, "severities: info, low, medium, high, critical"))?,
-        ),
-        None => None,
-    };
+    let min_severity = parse_word::<Severity>(
+        args.min_severity,
+        "severities: info, low, medium, high, critical",
+    )?;
     let query = FindingsQuery {
         scan: args.scan,
         min_severity,

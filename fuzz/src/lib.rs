@@ -12,10 +12,8 @@
 
 use bytes::BytesMut;
 use picket_protocol::frame::{decode_payload, encode_payload};
-use picket_protocol::{
-    ClientFrame, FrameCodec, Hello, HelloReply, ServerFrame, Severity, DEFAULT_MAX_FRAME,
-};
-use picketd::parsers::generic::{GenericMapping, JsonPointers};
+use picket_protocol::{ClientFrame, FrameCodec, Hello, HelloReply, ServerFrame, DEFAULT_MAX_FRAME};
+use picketd::parsers::generic::{examples, GenericMapping};
 use picketd::parsers::{self, ParsedOutput};
 use tokio_util::codec::Decoder;
 
@@ -186,42 +184,12 @@ pub fn parse_nuclei(data: &[u8]) {
     check(parsers::nuclei::parse(data));
 }
 
-/// The fixed mappings `parse_generic` runs every input through: the gobuster regex from the
-/// docs, a regex naming every group, a nuclei-like json_lines mapping, and a json_lines
-/// mapping that relies on its defaults.
+/// The fixed mappings `parse_generic` runs every input through: the daemon's example
+/// mappings (`picketd::parsers::generic::examples`), which its unit tests and the parser
+/// bench use too: the gobuster regex, a regex naming every group, a nuclei-like json_lines
+/// mapping, and a json_lines mapping that relies on its defaults.
 pub fn generic_mappings() -> Vec<GenericMapping> {
-    vec![
-        GenericMapping::Regex {
-            pattern: r"^(?P<title>\S+)\s+\(Status: (?P<detail>\d+)\) \[Size: \d+\](?: \[--> (?P<evidence>.*)\])?$".parse().expect("gobuster pattern"),
-            title: None,
-            severity: Some(Severity::Low),
-        },
-        GenericMapping::Regex {
-            pattern: r"^\[(?P<severity>\w+)\]\s+(?P<host>\S+?)(?::(?P<port>\d+))?\s+(?P<title>[^|]+?)\s*(?:\|\s*(?P<cve>[^|]*?)\s*)?(?:\|\s*(?P<evidence>[^|]*?)\s*)?(?:\|\s*(?P<detail>.*))?$".parse().expect("all-groups pattern"),
-            title: Some("generic finding".into()),
-            severity: None,
-        },
-        GenericMapping::JsonLines(JsonPointers {
-            title: Some("/info/name".into()),
-            host: Some("/host".into()),
-            port: Some("/port".into()),
-            severity: Some("/info/severity".into()),
-            detail: Some("/matched-at".into()),
-            cve: Some("/info/classification/cve-id".into()),
-            evidence: Some("/template-id".into()),
-            ..JsonPointers::default()
-        }),
-        GenericMapping::JsonLines(JsonPointers {
-            title: Some("/title".into()),
-            host: Some("/url".into()),
-            detail: Some("/".into()),
-            cve: Some("/cve".into()),
-            evidence: Some("/a~1b/~0c/0".into()),
-            default_title: Some("json finding".into()),
-            default_severity: Some(Severity::Medium),
-            ..JsonPointers::default()
-        }),
-    ]
+    examples::all()
 }
 
 /// Target `parse_generic`: arbitrary output through each fixed mapping. The mappings are

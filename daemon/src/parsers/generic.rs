@@ -51,6 +51,8 @@ use serde_json::Value;
 use super::normalize::{clip, dedupe_findings, severity_word, strip_ansi, unbracket, unique_cves};
 use super::{new_finding, ParseError, ParsedOutput};
 
+pub mod examples;
+
 const MAX_DETAIL: usize = 1000;
 const GROUPS: &[&str] = &[
     "host", "port", "title", "severity", "detail", "cve", "evidence",
@@ -374,35 +376,9 @@ fn cve_separator(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{check_fingerprints, check_garbled, data};
+    use super::super::testkit::{check_fingerprints, check_garbled, data, titled};
+    use super::examples::{gobuster, nuclei_like, nuclei_pointers};
     use super::*;
-
-    const GOBUSTER: &str = r"^(?P<title>\S+)\s+\(Status: (?P<detail>\d+)\) \[Size: \d+\](?: \[--> (?P<evidence>.*)\])?$";
-
-    fn gobuster() -> GenericMapping {
-        GenericMapping::Regex {
-            pattern: GOBUSTER.parse().unwrap(),
-            title: None,
-            severity: Some(Severity::Low),
-        }
-    }
-
-    fn nuclei_pointers() -> JsonPointers {
-        JsonPointers {
-            title: Some("/info/name".into()),
-            host: Some("/host".into()),
-            port: Some("/port".into()),
-            severity: Some("/info/severity".into()),
-            detail: Some("/matched-at".into()),
-            cve: Some("/info/classification/cve-id".into()),
-            evidence: Some("/template-id".into()),
-            ..JsonPointers::default()
-        }
-    }
-
-    fn nuclei_like() -> GenericMapping {
-        GenericMapping::JsonLines(nuclei_pointers())
-    }
 
     #[derive(Debug, Deserialize)]
     struct Wrapper {
@@ -515,7 +491,7 @@ mod tests {
         .unwrap();
         assert!(out.services.is_empty());
         assert_eq!(out.findings.len(), 5);
-        let admin = out.findings.iter().find(|f| f.title == "/admin").unwrap();
+        let admin = titled(&out, "/admin");
         assert_eq!(
             (
                 admin.tool.as_str(),
@@ -529,11 +505,7 @@ mod tests {
             (admin.detail.as_str(), admin.evidence.as_str()),
             ("301", "/admin/")
         );
-        let robots = out
-            .findings
-            .iter()
-            .find(|f| f.title == "/robots.txt")
-            .unwrap();
+        let robots = titled(&out, "/robots.txt");
         assert_eq!(
             (robots.detail.as_str(), robots.evidence.as_str()),
             ("200", "")

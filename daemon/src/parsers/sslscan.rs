@@ -259,7 +259,7 @@ fn protocol_name(p: &XmlNode) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{
-        check_fingerprints, check_hostile, check_malformed, check_truncated, data, lacks,
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data, lacks, titled,
     };
     use super::*;
 
@@ -318,11 +318,7 @@ mod tests {
         );
         assert!(titles(&out, Severity::Low).is_empty() && titles(&out, Severity::Info).is_empty());
         assert_eq!(out.findings.len(), 9);
-        let self_signed = out
-            .findings
-            .iter()
-            .find(|f| f.title == "Self-signed certificate")
-            .unwrap();
+        let self_signed = titled(&out, "Self-signed certificate");
         assert_eq!(self_signed.detail, "subject localhost, issuer localhost");
     }
 
@@ -363,12 +359,7 @@ mod tests {
  </ssltest>
 </document>"#;
         let out = parse(xml).unwrap();
-        let find = |t: &str| {
-            out.findings
-                .iter()
-                .find(|f| f.title == t)
-                .unwrap_or_else(|| panic!("{t}: {:#?}", out.findings))
-        };
+        let find = |t: &str| titled(&out, t);
         assert_eq!(find("SSLv2 offered").severity, Severity::High);
         assert_eq!(find("SSLv3 offered").cve, vec!["CVE-2014-3566".to_string()]);
         let hb = find("Heartbleed (CVE-2014-0160)");

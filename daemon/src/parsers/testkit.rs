@@ -1,6 +1,6 @@
-//! Parser test kit: truncation, garbling, fingerprint stability checks, error-class checks
-//! and fixture loading, shared by every parser's tests. Test-only: nothing here may be
-//! used by the parsers themselves.
+//! Parser test kit: truncation, garbling, fingerprint stability checks, error-class checks,
+//! fixture loading and finding lookup, shared by every parser's tests. Test-only: nothing
+//! here may be used by the parsers themselves.
 use super::{ParseError, ParsedOutput};
 use std::collections::HashSet;
 
@@ -13,6 +13,14 @@ pub fn titles(out: &ParsedOutput) -> Vec<(&str, picket_protocol::Severity)> {
         .collect();
     t.sort();
     t
+}
+
+/// The finding titled `title`; a missing one fails the test with every finding shown.
+pub fn titled<'a>(out: &'a ParsedOutput, title: &str) -> &'a picket_protocol::Finding {
+    out.findings
+        .iter()
+        .find(|f| f.title == title)
+        .unwrap_or_else(|| panic!("no finding titled {title:?}: {:#?}", out.findings))
 }
 
 /// Each input is refused as `Malformed`.

@@ -269,10 +269,9 @@ fn flat_host(ip: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{
-        check_fingerprints, check_hostile, check_malformed, check_truncated, data, titles,
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data, titled, titles,
     };
     use super::*;
-    use picket_protocol::Finding;
 
     const FIXTURES: &[&str] = &[
         "testssl-https-flat.json",
@@ -282,13 +281,6 @@ mod tests {
         "testssl-plainhttp-flat.json",
         "testssl-flat-corrupted-by-rerun.json",
     ];
-
-    fn get<'a>(out: &'a ParsedOutput, id: &str) -> &'a Finding {
-        out.findings
-            .iter()
-            .find(|f| f.title == id)
-            .unwrap_or_else(|| panic!("no {id}"))
-    }
 
     /// What the --fast scan found (COMMANDS.md). The pretty run also did the CAA lookup
     /// (no --nodns) and reported DNS_CAArecord LOW.
@@ -320,7 +312,7 @@ mod tests {
                 ("security_headers", Severity::Medium),
             ]
         );
-        let chain = get(out, "cert_chain_of_trust");
+        let chain = titled(out, "cert_chain_of_trust");
         assert_eq!(
             (chain.detail.as_str(), chain.evidence.as_str()),
             ("failed (self signed).", "cert_chain_of_trust")
@@ -330,12 +322,15 @@ mod tests {
             ("127.0.0.1", Some(18443), "testssl")
         );
         assert_eq!(
-            get(out, "BEAST_CBC_TLS1").cve,
+            titled(out, "BEAST_CBC_TLS1").cve,
             vec!["CVE-2011-3389".to_string()]
         );
-        assert_eq!(get(out, "BEAST").cve, vec!["CVE-2011-3389".to_string()]);
-        assert_eq!(get(out, "LUCKY13").cve, vec!["CVE-2013-0169".to_string()]);
-        assert!(get(out, "TLS1").cve.is_empty());
+        assert_eq!(titled(out, "BEAST").cve, vec!["CVE-2011-3389".to_string()]);
+        assert_eq!(
+            titled(out, "LUCKY13").cve,
+            vec!["CVE-2013-0169".to_string()]
+        );
+        assert!(titled(out, "TLS1").cve.is_empty());
     }
 
     #[test]
@@ -351,17 +346,17 @@ mod tests {
     #[test]
     fn pretty_full_scan_has_anull() {
         let out = parse(&data("testssl-https-full.json")).unwrap();
-        let anull = get(&out, "cipherlist_aNULL");
+        let anull = titled(&out, "cipherlist_aNULL");
         assert_eq!(
             (anull.severity, anull.detail.as_str()),
             (Severity::Critical, "offered")
         );
         assert_eq!(
-            get(&out, "cert_chain_of_trust").severity,
+            titled(&out, "cert_chain_of_trust").severity,
             Severity::Critical
         );
         assert_eq!(
-            get(&out, "BEAST_CBC_TLS1").cve,
+            titled(&out, "BEAST_CBC_TLS1").cve,
             vec!["CVE-2011-3389".to_string()]
         );
         assert_eq!(out.services.len(), 1);
@@ -439,7 +434,7 @@ mod tests {
             3,
             "repeated SSLv3 merged, WARN and port-less entries dropped"
         );
-        let drown = get(&out, "DROWN");
+        let drown = titled(&out, "DROWN");
         assert_eq!((drown.severity, drown.cve.len()), (Severity::Critical, 2));
     }
 

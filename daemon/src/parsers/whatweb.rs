@@ -283,7 +283,7 @@ fn missing_headers(
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{
-        check_fingerprints, check_hostile, check_malformed, check_truncated, data, titles,
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data, titled, titles,
     };
     use super::*;
 
@@ -344,11 +344,7 @@ mod tests {
                 ("Technology: WordPress 5.8.1", Severity::Info),
             ]
         );
-        let wp = out
-            .findings
-            .iter()
-            .find(|f| f.title == "Technology: WordPress 5.8.1")
-            .unwrap();
+        let wp = titled(&out, "Technology: WordPress 5.8.1");
         assert_eq!(
             (wp.host.as_str(), wp.port, wp.evidence.as_str()),
             ("127.0.0.1", Some(18080), "WordPress")
@@ -408,11 +404,7 @@ mod tests {
                 false
             )]
         );
-        let apache = out
-            .findings
-            .iter()
-            .find(|f| f.title == "Technology: Apache 2.2.3")
-            .unwrap();
+        let apache = titled(&out, "Technology: Apache 2.2.3");
         assert_eq!(apache.severity, Severity::Info);
         assert_eq!(
             parse(&data("whatweb-closed.json")).unwrap(),

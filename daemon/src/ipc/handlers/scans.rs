@@ -216,14 +216,9 @@ pub async fn resume_interrupted(state: &Arc<DaemonState>) {
         if resume {
             resume_one(state, row).await;
         } else {
-            let id = row.id;
-            let stored = state
-                .db
-                .write("leave interrupted", move |c| {
-                    queries::set_scan_status(c, id, ScanStatus::Interrupted, None)
-                })
-                .await;
-            log_failed_write(id, "cannot mark the scan interrupted", stored);
+            let what = "cannot mark the scan interrupted";
+            let (label, status) = ("leave interrupted", ScanStatus::Interrupted);
+            store_status(state, label, row.id, status, None, what).await;
         }
     }
 }
@@ -245,26 +240,17 @@ async fn resume_one(state: &Arc<DaemonState>, row: queries::ScanRow) {
         Ok((plan, _)) => plan,
         Err(e) => {
             tracing::warn!(scan = id, "cannot resume: {e}");
-            let msg = format!("not resumed after a restart: {e}");
-            let stored = state
-                .db
-                .write("fail unresumable", move |c| {
-                    queries::set_scan_status(c, id, ScanStatus::Failed, Some(&msg))
-                })
+            let msg = Some(format!("not resumed after a restart: {e}"));
+            let what = "cannot mark the unresumable scan failed";
+            return store_status(state, "fail unresumable", id, ScanStatus::Failed, msg, what)
                 .await;
-            return log_failed_write(id, "cannot mark the unresumable scan failed", stored);
         }
     };
     plan.id = id;
     plan.resumed = true;
     tracing::info!(scan = id, "resuming a scan interrupted by a daemon stop");
-    let stored = state
-        .db
-        .write("requeue", move |c| {
-            queries::set_scan_status(c, id, ScanStatus::Queued, None)
-        })
-        .await;
-    log_failed_write(id, "cannot mark the resumed scan queued", stored);
+    let what = "cannot mark the resumed scan queued";
+    store_status(state, "requeue", id, ScanStatus::Queued, None, what).await;
     let submit = Submit {
         plan,
         resumed: true,
@@ -276,9 +262,25 @@ async fn resume_one(state: &Arc<DaemonState>, row: queries::ScanRow) {
     }
 }
 
-fn log_failed_write<T>(scan: ScanId, what: &str, stored: Result<T, StorageError>) {
+/// Stores the status startup decided for an unfinished scan (`label` names the write). A
+/// failed write is only logged as `what`: no client waits on these, and the row keeps the
+/// status it had.
+async fn store_status(
+    state: &DaemonState,
+    label: &'static str,
+    id: ScanId,
+    status: ScanStatus,
+    error: Option<String>,
+    what: &str,
+) {
+    let stored = state
+        .db
+        .write(label, move |c| {
+            queries::set_scan_status(c, id, status, error.as_deref())
+        })
+        .await;
     if let Err(e) = stored {
-        tracing::warn!(scan, "{what}: {e}");
+        tracing::warn!(scan = id, "{what}: {e}");
     }
 }
 
