@@ -81,11 +81,11 @@ fn usage(message: String, hint: &str) -> Failure {
 
 /// An optional word argument (a status, a severity) parsed to its type; a word the type
 /// does not know is a usage error with `hint`, before anything is asked of the daemon.
-fn parse_word<T: std::str::FromStr<Err = String>>(
+fn parse_word<T: std::str::FromStr<Err = UnknownWord>>(
     word: Option<String>,
     hint: &str,
 ) -> Result<Option<T>, Failure> {
-    word.map(|w| w.parse::<T>().map_err(|e| usage(e, hint)))
+    word.map(|w| w.parse::<T>().map_err(|e| usage(e.to_string(), hint)))
         .transpose()
 }
 

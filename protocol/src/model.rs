@@ -6,6 +6,15 @@ use serde::{Deserialize, Serialize};
 
 pub type ScanId = i64;
 
+/// A word that names none of an enum's values (`--status fnished`), with the ones it could be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} '{given}': expected one of {}", expected.join(", "))]
+pub struct UnknownWord {
+    pub what: &'static str,
+    pub given: String,
+    pub expected: &'static [&'static str],
+}
+
 macro_rules! named_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*
@@ -27,14 +36,15 @@ macro_rules! named_enum {
         }
 
         impl std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+            type Err = UnknownWord;
+            fn from_str(s: &str) -> Result<Self, UnknownWord> {
                 match s.to_ascii_lowercase().as_str() {
                     $($text => Ok($name::$variant),)+
-                    other => Err(format!(
-                        "unknown {} '{}': expected one of {}",
-                        stringify!($name), other, [$($text),+].join(", ")
-                    )),
+                    other => Err(UnknownWord {
+                        what: stringify!($name),
+                        given: other.to_string(),
+                        expected: &[$($text),+],
+                    }),
                 }
             }
         }
