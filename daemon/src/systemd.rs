@@ -8,7 +8,6 @@
 //! resolve names (a fence fixed from one DNS answer would go stale silently) nor decide
 //! whether a target is in scope (scope.rs does, at every step; this is the second wall).
 
-use std::fmt::Write;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -43,57 +42,48 @@ pub fn drop_in(scope: &ScopeConfig) -> String {
     for rule in &scope.allow {
         match classify(rule) {
             Fenced::Net(n) => nets.push(n.to_string()),
+            // Loopback, which the unit itself allows.
+            Fenced::Name(n) if n.eq_ignore_ascii_case("localhost") => {}
             Fenced::Name(n) => names.push(n),
         }
     }
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
+    let mut lines = vec![
         "# picketd's scope as a kernel fence, printed by `picketd --print-systemd-scope`."
-    );
-    let _ = writeln!(
-        out,
-        "# Install as {DROP_IN_PATH}, then `systemctl daemon-reload; systemctl restart picketd`;"
-    );
-    let _ = writeln!(
-        out,
-        "# print it again after every change of [scope] allow. picketd.service denies every"
-    );
-    let _ = writeln!(
-        out,
-        "# address but loopback (IPAddressDeny=any, IPAddressAllow=localhost); this adds the scope."
-    );
+            .to_string(),
+        format!("# Install as {DROP_IN_PATH}, then"),
+        "# `systemctl daemon-reload; systemctl restart picketd`; print it again after every".into(),
+        "# change of [scope] allow. picketd.service denies every address but loopback".into(),
+        "# (IPAddressDeny=any, IPAddressAllow=localhost); this adds the scope's networks.".into(),
+    ];
     if !names.is_empty() {
-        let _ = writeln!(
-            out,
-            "# Not fenced: the name rules {} cannot be expressed as addresses (a name can resolve",
-            names.join(", ")
-        );
-        let _ = writeln!(
-            out,
-            "# to anything). Their targets are refused by the kernel unless an address rule below"
-        );
-        let _ = writeln!(
-            out,
-            "# covers them: add their addresses to [scope] allow as CIDRs and print this again."
-        );
+        lines.extend([
+            format!(
+                "# Not fenced: the name rules {} (a name can resolve to any",
+                names.join(", ")
+            ),
+            "# address, so none is written here). The kernel refuses their targets unless an"
+                .into(),
+            "# address rule covers them: add their addresses to [scope] allow, print this again."
+                .into(),
+        ]);
     }
     if !scope.deny.is_empty() {
-        let _ = writeln!(
-            out,
+        lines.extend([
             "# [scope] deny rules are enforced by picketd only: in systemd an allowed address"
-        );
-        let _ = writeln!(out, "# wins over a denied one.");
+                .to_string(),
+            "# wins over a denied one.".into(),
+        ]);
     }
-    let _ = writeln!(out, "[Service]");
+    lines.push("[Service]".into());
     if nets.is_empty() {
-        let _ = writeln!(
-            out,
-            "# No address rule in [scope] allow: loopback stays the only reachable network."
+        lines.push(
+            "# No address rule in [scope] allow: loopback stays the only reachable network.".into(),
         );
     } else {
-        let _ = writeln!(out, "IPAddressAllow={}", nets.join(" "));
+        lines.push(format!("IPAddressAllow={}", nets.join(" ")));
     }
+    let mut out = lines.join("\n");
+    out.push('\n');
     out
 }
 
@@ -111,7 +101,14 @@ mod tests {
     #[test]
     fn address_rules_become_one_allow_line_and_names_a_comment() {
         let text = drop_in(&scope(
-            &["127.0.0.0/8", "::1/128", "localhost", "10.1.2.3", "192.168.7.9/24", "*.lab.example"],
+            &[
+                "127.0.0.0/8",
+                "::1/128",
+                "localhost",
+                "10.1.2.3",
+                "192.168.7.9/24",
+                "*.lab.example",
+            ],
             &["10.1.2.4"],
         ));
         let allow: Vec<&str> = text
@@ -123,8 +120,11 @@ mod tests {
             ["IPAddressAllow=127.0.0.0/8 ::1/128 10.1.2.3/32 192.168.7.0/24"]
         );
         let comments: String = text.lines().filter(|l| l.starts_with('#')).collect();
-        assert!(comments.contains("localhost, *.lab.example"), "{text}");
-        assert!(comments.contains("deny rules are enforced by picketd only"), "{text}");
+        assert!(comments.contains("name rules *.lab.example ("), "{text}");
+        assert!(
+            comments.contains("deny rules are enforced by picketd only"),
+            "{text}"
+        );
         assert!(text.contains("\n[Service]\n"), "{text}");
     }
 

@@ -14,8 +14,8 @@
 //! Must not read the tool's output (picketd does, from the pipes the tool inherits) and
 //! must not start an async runtime: it runs before picketd's `main` parses anything.
 
-use std::ffi::OsString;
 use std::collections::HashSet;
+use std::ffi::OsString;
 
 use nix::sys::prctl;
 use nix::sys::signal::{raise, signal, SigHandler, SigSet, Signal};
@@ -55,7 +55,12 @@ fn helper(args: Vec<OsString>) -> i32 {
         eprintln!("{NAME}: usage: picketd {ARG} PARENT-PID PROGRAM [ARGS...] (picketd starts this itself)");
         return 2;
     };
-    let signals = [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+    let signals = [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ];
     let set: SigSet = signals.into_iter().collect();
     // Blocked before anything can send them, then taken one at a time with sigwait: no
     // handler runs at an awkward moment. The tool gets an empty mask (std resets it).

@@ -156,7 +156,9 @@ pub async fn stop_all(grace: Duration) -> usize {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     if running() {
-        tracing::warn!("run helpers did not end within {grace:?}; killing every process of this daemon's runs");
+        tracing::warn!(
+            "run helpers did not end within {grace:?}; killing every process of this daemon's runs"
+        );
         if let Ok(r) = runner() {
             let mine = format!("{}/{}/", r.owner, std::process::id());
             tokio::task::spawn_blocking(move || tree::sweep(&mine, true))
@@ -171,7 +173,10 @@ pub async fn stop_all(grace: Duration) -> usize {
 fn helper_running(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().to_owned()))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().to_owned())
+        })
         .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
 }
 
@@ -188,7 +193,10 @@ impl HelperGuard {
     /// was killed from outside), ends the run by its marker.
     async fn stop(&mut self, child: &mut Child) {
         let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
-        if tokio::time::timeout(HELPER_GRACE, child.wait()).await.is_err() {
+        if tokio::time::timeout(HELPER_GRACE, child.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(helper = self.pid, "run helper did not exit after SIGTERM; killing it and the run's processes by marker");
             let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
             let _ = child.wait().await;
@@ -247,12 +255,9 @@ fn spawn(program: &Path, argv: &[String]) -> Result<(Child, HelperGuard), String
     if live.stopping {
         return Err("picketd is shutting down".into());
     }
-    let child = cmd.spawn().map_err(|e| {
-        format!(
-            "cannot start the run helper {}: {e}",
-            runner.exe.display()
-        )
-    })?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start the run helper {}: {e}", runner.exe.display()))?;
     let pid = child.id().map(|id| id as i32).unwrap_or_default();
     live.helpers.insert(pid);
     Ok((
@@ -290,7 +295,11 @@ type Reader = Option<JoinHandle<(Vec<u8>, bool)>>;
 /// The output read so far, once the pipes closed: at once normally (the helper's exit
 /// means the tree is gone). If something still holds them, the run is swept by marker and
 /// given one more grace; past that, the output is given up rather than the run wedged.
-async fn collect(stdout: Reader, stderr: Reader, guard: &HelperGuard) -> ((Vec<u8>, bool), Vec<u8>) {
+async fn collect(
+    stdout: Reader,
+    stderr: Reader,
+    guard: &HelperGuard,
+) -> ((Vec<u8>, bool), Vec<u8>) {
     let aborts: Vec<_> = [&stdout, &stderr]
         .into_iter()
         .flatten()
@@ -311,7 +320,10 @@ async fn collect(stdout: Reader, stderr: Reader, guard: &HelperGuard) -> ((Vec<u
     if let Ok(v) = tokio::time::timeout(DRAIN_GRACE, &mut both).await {
         return v;
     }
-    tracing::warn!(helper = guard.pid, "output pipes still open after the run helper exited; ending the run's processes by marker");
+    tracing::warn!(
+        helper = guard.pid,
+        "output pipes still open after the run helper exited; ending the run's processes by marker"
+    );
     guard.sweep().await;
     if let Ok(v) = tokio::time::timeout(DRAIN_GRACE, &mut both).await {
         return v;
@@ -326,9 +338,9 @@ fn tool_end(status: std::io::Result<std::process::ExitStatus>, stderr: &[u8]) ->
     let code = status.ok().and_then(|s| s.code());
     let text = String::from_utf8_lossy(stderr);
     match text.lines().find(|l| l.starts_with(helper::SPAWN_FAILED)) {
-        Some(line) if code == Some(127) => ProcessEnd::SpawnFailed(
-            line.trim_start_matches("picketd-run: ").to_string(),
-        ),
+        Some(line) if code == Some(127) => {
+            ProcessEnd::SpawnFailed(line.trim_start_matches("picketd-run: ").to_string())
+        }
         _ => ProcessEnd::Exited(code),
     }
 }
