@@ -131,7 +131,10 @@ mod tests {
     #[test]
     fn no_address_rule_adds_nothing_to_the_fence() {
         let text = drop_in(&scope(&["scanme.example"], &[]));
-        assert!(!text.contains("IPAddressAllow="), "{text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("IPAddressAllow")),
+            "{text}"
+        );
         assert!(text.contains("scanme.example"), "{text}");
     }
 }
