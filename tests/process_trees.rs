@@ -24,15 +24,21 @@ fn stand_in(name: &str, program: &Path) -> ToolConfig {
         .ttl_secs(0)
 }
 
-/// Shell lines that start a grandchild in a session of its own (`setsid`, so neither the
+/// A shell line that starts a grandchild in a session of its own (`setsid`, so neither the
 /// tool's process group nor its session leads to it) which writes its pid to `pidfile` and
-/// then sleeps `marker` seconds; `redirect` is what its stdin/stdout/stderr get (empty: it
-/// keeps the tool's stdout pipe).
-fn escapee(pidfile: &Path, marker: &str, redirect: &str) -> String {
-    format!(
+/// then sleeps `marker` seconds. `redirect` is what its stdin/stdout/stderr get (empty: it
+/// keeps the tool's stdout pipe); `double_fork` starts it from a subshell that exits at
+/// once, so it is orphaned from the start and no parent link leads to the tool either.
+fn escapee(pidfile: &Path, marker: &str, redirect: &str, double_fork: bool) -> String {
+    let start = format!(
         "setsid sh -c 'echo $$ > {}; exec sleep {marker}' {redirect} &",
         pidfile.display()
-    )
+    );
+    if double_fork {
+        format!("( {start} )")
+    } else {
+        start
+    }
 }
 
 /// The pid a grandchild wrote, once it has.
@@ -69,16 +75,16 @@ impl Escapers {
         self.dir.path().join(format!("{name}.pid"))
     }
 
-    /// A tool whose grandchild escapes holding stdout (`grab_stdout`) or on /dev/null
-    /// (`grab_null`), while the tool itself sleeps with the marker too.
+    /// A tool whose grandchild escapes holding stdout (`grab_stdout`) or, double-forked, on
+    /// /dev/null (`grab_null`), while the tool itself sleeps with the marker too.
     fn tool(&self, name: &str) -> PathBuf {
-        let redirect = match name {
-            "grab_stdout" => "",
-            _ => "</dev/null >/dev/null 2>&1",
+        let (redirect, double_fork) = match name {
+            "grab_stdout" => ("", false),
+            _ => ("</dev/null >/dev/null 2>&1", true),
         };
         let body = format!(
             "{}\nsleep {}",
-            escapee(&self.pidfile(name), &self.marker, redirect),
+            escapee(&self.pidfile(name), &self.marker, redirect, double_fork),
             self.marker
         );
         scripts::tool_script(self.dir.path(), name, &body)
@@ -190,7 +196,7 @@ fn kill_9_ends_the_tools_and_the_restart_runs_each_unfinished_tool_once() {
         &format!(
             "{}\n{}\n{}\necho 'PICKET-FINDING beta'",
             count_start(&slow_count),
-            escapee(&e.pidfile("slow"), &e.marker, ""),
+            escapee(&e.pidfile("slow"), &e.marker, "", true),
             until_exists(&gate)
         ),
     );

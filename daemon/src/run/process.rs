@@ -61,6 +61,23 @@ const HELPER_GRACE: Duration = Duration::from_secs(5);
 /// helper killed from outside can hold them, and it is swept by marker after this.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
+/// Why a run could not start its helper (the tool's own start failures come from the
+/// helper, see `tool_end`).
+#[derive(Debug, thiserror::Error)]
+enum SpawnError {
+    #[error("cannot find this executable ({0}), hence no picketd binary to run tools through; run tools from picketd itself")]
+    NoExe(std::io::Error),
+    #[error("no picketd binary beside {0} to run tools through; build it (cargo build -p picketd) or call run::process::init")]
+    NoHelper(PathBuf),
+    #[error("picketd is shutting down; the run starts again when its scan is resumed")]
+    ShuttingDown,
+    #[error("cannot start the run helper {exe}: {source}; check that picketd's binary is still there and executable")]
+    Helper {
+        exe: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// The helper's executable and the owner part of the run marker.
 struct Runner {
     exe: PathBuf,
@@ -104,23 +121,19 @@ pub fn owner_of(data_dir: &Path) -> String {
 
 /// The runner, or why none: library users that did not call `init` (in-process tests,
 /// benchmarks) get the picketd binary built beside their own executable.
-fn runner() -> Result<&'static Runner, String> {
+fn runner() -> Result<&'static Runner, SpawnError> {
     if let Some(r) = RUNNER.get() {
         return Ok(r);
     }
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let exe = std::env::current_exe().map_err(SpawnError::NoExe)?;
+    // Test binaries live in target/debug/deps, picketd in target/debug.
     let beside = exe
         .ancestors()
         .skip(1)
         .take(2)
         .map(|dir| dir.join("picketd"))
         .find(|p| p.is_file())
-        .ok_or_else(|| {
-            format!(
-                "no picketd binary beside {} to run tools through; build it (cargo build -p picketd) or call run::process::init",
-                exe.display()
-            )
-        })?;
+        .ok_or_else(|| SpawnError::NoHelper(exe.clone()))?;
     Ok(RUNNER.get_or_init(|| Runner {
         exe: beside,
         owner: format!("lib-{}", std::process::id()),
@@ -148,7 +161,7 @@ pub async fn stop_all(grace: Duration) -> usize {
         live.helpers.iter().copied().collect()
     };
     for pid in &pids {
-        let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
+        signal_helper(*pid, Signal::SIGTERM);
     }
     let end = Instant::now() + grace;
     let running = || pids.iter().any(|p| helper_running(*p));
@@ -167,6 +180,15 @@ pub async fn stop_all(grace: Duration) -> usize {
         }
     }
     pids.len()
+}
+
+/// Signals one helper; never pid 0 or below, which would mean our own process group or
+/// every process we may signal.
+fn signal_helper(pid: i32, sig: Signal) {
+    if pid > 0 {
+        // ESRCH: it has exited already, which is what we want.
+        let _ = kill(Pid::from_raw(pid), sig);
+    }
 }
 
 /// A helper that has exited but is not reaped yet (a zombie) counts as ended.
@@ -192,13 +214,13 @@ impl HelperGuard {
     /// Asks the helper to end the run and waits for it to exit; if it does not in time (or
     /// was killed from outside), ends the run by its marker.
     async fn stop(&mut self, child: &mut Child) {
-        let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
+        signal_helper(self.pid, Signal::SIGTERM);
         if tokio::time::timeout(HELPER_GRACE, child.wait())
             .await
             .is_err()
         {
             tracing::warn!(helper = self.pid, "run helper did not exit after SIGTERM; killing it and the run's processes by marker");
-            let _ = kill(Pid::from_raw(self.pid), Signal::SIGKILL);
+            signal_helper(self.pid, Signal::SIGKILL);
             let _ = child.wait().await;
             self.sweep().await;
         }
@@ -221,14 +243,14 @@ impl Drop for HelperGuard {
         if self.armed {
             // The helper ends the tree and exits; tokio reaps it (kill_on_drop is off so
             // that the helper is not SIGKILLed before it could).
-            let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
+            signal_helper(self.pid, Signal::SIGTERM);
             live().helpers.remove(&self.pid);
         }
     }
 }
 
 /// Starts the helper running `program argv`, its output piped to us.
-fn spawn(program: &Path, argv: &[String]) -> Result<(Child, HelperGuard), String> {
+fn spawn(program: &Path, argv: &[String]) -> Result<(Child, HelperGuard), SpawnError> {
     let runner = runner()?;
     let me = std::process::id();
     let token = format!(
@@ -253,11 +275,12 @@ fn spawn(program: &Path, argv: &[String]) -> Result<(Child, HelperGuard), String
     // Held across the spawn, so `stop_all` never misses a helper that is just starting.
     let mut live = live();
     if live.stopping {
-        return Err("picketd is shutting down".into());
+        return Err(SpawnError::ShuttingDown);
     }
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start the run helper {}: {e}", runner.exe.display()))?;
+    let child = cmd.spawn().map_err(|source| SpawnError::Helper {
+        exe: runner.exe.clone(),
+        source,
+    })?;
     let pid = child.id().map(|id| id as i32).unwrap_or_default();
     live.helpers.insert(pid);
     Ok((
@@ -358,7 +381,7 @@ pub async fn run(
         Ok(v) => v,
         Err(e) => {
             return ProcessOutcome {
-                end: ProcessEnd::SpawnFailed(e),
+                end: ProcessEnd::SpawnFailed(e.to_string()),
                 stdout: vec![],
                 stderr: vec![],
                 truncated: false,
@@ -375,22 +398,18 @@ pub async fn run(
         .stderr
         .take()
         .map(|s| tokio::spawn(read_capped(s, STDERR_CAP)));
-    let (end, status) = tokio::select! {
-        status = child.wait() => (None, Some(status)),
-        _ = tokio::time::sleep(timeout) => (Some(ProcessEnd::TimedOut), None),
-        _ = cancel.cancelled() => (Some(ProcessEnd::Cancelled), None),
+    let ended = tokio::select! {
+        status = child.wait() => Err(status),
+        _ = tokio::time::sleep(timeout) => Ok(ProcessEnd::TimedOut),
+        _ = cancel.cancelled() => Ok(ProcessEnd::Cancelled),
     };
-    if end.is_some() {
+    if ended.is_ok() {
         guard.stop(&mut child).await;
     }
     guard.exited();
     let ((out, truncated), err) = collect(stdout, stderr, &guard).await;
-    let end = end.unwrap_or_else(|| {
-        tool_end(
-            status.unwrap_or_else(|| Err(std::io::ErrorKind::Other.into())),
-            &err,
-        )
-    });
+    // Err: the helper exited by itself, i.e. the tool did (its status is the tool's).
+    let end = ended.unwrap_or_else(|status| tool_end(status, &err));
     ProcessOutcome {
         end,
         stdout: out,
