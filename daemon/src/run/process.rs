@@ -9,7 +9,9 @@
 //! even when a grandchild held them. Each run's processes also carry `PICKET_RUN=<owner>/
 //! <daemon pid>/<seq>` (`owner` names the data directory), for the cases where the helper
 //! itself was killed from outside: then picketd ends the run by that marker (run/tree.rs),
-//! and a restart ends whatever a previous daemon of this data directory left.
+//! and a restart ends whatever a previous daemon of this data directory left. What neither
+//! reaches: a process that cleared its environment AND lost its marked ancestors, which takes
+//! the helper being killed from outside; under systemd the unit's cgroup still ends it.
 //! Must not parse output or decide retries (run/tool_actor.rs does).
 
 use std::collections::HashSet;
