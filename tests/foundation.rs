@@ -6,7 +6,8 @@
 //!    `frame_raw`, valid hellos via picket-client): every case ends that connection, the
 //!    daemon keeps answering, memory stays bounded.
 //! 3. socket directory 0700, socket 0600, another uid (`nobody`, via setpriv) refused.
-//! 4. one daemon per socket (flock), and a clean takeover after kill -9.
+//! 4. one daemon per socket (flock), and a clean takeover after kill -9; one daemon per data
+//!    directory (issue 10, must show 7): a second one on another socket is refused.
 //! 5. SIGTERM exits 0 and removes the socket; SIGHUP with a broken config keeps the old one;
 //!    a broken config at start names the file and line.
 //!
@@ -719,6 +720,40 @@ fn second_daemon_refuses_to_start_and_a_new_one_takes_over_after_kill_9() {
     let third = env.start_daemon();
     assert_serving(&env, &third, "restart after kill -9");
     assert_ne!(third.pid(), first.pid());
+}
+
+#[test]
+fn second_daemon_on_the_same_data_directory_with_another_socket_is_refused() {
+    let env = Env::new();
+    let first = env.start_daemon();
+    // Another world (its own socket) pointed at the first one's data directory.
+    let other = Env::new().with_data_dir(&env.data_dir());
+    let mut second = other.spawn_daemon(std::iter::empty::<&str>());
+    let status = second.wait_exit();
+    assert!(
+        !status.success(),
+        "a second picketd on the same data directory started: {status:?}\n{}",
+        second.log()
+    );
+    let log = second.log();
+    for named in [
+        format!("pid {}", first.pid()),
+        env.socket().display().to_string(),
+    ] {
+        assert!(
+            log.contains(&named),
+            "the refusal should name {named}:\n{log}"
+        );
+    }
+    assert!(
+        !other.socket().exists(),
+        "the refused daemon bound its socket"
+    );
+    assert_serving(
+        &env,
+        &first,
+        "a second picketd tried the same data directory",
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -217,7 +217,7 @@ fn cancel_kills_the_running_tool_and_its_children() {
     });
     let cancelled = env.picket_json(["cancel", &id]);
     assert_eq!(cancelled["cancelled"], true);
-    // cancel answers once the runs have stopped: the process group is gone already.
+    // cancel answers once the runs have stopped: the process tree is gone already.
     assert_eq!(
         processes_with(&marker),
         Vec::<u32>::new(),

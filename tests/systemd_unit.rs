@@ -1,6 +1,8 @@
 //! Issue 2, "Must show" (systemd): `systemd-analyze verify` accepts systemd/picketd.service,
 //! the unit keeps its promised settings, and the sysusers/tmpfiles snippets create the
 //! picket user and its 0700 directories (applied to a temp root, never to this machine).
+//! Issue 10, must show 8: the unit fences IP traffic to loopback, and with the drop-in that
+//! `picketd --print-systemd-scope` prints for a config it still passes verify.
 //!
 //! systemd-analyze, systemd-sysusers and systemd-tmpfiles come from Debian's `systemd`
 //! package, which scripts/setup installs; a missing tool fails the test, it is not skipped.
@@ -47,48 +49,93 @@ fn last<'a>(unit: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("picketd.service has no {key}="))
 }
 
+/// `systemd-analyze verify` of the shipped unit (ExecStart pointed at the binary just
+/// built) with `drop_in` as `picketd.service.d/scope.conf` beside it, if any: its output.
+fn verify(drop_in: Option<&str>) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let rewritten = read("systemd/picketd.service").replace(
+        "\nExecStart=/usr/bin/picketd",
+        &format!("\nExecStart={}", picketd_bin().display()),
+    );
+    let file = dir.path().join("picketd.service");
+    std::fs::write(&file, rewritten).unwrap();
+    if let Some(text) = drop_in {
+        let d = dir.path().join("picketd.service.d");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("scope.conf"), text).unwrap();
+    }
+    output_with_deadline(
+        Command::new(tool("systemd-analyze"))
+            .arg("verify")
+            .arg(&file)
+            .env("SYSTEMD_LOG_COLOR", "0"),
+        CLIENT_DEADLINE,
+    )
+}
+
+/// verify exits 0 on unknown keys and bad values; it only warns. Any line about our unit
+/// (or its drop-in) is a mistake in it.
+fn complaints(out: &std::process::Output) -> Vec<String> {
+    let text = format!("{}{}", stdout(out), String::from_utf8_lossy(&out.stderr));
+    text.lines()
+        .filter(|l| l.contains("picketd.service") || l.contains("scope.conf"))
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn systemd_analyze_verify_accepts_the_unit() {
-    let analyze = tool("systemd-analyze");
     let unit = read("systemd/picketd.service");
     assert!(
         unit.contains("\nExecStart=/usr/bin/picketd"),
         "ExecStart should run /usr/bin/picketd"
     );
-
-    // verify checks that ExecStart's binary exists: point it at the one just built.
-    let dir = tempfile::tempdir().unwrap();
-    let daemon = picketd_bin();
-    let rewritten = unit.replace(
-        "\nExecStart=/usr/bin/picketd",
-        &format!("\nExecStart={}", daemon.display()),
-    );
-    let file = dir.path().join("picketd.service");
-    std::fs::write(&file, rewritten).unwrap();
-
-    let out = output_with_deadline(
-        Command::new(&analyze)
-            .arg("verify")
-            .arg(&file)
-            .env("SYSTEMD_LOG_COLOR", "0"),
-        CLIENT_DEADLINE,
-    );
+    let out = verify(None);
     assert!(
         out.status.success(),
         "systemd-analyze verify failed:\n{}",
         describe(&out)
     );
-    // verify exits 0 on unknown keys and bad values; it only warns. Any line about our unit
-    // is a mistake in it.
-    let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
-    let about_unit: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("picketd.service"))
-        .collect();
+    assert_eq!(
+        complaints(&out),
+        Vec::<String>::new(),
+        "systemd-analyze verify complains about the unit"
+    );
+}
+
+#[test]
+fn the_printed_scope_drop_in_fences_the_allow_list_and_passes_verify() {
+    let env = picket_testkit::Env::new().with_config_file(
+        "[scope]\nallow = [\"127.0.0.0/8\", \"::1/128\", \"localhost\", \"10.20.30.40\", \"192.168.7.9/24\", \"*.lab.example\"]\ndeny = [\"10.20.30.41\"]\n",
+    );
+    let out = output_with_deadline(
+        env.command(picketd_bin())
+            .arg("--config")
+            .arg(env.config_file().unwrap())
+            .arg("--print-systemd-scope"),
+        CLIENT_DEADLINE,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let drop_in = stdout(&out);
+    assert_eq!(
+        values(&drop_in, "IPAddressAllow"),
+        ["127.0.0.0/8 ::1/128 10.20.30.40/32 192.168.7.0/24"],
+        "{drop_in}"
+    );
+    let comments: String = drop_in.lines().filter(|l| l.starts_with('#')).collect();
     assert!(
-        about_unit.is_empty(),
-        "systemd-analyze verify complains about the unit:\n{}",
-        about_unit.join("\n")
+        comments.contains("name rules *.lab.example (") && comments.contains("deny"),
+        "names and deny rules are said to be outside the fence:\n{drop_in}"
+    );
+    let verified = verify(Some(&drop_in));
+    assert!(verified.status.success(), "{}", describe(&verified));
+    assert_eq!(complaints(&verified), Vec::<String>::new(), "{drop_in}");
+    // The drop-in is really read: a broken one is reported.
+    let broken = verify(Some("[Service]\nIPAddressAllow=not-an-address\n"));
+    assert!(
+        !complaints(&broken).is_empty(),
+        "verify did not read the drop-in:\n{}",
+        describe(&broken)
     );
 }
 
@@ -154,6 +201,8 @@ fn unit_keeps_the_promised_shape_and_hardening() {
         ("SystemCallFilter", "@system-service"),
         ("SystemCallArchitectures", "native"),
         ("CapabilityBoundingSet", ""),
+        ("IPAddressDeny", "any"),
+        ("IPAddressAllow", "localhost"),
     ] {
         assert_eq!(last(&unit, key), want, "picketd.service {key}=");
     }

@@ -20,11 +20,12 @@
 //! | `config` | picketd.toml: defaults, layering, validation |
 //! | `scope` | target parsing, allow/deny rules, name resolution |
 //! | `metrics` | counters, histograms, slow queries, process figures, the queue-depth question actors answer |
-//! | `ipc` | socket lock, accept loop, connections, handshake, request handlers |
+//! | `ipc` | socket and data-dir locks, accept loop, connections, handshake, request handlers |
 //! | `scan` | scheduler, scan supervisor, scan board (live progress and events) |
-//! | `run` | tool specs, tool actors, host limits, the process runner |
+//! | `run` | tool specs, tool actors, host limits, the process runner, its helper (one subreaper per run) and /proc tree walks |
 //! | `cache` | the cache actor and the cached-run path |
 //! | `storage` | every SQL statement: pool, schema, queries, the cache table, the `Db` handle, the writer, checkpoints |
+//! | `systemd` | the `--print-systemd-scope` drop-in: the kernel fence of the scope |
 //! | `parsers` | one parser per tool, the generic mapping, shared normalisation |
 
 pub mod cache;
@@ -36,3 +37,4 @@ pub mod run;
 pub mod scan;
 pub mod scope;
 pub mod storage;
+pub mod systemd;

@@ -1,5 +1,8 @@
-//! picketd: wiring only. Loads the config, takes the socket lock, opens the database,
-//! starts the actors and the server, and turns signals into reloads and shutdown.
+//! picketd: wiring only. Becomes a run helper when started as one (run/helper.rs), prints
+//! the systemd scope drop-in when asked, otherwise loads the config, takes the data-dir and
+//! socket locks, ends a previous daemon's leftover tools, opens the database, starts the
+//! actors and the server, turns signals into reloads and shutdown, and ends every run's
+//! processes before exiting.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use picketd::ipc::handlers::scans::resume_interrupted;
 use picketd::ipc::state::{DaemonState, Parts};
 use picketd::ipc::{lock as socket_lock, server};
 use picketd::metrics::Metrics;
+use picketd::run::process;
 use picketd::run::toolbox::Toolbox;
 use picketd::scan::board::ScanBoard;
 use picketd::scan::scheduler::Scheduler;
@@ -42,9 +46,13 @@ struct Flags {
     /// Log filter (overrides the config; RUST_LOG overrides both).
     #[arg(long)]
     log_level: Option<String>,
+    /// Print the systemd drop-in that lets the unit reach the [scope] allow networks, and exit.
+    #[arg(long)]
+    print_systemd_scope: bool,
 }
 
 fn main() {
+    picketd::run::helper::run_if_asked();
     let flags = Flags::parse();
     let mut config = match Config::load(flags.config.as_deref()) {
         Ok(c) => c,
@@ -59,6 +67,10 @@ fn main() {
         log_level: flags.log_level.clone(),
     };
     overrides.apply(&mut config);
+    if flags.print_systemd_scope {
+        print!("{}", picketd::systemd::drop_in(&config.scope));
+        return;
+    }
     init_tracing(&config.log_level);
     let result = actix::System::new().block_on(run(config, flags.config, overrides));
     if let Err(e) = result {
@@ -92,10 +104,15 @@ async fn run(
 ) -> anyhow::Result<()> {
     let signals = install_signals().context("cannot install signal handlers")?;
     let socket = config.socket_path();
-    let lock = socket_lock::acquire(&socket)?;
     let data_dir = config.data_dir();
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    // The data directory first: a second daemon of it is refused before it touches a socket.
+    let data_lock = socket_lock::acquire_data_dir(&data_dir, &socket)?;
+    let lock = socket_lock::acquire(&socket)?;
+    process::init(&data_dir);
+    let leftovers = process::end_leftovers();
+    if leftovers > 0 {
+        tracing::warn!("ended {leftovers} tool process(es) a previous picketd of this data directory left running");
+    }
     let metrics = Arc::new(Metrics::new(config.db.slow_query_ms));
     let pool = storage::open(&data_dir.join("picket.db"), &config.db).await?;
     let db = Db::start(pool, metrics.clone(), config.db.write_batch);
@@ -159,7 +176,13 @@ async fn run(
         tracing::warn!("grace period over; closing remaining connections");
     }
     db.close().await;
+    // After the database closed, so the ended runs stay unfinished and are resumed.
+    let ended = process::stop_all(grace).await;
+    if ended > 0 {
+        tracing::info!("ended {ended} running tool run(s) and their processes");
+    }
     drop(lock);
+    drop(data_lock);
     tracing::info!("picketd stopped");
     Ok(())
 }

@@ -1,8 +1,11 @@
-//! Ownership of the socket path: a 0700 directory, an flock'd lock file beside the socket,
-//! and removal of a stale socket only while holding that lock.
+//! Ownership of the socket path and of the data directory: a 0700 socket directory, an
+//! flock'd lock file beside the socket, removal of a stale socket only while holding that
+//! lock, and an flock'd `picketd.lock` in the data directory naming its holder's pid and socket.
 //!
-//! Why a lock file: after SIGKILL the socket file stays, and binding over it blindly would
-//! also steal a live daemon's socket. Must not bind the socket itself (ipc/server.rs does).
+//! Why lock files: after SIGKILL the socket file stays, and binding over it blindly would
+//! also steal a live daemon's socket; and two daemons on one data directory (on two sockets)
+//! would resume and run the same scans at once. flock dies with its holder, so a killed
+//! daemon never blocks the next one. Must not bind the socket itself (ipc/server.rs does).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -15,6 +18,17 @@ use nix::fcntl::{Flock, FlockArg};
 pub enum LockError {
     #[error("another picketd (pid {pid}) already serves {socket}; stop it with `picket shutdown`, or give this one another socket (--socket or PICKET_SOCKET)")]
     AlreadyRunning { pid: String, socket: PathBuf },
+    #[error("another picketd (pid {pid}, socket {socket}) already uses the data directory {dir}; stop it (PICKET_SOCKET={socket} picket shutdown), or give this one another data directory (--data-dir)")]
+    DataDirInUse {
+        pid: String,
+        socket: String,
+        dir: PathBuf,
+    },
+    #[error("data directory {dir}: {source}; create it or pick another (--data-dir)")]
+    DataDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error("socket directory {dir}: {reason}")]
     Directory { dir: PathBuf, reason: String },
     #[error("lock file {path}: {source}")]
@@ -22,6 +36,68 @@ pub enum LockError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// Held for the daemon's whole life; dropping it releases the lock.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _lock: Flock<File>,
+}
+
+/// Opens (creating it) and try-locks `path`; on contention, returns what the holder wrote.
+fn try_lock(path: &Path) -> Result<Result<Flock<File>, String>, std::io::Error> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(Ok(l)),
+        Err((mut file, _)) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            Ok(Err(holder))
+        }
+    }
+}
+
+/// Takes `DIR/picketd.lock` (creating DIR) and writes our pid and socket in it, or refuses
+/// naming the daemon that holds it.
+pub fn acquire_data_dir(dir: &Path, socket: &Path) -> Result<DataDirLock, LockError> {
+    let io = |source| LockError::DataDir {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io)?;
+    match try_lock(&dir.join("picketd.lock")).map_err(io)? {
+        Ok(mut lock) => {
+            lock.set_len(0).map_err(io)?;
+            lock.rewind().map_err(io)?;
+            write!(lock, "{}\n{}\n", std::process::id(), socket.display()).map_err(io)?;
+            Ok(DataDirLock { _lock: lock })
+        }
+        Err(holder) => {
+            let mut lines = holder.lines().map(str::trim);
+            let mut field = || {
+                lines
+                    .next()
+                    .filter(|l| !l.is_empty())
+                    .unwrap_or("unknown")
+                    .to_string()
+            };
+            let (pid, socket) = (field(), field());
+            Err(LockError::DataDirInUse {
+                pid,
+                socket,
+                dir: dir.to_path_buf(),
+            })
+        }
+    }
 }
 
 /// Held for the daemon's whole life; dropping it releases the lock.
@@ -78,18 +154,9 @@ pub fn acquire(socket: &Path) -> Result<SocketLock, LockError> {
         path: path.clone(),
         source,
     };
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
-    let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+    let mut lock = match try_lock(&path).map_err(io)? {
         Ok(l) => l,
-        Err((mut file, _)) => {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
+        Err(pid) => {
             let pid = if pid.trim().is_empty() {
                 "unknown".into()
             } else {

@@ -1,11 +1,14 @@
 //! Tool runs: the configured tools as runnable specs, one ToolActor per tool with its
 //! queue and concurrency, per-host politeness slots, and the process runner (argv only,
-//! process groups, timeouts, output caps).
+//! timeouts, output caps) with its helper and /proc tree walks that end a run's whole
+//! process tree.
 //!
 //! Must not decide what a scan runs (scan/ does) nor persist results (storage/ does).
 
+pub mod helper;
 pub mod host_limits;
 pub mod process;
 pub mod spec;
 pub mod tool_actor;
 pub mod toolbox;
+pub mod tree;

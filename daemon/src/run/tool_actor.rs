@@ -5,8 +5,8 @@
 //!
 //! A run: expand argv, start the process (run/process.rs), retry transient failures (timeouts
 //! and failing exit codes) with exponential backoff, then parse the output. Runs are
-//! spawned in the actor's context, so stopping the actor drops them and kills their
-//! process groups. Must not write to the database (the supervisor persists results).
+//! spawned in the actor's context, so stopping the actor drops them and ends their
+//! process trees. Must not write to the database (the supervisor persists results).
 //!
 //! Mailbox: 4096, and never the limit: `RunTool` is queued in the actor's own `queue` at
 //! once, and a caller's `send().await` waits for its run's result. Nothing blocks it: runs
@@ -307,7 +307,7 @@ async fn run_attempt(
         ProcessEnd::TimedOut => (
             RunStatus::TimedOut,
             format!(
-                "timed out after {} s (tools.{}.timeout_secs); its process group was killed",
+                "timed out after {} s (tools.{}.timeout_secs); its whole process tree was killed",
                 spec.config.timeout_secs, spec.name
             ),
             Attempt::Retryable,
