@@ -131,6 +131,19 @@ pub struct CheckedTarget {
     pub name: Option<String>,
 }
 
+impl CheckedTarget {
+    /// A URL target rewritten to connect to the checked address (same scheme, port, path
+    /// and query); None for other targets.
+    pub fn pinned_url(&self) -> Option<String> {
+        if !matches!(self.target.kind, TargetKind::Url { .. }) {
+            return None;
+        }
+        let mut url = url::Url::parse(&self.target.original).ok()?;
+        url.set_ip_host(self.host.parse().ok()?).ok()?;
+        Some(url.to_string())
+    }
+}
+
 /// Where host names are looked up: the system resolver in the daemon, fixed answers in
 /// unit tests (so every-address rules are tested without DNS).
 pub trait Resolver: Sync {
