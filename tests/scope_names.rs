@@ -1,0 +1,263 @@
+//! Host names and scope, end to end (issue 10, must-show 1 and 2): the real picketd sees a
+//! private /etc/hosts (`Env::with_hosts`), and an escape sensor on an out-of-scope /24
+//! proves that no tool tried to reach the address a name also (or later) resolves to.
+//!
+//! Stand-in tools record the argv they were given, then do what a real tool does with it:
+//! connect (curl, or the real whatweb). Were a tool given the name, that connect would
+//! resolve the name again and, once the answer has moved, land on the sensor.
+//! Runs only in the tests' loopback-only network namespace (the sensor refuses elsewhere).
+
+use std::path::{Path, PathBuf};
+
+use picket_protocol::{RunStatus, ScanDetail, ScanStatus};
+use picket_testkit::scripts::{count_start, starts, until_exists};
+use picket_testkit::targets::http;
+use picket_testkit::*;
+
+/// A tool script that appends its own name and argv to `witness`, counts its start in
+/// `count`, waits for `gate` (when given), then runs `then`, a line that uses "$@".
+fn wrapper(dir: &Path, name: &str, gate: Option<&Path>, then: &str) -> PathBuf {
+    let witness = dir.join("witness");
+    let wait = gate.map(until_exists).unwrap_or_default();
+    let body = format!(
+        "echo \"{name} $*\" >> {witness}\n{count}\n{wait}\n{then}",
+        witness = witness.display(),
+        count = count_start(&dir.join("starts")),
+    );
+    tool_script(dir, name, &body)
+}
+
+/// The argv lines the wrappers recorded, one per run.
+fn recorded(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("witness"))
+        .map(|s| s.lines().map(String::from).collect())
+        .unwrap_or_default()
+}
+
+/// A stand-in web tool: fetches `{url}` with curl, sending `Host: {vhost}`, and fails if
+/// the fetch does.
+fn fetcher(dir: &Path, name: &str, gate: Option<&Path>) -> ToolConfig {
+    let script = wrapper(
+        dir,
+        name,
+        gate,
+        "curl -sf -o /dev/null -m 3 -H \"$1\" \"$2\"",
+    );
+    ToolConfig::new(name)
+        .program(script)
+        .args(["Host: {vhost}", "{url}"])
+        .no_version_probe()
+        .ttl_secs(0)
+        .retries(0)
+}
+
+/// The real whatweb, with its built-in argv, behind a wrapper that records that argv.
+fn whatweb(dir: &Path, gate: Option<&Path>) -> ToolConfig {
+    let builtin = &picketd::config::builtin_tools()["whatweb"];
+    let script = wrapper(dir, "whatweb", gate, "exec whatweb \"$@\"");
+    ToolConfig::new("whatweb")
+        .program(script)
+        .args(&builtin.args)
+        .set("parser", "whatweb")
+        .no_version_probe()
+        .ttl_secs(0)
+        .retries(0)
+}
+
+/// hosts(5) text: localhost, then each (address, name) line.
+fn hosts(lines: &[(&str, &str)]) -> String {
+    let mut text = String::from("127.0.0.1 localhost\n");
+    for (addr, name) in lines {
+        text.push_str(&format!("{addr} {name}\n"));
+    }
+    text
+}
+
+/// Must-show 1: a name with one answer in scope and one out of it is refused before any
+/// tool starts, naming the out-of-scope address, whether or not a name rule allows it, on
+/// the `--tools` and the profile paths, as a host and inside a URL.
+#[test]
+fn a_name_resolving_in_and_out_of_scope_is_refused_naming_the_outside_address() {
+    let sensor = Sensor::new();
+    let outside = sensor.address();
+    let dir = tempfile::tempdir().unwrap();
+    let site = http(dir.path());
+    let cfg = ConfigBuilder::new()
+        .raw("[profiles.rec]\ndiscovery = [\"fetcher\"]")
+        .set(
+            "scope",
+            "allow",
+            vec!["127.0.0.0/8", "::1/128", "localhost", "mixed.test"],
+        )
+        .tool(fetcher(dir.path(), "fetcher", None));
+    // `localhost` itself, on the default allow list by name, answers both ways too.
+    let env = Env::new()
+        .with_hosts(&format!(
+            "127.0.0.1 localhost\n{outside} localhost\n127.0.0.1 mixed.test\n{outside} mixed.test\n"
+        ))
+        .with_config(&cfg);
+    let _d = env.start_daemon();
+    let before = sensor.tx_packets();
+    for target in [
+        "mixed.test",
+        "http://mixed.test:8080/",
+        "localhost",
+        "https://localhost/",
+    ] {
+        for how in [["--tools", "fetcher"], ["--profile", "rec"]] {
+            let out = env.picket(["--json", "scan", target, how[0], how[1]]);
+            assert_eq!(out.status.code(), Some(4), "{target}: {}", describe(&out));
+            let err = json(&out);
+            assert_eq!(err["error"]["kind"], "refused", "{err}");
+            let message = err["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains(&format!("and {outside} matches no allow")),
+                "{target}: the message must name {outside}: {message}"
+            );
+        }
+    }
+    assert_eq!(
+        recorded(dir.path()),
+        Vec::<String>::new(),
+        "no tool started"
+    );
+    assert_eq!(
+        sensor.tx_packets(),
+        before,
+        "something reached for {outside}"
+    );
+    // The witness works: an in-scope name does start the tool, at the address.
+    env.set_hosts(&hosts(&[("127.0.0.1", "mixed.test")]));
+    let port = site.port.to_string();
+    let scan = env.scan_wait(&["mixed.test", "--ports", &port, "--tools", "fetcher"]);
+    assert_eq!(scan.status, ScanStatus::Done, "{scan:#?}");
+    assert_eq!(
+        recorded(dir.path()),
+        [format!(
+            "fetcher Host: mixed.test:{port} http://127.0.0.1:{port}/"
+        )]
+    );
+}
+
+/// What every recorded run must show after a rebinding: the checked address as the only
+/// thing to connect to, the name only in the Host header.
+fn assert_pinned(lines: &[String], port: u16, name: &str) {
+    for line in lines {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let url = words.last().unwrap();
+        assert_eq!(
+            *url,
+            format!("http://127.0.0.1:{port}/"),
+            "the tool must connect to the checked address: {line}"
+        );
+        assert!(
+            line.contains(&format!("Host:{name}:{port}"))
+                || line.contains(&format!("Host: {name}:{port}")),
+            "the name rides in the Host header: {line}"
+        );
+        assert!(
+            !words.iter().any(|w| w.contains(&format!("//{name}"))),
+            "no URL with the name: {line}"
+        );
+    }
+}
+
+/// Runs `args` (a scan of `name`, which resolves to 127.0.0.1 at submission) while the
+/// tools are held at the gate, moves the name to the sensor, opens the gate and waits:
+/// answers the finished scan and the recorded argv.
+fn scan_across_a_rebinding(
+    env: &Env,
+    dir: &Path,
+    sensor: &Sensor,
+    name: &str,
+    args: &[&str],
+) -> (ScanDetail, Vec<String>) {
+    let mut all = vec!["scan"];
+    all.extend_from_slice(args);
+    let id = env.picket_json(all)["id"].as_i64().unwrap().to_string();
+    eventually(EVENTUALLY, "a tool of the scan started", || {
+        (starts(&dir.join("starts")) > 0).then_some(())
+    });
+    env.set_hosts(&hosts(&[(&sensor.address(), name)]));
+    std::fs::write(dir.join("gate"), "open").unwrap();
+    let done: ScanDetail = env.picket_as(["wait", &id]);
+    (done, recorded(dir))
+}
+
+/// Must-show 2: the name's answer moves to an out-of-scope address after the check.
+/// One slot per host makes the runs of a scan take turns: the first is spawned before the
+/// move and connects after it (held at the gate), the others start after it. Every one
+/// connects to the checked address, and the sensor never moves. Covers `--tools` with a
+/// URL target (the real whatweb among the tools) and with a host target.
+#[test]
+fn a_name_that_moves_after_the_check_is_scanned_at_the_checked_address() {
+    require_installed(&["whatweb", "curl"]);
+    let sensor = Sensor::new();
+    let root = tempfile::tempdir().unwrap();
+    let site = http(root.path());
+    let cases: [(&str, Vec<String>); 2] = [
+        (
+            "url",
+            vec![
+                format!("http://rebind.test:{}/", site.port),
+                "--tools".into(),
+                "fa,fb,whatweb".into(),
+            ],
+        ),
+        (
+            "host",
+            vec![
+                "rebind.test".into(),
+                "--ports".into(),
+                site.port.to_string(),
+                "--tools".into(),
+                "fa,fb".into(),
+            ],
+        ),
+    ];
+    for (case, args) in cases {
+        let dir = root.path().join(case);
+        std::fs::create_dir(&dir).unwrap();
+        let gate = dir.join("gate");
+        let cfg = ConfigBuilder::new()
+            .limit("per_target", 1)
+            .tool(fetcher(&dir, "fa", Some(&gate)))
+            .tool(fetcher(&dir, "fb", Some(&gate)))
+            .tool(whatweb(&dir, Some(&gate)));
+        let env = Env::new()
+            .with_hosts(&hosts(&[("127.0.0.1", "rebind.test")]))
+            .with_config(&cfg);
+        let _d = env.start_daemon();
+        let before = sensor.tx_packets();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (scan, lines) = scan_across_a_rebinding(&env, &dir, &sensor, "rebind.test", &args);
+        let tools = args.last().unwrap().split(',').count();
+        assert_eq!(lines.len(), tools, "{case}: each tool once: {lines:#?}");
+        assert_pinned(&lines, site.port, "rebind.test");
+        assert_eq!(
+            sensor.tx_packets(),
+            before,
+            "{case}: a tool reached for the name's new address"
+        );
+        // And each fetched the page (curl -f, whatweb's parser) at the checked address.
+        assert_eq!(scan.status, ScanStatus::Done, "{case}: {scan:#?}");
+        assert!(
+            scan.tool_runs.iter().all(|r| r.status == RunStatus::Done),
+            "{case}: {:#?}",
+            scan.tool_runs
+        );
+        if case == "url" {
+            // whatweb fetched the page at the address: its service is the checked one.
+            assert!(
+                scan.services
+                    .iter()
+                    .any(|s| s.host == "127.0.0.1" && s.port == site.port),
+                "{:#?}",
+                scan.services
+            );
+        }
+        // The daemon does see the new answer: the same name is now refused.
+        let again = env.picket(["--json", "scan", "rebind.test", "--tools", "fa"]);
+        assert_eq!(again.status.code(), Some(4), "{}", describe(&again));
+    }
+}
