@@ -261,3 +261,100 @@ fn a_name_that_moves_after_the_check_is_scanned_at_the_checked_address() {
         assert_eq!(again.status.code(), Some(4), "{}", describe(&again));
     }
 }
+
+/// A resumed scan resolves and checks its name again after the restart, and uses what that
+/// check gives: an answer moved out of scope fails the scan without starting the tool
+/// again; one moved to another in-scope address runs the tool at that address.
+#[test]
+fn a_resumed_scan_checks_its_name_again_and_uses_the_new_checked_address() {
+    let sensor = Sensor::new();
+    let root = tempfile::tempdir().unwrap();
+    for (case, moved_to) in [("out", sensor.address()), ("in", "127.0.0.2".into())] {
+        let dir = root.path().join(case);
+        std::fs::create_dir(&dir).unwrap();
+        let gate = dir.join("gate");
+        let held = ToolConfig::new("held")
+            .program(wrapper(&dir, "held", Some(&gate), "true"))
+            .args(["{host}", "{name}"])
+            .no_version_probe()
+            .ttl_secs(0)
+            .retries(0);
+        let env = Env::new()
+            .with_hosts(&hosts(&[("127.0.0.1", "moving.test")]))
+            .with_config(&ConfigBuilder::new().tool(held));
+        let mut daemon = env.start_daemon();
+        let before = sensor.tx_packets();
+        let id = env.picket_json(["scan", "moving.test", "--tools", "held"])["id"]
+            .as_i64()
+            .unwrap()
+            .to_string();
+        eventually(EVENTUALLY, "the tool started", || {
+            (starts(&dir.join("starts")) > 0).then_some(())
+        });
+        daemon.kill9();
+        env.set_hosts(&hosts(&[(&moved_to, "moving.test")]));
+        // Lets the first run's tool, left behind by the kill, end.
+        std::fs::write(&gate, "open").unwrap();
+        let _daemon = env.start_daemon();
+        // `wait` exits 1 for a failed scan; its JSON is the scan either way.
+        let done: ScanDetail = parse(&env.picket(["--json", "wait", &id]));
+        let lines = recorded(&dir);
+        if case == "out" {
+            assert_eq!(done.status, ScanStatus::Failed, "{done:#?}");
+            let error = done.error.clone().unwrap_or_default();
+            assert!(
+                error.contains("not resumed") && error.contains(&moved_to),
+                "the reason names the address: {error}"
+            );
+            assert_eq!(lines, ["held 127.0.0.1 moving.test"], "not started again");
+        } else {
+            assert_eq!(done.status, ScanStatus::Done, "{done:#?}");
+            assert_eq!(
+                lines,
+                ["held 127.0.0.1 moving.test", "held 127.0.0.2 moving.test"]
+            );
+        }
+        assert_eq!(sensor.tx_packets(), before, "{case}: the sensor moved");
+    }
+}
+
+/// `picket import` of a report about an out-of-scope host stores it and starts nothing:
+/// no follow-up of the services it lists, no connect.
+#[test]
+fn an_import_starts_no_tool_even_for_the_services_it_reports() {
+    let sensor = Sensor::new();
+    let dir = tempfile::tempdir().unwrap();
+    let outside = sensor.address();
+    let web = fetcher(dir.path(), "web", None).triggers(["http", "https"]);
+    let cfg = ConfigBuilder::new()
+        .raw("[profiles.quick]\ndiscovery = [\"web\"]\nfollow_up = [\"web\"]")
+        .tool(web);
+    let env = Env::new().with_config(&cfg);
+    let _d = env.start_daemon();
+    let before = sensor.tx_packets();
+    let report = dir.path().join("whatweb.json");
+    std::fs::write(
+        &report,
+        format!(
+            "[{{\"target\":\"http://{outside}/\",\"http_status\":200,\"plugins\":{{\"HTTPServer\":{{\"string\":[\"nginx\"]}}}}}}]"
+        ),
+    )
+    .unwrap();
+    let id = env.picket_json(["import", "whatweb", report.to_str().unwrap()])["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let shown: ScanDetail = env.picket_as(["show", &id]);
+    assert_eq!(shown.status, ScanStatus::Done, "{shown:#?}");
+    assert!(
+        shown.services.iter().any(|s| s.host == outside),
+        "the report is stored as it is: {shown:#?}"
+    );
+    assert_eq!(shown.tool_runs.len(), 1, "only the import itself");
+    assert_eq!(
+        recorded(dir.path()),
+        Vec::<String>::new(),
+        "no tool started"
+    );
+    assert_eq!(sensor.tx_packets(), before);
+}
