@@ -386,6 +386,13 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
             &["https", "ssl", "tls"],
         ),
     );
+    tools.insert("testssl".into(), testssl());
+    tools.insert("nuclei".into(), nuclei());
+    tools
+}
+
+/// testssl.sh writes its JSON to a file and sums its checks' exit codes.
+fn testssl() -> ToolConfig {
     let mut testssl = tool(
         "testssl",
         &[
@@ -414,7 +421,10 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
     // The exit code is the sum of the checks' codes; 242..=255 are fatal.
     testssl.ok_exit_codes = (1..242).collect();
     testssl.fatal_exit_from = Some(242);
-    tools.insert("testssl".into(), testssl);
+    testssl
+}
+
+fn nuclei() -> ToolConfig {
     let mut nuclei = tool(
         "nuclei",
         // Address URL, name as Host header and SNI (not verified here: nuclei is not
@@ -437,8 +447,7 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
         &["http", "https"],
     );
     nuclei.version_args = vec!["-version".into()];
-    tools.insert("nuclei".into(), nuclei);
-    tools
+    nuclei
 }
 
 pub fn builtin_profiles() -> BTreeMap<String, Profile> {
