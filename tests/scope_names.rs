@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use picket_protocol::{RunStatus, ScanDetail, ScanStatus};
 use picket_testkit::scripts::{count_start, starts, until_exists};
-use picket_testkit::targets::http;
+use picket_testkit::targets::{http, https};
 use picket_testkit::*;
 
 /// A tool script that appends its own name and argv to `witness`, counts its start in
@@ -51,14 +51,17 @@ fn fetcher(dir: &Path, name: &str, gate: Option<&Path>) -> ToolConfig {
         .retries(0)
 }
 
-/// The real whatweb, with its built-in argv, behind a wrapper that records that argv.
-fn whatweb(dir: &Path, gate: Option<&Path>) -> ToolConfig {
-    let builtin = &picketd::config::builtin_tools()["whatweb"];
-    let script = wrapper(dir, "whatweb", gate, "exec whatweb \"$@\"");
-    ToolConfig::new("whatweb")
-        .program(script)
+/// A real tool with its built-in argv and parser, behind a wrapper that records that argv
+/// and appends a copy of its stdout to `dir/TOOL.out` (the pipe's status is tee's: the tools
+/// used here exit 0 anyway, see COMMANDS.md).
+fn real(dir: &Path, tool: &str, gate: Option<&Path>) -> ToolConfig {
+    let builtin = &picketd::config::builtin_tools()[tool];
+    let copy = dir.join(format!("{tool}.out"));
+    let then = format!("{} \"$@\" | tee -a {}", builtin.program, copy.display());
+    ToolConfig::new(tool)
+        .program(wrapper(dir, tool, gate, &then))
         .args(&builtin.args)
-        .set("parser", "whatweb")
+        .set("parser", tool)
         .no_version_probe()
         .ttl_secs(0)
         .retries(0)
@@ -223,7 +226,7 @@ fn a_name_that_moves_after_the_check_is_scanned_at_the_checked_address() {
             .limit("per_target", 1)
             .tool(fetcher(&dir, "fa", Some(&gate)))
             .tool(fetcher(&dir, "fb", Some(&gate)))
-            .tool(whatweb(&dir, Some(&gate)));
+            .tool(real(&dir, "whatweb", Some(&gate)));
         let env = Env::new()
             .with_hosts(&hosts(&[("127.0.0.1", "rebind.test")]))
             .with_config(&cfg);
@@ -357,4 +360,69 @@ fn an_import_starts_no_tool_even_for_the_services_it_reports() {
         "no tool started"
     );
     assert_eq!(sensor.tx_packets(), before);
+}
+
+/// The real sslscan and whatweb across the same rebinding: each connects to the checked
+/// address and gets the name through its own option (sslscan's SNI, whatweb's Host header),
+/// as their own output shows.
+#[test]
+fn real_tools_get_the_address_to_connect_to_and_the_name_for_sni_and_host() {
+    require_installed(&["sslscan", "whatweb"]);
+    let sensor = Sensor::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (web, tls) = (http(dir.path()), https(dir.path()));
+    let gate = dir.path().join("gate");
+    let cfg = ConfigBuilder::new()
+        .limit("per_target", 1)
+        .tool(real(dir.path(), "sslscan", Some(&gate)))
+        .tool(real(dir.path(), "whatweb", Some(&gate)));
+    let env = Env::new()
+        .with_hosts(&hosts(&[("127.0.0.1", "pinned.test")]))
+        .with_config(&cfg);
+    let _d = env.start_daemon();
+    let before = sensor.tx_packets();
+    let (https_url, http_url) = (
+        format!("https://pinned.test:{}/", tls.port),
+        format!("http://pinned.test:{}/", web.port),
+    );
+    let args = [https_url.as_str(), &http_url, "--tools", "sslscan,whatweb"];
+    let (scan, lines) = scan_across_a_rebinding(&env, dir.path(), &sensor, "pinned.test", &args);
+    assert_eq!(
+        sensor.tx_packets(),
+        before,
+        "a tool reached for the new address"
+    );
+    let (p, q) = (tls.port, web.port);
+    let mut expected = vec![
+        format!("sslscan --xml=- --sni-name=pinned.test 127.0.0.1:{p}"),
+        format!("sslscan --xml=- --sni-name=pinned.test 127.0.0.1:{q}"),
+        format!("whatweb -q --color=never --log-json=- --header Host:pinned.test:{p} https://127.0.0.1:{p}/"),
+        format!("whatweb -q --color=never --log-json=- --header Host:pinned.test:{q} http://127.0.0.1:{q}/"),
+    ];
+    let mut lines = lines;
+    lines.sort();
+    expected.sort();
+    assert_eq!(lines, expected);
+    let sslscan = std::fs::read_to_string(dir.path().join("sslscan.out")).unwrap();
+    assert!(
+        sslscan.contains(&format!(
+            "host=\"127.0.0.1\" sniname=\"pinned.test\" port=\"{p}\""
+        )),
+        "sslscan connected to the address with the name as SNI: {sslscan}"
+    );
+    let whatweb = std::fs::read_to_string(dir.path().join("whatweb.out")).unwrap();
+    assert!(
+        whatweb.contains(&format!(
+            "\"target\":\"http://127.0.0.1:{q}/\",\"http_status\":200,\"request_config\":{{\"headers\":{{\"Host\":\"pinned.test:{q}\""
+        )),
+        "whatweb fetched the address with the name as Host: {whatweb}"
+    );
+    assert_eq!(scan.status, ScanStatus::Done, "{scan:#?}");
+    assert!(
+        scan.findings
+            .iter()
+            .any(|f| f.tool == "sslscan" && f.host == "127.0.0.1" && f.port == Some(p)),
+        "{:#?}",
+        scan.findings
+    );
 }
