@@ -114,7 +114,7 @@ fn a_name_resolving_in_and_out_of_scope_is_refused_naming_the_outside_address() 
             assert_eq!(err["error"]["kind"], "refused", "{err}");
             let message = err["error"]["message"].as_str().unwrap();
             assert!(
-                message.contains(&format!("and {outside} matches no allow")),
+                message.contains(&format!("of which {outside} lies outside the scope")),
                 "{target}: the message must name {outside}: {message}"
             );
         }

@@ -22,6 +22,15 @@ pub enum ScopeError {
     Invalid { target: String, reason: String },
     #[error("target {target} is outside the scope: {reason}; if you own it, add it to [scope] allow in picketd.toml and reload (SIGHUP)")]
     OutOfScope { target: String, reason: String },
+    #[error("target {target} resolves to {addresses}, of which {outside} lies outside the scope ({allowed}); a name is in scope only if every address it resolves to is: fix the name's records, or, if you own {outside}, add its network to [scope] allow in picketd.toml and reload (SIGHUP)")]
+    NameOutOfScope {
+        target: String,
+        /// Every address the name resolved to.
+        addresses: String,
+        /// Those no allow network holds.
+        outside: String,
+        allowed: String,
+    },
     #[error("target {target} is denied by scope rule \"{rule}\"; remove that [scope] deny rule in picketd.toml if this is wrong")]
     Denied { target: String, rule: String },
     #[error("cannot resolve {target}: {reason}")]
@@ -372,6 +381,21 @@ impl Scope {
         }
     }
 
+    /// The allow networks alone: what an address of a name must lie in.
+    fn allowed_networks(&self) -> String {
+        let nets: Vec<String> = self
+            .allow
+            .iter()
+            .filter(|r| matches!(r, Rule::Net(_)))
+            .map(Rule::text)
+            .collect();
+        if nets.is_empty() {
+            "no allow rule is a network".into()
+        } else {
+            format!("allowed networks: {}", nets.join(", "))
+        }
+    }
+
     /// Refuses `target` if a deny rule matches: deny beats allow, so this comes first.
     fn not_denied(&self, target: &str, hit: impl Fn(&Rule) -> bool) -> Result<(), ScopeError> {
         match self.deny.iter().find(|r| hit(r)) {
@@ -411,20 +435,11 @@ impl Scope {
             return Ok(());
         }
         let all: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
-        Err(ScopeError::OutOfScope {
+        Err(ScopeError::NameOutOfScope {
             target: target.into(),
-            reason: format!(
-                "it resolves to {}, and {} {} no allow network ({}); a name is in scope only \
-                 if every address it resolves to is",
-                all.join(", "),
-                outside.join(", "),
-                if outside.len() == 1 {
-                    "matches"
-                } else {
-                    "match"
-                },
-                self.allowed_text()
-            ),
+            addresses: all.join(", "),
+            outside: outside.join(", "),
+            allowed: self.allowed_networks(),
         })
     }
 
@@ -616,9 +631,17 @@ mod tests {
                 "https://myhost.lan/",
             ] {
                 let err = s.check_with(t, &dns).await.unwrap_err();
-                assert!(matches!(err, ScopeError::OutOfScope { .. }), "{t}: {err:?}");
+                assert!(
+                    matches!(err, ScopeError::NameOutOfScope { .. }),
+                    "{t}: {err:?}"
+                );
                 let msg = err.to_string();
-                assert!(msg.contains("and 10.77.3.1 matches no allow"), "{msg}");
+                assert!(
+                    msg.contains(
+                        "resolves to 10.77.3.1, 127.0.0.1, of which 10.77.3.1 lies outside"
+                    ),
+                    "{msg}"
+                );
             }
         }
     }

@@ -5,6 +5,8 @@
 //! ToolActor, persists each finished run atomically, publishes progress, enforces the
 //! deadline and handles cancel. On resume after a crash, runs already finished in the
 //! database are not run again; their stored services still trigger follow-ups.
+//! Every run is pointed at a checked address (a URL target is rewritten to it); the name
+//! the user gave only rides along for the tool's SNI and Host header (RunTarget::named).
 //! Stopping the actor cancels every run it started. Must not run processes itself.
 //!
 //! Mailbox: actix's default (16); it only gets `CancelScan` (from the scheduler) and
