@@ -61,6 +61,7 @@ fn real(dir: &Path, tool: &str, gate: Option<&Path>) -> ToolConfig {
     ToolConfig::new(tool)
         .program(wrapper(dir, tool, gate, &then))
         .args(&builtin.args)
+        .triggers(&builtin.triggers)
         .set("parser", tool)
         .no_version_probe()
         .ttl_secs(0)
@@ -424,5 +425,62 @@ fn real_tools_get_the_address_to_connect_to_and_the_name_for_sni_and_host() {
             .any(|f| f.tool == "sslscan" && f.host == "127.0.0.1" && f.port == Some(p)),
         "{:#?}",
         scan.findings
+    );
+}
+
+/// The profile path with a name: the real nmap discovers at the checked address (the name
+/// only in its NSE script arguments), and the follow-ups on what it found, started after
+/// the name moved to the sensor, still get that address, with the name for SNI and Host.
+#[test]
+fn the_quick_profile_on_a_name_discovers_and_follows_up_at_the_checked_address() {
+    require_installed(&["nmap", "sslscan", "whatweb"]);
+    let sensor = Sensor::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (web, tls) = (http(dir.path()), https(dir.path()));
+    let gate = dir.path().join("gate");
+    let cfg = ["nmap", "sslscan", "whatweb"]
+        .into_iter()
+        .fold(ConfigBuilder::new(), |cfg, tool| {
+            cfg.tool(real(dir.path(), tool, Some(&gate)))
+        });
+    let env = Env::new()
+        .with_hosts(&hosts(&[("127.0.0.1", "pinned.test")]))
+        .with_config(&cfg);
+    let _d = env.start_daemon();
+    let before = sensor.tx_packets();
+    let (p, q) = (tls.port, web.port);
+    let ports = format!("{q},{p}");
+    let args = ["pinned.test", "--ports", &ports, "--profile", "quick"];
+    let (scan, lines) = scan_across_a_rebinding(&env, dir.path(), &sensor, "pinned.test", &args);
+    assert_eq!(
+        sensor.tx_packets(),
+        before,
+        "a tool reached for the new address"
+    );
+    assert!(
+        lines.contains(&format!(
+            "nmap -sT -sV -Pn -n -p{ports} --script-args=http.host=pinned.test,tls.servername=pinned.test -oX - 127.0.0.1"
+        )),
+        "{lines:#?}"
+    );
+    let sslscan = format!("sslscan --xml=- --sni-name=pinned.test 127.0.0.1:{p}");
+    let whatweb = format!(
+        "whatweb -q --color=never --log-json=- --header Host:pinned.test:{q} http://127.0.0.1:{q}/"
+    );
+    assert!(lines.contains(&sslscan), "{lines:#?}");
+    assert!(lines.contains(&whatweb), "{lines:#?}");
+    for line in lines.iter().filter(|l| !l.starts_with("nmap ")) {
+        assert!(
+            line.ends_with(&format!("127.0.0.1:{p}"))
+                || line.ends_with(&format!("//127.0.0.1:{p}/"))
+                || line.ends_with(&format!("//127.0.0.1:{q}/")),
+            "a follow-up pointed elsewhere than the checked address: {line}"
+        );
+    }
+    assert_eq!(scan.status, ScanStatus::Done, "{scan:#?}");
+    assert!(
+        scan.services.iter().all(|s| s.host == "127.0.0.1"),
+        "{:#?}",
+        scan.services
     );
 }
