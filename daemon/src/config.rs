@@ -435,8 +435,8 @@ fn nuclei() -> ToolConfig {
             "-disable-update-check",
             "-H",
             "Host:{vhost}",
-            "-sni",
-            "{name}",
+            // One element, so it is left out whole for an address target.
+            "-sni={hostname}",
             "-u",
             "{url}",
         ],
