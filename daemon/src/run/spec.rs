@@ -361,6 +361,12 @@ mod tests {
             argv("whatweb", &web),
             "-q --color=never --log-json=- --header Host:myname.lan:8080 http://127.0.0.1:8080/"
         );
+        assert_eq!(
+            argv("nuclei", &web),
+            "-jsonl -silent -disable-update-check -H Host:myname.lan:8080 -sni=myname.lan -u http://127.0.0.1:8080/"
+        );
+        let unnamed = RunTarget::service("127.0.0.1", 8080, Some("http"));
+        assert!(!argv("nuclei", &unnamed).contains("-sni"));
         let tls = named(RunTarget::service("127.0.0.1", 443, Some("https")));
         assert!(argv("whatweb", &tls).ends_with("Host:myname.lan https://127.0.0.1:443/"));
         assert_eq!(
