@@ -218,7 +218,10 @@ impl<'de> Deserialize<'de> for ParserSpec {
 #[serde(deny_unknown_fields)]
 pub struct ToolConfig {
     pub program: String,
-    /// argv template: {host} {port} {url} {target} {ports} {outfile}.
+    /// argv template. What the tool connects to, always the checked address: {host}
+    /// {hostport} {url} {target}; plus {port} {ports} {outfile}. The user's host name, for
+    /// the tool's pinning options only (SNI, Host header): {name} (or the address),
+    /// {nameport}, {vhost} (Host header value), {hostname} (argument dropped if no name).
     pub args: Vec<String>,
     /// argv that prints the tool's version (first line kept).
     #[serde(default)]
@@ -324,11 +327,23 @@ fn tool(
 pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
     let mut tools = BTreeMap::new();
     // -sT: no raw sockets needed (-sS needs CAP_NET_RAW); -Pn: the host is named, don't ping.
+    // The name (when there is one) reaches NSE's HTTP Host header and TLS SNI through
+    // script arguments; nmap itself only ever gets the checked address.
     tools.insert(
         "nmap".into(),
         tool(
             "nmap",
-            &["-sT", "-sV", "-Pn", "-n", "-p{ports}", "-oX", "-", "{host}"],
+            &[
+                "-sT",
+                "-sV",
+                "-Pn",
+                "-n",
+                "-p{ports}",
+                "--script-args=http.host={hostname},tls.servername={hostname}",
+                "-oX",
+                "-",
+                "{host}",
+            ],
             "nmap",
             600,
             4,
@@ -336,12 +351,20 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
             &[],
         ),
     );
-    // -q: without it whatweb interleaves coloured text with the JSON.
+    // -q: without it whatweb interleaves coloured text with the JSON. The URL holds the
+    // address; the name goes in the Host header (whatweb has no SNI option).
     tools.insert(
         "whatweb".into(),
         tool(
             "whatweb",
-            &["-q", "--color=never", "--log-json=-", "{url}"],
+            &[
+                "-q",
+                "--color=never",
+                "--log-json=-",
+                "--header",
+                "Host:{vhost}",
+                "{url}",
+            ],
             "whatweb",
             120,
             2,
@@ -349,12 +372,13 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
             &["http", "https"],
         ),
     );
-    // sslscan exits 0 on failure; the parser reads <error>.
+    // sslscan exits 0 on failure; the parser reads <error>. It connects to the address and
+    // sends the name as SNI.
     tools.insert(
         "sslscan".into(),
         tool(
             "sslscan",
-            &["--xml=-", "{hostport}"],
+            &["--xml=-", "--sni-name={name}", "{hostport}"],
             "sslscan",
             120,
             2,
@@ -362,6 +386,13 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
             &["https", "ssl", "tls"],
         ),
     );
+    tools.insert("testssl".into(), testssl());
+    tools.insert("nuclei".into(), nuclei());
+    tools
+}
+
+/// testssl.sh writes its JSON to a file and sums its checks' exit codes.
+fn testssl() -> ToolConfig {
     let mut testssl = tool(
         "testssl",
         &[
@@ -372,9 +403,13 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
             "0",
             "--nodns",
             "none",
+            // --ip: connect to the checked address, never to what the name resolves to;
+            // the name stays the target, for SNI and the certificate's name check.
+            "--ip",
+            "{host}",
             "--jsonfile",
             "{outfile}",
-            "{hostport}",
+            "{nameport}",
         ],
         "testssl",
         600,
@@ -386,10 +421,25 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
     // The exit code is the sum of the checks' codes; 242..=255 are fatal.
     testssl.ok_exit_codes = (1..242).collect();
     testssl.fatal_exit_from = Some(242);
-    tools.insert("testssl".into(), testssl);
+    testssl
+}
+
+fn nuclei() -> ToolConfig {
     let mut nuclei = tool(
         "nuclei",
-        &["-jsonl", "-silent", "-disable-update-check", "-u", "{url}"],
+        // Address URL, name as Host header and SNI (not verified here: nuclei is not
+        // packaged in Debian).
+        &[
+            "-jsonl",
+            "-silent",
+            "-disable-update-check",
+            "-H",
+            "Host:{vhost}",
+            // One element, so it is left out whole for an address target.
+            "-sni={hostname}",
+            "-u",
+            "{url}",
+        ],
         "nuclei",
         600,
         1,
@@ -397,8 +447,7 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
         &["http", "https"],
     );
     nuclei.version_args = vec!["-version".into()];
-    tools.insert("nuclei".into(), nuclei);
-    tools
+    nuclei
 }
 
 pub fn builtin_profiles() -> BTreeMap<String, Profile> {

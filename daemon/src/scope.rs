@@ -2,10 +2,14 @@
 //!
 //! Owns the parsing of user targets (IP, CIDR, hostname, http/https URL), the rejection of
 //! anything that could become a tool option or reach a shell, and the allow/deny rules.
-//! Deny beats allow. Hostnames are resolved and every address is checked; the tools are
-//! then given the checked address, never the name, so a second DNS answer can't move them.
+//! Deny beats allow. Hostnames are resolved and every address is checked: a name is in
+//! scope only if every address it resolves to is, whatever name rule matches it. The tools
+//! are then given the checked address, never the name as a place to connect to, so a second
+//! DNS answer can't move them (the name only rides along for SNI and Host headers).
+//! Lookups go through a `Resolver`, so tests can feed answers without DNS.
 //! Must not start processes or talk to the database.
 
+use std::future::Future;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -18,6 +22,15 @@ pub enum ScopeError {
     Invalid { target: String, reason: String },
     #[error("target {target} is outside the scope: {reason}; if you own it, add it to [scope] allow in picketd.toml and reload (SIGHUP)")]
     OutOfScope { target: String, reason: String },
+    #[error("target {target} resolves to {addresses}, of which {outside} lies outside the scope ({allowed}); a name is in scope only if every address it resolves to is: fix the name's records, or, if you own {outside}, add its network to [scope] allow in picketd.toml and reload (SIGHUP)")]
+    NameOutOfScope {
+        target: String,
+        /// Every address the name resolved to.
+        addresses: String,
+        /// Those no allow network holds.
+        outside: String,
+        allowed: String,
+    },
     #[error("target {target} is denied by scope rule \"{rule}\"; remove that [scope] deny rule in picketd.toml if this is wrong")]
     Denied { target: String, rule: String },
     #[error("cannot resolve {target}: {reason}")]
@@ -122,6 +135,46 @@ pub struct CheckedTarget {
     pub target: Target,
     /// The address tools will use ({host}); for a CIDR, the network text.
     pub host: String,
+    /// The host name the user gave, when the target named one: tools get it only where a
+    /// name matters (SNI, Host header, certificate checks), never as what to connect to.
+    pub name: Option<String>,
+}
+
+impl CheckedTarget {
+    /// A URL target rewritten to connect to the checked address (same scheme, port, path
+    /// and query); None for other targets.
+    pub fn pinned_url(&self) -> Option<String> {
+        if !matches!(self.target.kind, TargetKind::Url { .. }) {
+            return None;
+        }
+        let mut url = url::Url::parse(&self.target.original).ok()?;
+        url.set_ip_host(self.host.parse().ok()?).ok()?;
+        Some(url.to_string())
+    }
+}
+
+/// Where host names are looked up: the system resolver in the daemon, fixed answers in
+/// unit tests (so every-address rules are tested without DNS).
+pub trait Resolver: Sync {
+    /// Every address `name` resolves to, or why it does not resolve.
+    fn lookup(&self, name: &str) -> impl Future<Output = Result<Vec<IpAddr>, String>> + Send;
+}
+
+/// The system's resolver (getaddrinfo: /etc/hosts, then DNS), bounded in time.
+pub struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, String> {
+        let lookup = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tokio::net::lookup_host((name, 0)),
+        );
+        match lookup.await {
+            Ok(Ok(addrs)) => Ok(addrs.map(|a| a.ip()).collect()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("resolution timed out after 5 s".into()),
+        }
+    }
 }
 
 const MAX_TARGET_LEN: usize = 2048;
@@ -328,6 +381,21 @@ impl Scope {
         }
     }
 
+    /// The allow networks alone: what an address of a name must lie in.
+    fn allowed_networks(&self) -> String {
+        let nets: Vec<String> = self
+            .allow
+            .iter()
+            .filter(|r| matches!(r, Rule::Net(_)))
+            .map(Rule::text)
+            .collect();
+        if nets.is_empty() {
+            "no allow rule is a network".into()
+        } else {
+            format!("allowed networks: {}", nets.join(", "))
+        }
+    }
+
     /// Refuses `target` if a deny rule matches: deny beats allow, so this comes first.
     fn not_denied(&self, target: &str, hit: impl Fn(&Rule) -> bool) -> Result<(), ScopeError> {
         match self.deny.iter().find(|r| hit(r)) {
@@ -350,22 +418,29 @@ impl Scope {
         Ok(())
     }
 
+    /// A name passes only if it is not denied and every address it resolves to passes:
+    /// deny rules per address first (deny beats allow), then each address must match an
+    /// allow network. A name allow rule alone is not enough, since the answer is not ours.
     fn check_name(&self, target: &str, name: &str, addrs: &[IpAddr]) -> Result<(), ScopeError> {
         self.not_denied(target, |r| r.matches_name(name))?;
-        let name_allowed = self.allow.iter().any(|r| r.matches_name(name));
         for ip in addrs {
             self.not_denied(&format!("{target} ({ip})"), |r| r.matches_ip(*ip))?;
-            if !name_allowed && !self.allow.iter().any(|r| r.matches_ip(*ip)) {
-                return Err(ScopeError::OutOfScope {
-                    target: target.into(),
-                    reason: format!(
-                        "it resolves to {ip}, which matches no allow rule ({})",
-                        self.allowed_text()
-                    ),
-                });
-            }
         }
-        Ok(())
+        let outside: Vec<String> = addrs
+            .iter()
+            .filter(|ip| !self.allow.iter().any(|r| r.matches_ip(**ip)))
+            .map(IpAddr::to_string)
+            .collect();
+        if outside.is_empty() {
+            return Ok(());
+        }
+        let all: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
+        Err(ScopeError::NameOutOfScope {
+            target: target.into(),
+            addresses: all.join(", "),
+            outside: outside.join(", "),
+            allowed: self.allowed_networks(),
+        })
     }
 
     /// For addresses a tool reported (a discovered service): in scope or not, no lookup.
@@ -379,11 +454,20 @@ impl Scope {
 
     /// Validates syntax, resolves names, and checks every address against the rules.
     pub async fn check(&self, raw: &str) -> Result<CheckedTarget, ScopeError> {
+        self.check_with(raw, &SystemResolver).await
+    }
+
+    /// `check`, with names looked up through `resolver`.
+    pub async fn check_with(
+        &self,
+        raw: &str,
+        resolver: &impl Resolver,
+    ) -> Result<CheckedTarget, ScopeError> {
         let target = parse_target(raw)?;
-        let host = match &target.kind {
+        let (host, name) = match &target.kind {
             TargetKind::Ip(ip) => {
                 self.check_ip(raw, *ip)?;
-                ip.to_string()
+                (ip.to_string(), None)
             }
             TargetKind::Net(net) => {
                 self.not_denied(raw, |r| r.overlaps_net(net))?;
@@ -396,65 +480,41 @@ impl Scope {
                         ),
                     });
                 }
-                net.to_string()
+                (net.to_string(), None)
             }
             TargetKind::Host(name) | TargetKind::Url { host: name, .. } => {
-                self.check_host(raw, name).await?
+                self.check_host(raw, name, resolver).await?
             }
         };
-        Ok(CheckedTarget { target, host })
+        Ok(CheckedTarget { target, host, name })
     }
 
     /// A host name (or an address written in a URL): every address it resolves to must
-    /// pass; the address tools get is one of them.
-    async fn check_host(&self, raw: &str, name: &str) -> Result<String, ScopeError> {
+    /// pass; the address tools get is one of them. Answers (address, name).
+    async fn check_host(
+        &self,
+        raw: &str,
+        name: &str,
+        resolver: &impl Resolver,
+    ) -> Result<(String, Option<String>), ScopeError> {
         if let Ok(ip) = name.parse::<IpAddr>() {
             self.check_ip(raw, ip)?;
-            return Ok(ip.to_string());
+            return Ok((ip.to_string(), None));
         }
-        let addrs = resolve(raw, name).await?;
+        let unresolvable = |reason: String| ScopeError::Unresolvable {
+            target: raw.into(),
+            reason,
+        };
+        let mut addrs = resolver.lookup(name).await.map_err(unresolvable)?;
+        addrs.sort();
+        addrs.dedup();
         self.check_name(raw, name, &addrs)?;
         // Prefer IPv4: the local demo services and most tools default to it.
-        let pick = addrs
-            .iter()
-            .find(|a| a.is_ipv4())
-            .or(addrs.first())
-            .copied();
-        pick.map(|a| a.to_string())
-            .ok_or_else(|| ScopeError::Unresolvable {
-                target: raw.into(),
-                reason: "no addresses".into(),
-            })
-    }
-}
-
-async fn resolve(target: &str, name: &str) -> Result<Vec<IpAddr>, ScopeError> {
-    let lookup = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        tokio::net::lookup_host((name, 0)),
-    );
-    match lookup.await {
-        Ok(Ok(addrs)) => {
-            let mut v: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
-            v.sort();
-            v.dedup();
-            if v.is_empty() {
-                Err(ScopeError::Unresolvable {
-                    target: target.into(),
-                    reason: "no addresses".into(),
-                })
-            } else {
-                Ok(v)
-            }
+        let pick = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first());
+        match pick {
+            Some(a) => Ok((a.to_string(), Some(name.to_string()))),
+            None => Err(unresolvable("no addresses".into())),
         }
-        Ok(Err(e)) => Err(ScopeError::Unresolvable {
-            target: target.into(),
-            reason: e.to_string(),
-        }),
-        Err(_) => Err(ScopeError::Unresolvable {
-            target: target.into(),
-            reason: "resolution timed out after 5 s".into(),
-        }),
     }
 }
 
@@ -523,6 +583,114 @@ mod tests {
             Err(ScopeError::Denied { .. })
         ));
         assert!(s.check("127.0.0.6").await.is_ok());
+    }
+
+    /// Answers from a table instead of DNS; a name not in it does not resolve.
+    struct Answers(Vec<(&'static str, Vec<&'static str>)>);
+
+    impl Resolver for Answers {
+        async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, String> {
+            match self.0.iter().find(|(n, _)| *n == name) {
+                Some((_, addrs)) => Ok(addrs.iter().map(|a| a.parse().unwrap()).collect()),
+                None => Err("Name or service not known".into()),
+            }
+        }
+    }
+
+    fn scope(allow: &[&str], deny: &[&str]) -> Scope {
+        let strings = |v: &[&str]| v.iter().map(|r| r.to_string()).collect();
+        Scope::from_config(&ScopeConfig {
+            allow: strings(allow),
+            deny: strings(deny),
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_name_with_one_out_of_scope_address_is_refused_naming_it() {
+        let dns = Answers(vec![("myhost.lan", vec!["127.0.0.1", "10.77.3.1"])]);
+        // Allowed by a name rule or not, the out-of-scope answer refuses it.
+        for s in [
+            scope(&["127.0.0.0/8", "myhost.lan"], &[]),
+            scope(&["127.0.0.0/8"], &[]),
+        ] {
+            for t in [
+                "myhost.lan",
+                "http://myhost.lan:8080/x",
+                "https://myhost.lan/",
+            ] {
+                let err = s.check_with(t, &dns).await.unwrap_err();
+                assert!(
+                    matches!(err, ScopeError::NameOutOfScope { .. }),
+                    "{t}: {err:?}"
+                );
+                let msg = err.to_string();
+                assert!(
+                    msg.contains(
+                        "resolves to 10.77.3.1, 127.0.0.1, of which 10.77.3.1 lies outside"
+                    ),
+                    "{msg}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_rule_alone_does_not_let_an_outside_address_in() {
+        let dns = Answers(vec![("myhost.lan", vec!["192.168.1.5"])]);
+        let err = scope(&["myhost.lan"], &[])
+            .check_with("myhost.lan", &dns)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("192.168.1.5"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_name_whose_every_address_is_in_scope_is_checked_to_an_address() {
+        let dns = Answers(vec![("myhost.lan", vec!["::1", "127.0.0.7", "127.0.0.7"])]);
+        let s = scope(&["127.0.0.0/8", "::1/128", "myhost.lan"], &[]);
+        let checked = s.check_with("myhost.lan", &dns).await.unwrap();
+        assert_eq!(checked.host, "127.0.0.7", "IPv4 preferred");
+        assert_eq!(checked.name.as_deref(), Some("myhost.lan"));
+        let url = s
+            .check_with("https://MyHost.lan:8443/", &dns)
+            .await
+            .unwrap();
+        assert_eq!(
+            (url.host.as_str(), url.name.as_deref()),
+            ("127.0.0.7", Some("myhost.lan"))
+        );
+        // An address, in a URL or not, has no name to carry.
+        let ip = s.check_with("http://127.0.0.3:80/", &dns).await.unwrap();
+        assert_eq!((ip.host.as_str(), ip.name), ("127.0.0.3", None));
+    }
+
+    #[tokio::test]
+    async fn deny_beats_allow_for_each_address_of_a_name() {
+        let dns = Answers(vec![("myhost.lan", vec!["127.0.0.1", "127.0.0.9"])]);
+        let s = scope(&["127.0.0.0/8", "myhost.lan"], &["127.0.0.9"]);
+        let err = s.check_with("myhost.lan", &dns).await.unwrap_err();
+        assert_eq!(
+            err,
+            ScopeError::Denied {
+                target: "myhost.lan (127.0.0.9)".into(),
+                rule: "127.0.0.9/32".into()
+            }
+        );
+        let by_name = scope(&["127.0.0.0/8"], &["myhost.lan"]);
+        assert!(matches!(
+            by_name.check_with("myhost.lan", &dns).await,
+            Err(ScopeError::Denied { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_name_that_does_not_resolve_is_refused() {
+        let err = loopback()
+            .check_with("nowhere.lan", &Answers(vec![]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ScopeError::Unresolvable { .. }), "{err:?}");
     }
 
     #[test]

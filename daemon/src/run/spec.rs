@@ -2,8 +2,12 @@
 //! its argv template expands for one run target.
 //!
 //! Template values come only from validated targets (an IP, a ports spec of digits, a URL
-//! serialized by the url crate), each substituted inside one argv element: nothing a user
-//! types can add an argument or start with '-'. Must not run scans (run/tool_actor.rs does).
+//! serialized by the url crate, a host name of letters, digits, dots and dashes), each
+//! substituted inside one argv element: nothing a user types can add an argument or start
+//! with '-'. Every placeholder a tool connects to holds the checked address; the user's host
+//! name reaches a tool only through `{name}`, `{hostname}`, `{nameport}` and `{vhost}`, for
+//! the tool's own pinning option (SNI, Host header), so the tool never looks it up again.
+//! Must not run scans (run/tool_actor.rs does).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,9 +33,13 @@ pub struct RunTarget {
     /// Checked address (or CIDR) given to the tool.
     pub host: String,
     pub port: Option<u16>,
+    /// A URL whose host is the checked address, never a name.
     pub url: Option<String>,
     pub ports: Option<String>,
-    /// How the run is named in reports: the host, host:port, or the URL.
+    /// The host name the user gave for this address, if any: for SNI and Host headers only.
+    pub name: Option<String>,
+    /// How the run is named in reports: the host, host:port, or the URL (all with the
+    /// address), followed by ` (name)` when the user gave a name.
     pub label: String,
 }
 
@@ -42,6 +50,7 @@ impl RunTarget {
             port: None,
             url: None,
             ports,
+            name: None,
             label: host.into(),
         }
     }
@@ -55,6 +64,46 @@ impl RunTarget {
             label: url.clone().unwrap_or_else(|| hostport.clone()),
             url,
             ports: Some(port.to_string()),
+            name: None,
+        }
+    }
+
+    /// The same run for the name the user gave (if any). Called last, once the label is
+    /// final: the name joins the label, so two names on one address stay two runs (two
+    /// virtual hosts) instead of one.
+    pub fn named(mut self, name: Option<&str>) -> Self {
+        if let Some(n) = name {
+            self.label = format!("{} ({n})", self.label);
+            self.name = Some(n.to_string());
+        }
+        self
+    }
+
+    /// The label as it was before `named`: what the tool is pointed at, address only.
+    fn connect_label(&self) -> &str {
+        let suffix = self.name.as_ref().map(|n| format!(" ({n})"));
+        suffix
+            .and_then(|s| self.label.strip_suffix(&s))
+            .unwrap_or(&self.label)
+    }
+
+    /// The name, or else the address: what certificate and virtual-host checks expect.
+    fn name_or_host(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.host)
+    }
+
+    /// The value of an HTTP Host header: the name (or the address, bracketed if IPv6),
+    /// with `:port` unless the port is the URL scheme's default.
+    fn vhost(&self) -> String {
+        let default_port = match self.url.as_deref() {
+            Some(u) if u.starts_with("https:") => Some(443),
+            Some(u) if u.starts_with("http:") => Some(80),
+            _ => None,
+        };
+        match self.port {
+            Some(p) if Some(p) != default_port => host_port(self.name_or_host(), p),
+            _ if self.name_or_host().contains(':') => format!("[{}]", self.name_or_host()),
+            _ => self.name_or_host().to_string(),
         }
     }
 }
@@ -84,24 +133,33 @@ impl ToolSpec {
     }
 
     /// Expands the argv template. An argument whose placeholder has no value is left out
-    /// (so `-p{ports}` disappears when no ports were given); `{host}`, `{url}`,
-    /// `{hostport}` and `{outfile}` are required where they appear.
+    /// (so `-p{ports}` disappears when no ports were given, `--sni={hostname}` when the
+    /// target has no name); `{host}`, `{url}`, `{hostport}`, `{nameport}` and `{outfile}`
+    /// are required where they appear.
     pub fn argv(
         &self,
         target: &RunTarget,
         outfile: Option<&Path>,
     ) -> Result<Vec<String>, TemplateError> {
         let hostport = target.port.map(|p| host_port(&target.host, p));
+        let nameport = target.port.map(|p| host_port(target.name_or_host(), p));
         let port = target.port.map(|p| p.to_string());
         let out = outfile.map(|p| p.display().to_string());
-        let values: [(&'static str, Option<&str>, bool); 7] = [
+        let vhost = target.vhost();
+        // `{target}` is the label without the name: the URL, host:port or address.
+        let connect = target.connect_label();
+        let values: [(&'static str, Option<&str>, bool); 11] = [
             ("host", Some(target.host.as_str()), true),
-            ("target", Some(target.label.as_str()), true),
+            ("target", Some(connect), true),
             ("url", target.url.as_deref(), true),
             ("hostport", hostport.as_deref(), true),
             ("port", port.as_deref(), true),
             ("outfile", out.as_deref(), true),
             ("ports", target.ports.as_deref(), false),
+            ("name", Some(target.name_or_host()), true),
+            ("hostname", target.name.as_deref(), false),
+            ("nameport", nameport.as_deref(), true),
+            ("vhost", Some(vhost.as_str()), true),
         ];
         let mut argv = Vec::with_capacity(self.config.args.len());
         'args: for arg in &self.config.args {
@@ -129,10 +187,11 @@ impl ToolSpec {
     }
 
     pub fn needs_service(&self) -> bool {
-        self.config
-            .args
-            .iter()
-            .any(|a| a.contains("{url}") || a.contains("{port}") || a.contains("{hostport}"))
+        self.config.args.iter().any(|a| {
+            ["{url}", "{port}", "{hostport}", "{nameport}"]
+                .iter()
+                .any(|p| a.contains(p))
+        })
     }
 
     pub fn uses_url(&self) -> bool {
@@ -270,6 +329,73 @@ mod tests {
             Some("Nmap version 7.93 ( https://nmap.org )")
         );
         assert_eq!(super::version_line("no digits here\n"), None);
+    }
+
+    fn builtin(name: &str) -> super::ToolSpec {
+        super::ToolSpec {
+            name: name.into(),
+            config: crate::config::builtin_tools()[name].clone(),
+            path: None,
+            version: None,
+        }
+    }
+
+    /// The built-in tools connect to the checked address and get the name only through
+    /// their pinning options; with no name, nmap's script arguments are left out.
+    #[test]
+    fn builtin_tools_connect_to_the_address_and_carry_the_name_for_sni_and_host() {
+        use super::RunTarget;
+        let named = |rt: RunTarget| rt.named(Some("myname.lan"));
+        let argv = |tool: &str, rt: &RunTarget| {
+            let out = std::path::Path::new("/tmp/out");
+            builtin(tool).argv(rt, Some(out)).unwrap().join(" ")
+        };
+        let host = named(RunTarget::host("127.0.0.1", Some("80".into())));
+        assert_eq!(
+            argv("nmap", &host),
+            "-sT -sV -Pn -n -p80 --script-args=http.host=myname.lan,tls.servername=myname.lan -oX - 127.0.0.1"
+        );
+        let web = named(RunTarget::service("127.0.0.1", 8080, Some("http")));
+        assert_eq!(web.label, "http://127.0.0.1:8080/ (myname.lan)");
+        assert_eq!(
+            argv("whatweb", &web),
+            "-q --color=never --log-json=- --header Host:myname.lan:8080 http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            argv("nuclei", &web),
+            "-jsonl -silent -disable-update-check -H Host:myname.lan:8080 -sni=myname.lan -u http://127.0.0.1:8080/"
+        );
+        let unnamed = RunTarget::service("127.0.0.1", 8080, Some("http"));
+        assert!(!argv("nuclei", &unnamed).contains("-sni"));
+        let tls = named(RunTarget::service("127.0.0.1", 443, Some("https")));
+        assert!(argv("whatweb", &tls).ends_with("Host:myname.lan https://127.0.0.1:443/"));
+        assert_eq!(
+            argv("sslscan", &tls),
+            "--xml=- --sni-name=myname.lan 127.0.0.1:443"
+        );
+        assert!(
+            argv("testssl", &tls).ends_with("--ip 127.0.0.1 --jsonfile /tmp/out myname.lan:443"),
+            "{}",
+            argv("testssl", &tls)
+        );
+        let bare = RunTarget::host("127.0.0.1", None);
+        assert_eq!(argv("nmap", &bare), "-sT -sV -Pn -n -oX - 127.0.0.1");
+        let v6 = RunTarget::service("::1", 8443, Some("https"));
+        assert_eq!(argv("sslscan", &v6), "--xml=- --sni-name=::1 [::1]:8443");
+        assert!(argv("testssl", &v6).ends_with("--ip ::1 --jsonfile /tmp/out [::1]:8443"));
+        assert!(argv("whatweb", &v6).ends_with("Host:[::1]:8443 https://[::1]:8443/"));
+    }
+
+    /// `{target}` stays what the tool connects to, whatever name the label shows.
+    #[test]
+    fn the_target_placeholder_is_the_address_even_for_a_named_run() {
+        let mut spec = builtin("nmap");
+        spec.config.args = vec!["{target}".into(), "{name}".into(), "{vhost}".into()];
+        let rt = super::RunTarget::service("127.0.0.1", 80, Some("http")).named(Some("a.lan"));
+        assert_eq!(
+            spec.argv(&rt, None).unwrap(),
+            ["http://127.0.0.1:80/", "a.lan", "a.lan"]
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! ToolActor, persists each finished run atomically, publishes progress, enforces the
 //! deadline and handles cancel. On resume after a crash, runs already finished in the
 //! database are not run again; their stored services still trigger follow-ups.
+//! Every run is pointed at a checked address (a URL target is rewritten to it); the name
+//! the user gave only rides along for the tool's SNI and Host header (RunTarget::named).
 //! Stopping the actor cancels every run it started. Must not run processes itself.
 //!
 //! Mailbox: actix's default (16); it only gets `CancelScan` (from the scheduler) and
@@ -212,8 +214,10 @@ impl ScanSupervisor {
         }
         let p = &self.plan.profile;
         let tools: Vec<String> = p.discovery.iter().chain(&p.direct).cloned().collect();
+        let name = target.name.as_deref();
         for tool in tools {
-            self.schedule(&tool, RunTarget::host(host, self.plan.ports.clone()), ctx);
+            let rt = RunTarget::host(host, self.plan.ports.clone()).named(name);
+            self.schedule(&tool, rt, ctx);
         }
     }
 
@@ -384,6 +388,7 @@ impl ScanSupervisor {
             return;
         }
         let labels = service_labels(service);
+        let name = self.name_for(&service.host);
         let web = labels.iter().any(|l| l == "http" || l == "https");
         let scheme = web.then_some(if service.tls { "https" } else { "http" });
         for tool in self.plan.profile.follow_up.clone() {
@@ -397,9 +402,19 @@ impl ScanSupervisor {
                 if !spec.uses_url() {
                     target.label = host_port(&service.host, service.port);
                 }
-                self.schedule(&tool, target, ctx);
+                self.schedule(&tool, target.named(name.as_deref()), ctx);
             }
         }
+    }
+
+    /// The name the user gave for a checked address, so a follow-up on a service found there
+    /// keeps its SNI and Host header (the first target naming it wins).
+    fn name_for(&self, host: &str) -> Option<String> {
+        self.plan
+            .targets
+            .iter()
+            .find(|t| t.host == host && t.name.is_some())
+            .and_then(|t| t.name.clone())
     }
 
     /// Ends a scan whose last run did not end it (a scan with no run, or one whose last
@@ -480,21 +495,25 @@ fn service_labels(s: &Service) -> Vec<String> {
 }
 
 /// Run targets for `--tools`: the host itself, or, for tools that need a service, each port
-/// named (a URL target gives its own).
+/// named (a URL target gives its own, rewritten to the checked address). Each carries the
+/// user's name, if any, for the tool's SNI and Host header only.
 fn explicit_targets(
     target: &CheckedTarget,
     ports: Option<&str>,
     needs_service: bool,
 ) -> Vec<RunTarget> {
     let host = target.host.as_str();
-    if let TargetKind::Url { scheme, port, .. } = &target.target.kind {
+    let name = target.name.as_deref();
+    if let (TargetKind::Url { scheme, port, .. }, Some(url)) =
+        (&target.target.kind, target.pinned_url())
+    {
         let mut rt = RunTarget::service(host, *port, Some(scheme));
-        rt.url = Some(target.target.original.clone());
-        rt.label = target.target.original.clone();
-        return vec![rt];
+        rt.label = url.clone();
+        rt.url = Some(url);
+        return vec![rt.named(name)];
     }
     if !needs_service {
-        return vec![RunTarget::host(host, ports.map(String::from))];
+        return vec![RunTarget::host(host, ports.map(String::from)).named(name)];
     }
     let singles: Vec<u16> = ports
         .unwrap_or("")
@@ -502,11 +521,14 @@ fn explicit_targets(
         .filter_map(|p| p.parse().ok())
         .collect();
     if singles.is_empty() {
-        return vec![RunTarget::host(host, ports.map(String::from))];
+        return vec![RunTarget::host(host, ports.map(String::from)).named(name)];
     }
     singles
         .into_iter()
-        .map(|p| RunTarget::service(host, p, Some(if p == 443 { "https" } else { "http" })))
+        .map(|p| {
+            let scheme = if p == 443 { "https" } else { "http" };
+            RunTarget::service(host, p, Some(scheme)).named(name)
+        })
         .collect()
 }
 
