@@ -337,11 +337,19 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
         ),
     );
     // -q: without it whatweb interleaves coloured text with the JSON.
+    // --follow-redirect=never: whatweb follows every redirect by default, anywhere; the
+    // redirects it reports are checked against the scope by the scan supervisor instead.
     tools.insert(
         "whatweb".into(),
         tool(
             "whatweb",
-            &["-q", "--color=never", "--log-json=-", "{url}"],
+            &[
+                "-q",
+                "--color=never",
+                "--follow-redirect=never",
+                "--log-json=-",
+                "{url}",
+            ],
             "whatweb",
             120,
             2,
@@ -389,7 +397,15 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
     tools.insert("testssl".into(), testssl);
     let mut nuclei = tool(
         "nuclei",
-        &["-jsonl", "-silent", "-disable-update-check", "-u", "{url}"],
+        // -dr: templates with `redirects: true` would follow a redirect out of scope.
+        &[
+            "-jsonl",
+            "-silent",
+            "-disable-update-check",
+            "-dr",
+            "-u",
+            "{url}",
+        ],
         "nuclei",
         600,
         1,

@@ -1,11 +1,12 @@
 //! Tool runs: the configured tools as runnable specs, one ToolActor per tool with its
-//! queue and concurrency, per-host politeness slots, and the process runner (argv only,
-//! process groups, timeouts, output caps).
+//! queue and concurrency, per-host politeness slots, the scope gate asked just before a
+//! run starts, and the process runner (argv only, process groups, timeouts, output caps).
 //!
 //! Must not decide what a scan runs (scan/ does) nor persist results (storage/ does).
 
 pub mod host_limits;
 pub mod process;
+pub mod scope_gate;
 pub mod spec;
 pub mod tool_actor;
 pub mod toolbox;

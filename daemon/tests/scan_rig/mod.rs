@@ -15,6 +15,7 @@ use picket_protocol::{ScanDetail, ScanEvent, ScanId, ScanStatus};
 use picketd::cache::actor::CacheActor;
 use picketd::config::{Config, Profile, ToolConfig};
 use picketd::metrics::Metrics;
+use picketd::run::scope_gate::ScopeGate;
 use picketd::run::toolbox::Toolbox;
 use picketd::scan::board::ScanBoard;
 use picketd::scan::supervisor::{ScanEnded, ScanPlan, SupervisorDeps};
@@ -106,7 +107,8 @@ impl Rig {
         let metrics = Arc::new(Metrics::new(config.db.slow_query_ms));
         let db = Db::start(pool, metrics.clone(), config.db.write_batch);
         let board = Arc::new(ScanBoard::default());
-        let toolbox = Toolbox::new(&config, board.clone());
+        let gate = ScopeGate::from_config(&config.scope).unwrap();
+        let toolbox = Toolbox::new(&config, board.clone(), Arc::new(gate));
         toolbox.apply(&config).await;
         let cache = CacheActor::new(db.clone(), 1 << 20, Duration::from_secs(3600)).start();
         let scope = Arc::new(Scope::from_config(&config.scope).unwrap());
