@@ -445,11 +445,11 @@ impl ScanSupervisor {
         self.trigger(service, tools, ctx);
     }
 
-    /// Schedules those of `tools` whose triggers match the service, if the scope in force
-    /// allows its address.
+    /// Schedules those of `tools` whose triggers match the service, if the scan's scope
+    /// allows its address (a tool may report any address). A reload that narrowed the
+    /// scope since is the gate's to apply: its runs end skipped, naming the rule.
     fn trigger(&mut self, service: &Service, tools: Vec<String>, ctx: &mut Context<Self>) {
-        let scope = self.deps.toolbox.scope.current();
-        if let Err(e) = scope.check_address(&service.host) {
+        if let Err(e) = self.plan.scope.check_address(&service.host) {
             self.warn(format!(
                 "not following up {}:{}: {e}",
                 service.host, service.port
