@@ -260,3 +260,57 @@ fn a_follow_up_not_started_before_a_reload_is_skipped_naming_the_rule() {
         "the scan says so: {scan:#?}"
     );
 }
+
+#[test]
+fn a_run_waiting_in_its_tools_queue_through_a_reload_is_skipped_at_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gate, started) = (dir.path().join("gate"), dir.path().join("started"));
+    // One run at a time: the second target's run waits in the tool's queue, already
+    // dispatched by the scan (so only the check at the process start can refuse it).
+    let script = tool_script(
+        dir.path(),
+        "gated",
+        &format!(
+            "echo \"$@\" >> {}\n{}",
+            started.display(),
+            until_exists(&gate)
+        ),
+    );
+    let cfg = ConfigBuilder::new().tool(stand_in("gated", &script).ttl_secs(0).concurrency(1));
+    let env = Env::new().with_config(&cfg);
+    let daemon = env.start_daemon();
+    let id =
+        env.picket_json(["scan", "127.0.0.1", "127.0.0.5", "--tools", "gated"])["id"].to_string();
+    let first = eventually(EVENTUALLY, "one run started", || {
+        let text = std::fs::read_to_string(&started).ok()?;
+        text.lines().next().map(|l| l.trim().to_string())
+    });
+    let other = if first == "127.0.0.1" {
+        "127.0.0.5"
+    } else {
+        "127.0.0.1"
+    };
+
+    reload(&env, &daemon, &denying(&cfg, other));
+    std::fs::write(&gate, "open").unwrap();
+
+    let scan = wait_any(&env, &id);
+    assert_eq!(
+        scan.status,
+        ScanStatus::Done,
+        "the first run ended well: {scan:#?}"
+    );
+    let run = |target: &str| {
+        scan.tool_runs
+            .iter()
+            .find(|r| r.target == target)
+            .unwrap_or_else(|| panic!("no run on {target}: {scan:#?}"))
+    };
+    assert_eq!(run(&first).status, RunStatus::Done);
+    assert_skipped_by(run(other), &format!("{other}/32"));
+    assert_eq!(
+        std::fs::read_to_string(&started).unwrap().lines().count(),
+        1,
+        "the queued run never started"
+    );
+}

@@ -319,6 +319,17 @@ fn tool(
     }
 }
 
+/// whatweb's argv. `--follow-redirect=never`: by default whatweb follows every redirect,
+/// wherever it points; the redirects it reports are checked against the scope by the scan
+/// supervisor instead (scan/redirects.rs).
+const WHATWEB_ARGS: &[&str] = &[
+    "-q",
+    "--color=never",
+    "--follow-redirect=never",
+    "--log-json=-",
+    "{url}",
+];
+
 /// The tools Picket knows out of the box; see ../shared/fixtures/COMMANDS.md for why each
 /// argv looks the way it does.
 pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
@@ -337,19 +348,11 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
         ),
     );
     // -q: without it whatweb interleaves coloured text with the JSON.
-    // --follow-redirect=never: whatweb follows every redirect by default, anywhere; the
-    // redirects it reports are checked against the scope by the scan supervisor instead.
     tools.insert(
         "whatweb".into(),
         tool(
             "whatweb",
-            &[
-                "-q",
-                "--color=never",
-                "--follow-redirect=never",
-                "--log-json=-",
-                "{url}",
-            ],
+            WHATWEB_ARGS,
             "whatweb",
             120,
             2,

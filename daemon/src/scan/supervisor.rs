@@ -5,9 +5,10 @@
 //! ToolActor, persists each finished run atomically, publishes progress, enforces the
 //! deadline and handles cancel. Redirects a run reports become follow-ups when the scope
 //! in force allows them, or a "not followed" finding (scan/redirects.rs). Each run is asked
-//! of the scope gate before it is dispatched, so a reload that narrowed the scope since
-//! the scan was accepted leaves it skipped, naming the rule. On resume after a crash, runs already finished in the
-//! database are not run again; their stored services still trigger follow-ups.
+//! of the scope gate before it is dispatched, so a reload that narrowed the scope since the
+//! scan was accepted leaves it skipped, naming the rule. On resume after a crash, runs
+//! already finished in the database are not run again; their stored services still trigger
+//! follow-ups (their redirects do not: only services are stored).
 //! Stopping the actor cancels every run it started. Must not run processes itself.
 //!
 //! Mailbox: actix's default (16); it only gets `CancelScan` (from the scheduler) and
