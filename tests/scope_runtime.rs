@@ -87,8 +87,10 @@ fn a_redirect_to_another_in_scope_port_is_scanned_by_one_follow_up_run() {
     let env = Env::new();
     let page = http(env.root());
     let to_page = format!("http://127.0.0.1:{}/", page.port);
-    // Two servers redirecting to the same page: the page is scanned once, not twice.
-    let (first, second) = (redirect(&to_page), redirect(&to_page));
+    // Two servers redirecting to the same page, by address and by name: the name is checked
+    // and resolved like a target, and the page is scanned once, at its address.
+    let by_name = format!("http://localhost:{}/index.html", page.port);
+    let (first, second) = (redirect(&to_page), redirect(&by_name));
     let _d = env.start_daemon();
     let (url1, url2) = (
         format!("http://127.0.0.1:{}/", first.port),
