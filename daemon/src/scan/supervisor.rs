@@ -509,12 +509,9 @@ impl ScanSupervisor {
                 Some("every tool run failed; see the tool runs".to_string()),
             ),
             // Nothing ran because the scope in force refused it: not a scan that is done.
-            None if self.ok_runs == 0 && self.refusal.is_some() => (
-                ScanStatus::Failed,
-                self.refusal
-                    .clone()
-                    .map(|why| format!("no tool run started: {why}")),
-            ),
+            None if self.ok_runs == 0 && self.refusal.is_some() => {
+                (ScanStatus::Failed, self.refusal.clone())
+            }
             None => (ScanStatus::Done, None),
         }
     }
