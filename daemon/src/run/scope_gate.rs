@@ -15,8 +15,11 @@ use crate::scope::{Scope, ScopeError};
 
 /// A run the scope in force refused when it was due to start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not started: the scope in force when the run was due to start refuses it (the configuration was reloaded after the scan was accepted): {0}")]
-pub struct Refused(#[source] pub ScopeError);
+#[error(
+    "not started: the scope in force now refuses it (the configuration was reloaded after \
+     the scan was accepted): {0}"
+)]
+pub struct Refused(pub ScopeError);
 
 pub struct ScopeGate {
     scope: RwLock<Arc<Scope>>,
