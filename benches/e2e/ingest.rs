@@ -90,6 +90,7 @@ fn chunk(c: usize) -> ParsedOutput {
     ParsedOutput {
         services: vec![],
         findings,
+        redirects: vec![],
     }
 }
 

@@ -322,6 +322,20 @@ fn tool(
     }
 }
 
+/// whatweb's argv. `--follow-redirect=never`: by default whatweb follows every redirect,
+/// wherever it points; the redirects it reports are checked against the scope by the scan
+/// supervisor instead (scan/redirects.rs).
+const WHATWEB_ARGS: &[&str] = &[
+    "-q",
+    "--color=never",
+    "--follow-redirect=never",
+    "--log-json=-",
+    // Address URL, name as Host header (whatweb has no SNI option).
+    "--header",
+    "Host:{vhost}",
+    "{url}",
+];
+
 /// The tools Picket knows out of the box; see ../shared/fixtures/COMMANDS.md for why each
 /// argv looks the way it does.
 pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
@@ -357,14 +371,7 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
         "whatweb".into(),
         tool(
             "whatweb",
-            &[
-                "-q",
-                "--color=never",
-                "--log-json=-",
-                "--header",
-                "Host:{vhost}",
-                "{url}",
-            ],
+            WHATWEB_ARGS,
             "whatweb",
             120,
             2,
@@ -428,7 +435,8 @@ fn nuclei() -> ToolConfig {
     let mut nuclei = tool(
         "nuclei",
         // Address URL, name as Host header and SNI (not verified here: nuclei is not
-        // packaged in Debian).
+        // packaged in Debian). -dr: templates with `redirects: true` would follow a
+        // redirect out of scope.
         &[
             "-jsonl",
             "-silent",
@@ -437,6 +445,7 @@ fn nuclei() -> ToolConfig {
             "Host:{vhost}",
             // One element, so it is left out whole for an address target.
             "-sni={hostname}",
+            "-dr",
             "-u",
             "{url}",
         ],

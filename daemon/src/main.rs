@@ -19,6 +19,7 @@ use picketd::ipc::state::{DaemonState, Parts};
 use picketd::ipc::{lock as socket_lock, server};
 use picketd::metrics::Metrics;
 use picketd::run::process;
+use picketd::run::scope_gate::ScopeGate;
 use picketd::run::toolbox::Toolbox;
 use picketd::scan::board::ScanBoard;
 use picketd::scan::scheduler::Scheduler;
@@ -117,7 +118,8 @@ async fn run(
     let pool = storage::open(&data_dir.join("picket.db"), &config.db).await?;
     let db = Db::start(pool, metrics.clone(), config.db.write_batch);
     let board = Arc::new(ScanBoard::default());
-    let toolbox = Toolbox::new(&config, board.clone());
+    let scope = Arc::new(ScopeGate::from_config(&config.scope)?);
+    let toolbox = Toolbox::new(&config, board.clone(), scope);
     let cache = actix::Actor::start(CacheActor::new(
         db.clone(),
         config.cache.capacity_bytes,

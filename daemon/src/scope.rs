@@ -443,6 +443,12 @@ impl Scope {
         })
     }
 
+    /// The deny rules that name `name` itself, without a lookup: a run started later keeps
+    /// its checked address, but a reload that denied the name must still stop it.
+    pub fn check_name_rules(&self, name: &str) -> Result<(), ScopeError> {
+        self.not_denied(name, |r| r.matches_name(name))
+    }
+
     /// For addresses a tool reported (a discovered service): in scope or not, no lookup.
     pub fn check_address(&self, text: &str) -> Result<(), ScopeError> {
         let ip: IpAddr = text.parse().map_err(|_| ScopeError::Invalid {

@@ -1,7 +1,8 @@
 //! The ScanSupervisor's rules, in one process with stand-in tools (see scan_rig): discovery
-//! runs first and its services trigger the follow-ups whose triggers they match; `--tools`
-//! runs exactly those tools; cancel and the deadline end a scan with the right status and
-//! stop its processes.
+//! runs first and its services trigger the follow-ups whose triggers they match; reported
+//! redirects in scope are followed up once and the others become a finding; `--tools` runs
+//! exactly those tools; cancel and the deadline end a scan with the right status and stop
+//! its processes.
 
 mod scan_rig;
 
@@ -94,6 +95,49 @@ async fn discovery_runs_first_and_its_services_trigger_the_matching_follow_ups()
     assert_eq!(detail.tool_runs.len(), 4);
     assert!(detail.tool_runs.iter().all(|r| r.status == RunStatus::Done));
     assert_eq!(detail.services.len(), 2, "discovery's services are stored");
+    rig.close().await;
+}
+
+#[actix_rt::test]
+async fn redirects_in_scope_are_followed_up_once_and_the_others_become_a_finding() {
+    let rig = Rig::start(NMAP_HTTP_AND_HTTPS).await;
+    let plan = rig
+        .plan(profile(&["disc"], &["web", "redirector"]), &[], None)
+        .await;
+    let id = plan.id;
+    let (_sup, events, _ended) = start(&rig, plan);
+    events_until_finished(events, PATIENCE).await;
+    let detail = rig.detail(id).await;
+    assert_eq!(detail.status, ScanStatus::Done, "{:?}", detail.error);
+    let mut runs: Vec<(String, String)> = detail
+        .tool_runs
+        .iter()
+        .map(|r| (r.tool.clone(), r.target.clone()))
+        .collect();
+    runs.sort();
+    // Every redirector run reports both redirects again: 9090 is still scanned once.
+    assert_eq!(
+        runs,
+        sorted(vec![
+            pair("disc", "127.0.0.1"),
+            pair("redirector", "127.0.0.1:8080"),
+            pair("redirector", "127.0.0.1:8443"),
+            pair("redirector", "127.0.0.1:9090"),
+            pair("web", "http://127.0.0.1:8080/"),
+            pair("web", "http://127.0.0.1:9090/"),
+            pair("web", "https://127.0.0.1:8443/"),
+        ])
+    );
+    let not_followed: Vec<_> = detail
+        .findings
+        .iter()
+        .filter(|f| f.title == "Redirect not followed: http://10.0.0.1/")
+        .collect();
+    assert!(!not_followed.is_empty(), "{:#?}", detail.findings);
+    for f in not_followed {
+        assert_eq!((f.host.as_str(), f.port), ("127.0.0.1", Some(8080)));
+        assert!(f.detail.contains("outside the scope"), "{}", f.detail);
+    }
     rig.close().await;
 }
 

@@ -1,5 +1,6 @@
 //! Local scan targets: an HTTP and an HTTPS server (self-signed certificate made with
-//! openssl) on 127.0.0.1, on ports the kernel picks, killed on drop (testkit/serve.py).
+//! openssl) and an HTTP server that redirects every request to a given location, on
+//! 127.0.0.1, on ports the kernel picks, killed on drop (testkit/serve.py).
 //!
 //! Must only ever bind loopback: these are the only things the scanning tests may scan.
 
@@ -53,6 +54,12 @@ fn spawn(args: &[&str]) -> Target {
 pub fn http(dir: &Path) -> Target {
     let root = docroot(dir);
     spawn(&["http", root.to_str().unwrap()])
+}
+
+/// Answers every request with `302 Location: location`. The location is only written in
+/// a header: the server never connects to it, so it may name an address no test may reach.
+pub fn redirect(location: &str) -> Target {
+    spawn(&["redirect", location])
 }
 
 pub fn https(dir: &Path) -> Target {

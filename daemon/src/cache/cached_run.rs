@@ -69,6 +69,7 @@ async fn from_entry(
         },
         parsed,
         output: Arc::from(&[][..]),
+        refused: false,
     })
 }
 

@@ -104,14 +104,17 @@ impl DaemonState {
     pub async fn reload(&self) -> Result<Arc<Config>, ReloadError> {
         let mut config = Config::load(self.config_path.as_deref())?;
         self.overrides.apply(&mut config);
-        let scope = Scope::from_config(&config.scope)?;
+        let scope = Arc::new(Scope::from_config(&config.scope)?);
         let config = Arc::new(config);
         self.metrics
             .set_slow_query_threshold(config.db.slow_query_ms);
         *self.live.write().unwrap_or_else(|p| p.into_inner()) = LiveConfig {
             config: config.clone(),
-            scope: Arc::new(scope),
+            scope: scope.clone(),
         };
+        // Before the scheduler hears of new limits (which may admit queued scans): every
+        // run asked about from now on, queued or not, meets the new scope.
+        self.toolbox.scope.set(scope);
         self.scheduler.do_send(crate::scan::scheduler::SetLimits {
             max_running: config.limits.max_concurrent_scans,
             max_queued: config.limits.max_queued_scans,

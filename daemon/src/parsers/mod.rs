@@ -22,6 +22,29 @@ use sha2::{Digest, Sha256};
 pub struct ParsedOutput {
     pub services: Vec<Service>,
     pub findings: Vec<Finding>,
+    /// Redirects the tool reported and did not follow (tools run with redirects off). The
+    /// parser only reports them: the scan supervisor checks each against the scope and
+    /// either plans follow-up runs on it or records why it was not followed.
+    pub redirects: Vec<Redirect>,
+}
+
+/// An HTTP redirect (a 3xx `Location`, or a meta refresh) to another endpoint. Redirects
+/// that stay on the endpoint that answered (same scheme, host and port) are not reported:
+/// the run that saw them already covers that endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The endpoint that answered with the redirect.
+    pub from_url: String,
+    pub from_host: String,
+    pub from_port: u16,
+    /// Where it points: absolute (a relative location is resolved against `from_url`) and
+    /// clipped, so a hostile location can't bloat a finding.
+    pub location: String,
+    /// `http` or `https`; other schemes are not reported (no web tool would follow them).
+    pub scheme: String,
+    /// As written in the location: an address or a name, not checked against the scope.
+    pub host: String,
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

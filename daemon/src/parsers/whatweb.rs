@@ -19,14 +19,18 @@
 //!   2xx status. whatweb does not log raw headers; a header counts as present when the
 //!   plugin of that name is there or the `UncommonHeaders` plugin lists it. Redirects
 //!   and errors are not judged. Evidence = the header name in lower case.
+//! * Redirects: whatweb runs with `--follow-redirect=never`, so a redirect shows as the
+//!   `RedirectLocation` plugin (a 3xx `Location`) or `Meta-Refresh-Redirect`. Each one to
+//!   another http(s) endpoint (scheme, host or port differ; a relative location is resolved
+//!   against the entry's URL) is reported in `redirects`, not followed and not judged here.
 //! * Output that ends early -> `Truncated`; anything else that is not such a JSON array
 //!   (including empty output) -> `Malformed`.
 
 use picket_protocol::{Finding, Service, Severity};
 use serde_json::{Map, Value};
 
-use super::normalize::{dedupe_findings, json_error, push_service, reject_empty, unbracket};
-use super::{new_finding, ParseError, ParsedOutput};
+use super::normalize::{clip, dedupe_findings, json_error, push_service, reject_empty, unbracket};
+use super::{new_finding, ParseError, ParsedOutput, Redirect};
 
 const TOOL: &str = "whatweb";
 
@@ -121,6 +125,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             },
         );
         technologies(&mut findings, host, port, plugins);
+        redirects(&mut out.redirects, &url, plugins);
 
         let status = obj.get("http_status").and_then(Value::as_u64);
         if status.is_some_and(|s| (200..300).contains(&s)) {
@@ -240,6 +245,48 @@ fn technologies(findings: &mut Vec<Finding>, host: &str, port: u16, plugins: &Ma
     }
 }
 
+/// Plugins whose `string` is a location whatweb would have gone to next.
+const REDIRECT_PLUGINS: &[&str] = &["RedirectLocation", "Meta-Refresh-Redirect"];
+
+/// Longest location kept: enough for any real redirect, and a hostile one stays small.
+const MAX_LOCATION: usize = 500;
+
+/// The redirects of one entry that leave its endpoint (see the module's mapping rules).
+fn redirects(out: &mut Vec<Redirect>, from: &url::Url, plugins: &Map<String, Value>) {
+    let (Some(from_host), Some(from_port)) = (from.host_str(), from.port_or_known_default()) else {
+        return;
+    };
+    for name in REDIRECT_PLUGINS {
+        let Some(location) = plugin_ci(plugins, name).and_then(|p| first(p, "string")) else {
+            continue;
+        };
+        let Ok(to) = from.join(location) else {
+            continue;
+        };
+        let (Some(host), Some(port)) = (to.host_str(), to.port_or_known_default()) else {
+            continue;
+        };
+        let scheme = to.scheme().to_ascii_lowercase();
+        let same_endpoint =
+            scheme.eq_ignore_ascii_case(from.scheme()) && host == from_host && port == from_port;
+        if !matches!(scheme.as_str(), "http" | "https") || same_endpoint {
+            continue;
+        }
+        let redirect = Redirect {
+            from_url: clip(from.as_str(), MAX_LOCATION),
+            from_host: unbracket(from_host).to_string(),
+            from_port,
+            location: clip(to.as_str(), MAX_LOCATION),
+            scheme,
+            host: unbracket(host).to_string(),
+            port,
+        };
+        if !out.contains(&redirect) {
+            out.push(redirect);
+        }
+    }
+}
+
 fn missing_headers(
     findings: &mut Vec<Finding>,
     host: &str,
@@ -293,6 +340,7 @@ mod tests {
         "whatweb-fakeapache.json",
         "whatweb-closed.json",
         "whatweb-https-mixed-stdout.txt",
+        "whatweb-redirect.json",
     ];
 
     fn service(
@@ -443,12 +491,66 @@ mod tests {
             ("example.test", 443, "https", None, true)
         );
         assert_eq!(
+            out.redirects,
+            vec![],
+            "/admin -> /admin/ stays on its endpoint"
+        );
+        assert_eq!(
             titles(&out),
             vec![
                 ("Technology: Apache 2.4.57", Severity::Info),
                 ("Technology: PHP", Severity::Info)
             ]
         );
+    }
+
+    #[test]
+    fn a_redirect_to_another_endpoint_is_reported_not_followed() {
+        let out = parse(&data("whatweb-redirect.json")).unwrap();
+        assert_eq!(
+            out.redirects,
+            vec![Redirect {
+                from_url: "http://127.0.0.1:41977/".into(),
+                from_host: "127.0.0.1".into(),
+                from_port: 41977,
+                location: "http://10.77.9.1/".into(),
+                scheme: "http".into(),
+                host: "10.77.9.1".into(),
+                port: 80,
+            }]
+        );
+        // The redirecting server is still a service; the target is not (nothing reached it).
+        assert_eq!(out.services.len(), 1);
+        assert_eq!(out.services[0].port, 41977);
+    }
+
+    #[test]
+    fn redirects_resolve_relative_locations_and_skip_the_same_endpoint() {
+        let json = br#"[
+{"target":"http://127.0.0.1:8080/a","http_status":301,"plugins":{"RedirectLocation":{"string":["/a/"]}}},
+{"target":"http://127.0.0.1:8080/b","http_status":302,"plugins":{"RedirectLocation":{"string":["https://127.0.0.1:8080/b"]}}},
+{"target":"http://127.0.0.1:8080/c","http_status":302,"plugins":{"RedirectLocation":{"string":["//[::1]:8443/c?x=1&y=2"]}}},
+{"target":"http://127.0.0.1:8080/d","http_status":200,"plugins":{"Meta-Refresh-Redirect":{"string":["http://localhost:9000/"]}}},
+{"target":"http://127.0.0.1:8080/e","http_status":302,"plugins":{"RedirectLocation":{"string":["ftp://10.0.0.1/"]}}},
+{"target":"http://127.0.0.1:8080/f","http_status":302,"plugins":{"RedirectLocation":{"string":["http://["]}}}
+]"#;
+        let out = parse(json).unwrap();
+        let to: Vec<(&str, &str, u16)> = out
+            .redirects
+            .iter()
+            .map(|r| (r.scheme.as_str(), r.host.as_str(), r.port))
+            .collect();
+        // http -> https on the same port is another endpoint; ftp and garbage are dropped.
+        assert_eq!(
+            to,
+            vec![
+                ("https", "127.0.0.1", 8080),
+                ("http", "::1", 8443),
+                ("http", "localhost", 9000)
+            ]
+        );
+        assert_eq!(out.redirects[1].location, "http://[::1]:8443/c?x=1&y=2");
+        assert_eq!(out.redirects[1].from_url, "http://127.0.0.1:8080/c");
     }
 
     #[test]

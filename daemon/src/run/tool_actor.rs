@@ -3,7 +3,8 @@
 //! alone would drain the mailbox at once). A run also needs a slot on its target host
 //! (HostLimits) before it starts.
 //!
-//! A run: expand argv, start the process (run/process.rs), retry transient failures (timeouts
+//! A run: ask the scope gate (the scope in force may have narrowed while the run waited),
+//! expand argv, start the process (run/process.rs), retry transient failures (timeouts
 //! and failing exit codes) with exponential backoff, then parse the output. Runs are
 //! spawned in the actor's context, so stopping the actor drops them and ends their
 //! process trees. Must not write to the database (the supervisor persists results).
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::parsers::ParsedOutput;
 use crate::run::host_limits::{HostLimits, SlotFreed};
 use crate::run::process::{self, ProcessEnd};
+use crate::run::scope_gate::{Refused, ScopeGate};
 use crate::run::spec::{RunTarget, ToolSpec};
 use crate::scan::board::ScanBoard;
 
@@ -42,6 +44,8 @@ pub struct ToolResult {
     pub parsed: ParsedOutput,
     /// Raw output as parsed (for the cache); empty unless the run succeeded.
     pub output: Arc<[u8]>,
+    /// Skipped because the scope in force refused it when it was due to start.
+    pub refused: bool,
 }
 
 pub struct RunTool(pub ToolJob);
@@ -65,16 +69,23 @@ struct Queued {
 pub struct ToolActor {
     spec: Arc<ToolSpec>,
     hosts: Arc<HostLimits>,
+    scope: Arc<ScopeGate>,
     board: Arc<ScanBoard>,
     queue: VecDeque<Queued>,
     running: usize,
 }
 
 impl ToolActor {
-    pub fn new(spec: Arc<ToolSpec>, hosts: Arc<HostLimits>, board: Arc<ScanBoard>) -> Self {
+    pub fn new(
+        spec: Arc<ToolSpec>,
+        hosts: Arc<HostLimits>,
+        scope: Arc<ScopeGate>,
+        board: Arc<ScanBoard>,
+    ) -> Self {
         Self {
             spec,
             hosts,
+            scope,
             board,
             queue: VecDeque::new(),
             running: 0,
@@ -117,10 +128,10 @@ impl ToolActor {
         q.dequeued.cancel();
         self.running += 1;
         let spec = self.spec.clone();
-        let board = self.board.clone();
+        let (board, scope) = (self.board.clone(), self.scope.clone());
         let host = q.job.target.host.clone();
         let fut = async move {
-            let result = execute(&spec, &q.job, &board).await;
+            let result = execute(&spec, &q.job, &board, &scope).await;
             let _ = q.reply.send(result);
         };
         ctx.spawn(fut.into_actor(self).map(move |_, act, ctx| {
@@ -207,15 +218,32 @@ fn ended(spec: &ToolSpec, job: &ToolJob, status: RunStatus, error: String) -> To
         },
         parsed: ParsedOutput::default(),
         output: Arc::from(&[][..]),
+        refused: false,
     }
+}
+
+/// A run the scope in force refused before it started: skipped, with the rule.
+pub fn refused(spec: &ToolSpec, job: &ToolJob, why: &Refused) -> ToolResult {
+    let mut result = ended(spec, job, RunStatus::Skipped, why.to_string());
+    result.refused = true;
+    result
 }
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(10))
 }
 
-/// Runs the tool for one job, with retries, and parses its output.
-async fn execute(spec: &ToolSpec, job: &ToolJob, board: &ScanBoard) -> ToolResult {
+/// Runs the tool for one job, with retries, and parses its output. Each start, retries
+/// included, is asked of the scope gate first.
+async fn execute(
+    spec: &ToolSpec,
+    job: &ToolJob,
+    board: &ScanBoard,
+    scope: &ScopeGate,
+) -> ToolResult {
+    if let Err(why) = scope.admit(&job.target).await {
+        return refused(spec, job, &why);
+    }
     let Some(program) = spec.path.clone() else {
         return ended(
             spec,
@@ -236,6 +264,14 @@ async fn execute(spec: &ToolSpec, job: &ToolJob, board: &ScanBoard) -> ToolResul
     let mut first_start = None;
     let max_attempts = spec.config.retries + 1;
     for attempt in 1..=max_attempts {
+        // A retry is a new start: a reload during the backoff applies to it.
+        if attempt > 1 {
+            if let Err(why) = scope.admit(&job.target).await {
+                let error = result.run.error.take().unwrap_or_default();
+                result.run.error = Some(format!("{error}; not retried: {why}"));
+                break;
+            }
+        }
         match run_attempt(spec, job, &program, attempt, &mut first_start, &mut result).await {
             Attempt::Final => return result,
             Attempt::Unstarted(why) => return ended(spec, job, RunStatus::Failed, why),

@@ -1,5 +1,6 @@
 //! The toolbox: the resolved tool specs and one ToolActor per tool, kept in step with the
-//! config across reloads (existing actors get the new spec, new tools get an actor).
+//! config across reloads (existing actors get the new spec, new tools get an actor), with
+//! what every actor shares: the per-host slots and the scope gate.
 //!
 //! Resolving a tool means probing its version, which takes seconds for some (testssl.sh
 //! prints a banner first). Probes run at once and each tool is published as soon as its own
@@ -14,6 +15,7 @@ use futures::StreamExt;
 
 use crate::config::Config;
 use crate::run::host_limits::HostLimits;
+use crate::run::scope_gate::ScopeGate;
 use crate::run::spec::{self, ToolSet, ToolSpec};
 use crate::run::tool_actor::{ToolActor, UpdateSpec};
 use crate::scan::board::ScanBoard;
@@ -24,6 +26,8 @@ pub struct Toolbox {
     expected: RwLock<BTreeSet<String>>,
     actors: RwLock<HashMap<String, Addr<ToolActor>>>,
     pub hosts: Arc<HostLimits>,
+    /// The scope in force, asked just before each run starts; the reload swaps it.
+    pub scope: Arc<ScopeGate>,
     board: Arc<ScanBoard>,
     /// Bumped whenever a spec is published, so waiters look again.
     published: tokio::sync::watch::Sender<u64>,
@@ -39,12 +43,13 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 impl Toolbox {
     /// An empty toolbox; `apply` fills it while the daemon already answers requests.
-    pub fn new(config: &Config, board: Arc<ScanBoard>) -> Arc<Self> {
+    pub fn new(config: &Config, board: Arc<ScanBoard>, scope: Arc<ScopeGate>) -> Arc<Self> {
         Arc::new(Self {
             specs: RwLock::default(),
             expected: RwLock::new(config.tools.keys().cloned().collect()),
             actors: RwLock::default(),
             hosts: Arc::new(HostLimits::new(config.limits.per_target)),
+            scope,
             board,
             published: tokio::sync::watch::channel(0).0,
         })
@@ -79,8 +84,13 @@ impl Toolbox {
             match actors.get(&spec.name) {
                 Some(addr) => addr.do_send(UpdateSpec(spec.clone())),
                 None => {
-                    let addr = ToolActor::new(spec.clone(), self.hosts.clone(), self.board.clone())
-                        .start();
+                    let addr = ToolActor::new(
+                        spec.clone(),
+                        self.hosts.clone(),
+                        self.scope.clone(),
+                        self.board.clone(),
+                    )
+                    .start();
                     actors.insert(spec.name.clone(), addr);
                 }
             }

@@ -3,8 +3,12 @@
 //! Expands the profile into runs (discovery first, then follow-ups triggered by the
 //! services discovery reports, or exactly the `--tools` given), sends each run to its
 //! ToolActor, persists each finished run atomically, publishes progress, enforces the
-//! deadline and handles cancel. On resume after a crash, runs already finished in the
-//! database are not run again; their stored services still trigger follow-ups.
+//! deadline and handles cancel. Redirects a run reports become follow-ups when the scope
+//! in force allows them, or a "not followed" finding (scan/redirects.rs). Each run is asked
+//! of the scope gate before it is dispatched, so a reload that narrowed the scope since the
+//! scan was accepted leaves it skipped, naming the rule. On resume after a crash, runs
+//! already finished in the database are not run again; their stored services still trigger
+//! follow-ups (their redirects do not: only services are stored).
 //! Every run is pointed at a checked address (a URL target is rewritten to it); the name
 //! the user gave only rides along for the tool's SNI and Host header (RunTarget::named).
 //! Stopping the actor cancels every run it started. Must not run processes itself.
@@ -28,9 +32,10 @@ use crate::cache::actor::CacheActor;
 use crate::cache::cached_run::RunError;
 use crate::config::Profile;
 use crate::run::spec::{host_port, RunTarget};
-use crate::run::tool_actor::{ToolJob, ToolResult};
+use crate::run::tool_actor::{refused, ToolJob, ToolResult};
 use crate::run::toolbox::Toolbox;
 use crate::scan::board::ScanBoard;
+use crate::scan::redirects;
 use crate::scope::{CheckedTarget, Scope, TargetKind};
 use crate::storage::queries;
 use crate::storage::Db;
@@ -87,6 +92,8 @@ pub struct ScanSupervisor {
     persisting: usize,
     ok_runs: usize,
     failed_runs: usize,
+    /// Why the first run the scope gate refused was skipped (a reload narrowed the scope).
+    refusal: Option<String>,
     stop_reason: Option<(ScanStatus, String)>,
     finished_before: HashMap<(String, String), (ToolRun, Vec<Service>)>,
     cancel_waiters: Vec<oneshot::Sender<()>>,
@@ -139,6 +146,7 @@ impl ScanSupervisor {
             persisting: 0,
             ok_runs: 0,
             failed_runs: 0,
+            refusal: None,
             stop_reason: None,
             finished_before: HashMap::new(),
             cancel_waiters: vec![],
@@ -259,7 +267,13 @@ impl ScanSupervisor {
         };
         let (cache, no_cache) = (self.deps.cache.clone(), self.plan.no_cache);
         let me = ctx.address();
+        let gate = self.deps.toolbox.scope.clone();
         let fut = async move {
+            // Asked when the run is due, not when it was planned: the scan may have waited
+            // in the scheduler's queue through a reload. The ToolActor asks again at start.
+            if let Err(why) = gate.admit(&job.target).await {
+                return Ok(refused(&spec, &job, &why));
+            }
             crate::cache::cached_run::run(&cache, &actor, spec, job, no_cache, || {
                 me.do_send(ToolStarting)
             })
@@ -279,7 +293,8 @@ impl ScanSupervisor {
         }
     }
 
-    /// A run is back from its tool (or the cache): follow its services up, then store it.
+    /// A run is back from its tool (or the cache): check the redirects it reports, follow
+    /// its services up, then store it.
     fn run_done(&mut self, res: Result<ToolResult, RunError>, ctx: &mut Context<Self>) {
         self.pending -= 1;
         let result = match res {
@@ -290,6 +305,45 @@ impl ScanSupervisor {
                 return self.maybe_finish(ctx);
             }
         };
+        if result.refused {
+            let why = result.run.error.clone().unwrap_or_default();
+            self.warn(format!(
+                "{} on {} skipped: {why}",
+                result.run.tool, result.run.target
+            ));
+            self.refusal.get_or_insert(why);
+        }
+        if result.run.status == RunStatus::Done && !result.parsed.redirects.is_empty() {
+            return self.check_redirects(result, ctx);
+        }
+        self.accept(result, ctx);
+    }
+
+    /// Checks a run's redirects against the scope in force (names are resolved, so this
+    /// waits beside the actor; the scan counts it as pending), then accepts the run with a
+    /// "not followed" finding for each one refused.
+    fn check_redirects(&mut self, mut result: ToolResult, ctx: &mut Context<Self>) {
+        let found = std::mem::take(&mut result.parsed.redirects);
+        let scope = self.deps.toolbox.scope.current();
+        self.pending += 1;
+        let check = async move { redirects::check_all(&scope, found).await };
+        ctx.spawn(check.into_actor(self).map(move |verdicts, act, ctx| {
+            act.pending -= 1;
+            for (redirect, verdict) in verdicts {
+                match verdict {
+                    Ok(target) => act.follow_redirect(&redirects::service(&redirect, &target), ctx),
+                    Err(why) => {
+                        let finding = redirects::not_followed(&result.run.tool, &redirect, &why);
+                        result.parsed.findings.push(finding);
+                    }
+                }
+            }
+            act.accept(result, ctx);
+        }));
+    }
+
+    /// A finished run, its redirects settled: count it, follow its services up, store it.
+    fn accept(&mut self, result: ToolResult, ctx: &mut Context<Self>) {
         let m = &self.deps.metrics;
         // Runs answered by the cache are counted by the cache's own hit counters.
         if !result.run.cache_hit {
@@ -380,6 +434,26 @@ impl ScanSupervisor {
         if !self.plan.explicit_tools.is_empty() {
             return;
         }
+        let tools = self.plan.profile.follow_up.clone();
+        self.trigger(service, tools, ctx);
+    }
+
+    /// An in-scope redirect target, treated as a URL target of this scan: the profile's
+    /// follow-ups on it, or with `--tools`, those of the given tools it triggers (the same
+    /// web tools on the new endpoint).
+    fn follow_redirect(&mut self, service: &Service, ctx: &mut Context<Self>) {
+        let tools = if self.plan.explicit_tools.is_empty() {
+            self.plan.profile.follow_up.clone()
+        } else {
+            self.plan.explicit_tools.clone()
+        };
+        self.trigger(service, tools, ctx);
+    }
+
+    /// Schedules those of `tools` whose triggers match the service, if the scan's scope
+    /// allows its address (a tool may report any address). A reload that narrowed the
+    /// scope since is the gate's to apply: its runs end skipped, naming the rule.
+    fn trigger(&mut self, service: &Service, tools: Vec<String>, ctx: &mut Context<Self>) {
         if let Err(e) = self.plan.scope.check_address(&service.host) {
             self.warn(format!(
                 "not following up {}:{}: {e}",
@@ -391,7 +465,7 @@ impl ScanSupervisor {
         let name = self.name_for(&service.host);
         let web = labels.iter().any(|l| l == "http" || l == "https");
         let scheme = web.then_some(if service.tls { "https" } else { "http" });
-        for tool in self.plan.profile.follow_up.clone() {
+        for tool in tools {
             let Some(spec) = self.deps.toolbox.spec(&tool) else {
                 continue;
             };
@@ -449,6 +523,10 @@ impl ScanSupervisor {
                 ScanStatus::Failed,
                 Some("every tool run failed; see the tool runs".to_string()),
             ),
+            // Nothing ran because the scope in force refused it: not a scan that is done.
+            None if self.ok_runs == 0 && self.refusal.is_some() => {
+                (ScanStatus::Failed, self.refusal.clone())
+            }
             None => (ScanStatus::Done, None),
         }
     }

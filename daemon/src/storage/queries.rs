@@ -698,6 +698,7 @@ mod tests {
         let parsed = ParsedOutput {
             services: vec![],
             findings: vec![f.clone(), f],
+            redirects: vec![],
         };
         finish_run(&c, id, &run, &parsed).unwrap();
         finish_run(&c, id, &run, &parsed).unwrap();

@@ -15,6 +15,7 @@ use picket_protocol::{ScanDetail, ScanEvent, ScanId, ScanStatus};
 use picketd::cache::actor::CacheActor;
 use picketd::config::{Config, Profile, ToolConfig};
 use picketd::metrics::Metrics;
+use picketd::run::scope_gate::ScopeGate;
 use picketd::run::toolbox::Toolbox;
 use picketd::scan::board::ScanBoard;
 use picketd::scan::supervisor::{ScanEnded, ScanPlan, SupervisorDeps};
@@ -30,9 +31,17 @@ pub const NMAP_HTTP_AND_HTTPS: &str = r#"<?xml version="1.0"?><nmaprun><host><st
 <port protocol="tcp" portid="8443"><state state="open"/><service name="http" tunnel="ssl"/></port>
 </ports></host><runstats><finished exit="success"/></runstats></nmaprun>"#;
 
+/// What `redirector` reports, as whatweb would: 8080 redirects out of scope (10.0.0.1) and,
+/// from another path, to 9090 on the same host.
+pub const WHATWEB_REDIRECTS: &str = r#"[
+{"target":"http://127.0.0.1:8080/","http_status":302,"plugins":{"RedirectLocation":{"string":["http://10.0.0.1/"]}}},
+{"target":"http://127.0.0.1:8080/login","http_status":302,"plugins":{"RedirectLocation":{"string":["http://127.0.0.1:9090/"]}}}
+]"#;
+
 /// The stand-in tools. `disc` plays nmap (prints the canned XML), `web` follows up http
-/// (gets the URL), `tls` follows up ssl (gets host:port), `sleeper` never ends on its own,
-/// `quick` ends at once. No cache (ttl 0), no retries: each run is one real process.
+/// (gets the URL), `tls` follows up ssl (gets host:port), `redirector` follows up http and
+/// plays whatweb (prints `WHATWEB_REDIRECTS`), `sleeper` never ends on its own, `quick` ends
+/// at once. No cache (ttl 0), no retries: each run is one real process.
 fn tools_toml(dir: &std::path::Path) -> String {
     let line = r#"parser = { kind = "regex", pattern = '^(?P<title>\S+)$' }"#;
     format!(
@@ -48,6 +57,14 @@ retries = 0
 program = "echo"
 args = ["{{url}}"]
 {line}
+triggers = ["http"]
+ttl_secs = 0
+retries = 0
+
+[redirector]
+program = "cat"
+args = ["{whatweb}"]
+parser = "whatweb"
 triggers = ["http"]
 ttl_secs = 0
 retries = 0
@@ -76,7 +93,8 @@ ttl_secs = 0
 retries = 0
 concurrency = 8
 "#,
-        xml = dir.join("nmap.xml").display()
+        xml = dir.join("nmap.xml").display(),
+        whatweb = dir.join("whatweb.json").display(),
     )
 }
 
@@ -93,6 +111,7 @@ impl Rig {
     pub async fn start(discovery_xml: &str) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("nmap.xml"), discovery_xml).unwrap();
+        std::fs::write(dir.path().join("whatweb.json"), WHATWEB_REDIRECTS).unwrap();
         let tools = toml::from_str::<BTreeMap<String, ToolConfig>>(&tools_toml(dir.path()))
             .expect("stand-in tools parse");
         let config = Config {
@@ -106,7 +125,8 @@ impl Rig {
         let metrics = Arc::new(Metrics::new(config.db.slow_query_ms));
         let db = Db::start(pool, metrics.clone(), config.db.write_batch);
         let board = Arc::new(ScanBoard::default());
-        let toolbox = Toolbox::new(&config, board.clone());
+        let gate = ScopeGate::from_config(&config.scope).unwrap();
+        let toolbox = Toolbox::new(&config, board.clone(), Arc::new(gate));
         toolbox.apply(&config).await;
         let cache = CacheActor::new(db.clone(), 1 << 20, Duration::from_secs(3600)).start();
         let scope = Arc::new(Scope::from_config(&config.scope).unwrap());
