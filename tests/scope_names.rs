@@ -397,8 +397,8 @@ fn real_tools_get_the_address_to_connect_to_and_the_name_for_sni_and_host() {
     let mut expected = vec![
         format!("sslscan --xml=- --sni-name=pinned.test 127.0.0.1:{p}"),
         format!("sslscan --xml=- --sni-name=pinned.test 127.0.0.1:{q}"),
-        format!("whatweb -q --color=never --log-json=- --header Host:pinned.test:{p} https://127.0.0.1:{p}/"),
-        format!("whatweb -q --color=never --log-json=- --header Host:pinned.test:{q} http://127.0.0.1:{q}/"),
+        format!("whatweb -q --color=never --follow-redirect=never --log-json=- --header Host:pinned.test:{p} https://127.0.0.1:{p}/"),
+        format!("whatweb -q --color=never --follow-redirect=never --log-json=- --header Host:pinned.test:{q} http://127.0.0.1:{q}/"),
     ];
     let mut lines = lines;
     lines.sort();
@@ -465,7 +465,7 @@ fn the_quick_profile_on_a_name_discovers_and_follows_up_at_the_checked_address()
     );
     let sslscan = format!("sslscan --xml=- --sni-name=pinned.test 127.0.0.1:{p}");
     let whatweb = format!(
-        "whatweb -q --color=never --log-json=- --header Host:pinned.test:{q} http://127.0.0.1:{q}/"
+        "whatweb -q --color=never --follow-redirect=never --log-json=- --header Host:pinned.test:{q} http://127.0.0.1:{q}/"
     );
     assert!(lines.contains(&sslscan), "{lines:#?}");
     assert!(lines.contains(&whatweb), "{lines:#?}");
