@@ -359,11 +359,11 @@ mod tests {
         assert_eq!(web.label, "http://127.0.0.1:8080/ (myname.lan)");
         assert_eq!(
             argv("whatweb", &web),
-            "-q --color=never --log-json=- --header Host:myname.lan:8080 http://127.0.0.1:8080/"
+            "-q --color=never --follow-redirect=never --log-json=- --header Host:myname.lan:8080 http://127.0.0.1:8080/"
         );
         assert_eq!(
             argv("nuclei", &web),
-            "-jsonl -silent -disable-update-check -H Host:myname.lan:8080 -sni=myname.lan -u http://127.0.0.1:8080/"
+            "-jsonl -silent -disable-update-check -H Host:myname.lan:8080 -sni=myname.lan -dr -u http://127.0.0.1:8080/"
         );
         let unnamed = RunTarget::service("127.0.0.1", 8080, Some("http"));
         assert!(!argv("nuclei", &unnamed).contains("-sni"));
