@@ -127,8 +127,25 @@ fn reap(main: Option<Pid>) -> Option<WaitStatus> {
     }
 }
 
-/// Kills every descendant, reaping as they die, until none is left.
+/// Reaps every exited child; whether any child is still alive. A subreaper with no child
+/// has no descendant either: every orphan of the tree is re-parented to it, so a live
+/// descendant always means a live child.
+fn children_remain() -> bool {
+    loop {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => return true,
+            Err(nix::errno::Errno::EINTR) | Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Kills every descendant, reaping as they die, until none is left. The common case (the
+/// tool left nothing behind) costs one `waitpid`, not a walk of /proc.
 fn end_tree() {
+    if !children_remain() {
+        return;
+    }
     let me: HashSet<i32> = HashSet::from([std::process::id() as i32]);
     tree::kill_until_gone(
         || tree::descendants(&me, &tree::snapshot()),
