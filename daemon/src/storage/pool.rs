@@ -21,13 +21,21 @@ pub type HookError = managed::HookError<rusqlite::Error>;
 #[derive(Debug)]
 pub struct LocalFileManager {
     inner: deadpool_sqlite::Manager,
+    /// The database file, for the checks of `storage::file`.
+    path: std::path::PathBuf,
 }
 
 impl LocalFileManager {
     pub fn new(config: &Config, runtime: Runtime) -> Self {
         Self {
             inner: deadpool_sqlite::Manager::from_config(config, runtime),
+            path: config.path.clone(),
         }
+    }
+
+    /// The database file this pool's connections open.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
     }
 }
 

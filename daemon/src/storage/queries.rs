@@ -738,3 +738,10 @@ mod tests {
         );
     }
 }
+
+/// `PRAGMA quick_check`'s answer: `["ok"]`, or up to 10 problems it found.
+pub fn quick_check(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("PRAGMA quick_check(10)")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.collect()
+}
