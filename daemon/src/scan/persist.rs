@@ -89,7 +89,9 @@ mod tests {
                 if counter.fetch_add(1, Ordering::SeqCst) < 2 {
                     return Err(disk_full());
                 }
-                c.execute_batch("CREATE TABLE IF NOT EXISTS kept (x INTEGER); INSERT INTO kept VALUES (7);")?;
+                c.execute_batch(
+                    "CREATE TABLE IF NOT EXISTS kept (x INTEGER); INSERT INTO kept VALUES (7);",
+                )?;
                 Ok(42)
             },
         )
@@ -100,7 +102,9 @@ mod tests {
         assert_eq!(faults.len(), 2);
         assert!(faults[0].0.contains("full"), "{faults:?}");
         let rows: i64 = db
-            .read("count", |c| c.query_row("SELECT count(*) FROM kept", [], |r| r.get(0)))
+            .read("count", |c| {
+                c.query_row("SELECT count(*) FROM kept", [], |r| r.get(0))
+            })
             .await
             .unwrap();
         assert_eq!(rows, 1, "stored once, not once per attempt");
@@ -113,10 +117,15 @@ mod tests {
         let db = db(dir.path()).await;
         let tries = Arc::new(AtomicUsize::new(0));
         let counter = tries.clone();
-        let res = write_until_stored(&db, "bad", |_, _| {}, move |c| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            c.execute_batch("INSERT INTO no_such_table VALUES (1)")
-        })
+        let res = write_until_stored(
+            &db,
+            "bad",
+            |_, _| {},
+            move |c| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                c.execute_batch("INSERT INTO no_such_table VALUES (1)")
+            },
+        )
         .await;
         assert!(res.is_err());
         assert_eq!(tries.load(Ordering::SeqCst), 1);
@@ -130,13 +139,18 @@ mod tests {
         let path = dir.path().join("picket.db");
         let aside = dir.path().join("aside.db");
         std::fs::rename(&path, &aside).unwrap();
-        let e = db.write("w", |c| c.execute_batch("SELECT 1")).await.unwrap_err();
+        let e = db
+            .write("w", |c| c.execute_batch("SELECT 1"))
+            .await
+            .unwrap_err();
         assert!(matches!(e, StorageError::FileReplaced { .. }), "{e}");
         assert!(e.is_transient());
         assert!(e.to_string().contains("picket.db"), "{e}");
         // Restored (same inode back at the path): writes are accepted again.
         std::fs::rename(&aside, &path).unwrap();
-        db.write("w", |c| c.execute_batch("SELECT 1")).await.unwrap();
+        db.write("w", |c| c.execute_batch("SELECT 1"))
+            .await
+            .unwrap();
         db.close().await;
     }
 }

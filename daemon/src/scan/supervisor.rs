@@ -383,15 +383,17 @@ impl ScanSupervisor {
             })
             .await
         };
-        ctx.wait(write.into_actor(self).map(move |stored, act, ctx| {
-            match stored {
-                Ok(_) => {
-                    act.publish_run(result);
-                    act.finished(status, ctx);
-                }
-                Err(e) => act.last_run_lost(result.run.status, &e, ctx),
-            }
-        }));
+        ctx.wait(
+            write
+                .into_actor(self)
+                .map(move |stored, act, ctx| match stored {
+                    Ok(_) => {
+                        act.publish_run(result);
+                        act.finished(status, ctx);
+                    }
+                    Err(e) => act.last_run_lost(result.run.status, &e, ctx),
+                }),
+        );
     }
 
     /// The last run's write failed for a reason retrying cannot cure: the run counts as
@@ -546,15 +548,18 @@ impl ScanSupervisor {
             })
             .await
         };
-        ctx.wait(fut.into_actor(self).map(move |stored, act, ctx| match stored {
-            Ok(_) => act.finished(status, ctx),
-            // Shutting down: the row is not final, so the scan resumes at the next start.
-            Err(StorageError::WriterStopped) => ctx.stop(),
-            Err(e) => {
-                tracing::error!(scan = id, "cannot store the scan's final status: {e}");
-                act.finished(status, ctx);
-            }
-        }));
+        ctx.wait(
+            fut.into_actor(self)
+                .map(move |stored, act, ctx| match stored {
+                    Ok(_) => act.finished(status, ctx),
+                    // Shutting down: the row is not final, so the scan resumes at the next start.
+                    Err(StorageError::WriterStopped) => ctx.stop(),
+                    Err(e) => {
+                        tracing::error!(scan = id, "cannot store the scan's final status: {e}");
+                        act.finished(status, ctx);
+                    }
+                }),
+        );
     }
 
     fn final_status(&self) -> (ScanStatus, Option<String>) {

@@ -100,7 +100,10 @@ mod tests {
         assert!(e.contains("picket.db") && e.contains("replaced"), "{e}");
         std::fs::remove_file(&path).unwrap();
         let e = file.check().unwrap_err().to_string();
-        assert!(e.contains("deleted") && e.contains("restart picketd"), "{e}");
+        assert!(
+            e.contains("deleted") && e.contains("restart picketd"),
+            "{e}"
+        );
         assert!(file.space().unwrap().total > 0);
     }
 }

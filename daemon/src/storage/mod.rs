@@ -102,7 +102,9 @@ fn open_error(path: &Path, e: Option<&rusqlite::Error>, reason: String) -> Stora
 }
 
 /// The SQLite error inside a pool error, when there is one.
-fn pool_sqlite_error(e: &deadpool::managed::PoolError<rusqlite::Error>) -> Option<&rusqlite::Error> {
+fn pool_sqlite_error(
+    e: &deadpool::managed::PoolError<rusqlite::Error>,
+) -> Option<&rusqlite::Error> {
     use deadpool::managed::{HookError as H, PoolError as P};
     match e {
         P::Backend(e) | P::PostCreateHook(H::Backend(e)) => Some(e),

@@ -53,7 +53,12 @@ fn file_check(file: &DbFile) -> HealthCheck {
     let (ok, detail) = match file.check() {
         Ok(f) => (
             true,
-            format!("{} (inode {}, {} bytes)", file.path.display(), f.ino, f.size),
+            format!(
+                "{} (inode {}, {} bytes)",
+                file.path.display(),
+                f.ino,
+                f.size
+            ),
         ),
         Err(e) => (false, e.to_string()),
     };

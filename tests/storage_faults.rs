@@ -1,0 +1,208 @@
+//! End-to-end tests of storage faults (issue 11, "Storage faults are loud and lossless"):
+//! the real picketd and picket with its database deleted, moved away and back, on a tmpfs
+//! filled during a scan, and damaged before start. Stand-in tools count their starts, so
+//! "the tool was not run again" is observed. Runs as root in the loopback-only namespace
+//! (the tmpfs needs a mount namespace of the daemon's own).
+
+use std::path::{Path, PathBuf};
+
+use picket_protocol::{ScanDetail, ScanStatus};
+use picket_testkit::scripts::{count_start, starts, until_exists};
+use picket_testkit::*;
+
+/// A stand-in tool that counts its starts, waits for `gate`, then reports `findings`
+/// findings (one marked line each).
+fn gated_tool(dir: &Path, gate: &Path, findings: usize) -> (ToolConfig, PathBuf) {
+    let count = dir.join("slow.count");
+    let script = tool_script(
+        dir,
+        "slow",
+        &format!(
+            "{}\n{}\ni=0; while [ $i -lt {findings} ]; do i=$((i+1)); echo \"PICKET-FINDING slow-$i\"; done",
+            count_start(&count),
+            until_exists(gate)
+        ),
+    );
+    let tool = ToolConfig::new("slow")
+        .program(script)
+        .no_version_probe()
+        .finds_marked_lines();
+    (tool, count)
+}
+
+fn nmap_report() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon/tests/data/nmap-http-https.xml")
+}
+
+/// `scan 127.0.0.1 --tools slow`, answered with its id.
+fn start_scan(env: &Env) -> String {
+    env.picket_json(["scan", "127.0.0.1", "--tools", "slow"])["id"].to_string()
+}
+
+fn show(env: &Env, id: &str) -> ScanDetail {
+    env.picket_as(["show", id])
+}
+
+/// Waits until the daemon has tried to store a run and been refused by the storage; the
+/// line saying why.
+fn wait_for_refused_store(daemon: &Daemon) -> String {
+    let log = daemon.wait_for_log("results not stored yet");
+    log.lines()
+        .find(|l| l.contains("results not stored yet"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_deleted_database_refuses_writes_and_fails_health() {
+    let env = Env::new();
+    let _daemon = env.start_daemon();
+    let report = nmap_report();
+    let report = report.to_str().unwrap();
+    let before = env.picket(["--json", "import", "nmap", report]);
+    assert!(before.status.success(), "{}", describe(&before));
+    let db = env.data_dir().join("picket.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+
+    // An import after the delete is an error naming the file and the fix, not a scan id.
+    let after = env.picket(["--json", "import", "nmap", report]);
+    assert!(!after.status.success(), "{}", describe(&after));
+    let text = describe(&after);
+    assert!(
+        text.contains("picket.db") && text.contains("deleted"),
+        "{text}"
+    );
+    assert!(text.contains("restart picketd"), "{text}");
+    assert!(json(&after).get("id").is_none(), "{text}");
+    // So is a new scan: it is never admitted into a database that will not be reopened.
+    let scan = env.picket(["--json", "scan", "127.0.0.1"]);
+    assert!(!scan.status.success(), "{}", describe(&scan));
+
+    let health = env.picket(["health"]);
+    assert!(!health.status.success(), "{}", describe(&health));
+    let text = stdout(&health);
+    assert!(
+        text.contains("FAIL") && text.contains("picket.db") && text.contains("deleted"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_scan_whose_database_is_moved_away_ends_done_only_once_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gate");
+    let (tool, count) = gated_tool(dir.path(), &gate, 50);
+    let env = Env::new().with_config(&ConfigBuilder::new().tool(tool));
+    let daemon = env.start_daemon();
+    let id = start_scan(&env);
+    let db = env.data_dir().join("picket.db");
+    let aside = env.data_dir().join("picket.db.aside");
+    std::fs::rename(&db, &aside).unwrap();
+    std::fs::write(&gate, "go").unwrap();
+    let why = wait_for_refused_store(&daemon);
+    assert!(
+        why.contains("picket.db") && why.contains("deleted"),
+        "{why}"
+    );
+
+    // Nothing is reported stored: the scan is not done, its findings are not there.
+    let held = show(&env, &id);
+    assert_ne!(held.status, ScanStatus::Done, "{held:#?}");
+    assert!(held.findings.is_empty(), "{held:#?}");
+    assert!(!env.picket(["health"]).status.success());
+
+    // The same file back: the kept results are written, without running the tool again.
+    std::fs::rename(&aside, &db).unwrap();
+    let done: ScanDetail = env.picket_as(["wait", &id]);
+    assert_eq!(done.status, ScanStatus::Done, "{done:#?}");
+    assert_eq!(done.findings.len(), 50, "{done:#?}");
+    assert_eq!(starts(&count), 1, "the tool ran once");
+    assert!(env.picket(["health"]).status.success());
+}
+
+#[test]
+fn a_full_data_filesystem_holds_the_scan_until_space_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gate");
+    let (tool, count) = gated_tool(dir.path(), &gate, 50);
+    let env = Env::new()
+        .with_small_data_fs("8m")
+        .with_config(&ConfigBuilder::new().tool(tool));
+    let daemon = env.start_daemon();
+    let id = start_scan(&env);
+    let filler = env.data_dir().join("filler");
+    // Fill every block of the tmpfs (dd stops at ENOSPC), inside the daemon's namespace.
+    let fill = env.in_daemon_mounts(
+        &daemon,
+        &format!(
+            "dd if=/dev/zero of='{}' bs=4096 2>/dev/null; true",
+            filler.display()
+        ),
+    );
+    assert!(fill.status.success(), "{}", describe(&fill));
+    let health = env.picket(["health"]);
+    assert!(
+        !health.status.success(),
+        "a full disk fails health: {}",
+        describe(&health)
+    );
+    assert!(stdout(&health).contains("disk"), "{}", describe(&health));
+    std::fs::write(&gate, "go").unwrap();
+    let why = wait_for_refused_store(&daemon);
+    assert!(why.contains("full"), "refused for the full disk: {why}");
+
+    let held = show(&env, &id);
+    assert_ne!(held.status, ScanStatus::Done, "{held:#?}");
+    assert!(held.findings.is_empty(), "{held:#?}");
+
+    let free = env.in_daemon_mounts(&daemon, &format!("rm -f '{}'", filler.display()));
+    assert!(free.status.success(), "{}", describe(&free));
+    let done: ScanDetail = env.picket_as(["wait", &id]);
+    assert_eq!(done.status, ScanStatus::Done, "{done:#?}");
+    assert_eq!(done.findings.len(), 50, "every finding stored: {done:#?}");
+    assert_eq!(starts(&count), 1, "the tool was not run again");
+    let deep = env.picket(["health", "--deep"]);
+    assert!(deep.status.success(), "{}", describe(&deep));
+}
+
+#[test]
+fn health_names_the_database_file_its_space_and_deep_checks_integrity() {
+    let env = Env::new();
+    let _daemon = env.start_daemon();
+    let plain = env.picket(["health"]);
+    assert!(plain.status.success(), "{}", describe(&plain));
+    let text = stdout(&plain);
+    assert!(
+        text.contains("picket.db") && text.contains("inode"),
+        "{text}"
+    );
+    assert!(text.contains("free of"), "{text}");
+    assert!(!text.contains("quick_check"), "only on demand: {text}");
+    let deep = env.picket(["health", "--deep"]);
+    assert!(deep.status.success(), "{}", describe(&deep));
+    assert!(
+        stdout(&deep).contains("quick_check ok"),
+        "{}",
+        describe(&deep)
+    );
+}
+
+#[test]
+fn a_damaged_database_at_start_is_refused_with_the_recovery_steps() {
+    let env = Env::new();
+    let db = env.data_dir().join("picket.db");
+    std::fs::create_dir_all(env.data_dir()).unwrap();
+    std::fs::write(&db, vec![0x5a_u8; 64 * 1024]).unwrap();
+    let mut daemon = env.spawn_daemon(std::iter::empty::<&str>());
+    let status = daemon.wait_exit();
+    assert!(!status.success());
+    let log = daemon.log();
+    assert!(
+        log.contains("picket.db") && log.contains("damaged") && log.contains("mv "),
+        "{log}"
+    );
+    assert!(log.contains("backup"), "{log}");
+    assert!(!log.contains("writable"), "not the writability hint: {log}");
+}
