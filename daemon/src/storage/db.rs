@@ -78,12 +78,13 @@ impl Db {
         label: &'static str,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StorageError> {
-        let conn = self
-            .inner
-            .pool
-            .get()
-            .await
-            .map_err(|e| StorageError::Pool(e.to_string()))?;
+        let conn = self.inner.pool.get().await.map_err(|e| {
+            // A new connection fails to open a file that is gone: say so, not "pool error".
+            match self.file().map(DbFile::check) {
+                Some(Err(gone)) => gone,
+                _ => StorageError::Pool(e.to_string()),
+            }
+        })?;
         let metrics = self.inner.metrics.clone();
         conn.interact(move |c| writer::timed(&metrics, label, || f(c)))
             .await

@@ -51,6 +51,11 @@ pub enum StorageError {
     Pool(String),
     #[error("commit failed: {0}")]
     CommitFailed(rusqlite::Error),
+    #[error(
+        "the disk holding the database is full ({0}): free space in the data directory \
+         (`picket health` shows how much is left); nothing of this write was stored"
+    )]
+    DiskFull(rusqlite::Error),
     #[error("the database writer has stopped (picketd is shutting down); retry once it is back")]
     WriterStopped,
     #[error("the database writer dropped the write; see the daemon log")]
@@ -67,6 +72,7 @@ impl StorageError {
         use rusqlite::ErrorCode as C;
         match self {
             StorageError::FileReplaced { .. }
+            | StorageError::DiskFull(_)
             | StorageError::CommitFailed(_)
             | StorageError::Pool(_)
             | StorageError::WriteLost => true,
@@ -139,7 +145,22 @@ impl From<rusqlite::Error> for StorageError {
                 Ok(bad) => StorageError::BadCursor(*bad),
                 Err(other) => StorageError::Sql(rusqlite::Error::ToSqlConversionFailure(other)),
             },
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                StorageError::DiskFull(e)
+            }
             e => StorageError::Sql(e),
+        }
+    }
+}
+
+impl StorageError {
+    /// A failed COMMIT: a full disk is told as such, the rest as a failed commit.
+    pub fn from_commit(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                StorageError::DiskFull(e)
+            }
+            e => StorageError::CommitFailed(e),
         }
     }
 }

@@ -61,7 +61,7 @@ impl<R: Send> WriteJob for Job<R> {
 
     fn finish(self: Box<Self>, commit: Result<(), rusqlite::Error>) {
         let answer = match (commit, self.result) {
-            (Err(e), _) => Err(StorageError::CommitFailed(e)),
+            (Err(e), _) => Err(StorageError::from_commit(e)),
             (Ok(()), Some(result)) => result.map_err(StorageError::from),
             (Ok(()), None) => Err(StorageError::WriteLost),
         };
