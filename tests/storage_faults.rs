@@ -218,3 +218,80 @@ fn a_damaged_database_at_start_is_refused_with_the_recovery_steps() {
     assert!(log.contains("backup"), "{log}");
     assert!(!log.contains("writable"), "not the writability hint: {log}");
 }
+
+/// A stored database of a few imports, the daemon stopped: its file, to damage.
+fn stored_database(env: &Env) -> PathBuf {
+    let mut daemon = env.start_daemon();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon/tests/data");
+    for report in [
+        "nmap-top100.xml",
+        "nmap-http-https.xml",
+        "nmap-vuln-synthetic.xml",
+    ] {
+        let out = env.picket(["import", "nmap", data.join(report).to_str().unwrap()]);
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+    daemon.stop(std::time::Duration::from_secs(20));
+    env.data_dir().join("picket.db")
+}
+
+#[test]
+fn a_truncated_database_at_start_is_refused_with_the_recovery_steps() {
+    let env = Env::new();
+    let db = stored_database(&env);
+    let len = std::fs::metadata(&db).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    file.set_len(len / 2).unwrap();
+    let mut daemon = env.spawn_daemon(std::iter::empty::<&str>());
+    let status = daemon.wait_exit();
+    let log = daemon.log();
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("damaged") && log.contains("mv "), "{log}");
+    assert!(!log.contains("writable"), "not the writability hint: {log}");
+}
+
+#[test]
+fn a_database_damaged_inside_is_refused_at_start() {
+    let env = Env::new();
+    let db = stored_database(&env);
+    let mut bytes = std::fs::read(&db).unwrap();
+    // Pages past the schema's: the file still opens, the tables it holds do not read.
+    let end = bytes.len().min(4096 * 12);
+    bytes[4096 * 4..end].fill(0x5a);
+    std::fs::write(&db, &bytes).unwrap();
+    let mut daemon = env.spawn_daemon(std::iter::empty::<&str>());
+    let status = daemon.wait_exit();
+    let log = daemon.log();
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("picket.db") && log.contains("damaged"),
+        "{log}"
+    );
+    assert!(log.contains("mv ") && log.contains("backup"), "{log}");
+}
+
+#[test]
+fn damage_the_start_does_not_read_fails_deep_health() {
+    let env = Env::new();
+    let db = stored_database(&env);
+    let mut bytes = std::fs::read(&db).unwrap();
+    // The last pages: later leaves of the tables and indexes, which the start's probe (the
+    // first row of each table) does not read.
+    let len = bytes.len();
+    bytes[len - 2 * 4096..].fill(0x5a);
+    std::fs::write(&db, &bytes).unwrap();
+    let _daemon = env.start_daemon();
+    let plain = env.picket(["health"]);
+    assert!(plain.status.success(), "{}", describe(&plain));
+    let deep = env.picket(["health", "--deep"]);
+    assert!(!deep.status.success(), "{}", describe(&deep));
+    let text = stdout(&deep);
+    assert!(
+        text.contains("FAIL integrity") && text.contains("quick_check found damage"),
+        "{text}"
+    );
+    assert!(
+        text.contains("restore the database from a backup"),
+        "{text}"
+    );
+}

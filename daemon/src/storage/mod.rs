@@ -52,6 +52,11 @@ pub enum StorageError {
     #[error("commit failed: {0}")]
     CommitFailed(rusqlite::Error),
     #[error(
+        "the database is damaged ({0}): `picket health --deep` shows where; stop picketd, \
+         then restore picket.db from a backup, or move it aside to start afresh"
+    )]
+    Corrupt(rusqlite::Error),
+    #[error(
         "the disk holding the database is full ({0}): free space in the data directory \
          (`picket health` shows how much is left); nothing of this write was stored"
     )]
@@ -148,6 +153,12 @@ impl From<rusqlite::Error> for StorageError {
             rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
                 StorageError::DiskFull(e)
             }
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::DatabaseCorrupt
+                    || f.code == rusqlite::ErrorCode::NotADatabase =>
+            {
+                StorageError::Corrupt(e)
+            }
             e => StorageError::Sql(e),
         }
     }
@@ -225,5 +236,9 @@ pub async fn open(path: &Path, cfg: &DbConfig) -> Result<Pool, StorageError> {
         .await
         .map_err(|e| open_error(path, None, e.to_string()))?
         .map_err(|e| open_error(path, Some(&e), format!("migration failed: {e}")))?;
+    conn.interact(|c| schema::probe_tables(c))
+        .await
+        .map_err(|e| open_error(path, None, e.to_string()))?
+        .map_err(|e| open_error(path, Some(&e), format!("reading its tables: {e}")))?;
     Ok(pool)
 }

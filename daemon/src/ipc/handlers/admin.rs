@@ -104,7 +104,7 @@ async fn quick_check(state: &Arc<DaemonState>) -> HealthCheck {
             format!(
                 "quick_check found damage: {}; stop picketd and restore the database from \
                  a backup, or move it aside to start afresh",
-                lines.join("; ")
+                lines.join("; ").replace('\n', "; ")
             ),
         ),
         Err(e) => (false, format!("quick_check could not run: {e}")),
