@@ -39,6 +39,18 @@ fn start_scan(env: &Env) -> String {
     env.picket_json(["scan", "127.0.0.1", "--tools", "slow"])["id"].to_string()
 }
 
+/// `picket scan 127.0.0.1 --tools slow --follow`, its output going to a file.
+fn follow_scan(env: &Env, dir: &Path) -> (std::process::Child, PathBuf) {
+    let out = dir.join("follow.out");
+    let child = env
+        .picket_cmd(["scan", "127.0.0.1", "--tools", "slow", "--follow"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, out)
+}
+
 fn show(env: &Env, id: &str) -> ScanDetail {
     env.picket_as(["show", id])
 }
@@ -143,7 +155,13 @@ fn a_full_data_filesystem_holds_the_scan_until_space_is_freed() {
         .with_small_data_fs("8m")
         .with_config(&ConfigBuilder::new().tool(tool));
     let daemon = env.start_daemon();
-    let id = start_scan(&env);
+    let (mut follower, follow_out) = follow_scan(&env, dir.path());
+    let _kill = KillOnDrop(follower.id());
+    let id = eventually(EVENTUALLY, "the follower names its scan", || {
+        let text = std::fs::read_to_string(&follow_out).ok()?;
+        let line = text.lines().find(|l| l.ends_with(" submitted"))?;
+        line.split_whitespace().nth(1).map(String::from)
+    });
     let filler = env.data_dir().join("filler");
     // Fill every block of the tmpfs (dd stops at ENOSPC), inside the daemon's namespace.
     let fill = env.in_daemon_mounts(
@@ -175,6 +193,24 @@ fn a_full_data_filesystem_holds_the_scan_until_space_is_freed() {
     assert_eq!(done.status, ScanStatus::Done, "{done:#?}");
     assert_eq!(done.findings.len(), 50, "every finding stored: {done:#?}");
     assert_eq!(starts(&count), 1, "the tool was not run again");
+    // --follow told why it waited, and reported the run and the scan done only after.
+    eventually(EVENTUALLY, "the follower ends", || {
+        follower.try_wait().ok().flatten()
+    });
+    let followed = std::fs::read_to_string(&follow_out).unwrap();
+    let at = |needle: &str| {
+        followed
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in:\n{followed}"))
+    };
+    assert!(
+        at("warning: results not stored yet") < at("  done   slow"),
+        "{followed}"
+    );
+    assert!(
+        at("  done   slow") < at(&format!("scan {id} done")),
+        "{followed}"
+    );
     let deep = env.picket(["health", "--deep"]);
     assert!(deep.status.success(), "{}", describe(&deep));
 }
