@@ -2,7 +2,9 @@
 //!
 //! Expands the profile into runs (discovery first, then follow-ups triggered by the
 //! services discovery reports, or exactly the `--tools` given), sends each run to its
-//! ToolActor, persists each finished run atomically, publishes progress, enforces the
+//! ToolActor, persists each finished run atomically (kept and retried while the storage is
+//! at fault: scan/persist.rs; the scan never ends before its runs are stored), publishes
+//! progress, enforces the
 //! deadline and handles cancel. Redirects a run reports become follow-ups when the scope
 //! in force allows them, or a "not followed" finding (scan/redirects.rs). Each run is asked
 //! of the scope gate before it is dispatched, so a reload that narrowed the scope since the
