@@ -4,8 +4,9 @@
 //! services discovery reports, or exactly the `--tools` given), sends each run to its
 //! ToolActor, persists each finished run atomically (kept and retried while the storage is
 //! at fault: scan/persist.rs; the scan never ends before its runs are stored), publishes
-//! progress, enforces the deadline and handles cancel. Redirects a run reports become follow-ups when the scope
-//! in force allows them, or a "not followed" finding (scan/redirects.rs). Each run is asked
+//! progress, enforces the deadline and handles cancel. Redirects a run reports become
+//! follow-ups when the scope in force allows them, or a "not followed" finding
+//! (scan/redirects.rs). Each run is asked
 //! of the scope gate before it is dispatched, so a reload that narrowed the scope since the
 //! scan was accepted leaves it skipped, naming the rule. On resume after a crash, runs
 //! already finished in the database are not run again; their stored services still trigger
