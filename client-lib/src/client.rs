@@ -196,8 +196,9 @@ impl Client {
         }
     }
 
-    pub async fn health(&mut self) -> Result<HealthReport, ClientError> {
-        match self.call(Request::Health).await? {
+    /// `deep` also runs the database's integrity check (`PRAGMA quick_check`).
+    pub async fn health(&mut self, deep: bool) -> Result<HealthReport, ClientError> {
+        match self.call(Request::Health { deep }).await? {
             Response::Health(h) => Ok(h),
             other => unexpected("health", other),
         }

@@ -28,8 +28,12 @@ pub struct Cli {
 pub enum Command {
     /// Daemon version, protocol version, uptime, pid.
     Ping,
-    /// Health checks of the daemon.
-    Health,
+    /// Health checks of the daemon: database file, free disk space, scope.
+    Health {
+        /// Also check the database's integrity (`PRAGMA quick_check`; reads all of it).
+        #[arg(long)]
+        deep: bool,
+    },
     /// Performance report: cache, database pool, queues, latencies, slow queries.
     Stats,
     /// All metrics, as Prometheus text (default) or JSON.

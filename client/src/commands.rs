@@ -20,8 +20,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let mut conn = connect(&socket, cli.no_autostart).await?;
     match cli.command {
         Command::Ping => out.ping(&conn.ping().await?),
-        Command::Health => {
-            let h = conn.health().await?;
+        Command::Health { deep } => {
+            let h = conn.health(deep).await?;
             out.health(&h)?;
             if !h.ok {
                 return Err(Failure::Local(

@@ -23,7 +23,10 @@ pub struct ServerFrame {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     Ping,
-    Health,
+    /// `deep`: also run SQLite's `PRAGMA quick_check` (reads the whole database).
+    Health {
+        deep: bool,
+    },
     Stats,
     Shutdown,
     Scan(ScanRequest),
@@ -54,7 +57,7 @@ impl Request {
     pub fn kind(&self) -> &'static str {
         match self {
             Request::Ping => "ping",
-            Request::Health => "health",
+            Request::Health { .. } => "health",
             Request::Stats => "stats",
             Request::Shutdown => "shutdown",
             Request::Scan(_) => "scan",

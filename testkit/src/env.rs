@@ -30,6 +30,8 @@ pub struct Env {
     config_file: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     hosts: Option<PathBuf>,
+    /// `with_small_data_fs`: the size of the tmpfs mounted on the data directory.
+    small_data_fs: Option<String>,
     extra_env: Vec<(OsString, OsString)>,
 }
 
@@ -69,6 +71,7 @@ impl Env {
             config_file: None,
             data_dir: None,
             hosts: None,
+            small_data_fs: None,
             extra_env: Vec::new(),
         })
     }
@@ -82,6 +85,52 @@ impl Env {
         std::fs::write(&path, text).expect("write hosts file");
         self.hosts = Some(path);
         self
+    }
+
+    /// Daemons of this env get their data directory on a tmpfs of `size` (mount's syntax:
+    /// "8m"), mounted in a mount namespace of their own (as `with_hosts`), so a test can fill
+    /// it: `in_daemon_mounts` runs a command where the daemon sees that tmpfs. Needs root.
+    pub fn with_small_data_fs(mut self, size: &str) -> Env {
+        self.small_data_fs = Some(size.to_string());
+        self
+    }
+
+    /// Runs `script` with sh inside `daemon`'s mount namespace (nsenter), where its data
+    /// directory is the tmpfs of `with_small_data_fs`; this process sees the directory under
+    /// it. For filling that filesystem and freeing it again.
+    pub fn in_daemon_mounts(&self, daemon: &Daemon, script: &str) -> Output {
+        let mut cmd = self.command("nsenter");
+        cmd.arg("-t")
+            .arg(daemon.pid().to_string())
+            .args(["-m", "--", "sh", "-c", script]);
+        output_with_deadline(&mut cmd, CLIENT_DEADLINE)
+    }
+
+    /// The daemon command: picketd itself, or, with `with_hosts`/`with_small_data_fs`,
+    /// picketd in a mount namespace of its own set up by sh. unshare and sh both exec, so
+    /// the daemon keeps the pid we spawn.
+    fn daemon_command(&self) -> anyhow::Result<Command> {
+        let mut setup = Vec::new();
+        if let Some(hosts) = &self.hosts {
+            setup.push(format!("mount --bind '{}' /etc/hosts", hosts.display()));
+        }
+        if let Some(size) = &self.small_data_fs {
+            let dir = self.data_dir();
+            std::fs::create_dir_all(&dir).context("create the data dir for its tmpfs")?;
+            setup.push(format!(
+                "mount -t tmpfs -o size={size},mode=0700 picket-data '{}'",
+                dir.display()
+            ));
+        }
+        if setup.is_empty() {
+            return Ok(self.command(picketd_bin()));
+        }
+        let mut c = self.command("unshare");
+        c.args(["-m", "--propagation", "private", "--", "sh", "-c"])
+            .arg(format!("{} && exec \"$@\"", setup.join(" && ")))
+            .arg("sh")
+            .arg(picketd_bin());
+        Ok(c)
     }
 
     /// Rewrites the private hosts file in place (same inode, so the bind mount sees it).
@@ -271,18 +320,7 @@ impl Env {
         let n = DAEMON_SEQ.fetch_add(1, Ordering::Relaxed);
         let log = self.root().join(format!("picketd-{n}.log"));
         let file = std::fs::File::create(&log).context("create daemon log")?;
-        let mut cmd = match &self.hosts {
-            None => self.command(picketd_bin()),
-            Some(hosts) => {
-                // unshare and sh both exec, so the daemon keeps the pid we spawn.
-                let mut c = self.command("unshare");
-                c.args(["-m", "--propagation", "private", "--", "sh", "-c"])
-                    .arg("mount --bind \"$0\" /etc/hosts && exec \"$@\"")
-                    .arg(hosts)
-                    .arg(picketd_bin());
-                c
-            }
-        };
+        let mut cmd = self.daemon_command()?;
         if let Some(cfg) = &self.config_file {
             cmd.arg("--config").arg(cfg);
         }

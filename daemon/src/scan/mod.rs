@@ -5,6 +5,7 @@
 //! Must not run processes (run/ does) nor hold SQL (storage/ does).
 
 pub mod board;
+pub mod persist;
 pub mod redirects;
 pub mod scheduler;
 pub mod supervisor;

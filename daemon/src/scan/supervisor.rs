@@ -2,9 +2,11 @@
 //!
 //! Expands the profile into runs (discovery first, then follow-ups triggered by the
 //! services discovery reports, or exactly the `--tools` given), sends each run to its
-//! ToolActor, persists each finished run atomically, publishes progress, enforces the
-//! deadline and handles cancel. Redirects a run reports become follow-ups when the scope
-//! in force allows them, or a "not followed" finding (scan/redirects.rs). Each run is asked
+//! ToolActor, persists each finished run atomically (kept and retried while the storage is
+//! at fault: scan/persist.rs; the scan never ends before its runs are stored), publishes
+//! progress, enforces the deadline and handles cancel. Redirects a run reports become
+//! follow-ups when the scope in force allows them, or a "not followed" finding
+//! (scan/redirects.rs). Each run is asked
 //! of the scope gate before it is dispatched, so a reload that narrowed the scope since the
 //! scan was accepted leaves it skipped, naming the rule. On resume after a crash, runs
 //! already finished in the database are not run again; their stored services still trigger
@@ -35,10 +37,11 @@ use crate::run::spec::{host_port, RunTarget};
 use crate::run::tool_actor::{refused, ToolJob, ToolResult};
 use crate::run::toolbox::Toolbox;
 use crate::scan::board::ScanBoard;
+use crate::scan::persist;
 use crate::scan::redirects;
 use crate::scope::{CheckedTarget, Scope, TargetKind};
 use crate::storage::queries;
-use crate::storage::Db;
+use crate::storage::{Db, StorageError};
 
 /// Everything a scan needs to run, decided and validated at submission.
 #[derive(Debug, Clone)]
@@ -366,30 +369,69 @@ impl ScanSupervisor {
     }
 
     /// Nothing else is left to run or to store: the scan's final status goes into the same
-    /// transaction as this run, so a scan ends with one write, not two.
+    /// transaction as this run, so a scan ends with one write, not two. A storage fault
+    /// keeps the scan running (and its results in memory) until the write goes through.
     fn store_last_run(&mut self, result: ToolResult, ctx: &mut Context<Self>) {
         self.finishing = true;
         self.count(result.run.status);
         let (status, error) = self.final_status();
         let (db, id) = (self.deps.db.clone(), self.plan.id);
         let (run, parsed) = (result.run.clone(), result.parsed.clone());
+        let on_fault = self.fault_reporter();
         let write = async move {
-            db.write("finish tool run and scan", move |c| {
+            persist::write_until_stored(&db, "finish tool run and scan", on_fault, move |c| {
                 queries::finish_run(c, id, &run, &parsed)?;
                 queries::set_scan_status(c, id, status, error.as_deref())
             })
             .await
         };
-        ctx.wait(write.into_actor(self).map(move |stored, act, ctx| {
-            match stored {
-                Ok(_) => act.publish_run(result),
-                Err(e) => tracing::error!(
-                    scan = id,
-                    "cannot store the scan's last run and final status: {e}"
-                ),
+        ctx.wait(
+            write
+                .into_actor(self)
+                .map(move |stored, act, ctx| match stored {
+                    Ok(_) => {
+                        act.publish_run(result);
+                        act.finished(status, ctx);
+                    }
+                    Err(e) => act.last_run_lost(result.run.status, &e, ctx),
+                }),
+        );
+    }
+
+    /// The last run's write failed for a reason retrying cannot cure: the run counts as
+    /// failed and the scan's status is stored alone (with its own retries).
+    fn last_run_lost(&mut self, status: RunStatus, e: &StorageError, ctx: &mut Context<Self>) {
+        if matches!(e, StorageError::WriterStopped) {
+            // Shutting down: the scan's row is not final, so it resumes at the next start.
+            tracing::warn!(scan = self.plan.id, "not stored before shutdown: {e}");
+            return ctx.stop();
+        }
+        match status {
+            RunStatus::Done => self.ok_runs -= 1,
+            RunStatus::Failed | RunStatus::TimedOut => self.failed_runs -= 1,
+            _ => {}
+        }
+        self.failed_runs += 1;
+        self.warn(format!("a run could not be stored: {e}"));
+        self.finishing = false;
+        self.maybe_finish(ctx);
+    }
+
+    /// What a run's write does on each storage fault: the first is logged and told to
+    /// followers (the scan stays running, its results kept), later ones only every 20th.
+    fn fault_reporter(&self) -> impl FnMut(&StorageError, u32) + Send + 'static {
+        let (board, id) = (self.deps.board.clone(), self.plan.id);
+        move |e, attempt| {
+            if attempt % 20 != 1 {
+                return;
             }
-            act.finished(status, ctx);
-        }));
+            let message = format!(
+                "results not stored yet ({e}); they are kept and the write is retried until \
+                 it succeeds (attempt {attempt})"
+            );
+            tracing::error!(scan = id, "{message}");
+            board.publish(ScanEvent::Warning { scan: id, message });
+        }
     }
 
     /// Stores a run while others are still going; the scan ends after the last is stored.
@@ -397,8 +439,9 @@ impl ScanSupervisor {
         self.persisting += 1;
         let (db, id) = (self.deps.db.clone(), self.plan.id);
         let (run, parsed) = (result.run.clone(), result.parsed.clone());
+        let on_fault = self.fault_reporter();
         let write = async move {
-            db.write("finish tool run", move |c| {
+            persist::write_until_stored(&db, "finish tool run", on_fault, move |c| {
                 queries::finish_run(c, id, &run, &parsed)
             })
             .await
@@ -500,19 +543,24 @@ impl ScanSupervisor {
         self.finishing = true;
         let (status, error) = self.final_status();
         let (db, id) = (self.deps.db.clone(), self.plan.id);
+        let on_fault = self.fault_reporter();
         let fut = async move {
-            if let Err(e) = db
-                .write("finish scan", move |c| {
-                    queries::set_scan_status(c, id, status, error.as_deref())
-                })
-                .await
-            {
-                tracing::error!(scan = id, "cannot store the scan's final status: {e}");
-            }
+            persist::write_until_stored(&db, "finish scan", on_fault, move |c| {
+                queries::set_scan_status(c, id, status, error.as_deref())
+            })
+            .await
         };
         ctx.wait(
             fut.into_actor(self)
-                .map(move |(), act, ctx| act.finished(status, ctx)),
+                .map(move |stored, act, ctx| match stored {
+                    Ok(_) => act.finished(status, ctx),
+                    // Shutting down: the row is not final, so the scan resumes at the next start.
+                    Err(StorageError::WriterStopped) => ctx.stop(),
+                    Err(e) => {
+                        tracing::error!(scan = id, "cannot store the scan's final status: {e}");
+                        act.finished(status, ctx);
+                    }
+                }),
         );
     }
 

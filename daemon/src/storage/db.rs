@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
+use crate::storage::file::DbFile;
 use crate::storage::writer::{self, Job, QueuedJob};
 use crate::storage::{checkpoint, Pool, StorageError};
 use picket_protocol::PoolStatus;
@@ -33,6 +34,8 @@ struct Inner {
     /// wake-up sender).
     tasks: Mutex<Vec<JoinHandle<()>>>,
     metrics: Arc<Metrics>,
+    /// The database file and its identity at start (None if it could not be stat'ed).
+    file: Option<DbFile>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -43,6 +46,7 @@ impl Db {
     /// Starts the writer and the checkpointer on the current tokio runtime.
     pub fn start(pool: Pool, metrics: Arc<Metrics>, write_batch: usize) -> Self {
         let (tx, rx) = mpsc::channel(writer::QUEUE);
+        let file = DbFile::at(pool.manager().path());
         let (wake, woken) = checkpoint::checkpoint_channel();
         let writer = tokio::spawn(writer::writer_loop(
             pool.clone(),
@@ -50,6 +54,7 @@ impl Db {
             write_batch.max(1),
             metrics.clone(),
             wake,
+            file.clone(),
         ));
         let checkpointer = tokio::spawn(checkpoint::run_checkpointer(
             pool.clone(),
@@ -62,6 +67,7 @@ impl Db {
                 writer: Mutex::new(Some(tx)),
                 tasks: Mutex::new(vec![writer, checkpointer]),
                 metrics,
+                file,
             }),
         }
     }
@@ -72,12 +78,13 @@ impl Db {
         label: &'static str,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StorageError> {
-        let conn = self
-            .inner
-            .pool
-            .get()
-            .await
-            .map_err(|e| StorageError::Pool(e.to_string()))?;
+        let conn = self.inner.pool.get().await.map_err(|e| {
+            // A new connection fails to open a file that is gone: say so, not "pool error".
+            match self.file().map(DbFile::check) {
+                Some(Err(gone)) => gone,
+                _ => StorageError::Pool(e.to_string()),
+            }
+        })?;
         let metrics = self.inner.metrics.clone();
         conn.interact(move |c| writer::timed(&metrics, label, || f(c)))
             .await
@@ -108,6 +115,11 @@ impl Db {
             .await
             .map_err(|_| StorageError::WriterStopped)?;
         answer.await.map_err(|_| StorageError::WriteLost)?
+    }
+
+    /// The database file, for `health`: its identity check and free space.
+    pub fn file(&self) -> Option<&DbFile> {
+        self.inner.file.as_ref()
     }
 
     pub fn pool_status(&self) -> PoolStatus {

@@ -8,6 +8,7 @@
 pub mod cache_table;
 pub mod checkpoint;
 pub mod db;
+pub mod file;
 pub mod pool;
 pub mod queries;
 pub mod schema;
@@ -32,6 +33,17 @@ pub enum StorageError {
         "cannot open the database at {path}: {reason}; check that the data directory is writable"
     )]
     Open { path: String, reason: String },
+    #[error(
+        "{path} is not a SQLite database or is damaged ({reason}): move it aside \
+         (mv {path} {path}.damaged) and restart picketd to start afresh, or restore it from a backup"
+    )]
+    Damaged { path: String, reason: String },
+    #[error(
+        "the database file {path} {what} while picketd was running; writes are refused so \
+         that nothing is reported stored that is not: restore the file, or restart picketd to \
+         open (or create) a fresh database there"
+    )]
+    FileReplaced { path: String, what: String },
     #[error("database error: {0}")]
     Sql(rusqlite::Error),
     /// deadpool's errors, as text: its error type is generic over the manager.
@@ -39,12 +51,76 @@ pub enum StorageError {
     Pool(String),
     #[error("commit failed: {0}")]
     CommitFailed(rusqlite::Error),
+    #[error(
+        "the database is damaged ({0}): `picket health --deep` shows where; stop picketd, \
+         then restore picket.db from a backup, or move it aside to start afresh"
+    )]
+    Corrupt(rusqlite::Error),
+    #[error(
+        "the disk holding the database is full ({0}): free space in the data directory \
+         (`picket health` shows how much is left); nothing of this write was stored"
+    )]
+    DiskFull(rusqlite::Error),
     #[error("the database writer has stopped (picketd is shutting down); retry once it is back")]
     WriterStopped,
     #[error("the database writer dropped the write; see the daemon log")]
     WriteLost,
     #[error(transparent)]
     BadCursor(#[from] BadCursor),
+}
+
+impl StorageError {
+    /// A fault of the storage rather than of the write: disk full, I/O error, file gone,
+    /// busy. The same write may succeed later, so a caller holding results keeps them and
+    /// tries again instead of dropping them.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        match self {
+            StorageError::FileReplaced { .. }
+            | StorageError::DiskFull(_)
+            | StorageError::CommitFailed(_)
+            | StorageError::Pool(_)
+            | StorageError::WriteLost => true,
+            StorageError::Sql(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                C::DiskFull
+                    | C::SystemIoFailure
+                    | C::CannotOpen
+                    | C::ReadOnly
+                    | C::DatabaseBusy
+                    | C::DatabaseLocked
+                    | C::OutOfMemory
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// An error from opening `path`: a damaged file gets the recovery steps, the rest the
+/// writability hint.
+fn open_error(path: &Path, e: Option<&rusqlite::Error>, reason: String) -> StorageError {
+    let path = path.display().to_string();
+    let damaged = matches!(
+        e,
+        Some(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(f.code, rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    );
+    if damaged {
+        StorageError::Damaged { path, reason }
+    } else {
+        StorageError::Open { path, reason }
+    }
+}
+
+/// The SQLite error inside a pool error, when there is one.
+fn pool_sqlite_error(
+    e: &deadpool::managed::PoolError<rusqlite::Error>,
+) -> Option<&rusqlite::Error> {
+    use deadpool::managed::{HookError as H, PoolError as P};
+    match e {
+        P::Backend(e) | P::PostCreateHook(H::Backend(e)) => Some(e),
+        _ => None,
+    }
 }
 
 /// A page cursor this daemon did not give out (or from another listing).
@@ -74,7 +150,28 @@ impl From<rusqlite::Error> for StorageError {
                 Ok(bad) => StorageError::BadCursor(*bad),
                 Err(other) => StorageError::Sql(rusqlite::Error::ToSqlConversionFailure(other)),
             },
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                StorageError::DiskFull(e)
+            }
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::DatabaseCorrupt
+                    || f.code == rusqlite::ErrorCode::NotADatabase =>
+            {
+                StorageError::Corrupt(e)
+            }
             e => StorageError::Sql(e),
+        }
+    }
+}
+
+impl StorageError {
+    /// A failed COMMIT: a full disk is told as such, the rest as a failed commit.
+    pub fn from_commit(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                StorageError::DiskFull(e)
+            }
+            e => StorageError::CommitFailed(e),
         }
     }
 }
@@ -112,10 +209,6 @@ pub fn pragmas(cfg: &DbConfig) -> String {
 
 /// Opens the pool and runs migrations. The pool's connections all carry `pragmas(cfg)`.
 pub async fn open(path: &Path, cfg: &DbConfig) -> Result<Pool, StorageError> {
-    let open_err = |reason: String| StorageError::Open {
-        path: path.display().to_string(),
-        reason,
-    };
     let sql = pragmas(cfg);
     let pool = Pool::builder(LocalFileManager::new(
         &PoolConfig::new(path),
@@ -134,11 +227,18 @@ pub async fn open(path: &Path, cfg: &DbConfig) -> Result<Pool, StorageError> {
         })
     }))
     .build()
-    .map_err(|e| open_err(e.to_string()))?;
-    let conn = pool.get().await.map_err(|e| open_err(e.to_string()))?;
+    .map_err(|e| open_error(path, None, e.to_string()))?;
+    let conn = pool
+        .get()
+        .await
+        .map_err(|e| open_error(path, pool_sqlite_error(&e), e.to_string()))?;
     conn.interact(schema::migrate)
         .await
-        .map_err(|e| open_err(e.to_string()))?
-        .map_err(|e| open_err(format!("migration failed: {e}")))?;
+        .map_err(|e| open_error(path, None, e.to_string()))?
+        .map_err(|e| open_error(path, Some(&e), format!("migration failed: {e}")))?;
+    conn.interact(|c| schema::probe_tables(c))
+        .await
+        .map_err(|e| open_error(path, None, e.to_string()))?
+        .map_err(|e| open_error(path, Some(&e), format!("reading its tables: {e}")))?;
     Ok(pool)
 }

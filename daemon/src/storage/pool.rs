@@ -6,12 +6,15 @@
 //! parse) in front of every read, a quarter of a small `show`. A SQLite connection to a
 //! local file does not go stale as a network connection does; what makes one unusable is a
 //! panic while it was locked, which the poisoned mutex still tells. Connections are still
-//! made by deadpool-sqlite's Manager, so everything else about them is the crate's.
+//! opened as deadpool-sqlite's Manager opens them, except that only the first may create
+//! the file.
 //! Must not hold SQL: pragmas and migrations live in `storage`.
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool_sqlite::{Config, Runtime};
 use deadpool_sync::SyncWrapper;
+use rusqlite::OpenFlags;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub type Pool = managed::Pool<LocalFileManager>;
 pub type Object = managed::Object<LocalFileManager>;
@@ -20,14 +23,27 @@ pub type HookError = managed::HookError<rusqlite::Error>;
 
 #[derive(Debug)]
 pub struct LocalFileManager {
-    inner: deadpool_sqlite::Manager,
+    runtime: Runtime,
+    /// The database file, for the checks of `storage::file`.
+    path: std::path::PathBuf,
+    /// Only the first connection may create the file: a later one opening a path whose
+    /// file was deleted would create an empty database there, which a restart would then
+    /// take for the real one (every scan gone). It fails instead (see `storage::file`).
+    may_create: AtomicBool,
 }
 
 impl LocalFileManager {
     pub fn new(config: &Config, runtime: Runtime) -> Self {
         Self {
-            inner: deadpool_sqlite::Manager::from_config(config, runtime),
+            runtime,
+            path: config.path.clone(),
+            may_create: AtomicBool::new(true),
         }
+    }
+
+    /// The database file this pool's connections open.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
     }
 }
 
@@ -36,7 +52,15 @@ impl managed::Manager for LocalFileManager {
     type Error = rusqlite::Error;
 
     async fn create(&self) -> Result<Self::Type, Self::Error> {
-        self.inner.create().await
+        let path = self.path.clone();
+        let mut flags = OpenFlags::default();
+        if !self.may_create.swap(false, Ordering::Relaxed) {
+            flags.remove(OpenFlags::SQLITE_OPEN_CREATE);
+        }
+        SyncWrapper::new(self.runtime, move || {
+            rusqlite::Connection::open_with_flags(path, flags)
+        })
+        .await
     }
 
     async fn recycle(&self, conn: &mut Self::Type, _: &Metrics) -> RecycleResult<Self::Error> {

@@ -538,6 +538,13 @@ pub fn mark_interrupted(conn: &Connection) -> rusqlite::Result<usize> {
     conn.execute("UPDATE tool_runs SET status = 'cancelled', error = 'daemon stopped during the run' WHERE status = 'running'", [])
 }
 
+/// `PRAGMA quick_check`'s answer: `["ok"]`, or up to 10 problems it found.
+pub fn quick_check(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("PRAGMA quick_check(10)")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! Schema migrations: an ordered list of SQL steps and the `schema_version` table.
 //!
 //! Owns table and index definitions. Each step runs once, inside a transaction, and records
-//! its number, so running `migrate` on every start is idempotent. Must not hold queries.
+//! its number, so running `migrate` on every start is idempotent; `probe_tables` reads a
+//! page or two of each table at start. Must not hold queries.
 
 use rusqlite::Connection;
 
@@ -127,6 +128,21 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 /// when the table is missing).
 pub fn version_rows(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))
+}
+
+/// Reads the first row of every table: the root page and one leaf of each b-tree, so a
+/// database whose pages were overwritten is caught at start (a few pages per table, not the
+/// whole file: `PRAGMA quick_check`, in `picket health --deep`, reads all of it).
+pub fn probe_tables(conn: &Connection) -> rusqlite::Result<()> {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for table in tables {
+        let sql = format!("SELECT * FROM \"{}\" LIMIT 1", table.replace('"', "\"\""));
+        conn.prepare(&sql)?.query([])?.next()?;
+    }
+    Ok(())
 }
 
 /// Brings the database to `SCHEMA_VERSION`. Returns the version found before.

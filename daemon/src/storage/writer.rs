@@ -15,6 +15,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
+use crate::storage::file::DbFile;
 use crate::storage::{checkpoint, transaction, Pool, StorageError};
 
 /// The writer's connection holds the hot pages of the tables it writes: a larger cache
@@ -32,6 +33,8 @@ pub(crate) const QUEUE: usize = 4096;
 pub(crate) trait WriteJob: Send {
     fn run(&mut self, c: &Connection) -> bool;
     fn finish(self: Box<Self>, commit: Result<(), rusqlite::Error>);
+    /// Not run at all: the storage refused it (its file is gone) before the batch began.
+    fn refuse(self: Box<Self>, why: StorageError);
 }
 
 pub(crate) type QueuedJob = Box<dyn WriteJob>;
@@ -58,12 +61,16 @@ impl<R: Send> WriteJob for Job<R> {
 
     fn finish(self: Box<Self>, commit: Result<(), rusqlite::Error>) {
         let answer = match (commit, self.result) {
-            (Err(e), _) => Err(StorageError::CommitFailed(e)),
+            (Err(e), _) => Err(StorageError::from_commit(e)),
             (Ok(()), Some(result)) => result.map_err(StorageError::from),
             (Ok(()), None) => Err(StorageError::WriteLost),
         };
         // The caller may have gone (its request was dropped): the write stands regardless.
         let _ = self.reply.send(answer);
+    }
+
+    fn refuse(self: Box<Self>, why: StorageError) {
+        let _ = self.reply.send(Err(why));
     }
 }
 
@@ -82,6 +89,7 @@ pub(crate) async fn writer_loop(
     batch: usize,
     metrics: Arc<Metrics>,
     wake_checkpointer: mpsc::Sender<()>,
+    file: Option<DbFile>,
 ) {
     let mut jobs: Vec<QueuedJob> = Vec::with_capacity(batch);
     // The writer keeps one connection for good: the pool hands connections out in turn,
@@ -90,6 +98,14 @@ pub(crate) async fn writer_loop(
     let mut held: Option<crate::storage::pool::Object> = None;
     while rx.recv_many(&mut jobs, batch).await > 0 {
         let mut taken = std::mem::take(&mut jobs);
+        // Checked per batch, not per job: one stat in front of a whole transaction.
+        if let Some(Err(e)) = file.as_ref().map(DbFile::check) {
+            tracing::error!("{e}; {} writes refused", taken.len());
+            for job in taken {
+                job.refuse(copy_storage_error(&e));
+            }
+            continue;
+        }
         if held.is_none() {
             match writer_connection(&pool).await {
                 Ok(c) => held = Some(c),
@@ -177,5 +193,16 @@ fn copy_error(e: &rusqlite::Error) -> rusqlite::Error {
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
             Some(other.to_string()),
         ),
+    }
+}
+
+/// The file check's error, for each refused job (StorageError is not Clone).
+fn copy_storage_error(e: &StorageError) -> StorageError {
+    match e {
+        StorageError::FileReplaced { path, what } => StorageError::FileReplaced {
+            path: path.clone(),
+            what: what.clone(),
+        },
+        other => StorageError::Pool(other.to_string()),
     }
 }

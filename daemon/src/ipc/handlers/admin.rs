@@ -7,6 +7,7 @@ use picket_protocol::*;
 
 use crate::ipc::state::DaemonState;
 use crate::metrics::GetDepth;
+use crate::storage::file::DbFile;
 
 pub fn ping(state: &Arc<DaemonState>) -> Response {
     Response::Pong(PingInfo {
@@ -17,7 +18,9 @@ pub fn ping(state: &Arc<DaemonState>) -> Response {
     })
 }
 
-pub async fn health(state: &Arc<DaemonState>) -> Response {
+/// Checks of the database (reachable, its file still the one opened, free space, and with
+/// `deep` its integrity) and of the scope.
+pub async fn health(state: &Arc<DaemonState>, deep: bool) -> Response {
     let mut checks = Vec::new();
     let db = state
         .db
@@ -31,8 +34,91 @@ pub async fn health(state: &Arc<DaemonState>) -> Response {
             Err(e) => e.to_string(),
         },
     });
+    if let Some(file) = state.db.file() {
+        checks.push(file_check(file));
+        checks.push(space_check(file));
+    }
+    if deep {
+        checks.push(quick_check(state).await);
+    }
+    checks.push(scope_check(state));
+    Response::Health(HealthReport {
+        ok: checks.iter().all(|c| c.ok),
+        checks,
+    })
+}
+
+/// The database file is still the one opened (not deleted or replaced), with its size.
+fn file_check(file: &DbFile) -> HealthCheck {
+    let (ok, detail) = match file.check() {
+        Ok(f) => (
+            true,
+            format!(
+                "{} (inode {}, {} bytes)",
+                file.path.display(),
+                f.ino,
+                f.size
+            ),
+        ),
+        Err(e) => (false, e.to_string()),
+    };
+    HealthCheck {
+        name: "db file".into(),
+        ok,
+        detail,
+    }
+}
+
+/// Free space where the database grows. Failing under 16 MiB or 5% of the filesystem,
+/// whichever is less: a write may need a WAL's worth of pages.
+fn space_check(file: &DbFile) -> HealthCheck {
+    let dir = file.path.parent().unwrap_or(&file.path).display();
+    let (ok, detail) = match file.space() {
+        Ok(s) => (
+            s.available >= (16 << 20).min(s.total / 20),
+            format!(
+                "{} free of {} in {dir}",
+                human_bytes(s.available),
+                human_bytes(s.total)
+            ),
+        ),
+        Err(e) => (false, format!("cannot stat the filesystem of {dir}: {e}")),
+    };
+    HealthCheck {
+        name: "disk".into(),
+        ok,
+        detail,
+    }
+}
+
+/// `PRAGMA quick_check`: "ok", or the first problems SQLite reports.
+async fn quick_check(state: &Arc<DaemonState>) -> HealthCheck {
+    let result = state
+        .db
+        .read("quick check", crate::storage::queries::quick_check)
+        .await;
+    let (ok, detail) = match result {
+        Ok(lines) if lines == ["ok"] => (true, "quick_check ok".to_string()),
+        Ok(lines) => (
+            false,
+            format!(
+                "quick_check found damage: {}; stop picketd and restore the database from \
+                 a backup, or move it aside to start afresh",
+                lines.join("; ").replace('\n', "; ")
+            ),
+        ),
+        Err(e) => (false, format!("quick_check could not run: {e}")),
+    };
+    HealthCheck {
+        name: "integrity".into(),
+        ok,
+        detail,
+    }
+}
+
+fn scope_check(state: &Arc<DaemonState>) -> HealthCheck {
     let config = state.config();
-    checks.push(HealthCheck {
+    HealthCheck {
         name: "scope".into(),
         ok: !config.scope.allow.is_empty(),
         detail: format!(
@@ -44,11 +130,18 @@ pub async fn health(state: &Arc<DaemonState>) -> Response {
                 config.scope.deny.join(", ")
             }
         ),
-    });
-    Response::Health(HealthReport {
-        ok: checks.iter().all(|c| c.ok),
-        checks,
-    })
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 pub async fn stats(state: &Arc<DaemonState>) -> Response {

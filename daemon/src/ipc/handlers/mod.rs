@@ -46,7 +46,7 @@ pub(crate) fn storage_error(e: StorageError) -> Response {
 pub async fn handle(state: &Arc<DaemonState>, request: Request) -> Reply {
     match request {
         Request::Ping => admin::ping(state).into(),
-        Request::Health => admin::health(state).await.into(),
+        Request::Health { deep } => admin::health(state, deep).await.into(),
         Request::Stats => admin::stats(state).await.into(),
         Request::Shutdown => admin::shutdown(state).into(),
         Request::Scan(req) => scans::scan(state, req).await.into(),
