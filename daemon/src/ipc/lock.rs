@@ -1,6 +1,12 @@
-//! Ownership of the socket path and of the data directory: a 0700 socket directory, an
-//! flock'd lock file beside the socket, removal of a stale socket only while holding that
-//! lock, and an flock'd `picketd.lock` in the data directory naming its holder's pid and socket.
+//! Ownership of the socket path and of the data directory: a socket directory and socket
+//! whose modes follow [access] (see `SocketModes`), an flock'd lock file beside the socket,
+//! removal of a stale socket only while holding that lock, and an flock'd `picketd.lock` in
+//! a 0700 data directory naming its holder's pid and socket.
+//!
+//! Nothing here is followed through a symbolic link: the socket directory is opened with
+//! O_NOFOLLOW and refused when it is a link (someone else's link would have us chmod and
+//! write into its target), lock files are opened with O_NOFOLLOW, and a directory that is
+//! not the daemon user's own (a planted /tmp/picket-$UID) is refused.
 //!
 //! Why lock files: after SIGKILL the socket file stays, and binding over it blindly would
 //! also steal a live daemon's socket; and two daemons on one data directory (on two sockets)
@@ -9,10 +15,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{Flock, FlockArg, OFlag};
+
+use crate::config::AccessConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -29,6 +37,8 @@ pub enum LockError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    #[error("data directory {dir} is owned by uid {owner}, not by this daemon's uid {me}; pick a directory of your own (--data-dir), or fix its owner")]
+    DataDirNotOurs { dir: PathBuf, owner: u32, me: u32 },
     #[error("socket directory {dir}: {reason}")]
     Directory { dir: PathBuf, reason: String },
     #[error("lock file {path}: {source}")]
@@ -51,6 +61,8 @@ fn try_lock(path: &Path) -> Result<Result<Flock<File>, String>, std::io::Error> 
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
+        .custom_flags(OFlag::O_NOFOLLOW.bits())
         .open(path)?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(l) => Ok(Ok(l)),
@@ -74,6 +86,20 @@ pub fn acquire_data_dir(dir: &Path, socket: &Path) -> Result<DataDirLock, LockEr
         .mode(0o700)
         .create(dir)
         .map_err(io)?;
+    // The database holds every finding: no other user may list or read it. A link to the
+    // data directory is allowed (a bigger disk); what it points at must be ours.
+    let meta = std::fs::metadata(dir).map_err(io)?;
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(LockError::DataDirNotOurs {
+            dir: dir.to_path_buf(),
+            owner: meta.uid(),
+            me,
+        });
+    }
+    if meta.mode() & 0o777 != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
     match try_lock(&dir.join("picketd.lock")).map_err(io)? {
         Ok(mut lock) => {
             lock.set_len(0).map_err(io)?;
@@ -116,19 +142,69 @@ pub fn lock_path(socket: &Path) -> PathBuf {
     socket.with_file_name(name)
 }
 
-/// Creates (or checks) the socket's directory: ours and 0700, so the socket's own mode
-/// can't be widened by a umask race and no other user can reach it.
-pub fn prepare_directory(dir: &Path) -> Result<(), LockError> {
+/// Who may reach the socket, as file modes: the daemon's own SO_PEERCRED check decides
+/// who is served; the modes decide who can get that far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketModes {
+    pub dir: u32,
+    pub socket: u32,
+    /// Group given to the directory and socket.
+    pub group: Option<u32>,
+}
+
+impl SocketModes {
+    /// Only the daemon's user: 0700/0600. A group (`allow_gid`): 0750/0660 owned by that
+    /// group, so its members get in and nobody else can even connect. Extra uids
+    /// (`allow_uids`): a file mode cannot name single users, so 0711/0666 lets any local
+    /// user connect (not list the directory) and the SO_PEERCRED check refuses the
+    /// unlisted ones with a clear message.
+    pub fn for_access(access: &AccessConfig) -> SocketModes {
+        match (access.allow_uids.is_empty(), access.allow_gid) {
+            (false, group) => SocketModes {
+                dir: 0o711,
+                socket: 0o666,
+                group,
+            },
+            (true, Some(gid)) => SocketModes {
+                dir: 0o750,
+                socket: 0o660,
+                group: Some(gid),
+            },
+            (true, None) => SocketModes {
+                dir: 0o700,
+                socket: 0o600,
+                group: None,
+            },
+        }
+    }
+}
+
+/// Creates (or checks) the socket's directory: not a link, ours, with `modes.dir` (and its
+/// group). Set through a descriptor opened with O_NOFOLLOW, so what is checked is what
+/// is changed.
+pub fn prepare_directory(dir: &Path, modes: SocketModes) -> Result<(), LockError> {
     let err = |reason: String| LockError::Directory {
         dir: dir.to_path_buf(),
         reason,
     };
+    if let Ok(meta) = std::fs::symlink_metadata(dir) {
+        if meta.file_type().is_symlink() {
+            return Err(err("is a symbolic link; picketd does not follow links for its \
+                 socket: remove the link, or point --socket / PICKET_SOCKET at a real directory"
+                .into()));
+        }
+    }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .map_err(|e| err(e.to_string()))?;
-    let meta = std::fs::metadata(dir).map_err(|e| err(e.to_string()))?;
+    let handle = OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW).bits())
+        .open(dir)
+        .map_err(|e| err(format!("cannot open it without following links: {e}")))?;
+    let meta = handle.metadata().map_err(|e| err(e.to_string()))?;
     let me = nix::unistd::geteuid().as_raw();
     if meta.uid() != me {
         return Err(err(format!(
@@ -136,19 +212,48 @@ pub fn prepare_directory(dir: &Path) -> Result<(), LockError> {
             meta.uid()
         )));
     }
-    if meta.permissions().mode() & 0o777 != 0o700 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| err(format!("cannot set mode 0700: {e}")))?;
+    if let Some(gid) = modes.group.filter(|&g| g != meta.gid()) {
+        std::os::unix::fs::fchown(&handle, None, Some(gid)).map_err(|e| {
+            err(format!(
+                "cannot give it to group {gid} ([access] allow_gid): {e}; run picketd as a member of that group"
+            ))
+        })?;
+    }
+    if meta.mode() & 0o7777 != modes.dir {
+        handle
+            .set_permissions(std::fs::Permissions::from_mode(modes.dir))
+            .map_err(|e| err(format!("cannot set mode {:o}: {e}", modes.dir)))?;
     }
     Ok(())
 }
 
-pub fn acquire(socket: &Path) -> Result<SocketLock, LockError> {
+/// Gives the freshly bound socket its mode and group. It was created under the daemon's
+/// 0077 umask, so until now it was private; the directory is ours and checked, so the
+/// socket file is the one we bound.
+pub fn publish_socket(socket: &Path, modes: SocketModes) -> Result<(), LockError> {
+    let io = |source| LockError::Io {
+        path: socket.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::symlink_metadata(socket).map_err(io)?;
+    if !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
+        return Err(LockError::Directory {
+            dir: socket.to_path_buf(),
+            reason: "is not the socket this daemon bound; something replaced it".into(),
+        });
+    }
+    if let Some(gid) = modes.group {
+        std::os::unix::fs::lchown(socket, None, Some(gid)).map_err(io)?;
+    }
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(modes.socket)).map_err(io)
+}
+
+pub fn acquire(socket: &Path, modes: SocketModes) -> Result<SocketLock, LockError> {
     let dir = socket
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    prepare_directory(dir)?;
+    prepare_directory(dir, modes)?;
     let path = lock_path(socket);
     let io = |source| LockError::Io {
         path: path.clone(),
