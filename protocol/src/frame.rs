@@ -55,9 +55,14 @@ pub fn decode_payload<T: DeserializeOwned>(payload: &[u8], cap: usize) -> Result
     Ok(value)
 }
 
+/// Frames up to this size never wait on the budget: a ping must get through while big
+/// uploads fill it, and what small frames hold is bounded by the connection limit instead.
+pub const UNBUDGETED_FRAME: usize = 64 * 1024;
+
 /// Bytes that partly received frames may hold, shared by every codec given a clone.
-/// A frame reserves its announced length when its header arrives without its whole body,
-/// and gives it back once complete or when its codec is dropped (the peer left).
+/// A frame over `UNBUDGETED_FRAME` reserves its announced length when its header arrives
+/// without its whole body, and gives it back once complete or when its codec is dropped
+/// (the peer left).
 #[derive(Debug, Clone)]
 pub struct FrameBudget {
     limit: usize,
@@ -147,7 +152,7 @@ impl<In, Out> FrameCodec<In, Out> {
         }
         let announced = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
         // Over the cap: the inner codec refuses it. Whole already: nothing left to wait for.
-        if announced > self.cap || src.len() >= 4 + announced {
+        if announced <= UNBUDGETED_FRAME || announced > self.cap || src.len() >= 4 + announced {
             return Ok(());
         }
         budget.reserve(announced)?;
@@ -357,24 +362,33 @@ mod tests {
 
     #[test]
     fn partly_received_frames_share_one_budget_and_give_it_back() {
-        let budget = FrameBudget::new(100);
-        let mut a = Codec::new(1024).with_budget(budget.clone());
-        let mut b = Codec::new(1024).with_budget(budget.clone());
-        // a announces 80 bytes and sends 10 of them: 80 are held.
-        let mut buf_a = BytesMut::from(&[0, 0, 0, 80][..]);
+        const K: usize = UNBUDGETED_FRAME;
+        let budget = FrameBudget::new(3 * K);
+        let mut a = Codec::new(4 * K).with_budget(budget.clone());
+        let mut b = Codec::new(4 * K).with_budget(budget.clone());
+        let header = |n: usize| BytesMut::from(&(n as u32).to_be_bytes()[..]);
+        // a announces 2K + 1 bytes and sends 10 of them: 2K + 1 are held.
+        let mut buf_a = header(2 * K + 1);
         buf_a.extend_from_slice(&[0; 10]);
         assert!(a.decode(&mut buf_a).unwrap().is_none());
-        assert_eq!(budget.held(), 80);
-        // b announcing 30 more does not fit, and says so.
-        let mut buf_b = BytesMut::from(&[0, 0, 0, 30, 1][..]);
+        assert_eq!(budget.held(), 2 * K + 1);
+        // b announcing K more does not fit, and says so...
+        let mut buf_b = header(K + 1);
+        buf_b.extend_from_slice(&[1]);
         assert!(matches!(
             b.decode(&mut buf_b),
-            Err(ProtocolError::OverBudget { announced: 30, held: 80, limit: 100 })
+            Err(ProtocolError::OverBudget { announced, held, limit })
+                if announced == K + 1 && held == 2 * K + 1 && limit == 3 * K
         ));
-        // A frame that arrived whole needs no reservation.
+        // ...while a small frame still arriving does not wait on the budget.
+        let mut small = header(100);
+        small.extend_from_slice(&[1]);
+        assert!(b.decode(&mut small).unwrap().is_none());
+        // A big frame that arrived whole needs no reservation.
+        let mut c = Codec::new(4 * K).with_budget(budget.clone());
         let mut whole = BytesMut::new();
-        b.encode("hi".to_string(), &mut whole).unwrap();
-        assert_eq!(b.decode(&mut whole).unwrap().as_deref(), Some("hi"));
+        c.encode("h".repeat(2 * K), &mut whole).unwrap();
+        assert_eq!(c.decode(&mut whole).unwrap().map(|s| s.len()), Some(2 * K));
         // a's peer leaving gives its reservation back.
         drop(a);
         assert_eq!(budget.held(), 0);
@@ -385,10 +399,10 @@ mod tests {
         let budget = FrameBudget::new(1 << 20);
         let mut codec = Codec::new(1 << 20).with_budget(budget.clone());
         let mut whole = BytesMut::new();
-        codec.encode("y".repeat(1000), &mut whole).unwrap();
+        codec.encode("y".repeat(100_000), &mut whole).unwrap();
         let mut buf = BytesMut::new();
         let mut got = None;
-        for chunk in whole.chunks(100) {
+        for chunk in whole.chunks(10_000) {
             buf.extend_from_slice(chunk);
             if let Some(v) = codec.decode(&mut buf).unwrap() {
                 got = Some(v);
@@ -396,7 +410,7 @@ mod tests {
                 assert!(budget.held() > 0, "a frame still arriving holds its bytes");
             }
         }
-        assert_eq!(got.map(|s| s.len()), Some(1000));
+        assert_eq!(got.map(|s| s.len()), Some(100_000));
         assert_eq!(budget.held(), 0);
     }
 

@@ -189,9 +189,11 @@ pub fn prepare_directory(dir: &Path, modes: SocketModes) -> Result<(), LockError
     };
     if let Ok(meta) = std::fs::symlink_metadata(dir) {
         if meta.file_type().is_symlink() {
-            return Err(err("is a symbolic link; picketd does not follow links for its \
+            return Err(err(
+                "is a symbolic link; picketd does not follow links for its \
                  socket: remove the link, or point --socket / PICKET_SOCKET at a real directory"
-                .into()));
+                    .into(),
+            ));
         }
     }
     std::fs::DirBuilder::new()

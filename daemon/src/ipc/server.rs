@@ -114,8 +114,8 @@ async fn connection(
         .await?;
     let cap = config.max_frame_bytes;
     let budget = state.frame_budget.clone();
-    let framed = framed
-        .map_codec(|_| FrameCodec::<ClientFrame, ServerFrame>::new(cap).with_budget(budget));
+    let framed =
+        framed.map_codec(|_| FrameCodec::<ClientFrame, ServerFrame>::new(cap).with_budget(budget));
     serve_requests(framed, state).await
 }
 

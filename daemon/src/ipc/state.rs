@@ -74,8 +74,7 @@ impl DaemonState {
             toolbox,
         } = parts;
         let scope = Scope::from_config(&config.scope)?;
-        let frame_budget =
-            picket_protocol::FrameBudget::new(config.limits.max_pending_frame_bytes);
+        let frame_budget = picket_protocol::FrameBudget::new(config.limits.max_pending_frame_bytes);
         Ok(Arc::new(Self {
             live: RwLock::new(LiveConfig {
                 config: Arc::new(config),
