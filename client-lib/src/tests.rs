@@ -166,7 +166,7 @@ async fn connect_says_this_builds_hello_and_a_custom_one_is_refused_by_its_versi
 }
 
 #[tokio::test]
-async fn a_missing_or_stale_socket_is_not_running_and_a_silent_one_unreachable() {
+async fn a_missing_or_stale_socket_is_not_running_and_a_silent_one_closed() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("none.sock");
     let err = Client::connect(&missing).await.err();
@@ -184,13 +184,13 @@ async fn a_missing_or_stale_socket_is_not_running_and_a_silent_one_unreachable()
         "{err:?}"
     );
 
-    // Someone listens, reads the hello and hangs up without an answer.
+    // Someone listens, reads the hello and hangs up without an answer: a daemon that
+    // crashed or dropped us, told as such (not as a protocol problem).
     let s = stub(|_| None, |_| async {});
     let err = Client::connect(&s.socket).await.err();
-    assert!(
-        matches!(&err, Some(ClientError::Unreachable { reason, .. }) if reason.contains("closed")),
-        "{err:?}"
-    );
+    assert!(matches!(&err, Some(ClientError::Closed)), "{err:?}");
+    let text = err.unwrap().to_string();
+    assert!(text.contains("the daemon closed the connection"), "{text}");
 }
 
 #[tokio::test]
@@ -393,4 +393,41 @@ async fn a_call_given_up_on_does_not_derail_the_next_one() {
     let gave_up = tokio::time::timeout(std::time::Duration::from_millis(50), client.ping()).await;
     assert!(gave_up.is_err(), "the first ping has no answer yet");
     client.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_silent_daemon_times_out_naming_the_handshake_then_the_request() {
+    use std::time::Duration;
+    let short = Some(Duration::from_millis(200));
+    // Accepts and never answers the hello: what a stopped (SIGSTOP) daemon looks like.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("silent.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let err = Client::connect_within(&socket, short).await.err();
+    assert!(matches!(err, Some(ClientError::TimedOut { .. })), "{err:?}");
+    let text = err.unwrap().to_string();
+    assert!(text.contains("to answer the handshake"), "{text}");
+    drop(listener);
+
+    // Welcomes, then never answers a request.
+    let (hold, held) = oneshot::channel::<()>();
+    let s = stub(welcome, |conn| async move {
+        let _open = conn;
+        let _ = held.await;
+    });
+    let mut client = Client::connect_within(&s.socket, short).await.unwrap();
+    let err = client.ping().await.unwrap_err();
+    assert!(
+        err.to_string().contains("to answer the ping request"),
+        "{err}"
+    );
+    // Without a timeout the same call would wait: the timeout is the client's, per call.
+    client.set_timeout(None);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), client.ping())
+            .await
+            .is_err(),
+        "an untimed call gave up by itself"
+    );
+    drop(hold);
 }

@@ -154,13 +154,7 @@ async fn run(
     let state = DaemonState::new(config, config_path, overrides, parts)?;
     resume_interrupted(&state).await;
 
-    let name = socket.as_path().to_fs_name::<GenericFilePath>()?;
-    let listener = ListenerOptions::new()
-        .name(name)
-        .mode(modes.socket)
-        .create_tokio()
-        .with_context(|| format!("cannot listen on {}", socket.display()))?;
-    socket_lock::publish_socket(&socket, modes)?;
+    let listener = listen(&socket, modes)?;
     tracing::info!(socket = %socket.display(), data = %data_dir.display(), pid = state.pid, "picketd {} ready", picket_protocol::PACKAGE_VERSION);
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
@@ -193,6 +187,21 @@ async fn run(
     drop(data_lock);
     tracing::info!("picketd stopped");
     Ok(())
+}
+
+/// Binds the socket, then gives it the mode and group [access] asks for.
+fn listen(
+    socket: &std::path::Path,
+    modes: socket_lock::SocketModes,
+) -> anyhow::Result<interprocess::local_socket::tokio::Listener> {
+    let name = socket.to_fs_name::<GenericFilePath>()?;
+    let listener = ListenerOptions::new()
+        .name(name)
+        .mode(modes.socket)
+        .create_tokio()
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    socket_lock::publish_socket(socket, modes)?;
+    Ok(listener)
 }
 
 /// Installed first thing, so a signal during start-up (tool probing, migrations) is
