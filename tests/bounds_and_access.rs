@@ -3,7 +3,7 @@
 //! and database are reachable by exactly whom [access] names.
 //!
 //! 4. 64 connections each sending half of a 16 MiB frame: RSS stays under 200 MB, ping
-//!    answers; 600 idle connections are closed after the (test-short) timeouts, meanwhile
+//!    answers, a large request meanwhile is refused as busy naming the setting; 600 idle connections are closed after the (test-short) timeouts, meanwhile
 //!    a new client is told "busy" with the max_connections hint, then served.
 //! 5. a stopped daemon (SIGSTOP): `picket --timeout 2 ping` gives up saying it timed out;
 //!    the library's request timeout says which request; a killed daemon is "closed the
@@ -121,6 +121,28 @@ fn send_half_frame(s: &mut UnixStream) -> bool {
     false
 }
 
+/// A client whose large request arrives while the budget is full is told why (busy, the
+/// setting to raise), not that the connection broke.
+fn big_request_is_refused_as_busy(env: &Env) {
+    let rt = runtime();
+    let mut client = rt.block_on(Client::connect(env.socket())).unwrap();
+    let request = picket_protocol::Request::Scan(picket_protocol::ScanRequest {
+        targets: vec!["x".repeat(1 << 10); 4096],
+        profile: None,
+        tools: vec![],
+        ports: None,
+        priority: 0,
+        no_cache: false,
+    });
+    match rt.block_on(client.call(request)) {
+        Err(ClientError::Daemon(e)) => {
+            assert_eq!(e.kind, ErrorKind::Busy, "{e:?}");
+            assert!(e.message.contains("max_pending_frame_bytes"), "{e:?}");
+        }
+        other => panic!("a 4 MiB request with the budget full: {other:?}"),
+    }
+}
+
 #[test]
 fn sixty_four_half_sent_16_mib_frames_stay_within_the_budget_and_ping_answers() {
     let env = Env::new();
@@ -139,6 +161,7 @@ fn sixty_four_half_sent_16_mib_frames_stay_within_the_budget_and_ping_answers() 
         "{taken} of 64 half frames were taken"
     );
     ping_pid(&env, &daemon, "64 half-sent frames");
+    big_request_is_refused_as_busy(&env);
     let rss = daemon.rss_bytes();
     eprintln!(
         "picketd RSS {rss_before} bytes before, {rss} with 64 half-sent 16 MiB frames ({taken} taken)"

@@ -147,11 +147,28 @@ impl Client {
         let id = self.next_id;
         self.next_id += 1;
         self.outstanding.push(id);
-        self.framed
-            .send(ClientFrame { id, request })
-            .await
-            .map_err(ClientError::lost)?;
+        if let Err(e) = self.framed.send(ClientFrame { id, request }).await {
+            return Err(self.why_send_failed(e).await);
+        }
         Ok(id)
+    }
+
+    /// A daemon that refuses a request while it is still being written (one that does not
+    /// fit its budget for partly received frames) answers why, then hangs up: our write
+    /// fails, and its answer is waiting to be read. Return that answer rather than the
+    /// broken pipe.
+    async fn why_send_failed(&mut self, e: ProtocolError) -> ClientError {
+        if !peer_gone(&e) {
+            return ClientError::Lost(e);
+        }
+        let answer = tokio::time::timeout(Duration::from_secs(1), self.framed.next()).await;
+        match answer {
+            Ok(Some(Ok(ServerFrame {
+                response: Response::Error(reply),
+                ..
+            }))) => ClientError::Daemon(reply),
+            _ => ClientError::Closed,
+        }
     }
 
     /// The next answer to request `id`. Late frames of requests nobody listens to any more

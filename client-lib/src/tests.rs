@@ -431,3 +431,37 @@ async fn a_silent_daemon_times_out_naming_the_handshake_then_the_request() {
     );
     drop(hold);
 }
+
+#[tokio::test]
+async fn a_request_refused_while_being_written_reports_the_daemons_reason() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Reads the start of the request, answers busy and hangs up, as picketd does when a
+    // request does not fit its budget for partly received frames.
+    let s = stub(welcome, |conn| async move {
+        let mut raw = conn.into_inner();
+        let mut head = [0u8; 4];
+        raw.read_exact(&mut head).await.unwrap();
+        let reply = ErrorReply::new(ErrorKind::Busy, "does not fit", "retry shortly");
+        let frame = encode_frame(&ServerFrame {
+            id: 0,
+            response: Response::Error(reply),
+        })
+        .unwrap();
+        raw.write_all(&frame).await.unwrap();
+    });
+    let mut client = Client::connect(&s.socket).await.unwrap();
+    // Far more than a socket buffer holds: the write is still going when the daemon hangs up.
+    let request = Request::Scan(ScanRequest {
+        targets: vec!["x".repeat(1 << 10); 4096],
+        profile: None,
+        tools: vec![],
+        ports: None,
+        priority: 0,
+        no_cache: false,
+    });
+    let err = client.call(request).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Daemon(e) if e.kind == ErrorKind::Busy),
+        "{err:?}"
+    );
+}
