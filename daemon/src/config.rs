@@ -746,6 +746,22 @@ mod tests {
         c.validate().unwrap();
     }
 
+    /// A budget below the cap would refuse every request at the cap; a zero timeout would
+    /// close every connection at once.
+    #[test]
+    fn a_frame_budget_below_the_cap_and_zero_timeouts_are_refused() {
+        let mut c = Config::default();
+        c.limits.max_pending_frame_bytes = c.max_frame_bytes - 1;
+        let err = c.validate().unwrap_err();
+        assert!(matches!(err, ConfigProblem::BudgetBelowCap { .. }), "{err}");
+        assert!(err.to_string().contains("max_pending_frame_bytes"), "{err}");
+        c.limits.max_pending_frame_bytes = c.max_frame_bytes;
+        c.validate().unwrap();
+        c.limits.idle_timeout_secs = 0;
+        let err = c.validate().unwrap_err();
+        assert!(matches!(err, ConfigProblem::ZeroTimeout), "{err}");
+    }
+
     #[test]
     fn syntax_error_names_file_and_line() {
         let dir = tempfile::tempdir().unwrap();

@@ -41,6 +41,10 @@ pub enum LockError {
     DataDirNotOurs { dir: PathBuf, owner: u32, me: u32 },
     #[error("socket directory {dir}: {reason}")]
     Directory { dir: PathBuf, reason: String },
+    #[error(
+        "{path} is a symbolic link; picketd does not follow links for its lock files: remove it"
+    )]
+    Linked { path: PathBuf },
     #[error("lock file {path}: {source}")]
     Io {
         path: PathBuf,
@@ -52,6 +56,21 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct DataDirLock {
     _lock: Flock<File>,
+}
+
+/// O_NOFOLLOW's ELOOP said plainly; any other error as `other` makes it.
+fn lock_error(
+    path: &Path,
+    e: std::io::Error,
+    other: impl FnOnce(std::io::Error) -> LockError,
+) -> LockError {
+    if e.raw_os_error() == Some(nix::errno::Errno::ELOOP as i32) {
+        LockError::Linked {
+            path: path.to_path_buf(),
+        }
+    } else {
+        other(e)
+    }
 }
 
 /// Opens (creating it) and try-locks `path`; on contention, returns what the holder wrote.
@@ -100,7 +119,8 @@ pub fn acquire_data_dir(dir: &Path, socket: &Path) -> Result<DataDirLock, LockEr
     if meta.mode() & 0o777 != 0o700 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
     }
-    match try_lock(&dir.join("picketd.lock")).map_err(io)? {
+    let lock_file = dir.join("picketd.lock");
+    match try_lock(&lock_file).map_err(|e| lock_error(&lock_file, e, io))? {
         Ok(mut lock) => {
             lock.set_len(0).map_err(io)?;
             lock.rewind().map_err(io)?;
@@ -261,7 +281,7 @@ pub fn acquire(socket: &Path, modes: SocketModes) -> Result<SocketLock, LockErro
         path: path.clone(),
         source,
     };
-    let mut lock = match try_lock(&path).map_err(io)? {
+    let mut lock = match try_lock(&path).map_err(|e| lock_error(&path, e, io))? {
         Ok(l) => l,
         Err(pid) => {
             let pid = if pid.trim().is_empty() {
@@ -295,4 +315,85 @@ pub fn acquire(socket: &Path, modes: SocketModes) -> Result<SocketLock, LockErro
         _lock: lock,
         socket: socket.to_path_buf(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRIVATE: SocketModes = SocketModes {
+        dir: 0o700,
+        socket: 0o600,
+        group: None,
+    };
+
+    #[test]
+    fn modes_follow_the_access_config() {
+        let mut access = AccessConfig::default();
+        assert_eq!(SocketModes::for_access(&access), PRIVATE);
+        access.allow_gid = Some(42);
+        let group = SocketModes::for_access(&access);
+        assert_eq!(
+            (group.dir, group.socket, group.group),
+            (0o750, 0o660, Some(42))
+        );
+        access.allow_uids = vec![1000];
+        let uids = SocketModes::for_access(&access);
+        assert_eq!((uids.dir, uids.socket), (0o711, 0o666));
+    }
+
+    #[test]
+    fn a_linked_socket_directory_is_refused_and_its_target_untouched() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("target");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = acquire(&link.join("picketd.sock"), PRIVATE).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        let meta = std::fs::metadata(&target).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o755);
+        assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_lock_file_that_is_a_link_is_not_followed() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("run");
+        std::fs::create_dir(&dir).unwrap();
+        let victim = root.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join("picketd.sock.lock")).unwrap();
+        let err = acquire(&dir.join("picketd.sock"), PRIVATE).unwrap_err();
+        assert!(matches!(err, LockError::Linked { .. }), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    }
+
+    /// A /tmp/picket-$UID someone else made first: refused, not used. Needs root to plant
+    /// a directory of another uid; the tests run as root.
+    #[test]
+    fn a_socket_directory_of_another_user_is_refused() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test chowns a directory to another uid, which needs root"
+        );
+        let root = tempfile::tempdir().unwrap();
+        let planted = root.path().join("picket-1000");
+        std::fs::create_dir(&planted).unwrap();
+        std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+        let err = prepare_directory(&planted, PRIVATE).unwrap_err();
+        assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+    }
+
+    #[test]
+    fn the_data_directory_is_narrowed_to_0700() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let _lock = acquire_data_dir(&data, Path::new("/run/x.sock")).unwrap();
+        let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
 }
