@@ -101,7 +101,7 @@ impl Client {
             waited_for: waited_for.into(),
             after: timeout.unwrap_or_default(),
         };
-        let stream = within(deadline, UnixStream::connect(socket))
+        let stream = within(deadline, connect_queued(socket, deadline.is_some()))
             .await
             .ok_or_else(|| timed_out("to accept the connection"))?
             .map_err(|e| connect_error(socket, e))?;
@@ -348,7 +348,29 @@ async fn within<F: std::future::Future>(
     }
 }
 
+/// Connects; a full accept queue (EAGAIN: the daemon is stopped, or out of descriptors and
+/// not accepting) is waited out when the caller has a deadline to bound the wait.
+async fn connect_queued(socket: &Path, wait_when_full: bool) -> std::io::Result<UnixStream> {
+    loop {
+        match UnixStream::connect(socket).await {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && wait_when_full => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 fn connect_error(socket: &Path, e: std::io::Error) -> ClientError {
+    if e.kind() == std::io::ErrorKind::WouldBlock {
+        return unreachable(
+            socket,
+            format!(
+                "its queue of connections waiting to be accepted is full ({e}): the daemon is \
+                 stopped or out of file descriptors; see its log"
+            ),
+        );
+    }
     if is_absent(&e) {
         ClientError::NotRunning {
             socket: socket.to_path_buf(),

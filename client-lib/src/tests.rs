@@ -465,3 +465,34 @@ async fn a_request_refused_while_being_written_reports_the_daemons_reason() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_full_accept_queue_is_waited_out_until_the_timeout_and_named_without_one() {
+    use std::time::Duration;
+    // A listener that never accepts: its queue fills, then connects fail with EAGAIN.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("full.sock");
+    let _listener = UnixListener::bind(&socket).unwrap();
+    let mut queued = Vec::new();
+    loop {
+        match UnixStream::connect(&socket).await {
+            Ok(s) => queued.push(s),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("connect {}: {e}", queued.len()),
+        }
+        assert!(queued.len() < 10_000, "the accept queue never filled");
+    }
+    let err = Client::connect_within(&socket, Some(Duration::from_millis(300)))
+        .await
+        .err();
+    assert!(matches!(err, Some(ClientError::TimedOut { .. })), "{err:?}");
+    assert!(err
+        .unwrap()
+        .to_string()
+        .contains("to accept the connection"));
+    let err = Client::connect(&socket).await.err();
+    assert!(
+        matches!(&err, Some(ClientError::Unreachable { reason, .. }) if reason.contains("queue")),
+        "{err:?}"
+    );
+}
