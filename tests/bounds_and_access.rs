@@ -5,6 +5,7 @@
 //! 4. 64 connections each sending half of a 16 MiB frame: RSS stays under 200 MB, ping
 //!    answers, a large request meanwhile is refused as busy naming the setting; 600 idle connections are closed after the (test-short) timeouts, meanwhile
 //!    a new client is told "busy" with the max_connections hint, then served.
+//!    A tool's 3 GiB output file is read up to its cap only (peak RSS under the same bound).
 //! 5. a stopped daemon (SIGSTOP): `picket --timeout 2 ping` gives up saying it timed out;
 //!    the library's request timeout says which request; a killed daemon is "closed the
 //!    connection", not a protocol problem.
@@ -221,6 +222,39 @@ fn six_hundred_idle_connections_are_closed_after_the_timeouts_and_new_clients_se
     ping_pid(&env, &daemon, "600 idle connections timed out");
     let st = env.picket_json(["--no-autostart", "stats"])["stats"].clone();
     assert_eq!(st["connections_open"], 1, "{st}");
+}
+
+/// A tool that writes a 3 GiB output file (sparse: no disk used) with a 1 MiB cap: the
+/// daemon reads up to the cap, not the file.
+#[test]
+fn a_3_gib_output_file_is_read_only_up_to_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = picket_testkit::scripts::tool_script(
+        dir.path(),
+        "huge",
+        "echo 'PICKET-FINDING first' > \"$1\"\ntruncate -s 3G \"$1\"",
+    );
+    let tool = ToolConfig::new("huge")
+        .program(&huge)
+        .args(["{outfile}"])
+        .set("output", "file")
+        .no_version_probe()
+        .finds_marked_lines()
+        .output_cap_bytes(1 << 20)
+        .ttl_secs(0);
+    let env = Env::new().with_config(&ConfigBuilder::new().tool(tool));
+    let daemon = env.start_daemon();
+    let scan = env.scan_wait(&["127.0.0.1", "--tools", "huge"]);
+    let run = &scan.tool_runs[0];
+    assert!(run.truncated, "{run:#?}");
+    assert_eq!(run.status, picket_protocol::RunStatus::Done, "{run:#?}");
+    assert_eq!(scan.findings[0].title, "PICKET-FINDING first");
+    let peak = daemon.vm_bytes("VmHWM");
+    eprintln!("picketd peak RSS {peak} bytes after a 3 GiB output file");
+    assert!(
+        peak < RSS_BOUND,
+        "picketd peak RSS {peak} bytes: the output file was read past the cap"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
