@@ -20,9 +20,18 @@ impl Client {
     /// Any other failure (refused, unreachable) is returned as it is: starting a second
     /// daemon would not fix it.
     pub async fn connect_or_start(socket: impl AsRef<Path>) -> Result<Client, ClientError> {
+        Client::connect_or_start_within(socket, None).await
+    }
+
+    /// Like `connect_or_start`, each connection attempt giving up after `timeout` (None:
+    /// never), which the client keeps for its requests.
+    pub async fn connect_or_start_within(
+        socket: impl AsRef<Path>,
+        timeout: Option<Duration>,
+    ) -> Result<Client, ClientError> {
         let socket = socket.as_ref();
-        match Client::connect(socket).await {
-            Err(ClientError::NotRunning { .. }) => start_and_connect(socket).await,
+        match Client::connect_within(socket, timeout).await {
+            Err(ClientError::NotRunning { .. }) => start_and_connect(socket, timeout).await,
             other => other,
         }
     }
@@ -68,11 +77,14 @@ fn spawn_daemon(socket: &Path) -> Result<(Child, PathBuf, PathBuf), ClientError>
     Ok((child, daemon, log_path))
 }
 
-async fn start_and_connect(socket: &Path) -> Result<Client, ClientError> {
+async fn start_and_connect(
+    socket: &Path,
+    timeout: Option<Duration>,
+) -> Result<Client, ClientError> {
     let (mut child, daemon, log_path) = spawn_daemon(socket)?;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        match Client::connect(socket).await {
+        match Client::connect_within(socket, timeout).await {
             Ok(c) => return Ok(c),
             Err(ClientError::NotRunning { .. }) if Instant::now() < deadline => {}
             Err(e) => return Err(e),

@@ -1,15 +1,19 @@
 //! One connection to picketd: connect, handshake, then one typed method per request.
 //! Owns the only client-side hello and the matching of answers to requests. Must not print,
 //! retry, or start a daemon (autostart.rs does that): a caller gets values or `ClientError`.
+//! With a timeout, connecting (connect and handshake) and every single-answer request give
+//! up after it with `ClientError::TimedOut`; event streams (`wait`) are never timed, since
+//! a scan may rightly run for hours.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use picket_protocol::*;
 use tokio::net::UnixStream;
 use tokio_util::codec::Framed;
 
-use crate::error::ClientError;
+use crate::error::{peer_gone, ClientError};
 use crate::events::Events;
 
 /// What the daemon said about itself when it let us in.
@@ -44,6 +48,9 @@ pub struct Client {
     /// caller stopped listening (an event stream left unread, a call given up on by a
     /// timeout). Their late frames are skipped; a frame for any other id is a daemon bug.
     outstanding: Vec<u64>,
+    socket: PathBuf,
+    /// How long a single-answer request may wait for it; None: forever.
+    timeout: Option<Duration>,
 }
 
 /// Whether a connect error means "nobody is listening there" (the daemon can be started).
@@ -57,7 +64,16 @@ fn is_absent(e: &std::io::Error) -> bool {
 impl Client {
     /// Connects to the daemon on `socket` and does the handshake of this build.
     pub async fn connect(socket: impl AsRef<Path>) -> Result<Client, ClientError> {
-        Client::connect_with_hello(socket, Hello::current()).await
+        Client::connect_within(socket, None).await
+    }
+
+    /// Like `connect`, giving up after `timeout` (None: never); the client keeps the timeout
+    /// for its requests (see `set_timeout`).
+    pub async fn connect_within(
+        socket: impl AsRef<Path>,
+        timeout: Option<Duration>,
+    ) -> Result<Client, ClientError> {
+        Client::handshake(socket.as_ref(), Hello::current(), timeout).await
     }
 
     /// Like `connect`, with a hello of the caller's choosing: a test can pose as a client of
@@ -66,61 +82,44 @@ impl Client {
         socket: impl AsRef<Path>,
         hello: Hello,
     ) -> Result<Client, ClientError> {
-        let socket = socket.as_ref();
-        let stream = match UnixStream::connect(socket).await {
-            Ok(s) => s,
-            Err(e) if is_absent(&e) => {
-                return Err(ClientError::NotRunning {
-                    socket: socket.to_path_buf(),
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                return Err(ClientError::SocketDenied {
-                    socket: socket.to_path_buf(),
-                    uid: nix::unistd::geteuid().as_raw(),
-                })
-            }
-            Err(e) => return Err(unreachable(socket, e.to_string())),
+        Client::handshake(socket.as_ref(), hello, None).await
+    }
+
+    /// How long each later single-answer request may wait for its answer; None: forever.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    async fn handshake(
+        socket: &Path,
+        hello: Hello,
+        timeout: Option<Duration>,
+    ) -> Result<Client, ClientError> {
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let timed_out = |waited_for: &str| ClientError::TimedOut {
+            socket: socket.to_path_buf(),
+            waited_for: waited_for.into(),
+            after: timeout.unwrap_or_default(),
         };
+        let stream = within(deadline, connect_queued(socket, deadline.is_some()))
+            .await
+            .ok_or_else(|| timed_out("to accept the connection"))?
+            .map_err(|e| connect_error(socket, e))?;
         let mut framed = Framed::new(
             stream,
             FrameCodec::<HelloReply, Hello>::new(DEFAULT_MAX_FRAME),
         );
-        framed
-            .send(hello)
+        within(deadline, framed.send(hello))
             .await
-            .map_err(|e| unreachable(socket, e.to_string()))?;
-        let welcome = match framed.next().await {
-            Some(Ok(HelloReply::Welcome {
-                protocol,
-                daemon_version,
-                pid,
-            })) => Welcome {
-                protocol,
-                daemon_version,
-                pid,
-            },
-            Some(Ok(HelloReply::Rejected {
-                kind,
-                reason,
-                daemon_version,
-                daemon_protocol,
-            })) => {
-                return Err(ClientError::Rejected {
-                    kind,
-                    reason,
-                    daemon_version,
-                    daemon_protocol,
-                })
-            }
-            Some(Err(e)) => return Err(unreachable(socket, format!("bad handshake answer: {e}"))),
-            None => {
-                return Err(unreachable(
-                    socket,
-                    "the daemon closed the connection during the handshake".into(),
-                ))
-            }
-        };
+            .ok_or_else(|| timed_out("to read the handshake"))?
+            .map_err(|e| match peer_gone(&e) {
+                true => ClientError::Closed,
+                false => unreachable(socket, e.to_string()),
+            })?;
+        let reply = within(deadline, framed.next())
+            .await
+            .ok_or_else(|| timed_out("to answer the handshake"))?;
+        let welcome = welcome_from(socket, reply)?;
         let framed =
             framed.map_codec(|_| FrameCodec::<ServerFrame, ClientFrame>::new(DEFAULT_MAX_FRAME));
         Ok(Client {
@@ -128,6 +127,8 @@ impl Client {
             next_id: 1,
             welcome,
             outstanding: Vec::new(),
+            socket: socket.to_path_buf(),
+            timeout,
         })
     }
 
@@ -146,11 +147,28 @@ impl Client {
         let id = self.next_id;
         self.next_id += 1;
         self.outstanding.push(id);
-        self.framed
-            .send(ClientFrame { id, request })
-            .await
-            .map_err(ClientError::Lost)?;
+        if let Err(e) = self.framed.send(ClientFrame { id, request }).await {
+            return Err(self.why_send_failed(e).await);
+        }
         Ok(id)
+    }
+
+    /// A daemon that refuses a request while it is still being written (one that does not
+    /// fit its budget for partly received frames) answers why, then hangs up: our write
+    /// fails, and its answer is waiting to be read. Return that answer rather than the
+    /// broken pipe.
+    async fn why_send_failed(&mut self, e: ProtocolError) -> ClientError {
+        if !peer_gone(&e) {
+            return ClientError::Lost(e);
+        }
+        let answer = tokio::time::timeout(Duration::from_secs(1), self.framed.next()).await;
+        match answer {
+            Ok(Some(Ok(ServerFrame {
+                response: Response::Error(reply),
+                ..
+            }))) => ClientError::Daemon(reply),
+            _ => ClientError::Closed,
+        }
     }
 
     /// The next answer to request `id`. Late frames of requests nobody listens to any more
@@ -160,7 +178,7 @@ impl Client {
         loop {
             let frame = match self.framed.next().await {
                 Some(Ok(frame)) => frame,
-                Some(Err(e)) => return Err(ClientError::Lost(e)),
+                Some(Err(e)) => return Err(ClientError::lost(e)),
                 None => return Err(ClientError::Closed),
             };
             if frame.id != 0 && !self.outstanding.contains(&frame.id) {
@@ -181,9 +199,21 @@ impl Client {
 
     /// One request, its one answer; an error answer is `ClientError::Daemon`. The typed
     /// methods below are built on it; streaming requests (`Request::Wait`) go through `wait`.
+    /// Gives up after the client's timeout, if it has one.
     pub async fn call(&mut self, request: Request) -> Result<Response, ClientError> {
-        let id = self.send(request).await?;
-        match self.receive(id).await? {
+        let kind = request.kind();
+        let deadline = self.timeout.map(|t| tokio::time::Instant::now() + t);
+        let answer = within(deadline, async {
+            let id = self.send(request).await?;
+            self.receive(id).await
+        })
+        .await
+        .ok_or_else(|| ClientError::TimedOut {
+            socket: self.socket.clone(),
+            waited_for: format!("to answer the {kind} request"),
+            after: self.timeout.unwrap_or_default(),
+        })?;
+        match answer? {
             Response::Error(e) => Err(ClientError::Daemon(e)),
             r => Ok(r),
         }
@@ -305,6 +335,86 @@ impl Client {
     ) -> Result<Events<'_>, ClientError> {
         let id = self.send(Request::Wait { scans, follow }).await?;
         Ok(Events::new(self, id))
+    }
+}
+
+/// `f`'s output, or None once `deadline` (if any) has passed.
+async fn within<F: std::future::Future>(
+    deadline: Option<tokio::time::Instant>,
+    f: F,
+) -> Option<F::Output> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, f).await.ok(),
+        None => Some(f.await),
+    }
+}
+
+/// Connects; a full accept queue (EAGAIN: the daemon is stopped, or out of descriptors and
+/// not accepting) is waited out when the caller has a deadline to bound the wait.
+async fn connect_queued(socket: &Path, wait_when_full: bool) -> std::io::Result<UnixStream> {
+    loop {
+        match UnixStream::connect(socket).await {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && wait_when_full => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn connect_error(socket: &Path, e: std::io::Error) -> ClientError {
+    if e.kind() == std::io::ErrorKind::WouldBlock {
+        return unreachable(
+            socket,
+            format!(
+                "its queue of connections waiting to be accepted is full ({e}): the daemon is \
+                 stopped or out of file descriptors; see its log"
+            ),
+        );
+    }
+    if is_absent(&e) {
+        ClientError::NotRunning {
+            socket: socket.to_path_buf(),
+        }
+    } else if e.kind() == std::io::ErrorKind::PermissionDenied {
+        ClientError::SocketDenied {
+            socket: socket.to_path_buf(),
+            uid: nix::unistd::geteuid().as_raw(),
+        }
+    } else {
+        unreachable(socket, e.to_string())
+    }
+}
+
+/// The daemon's answer to our hello: its welcome, or why not.
+fn welcome_from(
+    socket: &Path,
+    reply: Option<Result<HelloReply, ProtocolError>>,
+) -> Result<Welcome, ClientError> {
+    match reply {
+        Some(Ok(HelloReply::Welcome {
+            protocol,
+            daemon_version,
+            pid,
+        })) => Ok(Welcome {
+            protocol,
+            daemon_version,
+            pid,
+        }),
+        Some(Ok(HelloReply::Rejected {
+            kind,
+            reason,
+            daemon_version,
+            daemon_protocol,
+        })) => Err(ClientError::Rejected {
+            kind,
+            reason,
+            daemon_version,
+            daemon_protocol,
+        }),
+        Some(Err(e)) if peer_gone(&e) => Err(ClientError::Closed),
+        Some(Err(e)) => Err(unreachable(socket, format!("bad handshake answer: {e}"))),
+        None => Err(ClientError::Closed),
     }
 }
 

@@ -3,6 +3,7 @@
 //! `picket` binary maps these to exit codes and hints, other callers decide for themselves.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use picket_protocol::{ErrorReply, ProtocolError, RejectKind, Response};
 
@@ -33,9 +34,26 @@ pub enum ClientError {
     /// Reading or writing a frame failed after the handshake.
     #[error("connection to picketd lost: {0}")]
     Lost(ProtocolError),
-    /// The daemon closed the connection while an answer was still owed.
-    #[error("connection to picketd lost: the daemon closed the connection")]
+    /// The daemon closed (or reset) the connection while an answer was still owed: it
+    /// stopped, crashed, or dropped this connection on purpose (its log says which).
+    #[error(
+        "the daemon closed the connection (it may have stopped or crashed: see its log, \
+         picketd.log beside the socket when picket started it)"
+    )]
     Closed,
+    /// Nothing came back within the client's timeout (`--timeout`, PICKET_TIMEOUT).
+    #[error(
+        "timed out after {} s waiting for picketd on {} {waited_for} (it may be stopped, \
+         overloaded or hung: see its log)",
+        after.as_secs_f64(),
+        socket.display()
+    )]
+    TimedOut {
+        socket: PathBuf,
+        /// What was awaited, as the end of a sentence: "to answer the ping request".
+        waited_for: String,
+        after: Duration,
+    },
     /// The daemon answered the request with an error (its message says why, its hint how).
     #[error("{}", .0.message)]
     Daemon(ErrorReply),
@@ -56,4 +74,28 @@ pub enum ClientError {
     /// picketd was not running and could not be started.
     #[error("could not start picketd: {reason}")]
     AutostartFailed { reason: String },
+}
+
+impl ClientError {
+    /// A frame that could not be read or written: a peer that went away (reset, broken
+    /// pipe, end of stream mid-frame) is `Closed`, not a protocol problem.
+    pub fn lost(e: ProtocolError) -> ClientError {
+        if peer_gone(&e) {
+            ClientError::Closed
+        } else {
+            ClientError::Lost(e)
+        }
+    }
+}
+
+/// Whether `e` is the peer going away rather than something it sent.
+pub(crate) fn peer_gone(e: &ProtocolError) -> bool {
+    use std::io::ErrorKind::*;
+    match e {
+        ProtocolError::Io(io) => matches!(
+            io.kind(),
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+        ),
+        _ => false,
+    }
 }

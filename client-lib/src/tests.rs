@@ -166,7 +166,7 @@ async fn connect_says_this_builds_hello_and_a_custom_one_is_refused_by_its_versi
 }
 
 #[tokio::test]
-async fn a_missing_or_stale_socket_is_not_running_and_a_silent_one_unreachable() {
+async fn a_missing_or_stale_socket_is_not_running_and_a_silent_one_closed() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("none.sock");
     let err = Client::connect(&missing).await.err();
@@ -184,13 +184,13 @@ async fn a_missing_or_stale_socket_is_not_running_and_a_silent_one_unreachable()
         "{err:?}"
     );
 
-    // Someone listens, reads the hello and hangs up without an answer.
+    // Someone listens, reads the hello and hangs up without an answer: a daemon that
+    // crashed or dropped us, told as such (not as a protocol problem).
     let s = stub(|_| None, |_| async {});
     let err = Client::connect(&s.socket).await.err();
-    assert!(
-        matches!(&err, Some(ClientError::Unreachable { reason, .. }) if reason.contains("closed")),
-        "{err:?}"
-    );
+    assert!(matches!(&err, Some(ClientError::Closed)), "{err:?}");
+    let text = err.unwrap().to_string();
+    assert!(text.contains("the daemon closed the connection"), "{text}");
 }
 
 #[tokio::test]
@@ -393,4 +393,106 @@ async fn a_call_given_up_on_does_not_derail_the_next_one() {
     let gave_up = tokio::time::timeout(std::time::Duration::from_millis(50), client.ping()).await;
     assert!(gave_up.is_err(), "the first ping has no answer yet");
     client.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_silent_daemon_times_out_naming_the_handshake_then_the_request() {
+    use std::time::Duration;
+    let short = Some(Duration::from_millis(200));
+    // Accepts and never answers the hello: what a stopped (SIGSTOP) daemon looks like.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("silent.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let err = Client::connect_within(&socket, short).await.err();
+    assert!(matches!(err, Some(ClientError::TimedOut { .. })), "{err:?}");
+    let text = err.unwrap().to_string();
+    assert!(text.contains("to answer the handshake"), "{text}");
+    drop(listener);
+
+    // Welcomes, then never answers a request.
+    let (hold, held) = oneshot::channel::<()>();
+    let s = stub(welcome, |conn| async move {
+        let _open = conn;
+        let _ = held.await;
+    });
+    let mut client = Client::connect_within(&s.socket, short).await.unwrap();
+    let err = client.ping().await.unwrap_err();
+    assert!(
+        err.to_string().contains("to answer the ping request"),
+        "{err}"
+    );
+    // Without a timeout the same call would wait: the timeout is the client's, per call.
+    client.set_timeout(None);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), client.ping())
+            .await
+            .is_err(),
+        "an untimed call gave up by itself"
+    );
+    drop(hold);
+}
+
+#[tokio::test]
+async fn a_request_refused_while_being_written_reports_the_daemons_reason() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Reads the start of the request, answers busy and hangs up, as picketd does when a
+    // request does not fit its budget for partly received frames.
+    let s = stub(welcome, |conn| async move {
+        let mut raw = conn.into_inner();
+        let mut head = [0u8; 4];
+        raw.read_exact(&mut head).await.unwrap();
+        let reply = ErrorReply::new(ErrorKind::Busy, "does not fit", "retry shortly");
+        let frame = encode_frame(&ServerFrame {
+            id: 0,
+            response: Response::Error(reply),
+        })
+        .unwrap();
+        raw.write_all(&frame).await.unwrap();
+    });
+    let mut client = Client::connect(&s.socket).await.unwrap();
+    // Far more than a socket buffer holds: the write is still going when the daemon hangs up.
+    let request = Request::Scan(ScanRequest {
+        targets: vec!["x".repeat(1 << 10); 4096],
+        profile: None,
+        tools: vec![],
+        ports: None,
+        priority: 0,
+        no_cache: false,
+    });
+    let err = client.call(request).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Daemon(e) if e.kind == ErrorKind::Busy),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_accept_queue_is_waited_out_until_the_timeout_and_named_without_one() {
+    use std::time::Duration;
+    // A listener that never accepts: its queue fills, then connects fail with EAGAIN.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("full.sock");
+    let _listener = UnixListener::bind(&socket).unwrap();
+    let mut queued = Vec::new();
+    loop {
+        match UnixStream::connect(&socket).await {
+            Ok(s) => queued.push(s),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("connect {}: {e}", queued.len()),
+        }
+        assert!(queued.len() < 10_000, "the accept queue never filled");
+    }
+    let err = Client::connect_within(&socket, Some(Duration::from_millis(300)))
+        .await
+        .err();
+    assert!(matches!(err, Some(ClientError::TimedOut { .. })), "{err:?}");
+    assert!(err
+        .unwrap()
+        .to_string()
+        .contains("to accept the connection"));
+    let err = Client::connect(&socket).await.err();
+    assert!(
+        matches!(&err, Some(ClientError::Unreachable { reason, .. }) if reason.contains("queue")),
+        "{err:?}"
+    );
 }

@@ -20,6 +20,11 @@ pub struct Cli {
     /// Do not start picketd when none answers.
     #[arg(long, global = true)]
     pub no_autostart: bool,
+    /// Seconds to wait for picketd to accept the connection and for each answer; 0: wait
+    /// forever. Default 30; event streams (`wait`, `scan --follow`) and `import` (without
+    /// this option) are never timed.
+    #[arg(long, global = true, env = "PICKET_TIMEOUT", value_name = "SECS")]
+    pub timeout: Option<u64>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -2,6 +2,7 @@
 //! hand the answer to render. Must not format output itself nor speak the protocol.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use picket_client::{CacheReply, Client};
 use picket_protocol::*;
@@ -17,7 +18,17 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         .clone()
         .unwrap_or_else(picket_client::default_socket);
     let out = Out { json: cli.json };
-    let mut conn = connect(&socket, cli.no_autostart).await?;
+    let timeout = match cli.timeout {
+        Some(0) => None,
+        Some(secs) => Some(Duration::from_secs(secs)),
+        None => Some(DEFAULT_TIMEOUT),
+    };
+    let mut conn = connect(&socket, cli.no_autostart, timeout).await?;
+    // An import's answer takes as long as its report is large: only an explicit --timeout
+    // bounds it.
+    if cli.timeout.is_none() && matches!(cli.command, Command::Import { .. }) {
+        conn.set_timeout(None);
+    }
     match cli.command {
         Command::Ping => out.ping(&conn.ping().await?),
         Command::Health { deep } => {
@@ -63,11 +74,19 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-async fn connect(socket: &Path, no_autostart: bool) -> Result<Client, Failure> {
+/// How long picket waits for the daemon by default (`--timeout` / PICKET_TIMEOUT change it):
+/// long enough for a loaded daemon, short enough that a stopped one is reported, not hung on.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn connect(
+    socket: &Path,
+    no_autostart: bool,
+    timeout: Option<Duration>,
+) -> Result<Client, Failure> {
     let conn = if no_autostart {
-        Client::connect(socket).await
+        Client::connect_within(socket, timeout).await
     } else {
-        Client::connect_or_start(socket).await
+        Client::connect_or_start_within(socket, timeout).await
     };
     Ok(conn?)
 }

@@ -75,7 +75,8 @@ fn client_exit_code(e: &ClientError) -> i32 {
         | ClientError::Unreachable { .. }
         | ClientError::AutostartFailed { .. }
         | ClientError::Lost(_)
-        | ClientError::Closed => 3,
+        | ClientError::Closed
+        | ClientError::TimedOut { .. } => 3,
         // Not a refusal of this user: the fix is a restart, like any other error.
         ClientError::Rejected {
             kind: RejectKind::VersionMismatch,
@@ -97,6 +98,7 @@ fn client_kind(e: &ClientError) -> &'static str {
         ClientError::Unreachable { .. } | ClientError::Lost(_) | ClientError::Closed => {
             "unreachable"
         }
+        ClientError::TimedOut { .. } => "timeout",
         ClientError::AutostartFailed { .. } => "autostart_failed",
         ClientError::Rejected { .. } | ClientError::SocketDenied { .. } => "rejected",
         ClientError::Unexpected { .. } | ClientError::Misrouted { .. } => "error",
@@ -116,15 +118,23 @@ fn client_hint(e: &ClientError) -> String {
         ClientError::NotRunning { .. } => {
             "start it with `picketd` (or `systemctl start picketd`), or run picket without --no-autostart"
         }
-        ClientError::Unreachable { .. } | ClientError::Lost(_) | ClientError::Closed => {
+        ClientError::Unreachable { .. } | ClientError::Lost(_) => {
             "check that picketd runs and that --socket / PICKET_SOCKET point at its socket"
+        }
+        ClientError::Closed => "run picket again; if it keeps happening, read picketd's log",
+        ClientError::TimedOut { .. } => {
+            "check that picketd runs and is not stopped (`ps`, its log); give it longer with \
+             --timeout SECS or PICKET_TIMEOUT (0: no limit)"
         }
         ClientError::AutostartFailed { .. } => "run `picketd` by hand to see why it does not start",
         ClientError::Rejected { kind, .. } => match kind {
             RejectKind::VersionMismatch => {
                 "restart the daemon with this client's version: `picket shutdown`, then run picket again"
             }
-            RejectKind::Busy => "the daemon is at [limits] max_connections: retry shortly",
+            RejectKind::Busy => {
+                "retry shortly; if it lasts, raise [limits] max_connections in picketd.toml \
+                 (idle connections are closed after [limits] idle_timeout_secs)"
+            }
             RejectKind::PeerNotAllowed => PEER_HINT,
             RejectKind::BadHello => {
                 "use picket and picketd from the same release, and check that --socket / PICKET_SOCKET point at picketd's socket"
@@ -178,6 +188,18 @@ mod tests {
     fn connection_failures_exit_3_and_daemon_errors_by_their_kind() {
         let closed = Failure::Client(ClientError::Closed);
         assert_eq!((closed.exit_code(), closed.kind()), (3, "unreachable"));
+        assert!(closed.to_string().contains("closed the connection"));
+        assert!(!closed.to_string().contains("protocol"));
+        let timed_out = Failure::Client(ClientError::TimedOut {
+            socket: "/run/p.sock".into(),
+            waited_for: "to answer the ping request".into(),
+            after: std::time::Duration::from_secs(2),
+        });
+        assert_eq!((timed_out.exit_code(), timed_out.kind()), (3, "timeout"));
+        assert!(timed_out.to_string().contains("timed out after 2 s"));
+        assert!(timed_out.hint().contains("--timeout"));
+        let busy = rejected(RejectKind::Busy);
+        assert!(!busy.hint().contains("allow_uids"), "{}", busy.hint());
         let invalid = picket_protocol::ErrorReply::new(ErrorKind::Invalid, "bad", "fix it");
         let invalid = Failure::Client(ClientError::Daemon(invalid));
         assert_eq!(

@@ -38,6 +38,16 @@ pub enum ConfigProblem {
     #[error("limits.max_concurrent_scans and limits.per_target must be at least 1")]
     ZeroLimit,
     #[error(
+        "limits.max_pending_frame_bytes = {budget} is below max_frame_bytes = {cap}: a request \
+         at the cap could never be received; raise it to at least {cap}"
+    )]
+    BudgetBelowCap { budget: usize, cap: usize },
+    #[error(
+        "limits.handshake_timeout_secs and limits.idle_timeout_secs must be at least 1: \
+         0 would close every connection at once"
+    )]
+    ZeroTimeout,
+    #[error(
         "db.pool_size must be at least 2: the writer keeps one connection for itself, \
          reads and background checkpoints share the others"
     )]
@@ -95,6 +105,13 @@ pub struct Limits {
     /// How long SIGTERM waits for in-flight requests before closing.
     pub shutdown_grace_secs: u64,
     pub max_connections: u32,
+    /// Bytes all partly received frames may hold together (the frame cap bounds one frame).
+    /// Read at start; a reload does not change it.
+    pub max_pending_frame_bytes: usize,
+    /// A connection must finish the handshake within this many seconds.
+    pub handshake_timeout_secs: u64,
+    /// An authenticated connection with no request for this long is closed.
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for Limits {
@@ -106,6 +123,10 @@ impl Default for Limits {
             scan_deadline_secs: 3600,
             shutdown_grace_secs: 10,
             max_connections: 512,
+            // Four requests at the default 16 MiB cap, arriving at once.
+            max_pending_frame_bytes: 64 * 1024 * 1024,
+            handshake_timeout_secs: 5,
+            idle_timeout_secs: 600,
         }
     }
 }
@@ -593,6 +614,15 @@ impl Config {
         if self.limits.max_concurrent_scans == 0 || self.limits.per_target == 0 {
             return Err(ConfigProblem::ZeroLimit);
         }
+        if self.limits.max_pending_frame_bytes < self.max_frame_bytes {
+            return Err(ConfigProblem::BudgetBelowCap {
+                budget: self.limits.max_pending_frame_bytes,
+                cap: self.max_frame_bytes,
+            });
+        }
+        if self.limits.handshake_timeout_secs == 0 || self.limits.idle_timeout_secs == 0 {
+            return Err(ConfigProblem::ZeroTimeout);
+        }
         if self.db.pool_size < 2 {
             return Err(ConfigProblem::PoolTooSmall);
         }
@@ -714,6 +744,22 @@ mod tests {
         assert!(matches!(err, ConfigProblem::PoolTooSmall), "{err}");
         c.db.pool_size = 2;
         c.validate().unwrap();
+    }
+
+    /// A budget below the cap would refuse every request at the cap; a zero timeout would
+    /// close every connection at once.
+    #[test]
+    fn a_frame_budget_below_the_cap_and_zero_timeouts_are_refused() {
+        let mut c = Config::default();
+        c.limits.max_pending_frame_bytes = c.max_frame_bytes - 1;
+        let err = c.validate().unwrap_err();
+        assert!(matches!(err, ConfigProblem::BudgetBelowCap { .. }), "{err}");
+        assert!(err.to_string().contains("max_pending_frame_bytes"), "{err}");
+        c.limits.max_pending_frame_bytes = c.max_frame_bytes;
+        c.validate().unwrap();
+        c.limits.idle_timeout_secs = 0;
+        let err = c.validate().unwrap_err();
+        assert!(matches!(err, ConfigProblem::ZeroTimeout), "{err}");
     }
 
     #[test]

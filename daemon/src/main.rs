@@ -54,6 +54,9 @@ struct Flags {
 
 fn main() {
     picketd::run::helper::run_if_asked();
+    // Everything the daemon creates (database, lock files, the socket until published,
+    // tools' output) is private unless it says otherwise: findings are sensitive.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let flags = Flags::parse();
     let mut config = match Config::load(flags.config.as_deref()) {
         Ok(c) => c,
@@ -108,7 +111,9 @@ async fn run(
     let data_dir = config.data_dir();
     // The data directory first: a second daemon of it is refused before it touches a socket.
     let data_lock = socket_lock::acquire_data_dir(&data_dir, &socket)?;
-    let lock = socket_lock::acquire(&socket)?;
+    // Set at start; a reload does not change who can reach the socket.
+    let modes = socket_lock::SocketModes::for_access(&config.access);
+    let lock = socket_lock::acquire(&socket, modes)?;
     process::init(&data_dir);
     let leftovers = process::end_leftovers();
     if leftovers > 0 {
@@ -149,12 +154,7 @@ async fn run(
     let state = DaemonState::new(config, config_path, overrides, parts)?;
     resume_interrupted(&state).await;
 
-    let name = socket.as_path().to_fs_name::<GenericFilePath>()?;
-    let listener = ListenerOptions::new()
-        .name(name)
-        .mode(0o600)
-        .create_tokio()
-        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    let listener = listen(&socket, modes)?;
     tracing::info!(socket = %socket.display(), data = %data_dir.display(), pid = state.pid, "picketd {} ready", picket_protocol::PACKAGE_VERSION);
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
@@ -187,6 +187,21 @@ async fn run(
     drop(data_lock);
     tracing::info!("picketd stopped");
     Ok(())
+}
+
+/// Binds the socket, then gives it the mode and group [access] asks for.
+fn listen(
+    socket: &std::path::Path,
+    modes: socket_lock::SocketModes,
+) -> anyhow::Result<interprocess::local_socket::tokio::Listener> {
+    let name = socket.to_fs_name::<GenericFilePath>()?;
+    let listener = ListenerOptions::new()
+        .name(name)
+        .mode(modes.socket)
+        .create_tokio()
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    socket_lock::publish_socket(socket, modes)?;
+    Ok(listener)
 }
 
 /// Installed first thing, so a signal during start-up (tool probing, migrations) is

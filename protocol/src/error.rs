@@ -14,6 +14,18 @@ pub enum ProtocolError {
         "message has {trailing} trailing bytes after a complete value; refusing a corrupt frame"
     )]
     TrailingBytes { trailing: usize },
+    /// The frame would take the bytes held for partly received frames, across every
+    /// connection sharing the budget, past its limit: the daemon refuses it instead of growing.
+    #[error(
+        "a request of {announced} bytes does not fit: picketd already holds {held} of its \
+         {limit} bytes for partly received requests; retry shortly (the limit is \
+         [limits] max_pending_frame_bytes in picketd.toml)"
+    )]
+    OverBudget {
+        announced: usize,
+        held: usize,
+        limit: usize,
+    },
     #[error("could not encode message: {0}")]
     Encode(String),
     #[error("I/O error on the socket: {0}")]

@@ -4,8 +4,13 @@
 //! does that), and bincode decodes with a limit equal to the cap: without it, a tiny frame
 //! claiming a huge string aborts the process on allocation (see STACK-NOTES.md).
 //! Trailing bytes after a value are rejected, since bincode would silently ignore them.
+//! A codec may share a `FrameBudget` with others: the cap bounds one frame, the budget
+//! bounds what all partly received frames hold together (many peers each sending half of a
+//! capped frame would otherwise add up without limit).
 
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use serde::{de::DeserializeOwned, Serialize};
@@ -50,10 +55,62 @@ pub fn decode_payload<T: DeserializeOwned>(payload: &[u8], cap: usize) -> Result
     Ok(value)
 }
 
+/// Frames up to this size never wait on the budget: a ping must get through while big
+/// uploads fill it, and what small frames hold is bounded by the connection limit instead.
+pub const UNBUDGETED_FRAME: usize = 64 * 1024;
+
+/// Bytes that partly received frames may hold, shared by every codec given a clone.
+/// A frame over `UNBUDGETED_FRAME` reserves its announced length when its header arrives
+/// without its whole body, and gives it back once complete or when its codec is dropped
+/// (the peer left).
+#[derive(Debug, Clone)]
+pub struct FrameBudget {
+    limit: usize,
+    held: Arc<AtomicUsize>,
+}
+
+impl FrameBudget {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            held: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes reserved now by frames still arriving.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    fn reserve(&self, n: usize) -> Result<(), ProtocolError> {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(n).filter(|&total| total <= self.limit)
+            })
+            .map(|_| ())
+            .map_err(|held| ProtocolError::OverBudget {
+                announced: n,
+                held,
+                limit: self.limit,
+            })
+    }
+
+    fn release(&self, n: usize) {
+        self.held.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
 /// A tokio codec reading `In` values and writing `Out` values.
 pub struct FrameCodec<In, Out> {
     inner: LengthDelimitedCodec,
     cap: usize,
+    budget: Option<FrameBudget>,
+    /// What the frame being received reserved from `budget`; 0 between frames.
+    reserved: usize,
     _types: PhantomData<fn(Out) -> In>,
 }
 
@@ -68,12 +125,52 @@ impl<In, Out> FrameCodec<In, Out> {
         Self {
             inner,
             cap,
+            budget: None,
+            reserved: 0,
             _types: PhantomData,
         }
     }
 
+    /// This codec's partly received frames count against `budget`.
+    pub fn with_budget(mut self, budget: FrameBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
     pub fn cap(&self) -> usize {
         self.cap
+    }
+
+    /// Reserves the body of a frame whose header is in `src` and whose body is not yet,
+    /// before the inner codec reads the header (it consumes it, and grows the buffer).
+    fn reserve_for(&mut self, src: &BytesMut) -> Result<(), ProtocolError> {
+        let Some(budget) = &self.budget else {
+            return Ok(());
+        };
+        if self.reserved != 0 || src.len() < 4 {
+            return Ok(());
+        }
+        let announced = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
+        // Over the cap: the inner codec refuses it. Whole already: nothing left to wait for.
+        if announced <= UNBUDGETED_FRAME || announced > self.cap || src.len() >= 4 + announced {
+            return Ok(());
+        }
+        budget.reserve(announced)?;
+        self.reserved = announced;
+        Ok(())
+    }
+
+    fn release(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.release(self.reserved);
+        }
+        self.reserved = 0;
+    }
+}
+
+impl<In, Out> Drop for FrameCodec<In, Out> {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -84,8 +181,12 @@ impl<In: DeserializeOwned, Out> Decoder for FrameCodec<In, Out> {
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, ProtocolError> {
         // LengthDelimitedCodec refuses a length over the cap from the header alone, before
         // buffering the body, and leaves the header in `src` when it does.
+        self.reserve_for(src)?;
         match self.inner.decode(src) {
-            Ok(Some(frame)) => decode_payload(&frame, self.cap).map(Some),
+            Ok(Some(frame)) => {
+                self.release();
+                decode_payload(&frame, self.cap).map(Some)
+            }
             Ok(None) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData && src.len() >= 4 => {
                 let announced = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
@@ -257,6 +358,60 @@ mod tests {
             let (values, left) = decode_frames::<String>(&cut_off, 1024).unwrap();
             assert_eq!((values.len(), left), (2, cut));
         }
+    }
+
+    #[test]
+    fn partly_received_frames_share_one_budget_and_give_it_back() {
+        const K: usize = UNBUDGETED_FRAME;
+        let budget = FrameBudget::new(3 * K);
+        let mut a = Codec::new(4 * K).with_budget(budget.clone());
+        let mut b = Codec::new(4 * K).with_budget(budget.clone());
+        let header = |n: usize| BytesMut::from(&(n as u32).to_be_bytes()[..]);
+        // a announces 2K + 1 bytes and sends 10 of them: 2K + 1 are held.
+        let mut buf_a = header(2 * K + 1);
+        buf_a.extend_from_slice(&[0; 10]);
+        assert!(a.decode(&mut buf_a).unwrap().is_none());
+        assert_eq!(budget.held(), 2 * K + 1);
+        // b announcing K more does not fit, and says so...
+        let mut buf_b = header(K + 1);
+        buf_b.extend_from_slice(&[1]);
+        assert!(matches!(
+            b.decode(&mut buf_b),
+            Err(ProtocolError::OverBudget { announced, held, limit })
+                if announced == K + 1 && held == 2 * K + 1 && limit == 3 * K
+        ));
+        // ...while a small frame still arriving does not wait on the budget.
+        let mut small = header(100);
+        small.extend_from_slice(&[1]);
+        assert!(b.decode(&mut small).unwrap().is_none());
+        // A big frame that arrived whole needs no reservation.
+        let mut c = Codec::new(4 * K).with_budget(budget.clone());
+        let mut whole = BytesMut::new();
+        c.encode("h".repeat(2 * K), &mut whole).unwrap();
+        assert_eq!(c.decode(&mut whole).unwrap().map(|s| s.len()), Some(2 * K));
+        // a's peer leaving gives its reservation back.
+        drop(a);
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[test]
+    fn a_completed_frame_releases_its_reservation() {
+        let budget = FrameBudget::new(1 << 20);
+        let mut codec = Codec::new(1 << 20).with_budget(budget.clone());
+        let mut whole = BytesMut::new();
+        codec.encode("y".repeat(100_000), &mut whole).unwrap();
+        let mut buf = BytesMut::new();
+        let mut got = None;
+        for chunk in whole.chunks(10_000) {
+            buf.extend_from_slice(chunk);
+            if let Some(v) = codec.decode(&mut buf).unwrap() {
+                got = Some(v);
+            } else {
+                assert!(budget.held() > 0, "a frame still arriving holds its bytes");
+            }
+        }
+        assert_eq!(got.map(|s| s.len()), Some(100_000));
+        assert_eq!(budget.held(), 0);
     }
 
     #[test]

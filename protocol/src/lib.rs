@@ -12,7 +12,9 @@ pub mod model;
 pub mod prometheus;
 
 pub use error::{ErrorKind, ErrorReply, ProtocolError};
-pub use frame::{decode_frames, encode_frame, frame_raw, FrameCodec, DEFAULT_MAX_FRAME};
+pub use frame::{
+    decode_frames, encode_frame, frame_raw, FrameBudget, FrameCodec, DEFAULT_MAX_FRAME,
+};
 pub use handshake::{
     check_hello, Hello, HelloRefusal, HelloReply, RejectKind, MAGIC, PACKAGE_VERSION,
     PROTOCOL_VERSION,

@@ -2,6 +2,9 @@
 //! handshake, then reads framed requests and writes framed answers.
 //!
 //! One task per connection, tracked so that shutdown can wait for in-flight requests.
+//! Nothing a peer does holds the daemon's resources without bound: the handshake and the
+//! gaps between requests are timed ([limits] handshake_timeout_secs, idle_timeout_secs),
+//! and every connection's partly received frames draw from one shared `FrameBudget`.
 //! A connection that sends garbage is answered (when possible) and closed; nothing a peer
 //! sends can take the daemon or other connections down. Must not decide what a request
 //! does: that is ipc/handlers/.
@@ -20,8 +23,6 @@ use crate::ipc::handlers::{self, Reply};
 use crate::ipc::state::DaemonState;
 use crate::metrics::Metrics;
 
-/// A peer must complete the handshake within this time.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Cap for the handshake frame, read before the peer is known to be allowed.
 const HELLO_CAP: usize = 4096;
 
@@ -79,14 +80,18 @@ async fn connection(
     open: u64,
 ) -> Result<(), ProtocolError> {
     let config = state.config();
-    let creds = stream.peer_creds().ok();
+    let creds = stream
+        .peer_creds()
+        .map_err(|e| tracing::warn!("cannot read a peer's credentials (SO_PEERCRED): {e}"))
+        .ok();
     let peer = (
         creds.as_ref().and_then(|c| c.euid()),
         creds.as_ref().and_then(|c| c.egid()),
     );
     // The hello is tiny: a small cap here bounds what an unauthenticated peer can make us read.
     let mut framed = Framed::new(stream, FrameCodec::<Hello, HelloReply>::new(HELLO_CAP));
-    let Some(hello) = read_hello(&mut framed).await? else {
+    let handshake = Duration::from_secs(config.limits.handshake_timeout_secs);
+    let Some(hello) = read_hello(&mut framed, handshake).await? else {
         return Ok(());
     };
     if let Some(refusal) = refuse_peer(state, peer, open) {
@@ -108,15 +113,26 @@ async fn connection(
         })
         .await?;
     let cap = config.max_frame_bytes;
-    let framed = framed.map_codec(|_| FrameCodec::<ClientFrame, ServerFrame>::new(cap));
+    let budget = state.frame_budget.clone();
+    let framed =
+        framed.map_codec(|_| FrameCodec::<ClientFrame, ServerFrame>::new(cap).with_budget(budget));
     serve_requests(framed, state).await
 }
 
 /// Reads the hello before answering anything, even a refusal: a peer whose hello is still
 /// unread when we close gets a reset instead of our reason. None: the peer left.
-async fn read_hello(framed: &mut HelloFramed) -> Result<Option<Hello>, ProtocolError> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, framed.next()).await {
-        Err(_) => Err(ProtocolError::Decode("no handshake within 5 s".into())),
+async fn read_hello(
+    framed: &mut HelloFramed,
+    within: Duration,
+) -> Result<Option<Hello>, ProtocolError> {
+    match tokio::time::timeout(within, framed.next()).await {
+        Err(_) => {
+            tracing::debug!(
+                "closed a connection with no handshake within {} s",
+                within.as_secs()
+            );
+            Ok(None)
+        }
         Ok(None) => Ok(None),
         Ok(Some(Err(e))) => {
             let reason = format!("bad handshake: {e}");
@@ -150,22 +166,32 @@ fn refuse_peer(
     let max = state.config().limits.max_connections as u64;
     if open > max {
         let reason = format!(
-            "busy: {} connections already open (limits.max_connections); retry shortly",
+            "busy: {} connections already open, the most this picketd takes \
+             ([limits] max_connections = {max}); retry shortly",
             open - 1
         );
+        tracing::warn!("refused a connection: {reason}");
         return Some(rejected(RejectKind::Busy, reason));
     }
     None
 }
 
-/// Answers requests in order until the peer closes, sends garbage, or shutdown begins.
+/// Answers requests in order until the peer closes, sends garbage, stays idle past
+/// [limits] idle_timeout_secs, or shutdown begins.
 async fn serve_requests(
     mut framed: Framed<Stream, FrameCodec<ClientFrame, ServerFrame>>,
     state: &Arc<DaemonState>,
 ) -> Result<(), ProtocolError> {
     loop {
+        let idle = Duration::from_secs(state.config().limits.idle_timeout_secs);
         let frame = tokio::select! {
-            f = framed.next() => f,
+            f = tokio::time::timeout(idle, framed.next()) => match f {
+                Ok(f) => f,
+                Err(_) => {
+                    tracing::debug!("closed a connection idle for {} s", idle.as_secs());
+                    return Ok(());
+                }
+            },
             // Between requests, a shutdown closes the connection; a request in flight finishes.
             _ = state.shutdown.cancelled() => return Ok(()),
         };
@@ -174,17 +200,8 @@ async fn serve_requests(
             Some(Ok(f)) => f,
             Some(Err(e)) => {
                 // Tell the peer why before closing; the frame boundary is lost after garbage.
-                let reply = ErrorReply::new(
-                    ErrorKind::Invalid,
-                    format!("unreadable request: {e}"),
-                    "use a picket client of the same version as the daemon",
-                );
-                let _ = framed
-                    .send(ServerFrame {
-                        id: 0,
-                        response: Response::Error(reply),
-                    })
-                    .await;
+                let response = Response::Error(unreadable(&e));
+                let _ = framed.send(ServerFrame { id: 0, response }).await;
                 return Err(e);
             }
         };
@@ -207,5 +224,25 @@ async fn serve_requests(
                     .await?;
             }
         }
+    }
+}
+
+/// The answer to a request that could not be read: busy when it did not fit the daemon's
+/// budget for partly received frames (nothing is wrong with the client), invalid otherwise.
+fn unreadable(e: &ProtocolError) -> ErrorReply {
+    match e {
+        ProtocolError::OverBudget { .. } => {
+            tracing::warn!("refused a request: {e}");
+            ErrorReply::new(
+                ErrorKind::Busy,
+                e.to_string(),
+                "retry shortly: other clients are sending large requests right now",
+            )
+        }
+        _ => ErrorReply::new(
+            ErrorKind::Invalid,
+            format!("unreadable request: {e}"),
+            "use a picket client of the same version as the daemon",
+        ),
     }
 }

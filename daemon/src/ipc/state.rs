@@ -54,6 +54,8 @@ pub struct DaemonState {
     pub shutdown: CancellationToken,
     pub pid: u32,
     pub own_uid: u32,
+    /// Shared by every connection's request codec: bounds what half-sent frames hold.
+    pub frame_budget: picket_protocol::FrameBudget,
 }
 
 impl DaemonState {
@@ -72,6 +74,7 @@ impl DaemonState {
             toolbox,
         } = parts;
         let scope = Scope::from_config(&config.scope)?;
+        let frame_budget = picket_protocol::FrameBudget::new(config.limits.max_pending_frame_bytes);
         Ok(Arc::new(Self {
             live: RwLock::new(LiveConfig {
                 config: Arc::new(config),
@@ -88,6 +91,7 @@ impl DaemonState {
             shutdown: CancellationToken::new(),
             pid: std::process::id(),
             own_uid: nix::unistd::geteuid().as_raw(),
+            frame_budget,
         }))
     }
 

@@ -388,6 +388,16 @@ fn exit_error(code: Option<i32>, stderr: &[u8]) -> String {
     )
 }
 
+/// At most `cap + 1` bytes of `path`: the extra byte tells a file over the cap from one
+/// exactly at it, and a tool that writes gigabytes never makes the daemon hold them.
+async fn read_capped(path: &std::path::Path, cap: usize) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path).await?;
+    let mut bytes = Vec::new();
+    file.take(cap as u64 + 1).read_to_end(&mut bytes).await?;
+    Ok(bytes)
+}
+
 /// The output file a tool wrote (cut at the cap); None, with the run failed, if it wrote none.
 async fn read_output_file(
     spec: &ToolSpec,
@@ -396,7 +406,7 @@ async fn read_output_file(
     result: &mut ToolResult,
 ) -> Option<Vec<u8>> {
     let run = &mut result.run;
-    match tokio::fs::read(path).await {
+    match read_capped(path, spec.config.output_cap_bytes).await {
         Ok(mut bytes) => {
             if bytes.len() > spec.config.output_cap_bytes {
                 bytes.truncate(spec.config.output_cap_bytes);

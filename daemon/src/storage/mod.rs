@@ -198,6 +198,34 @@ pub fn transaction<T>(
     outcome
 }
 
+/// The database and its -wal/-shm files readable by the daemon's user only: they hold every
+/// finding. The file is created here, 0600 and not through a link, before SQLite opens it
+/// (SQLite gives -wal and -shm the database file's mode); files an older picketd made
+/// world-readable are narrowed.
+fn make_private(db: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(db)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_os_string();
+        name.push(suffix);
+        match std::fs::symlink_metadata(&name) {
+            Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Pragmas every pooled connection gets, applied by the post_create hook.
 pub fn pragmas(cfg: &DbConfig) -> String {
     format!(
@@ -209,6 +237,8 @@ pub fn pragmas(cfg: &DbConfig) -> String {
 
 /// Opens the pool and runs migrations. The pool's connections all carry `pragmas(cfg)`.
 pub async fn open(path: &Path, cfg: &DbConfig) -> Result<Pool, StorageError> {
+    make_private(path)
+        .map_err(|e| open_error(path, None, format!("cannot make it private (0600): {e}")))?;
     let sql = pragmas(cfg);
     let pool = Pool::builder(LocalFileManager::new(
         &PoolConfig::new(path),
