@@ -23,7 +23,7 @@
 
 use picket_protocol::{Finding, Service, Severity};
 
-use super::normalize::{clip, dedupe_findings, normalize_cve, push_service};
+use super::normalize::{clip, dedupe_findings, normalize_cve, ServiceSet};
 use super::xml_tree::{parse_xml, XmlNode};
 use super::{new_finding, ParseError, ParsedOutput};
 
@@ -49,6 +49,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
     }
 
     let mut out = ParsedOutput::default();
+    let mut services = ServiceSet::default();
     let mut findings = Vec::new();
     for host in root.children_named("host") {
         let state = host
@@ -81,7 +82,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             for script in port.children_named("script") {
                 script_findings(&mut findings, addr, Some(portid), script);
             }
-            push_service(&mut out.services, svc);
+            services.push(svc);
         }
         for script in host
             .children_named("hostscript")
@@ -90,6 +91,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             script_findings(&mut findings, addr, None, script);
         }
     }
+    out.services = services.into_vec();
     out.findings = dedupe_findings(findings);
     Ok(out)
 }
@@ -461,5 +463,40 @@ mod tests {
             fa, fb,
             "connect and SYN scans of the same ports are the same findings"
         );
+    }
+
+    /// `hosts` hosts with `ports` open ports each, every port listed twice (the second time
+    /// naming its product): what a merged report of two scans looks like.
+    fn many_ports(hosts: u32, ports: u16) -> String {
+        let mut xml = String::from("<?xml version=\"1.0\"?>\n<nmaprun scanner=\"nmap\">\n");
+        for h in 0..hosts {
+            xml.push_str(&format!(
+                "<host><status state=\"up\"/><address addr=\"10.0.{}.{}\" addrtype=\"ipv4\"/><ports>\n",
+                h / 256,
+                h % 256
+            ));
+            for round in 0..2 {
+                for p in 1..=ports {
+                    let product = if round == 1 { " product=\"Srv\"" } else { "" };
+                    xml.push_str(&format!(
+                        "<port protocol=\"tcp\" portid=\"{p}\"><state state=\"open\"/><service name=\"http\"{product}/></port>\n"
+                    ));
+                }
+            }
+            xml.push_str("</ports></host>\n");
+        }
+        xml.push_str("</nmaprun>\n");
+        xml
+    }
+
+    #[test]
+    fn two_hundred_thousand_open_ports_parse_once_each() {
+        // Quadratic de-duplication made this take hours; it is part of the normal run now.
+        let out = parse(many_ports(4, 50_000).as_bytes()).unwrap();
+        assert_eq!(out.services.len(), 200_000);
+        assert_eq!(out.findings.len(), 200_000);
+        // The repeat of each port was merged into the first: its product was borrowed.
+        assert!(out.services.iter().all(|s| s.product.as_deref() == Some("Srv")));
+        assert_eq!(svc(&out, 50_000).host, "10.0.0.0");
     }
 }
