@@ -95,7 +95,13 @@ pub struct Limits {
     /// How long SIGTERM waits for in-flight requests before closing.
     pub shutdown_grace_secs: u64,
     pub max_connections: u32,
+    /// Largest report `picket import` may send: the daemon holds one whole report while
+    /// it parses it (and its parsed tree, several times its size), so this bounds that memory.
+    pub max_import_bytes: u64,
 }
+
+/// 256 MiB: well above any report seen in practice, far below a daemon's memory.
+pub const DEFAULT_MAX_IMPORT_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -106,6 +112,7 @@ impl Default for Limits {
             scan_deadline_secs: 3600,
             shutdown_grace_secs: 10,
             max_connections: 512,
+            max_import_bytes: DEFAULT_MAX_IMPORT_BYTES,
         }
     }
 }

@@ -496,7 +496,10 @@ mod tests {
         assert_eq!(out.services.len(), 200_000);
         assert_eq!(out.findings.len(), 200_000);
         // The repeat of each port was merged into the first: its product was borrowed.
-        assert!(out.services.iter().all(|s| s.product.as_deref() == Some("Srv")));
+        assert!(out
+            .services
+            .iter()
+            .all(|s| s.product.as_deref() == Some("Srv")));
         assert_eq!(svc(&out, 50_000).host, "10.0.0.0");
     }
 }

@@ -20,7 +20,7 @@
 
 use picket_protocol::Severity;
 
-use super::normalize::{dedupe_findings, ServiceSet, tls_endpoint};
+use super::normalize::{dedupe_findings, tls_endpoint, ServiceSet};
 use super::xml_tree::{parse_xml, XmlNode};
 use super::{new_finding, ParseError, ParsedOutput};
 

@@ -28,7 +28,7 @@ use picket_protocol::Severity;
 use serde_json::Value;
 
 use super::normalize::{
-    dedupe_findings, json_error, normalize_cve, ServiceSet, reject_empty, tls_endpoint, unbracket,
+    dedupe_findings, json_error, normalize_cve, reject_empty, tls_endpoint, unbracket, ServiceSet,
 };
 use super::{new_finding, ParseError, ParsedOutput};
 

@@ -29,7 +29,7 @@
 use picket_protocol::{Finding, Service, Severity};
 use serde_json::{Map, Value};
 
-use super::normalize::{clip, dedupe_findings, json_error, ServiceSet, reject_empty, unbracket};
+use super::normalize::{clip, dedupe_findings, json_error, reject_empty, unbracket, ServiceSet};
 use super::{new_finding, ParseError, ParsedOutput, Redirect};
 
 const TOOL: &str = "whatweb";
@@ -113,17 +113,15 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             .unwrap_or(&empty);
 
         let (product, version) = server_product(plugins);
-        services.push(
-            Service {
-                host: host.to_string(),
-                port,
-                proto: "tcp".into(),
-                name: if https { "https" } else { "http" }.into(),
-                product,
-                version,
-                tls: https,
-            },
-        );
+        services.push(Service {
+            host: host.to_string(),
+            port,
+            proto: "tcp".into(),
+            name: if https { "https" } else { "http" }.into(),
+            product,
+            version,
+            tls: https,
+        });
         technologies(&mut findings, host, port, plugins);
         redirects(&mut out.redirects, &url, plugins);
 
