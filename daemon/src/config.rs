@@ -96,7 +96,7 @@ pub struct Limits {
     pub shutdown_grace_secs: u64,
     pub max_connections: u32,
     /// Largest report `picket import` may send: the daemon holds one whole report while
-    /// it parses it (and its parsed tree, several times its size), so this bounds that memory.
+    /// it parses it (and what it parses into, a few times its size), so this bounds that memory.
     pub max_import_bytes: u64,
 }
 
