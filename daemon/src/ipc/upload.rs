@@ -9,6 +9,7 @@
 //! with its own rights either way. Must not parse nor store: handlers/tools.rs does that.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use interprocess::local_socket::tokio::Stream;
@@ -19,6 +20,11 @@ use crate::ipc::handlers::{error, tools};
 use crate::ipc::state::DaemonState;
 
 type Conn = Framed<Stream, FrameCodec<ClientFrame, ServerFrame>>;
+
+/// A client streaming a report sends its next chunk at once (it reads a local file); one
+/// that stops for this long is gone or stalling, and its upload must not hold the
+/// connection and the report read so far forever.
+const CHUNK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Reads the upload that `header` opened as request `id`, and answers it. A refused upload
 /// (too big, unknown tool) is still read to its `ImportEnd` and dropped, so the connection
@@ -35,15 +41,16 @@ pub async fn receive(
         true => Some(too_large(&header.file_name, header.size, limit)),
         false => tools::unknown_tool(state, &header.tool).await,
     };
-    // The client's size is a hint for the buffer only: the limit is checked on what arrives.
-    let mut content = Vec::with_capacity(match refusal {
-        None => header.size.min(limit) as usize,
-        Some(_) => 0,
-    });
+    // The client's size is a hint for the buffer only (reserved once bytes come, so a
+    // client that announces much and sends nothing holds nothing); the limit is checked
+    // on what arrives.
+    let mut content = Vec::new();
+    let reserve = header.size.min(limit) as usize;
     loop {
-        let frame = match framed.next().await {
-            Some(frame) => frame?,
-            None => return Err(broken("the client left in the middle of an import")),
+        let frame = match tokio::time::timeout(CHUNK_TIMEOUT, framed.next()).await {
+            Err(_) => return Err(broken("no import chunk for 60 s; the upload is dropped")),
+            Ok(Some(frame)) => frame?,
+            Ok(None) => return Err(broken("the client left in the middle of an import")),
         };
         if frame.id != id {
             return Err(broken("another request arrived in the middle of an import"));
@@ -55,6 +62,9 @@ pub async fn receive(
                     refusal = Some(too_large(&header.file_name, size, limit));
                     content = Vec::new();
                 } else {
+                    if content.is_empty() {
+                        content.reserve_exact(reserve);
+                    }
                     content.extend_from_slice(&bytes);
                 }
             }
