@@ -15,6 +15,7 @@ use tokio_util::codec::Framed;
 
 use crate::error::{peer_gone, ClientError};
 use crate::events::Events;
+use crate::parts::Reassembly;
 
 /// What the daemon said about itself when it let us in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,10 +148,34 @@ impl Client {
         let id = self.next_id;
         self.next_id += 1;
         self.outstanding.push(id);
-        if let Err(e) = self.framed.send(ClientFrame { id, request }).await {
-            return Err(self.why_send_failed(e).await);
-        }
+        self.send_as(id, request).await?;
         Ok(id)
+    }
+
+    /// Sends one more frame of request `id` (a streamed import's chunks). A request over
+    /// this client's frame cap is refused here, before a byte is sent, naming the cap.
+    pub(crate) async fn send_as(&mut self, id: u64, request: Request) -> Result<(), ClientError> {
+        let kind = request.kind();
+        match self.framed.send(ClientFrame { id, request }).await {
+            Ok(()) => Ok(()),
+            Err(ProtocolError::FrameTooLarge { size, cap }) => {
+                self.outstanding.retain(|&o| o != id);
+                Err(ClientError::RequestTooLarge {
+                    request: kind,
+                    size,
+                    cap,
+                })
+            }
+            Err(e) => Err(self.why_send_failed(e).await),
+        }
+    }
+
+    /// The largest frame this client sends or takes (default 16 MiB, the daemon's default
+    /// `max_frame_bytes`). Big answers come in parts under it and imports stream, so only a
+    /// single huge request (thousands of long targets) needs more; the daemon's
+    /// `max_frame_bytes` must then allow it too.
+    pub fn set_max_frame(&mut self, cap: usize) {
+        *self.framed.codec_mut() = FrameCodec::new(cap);
     }
 
     /// A daemon that refuses a request while it is still being written (one that does not
@@ -187,8 +212,8 @@ impl Client {
                     got: frame.id,
                 });
             }
-            // Anything but an event is a request's last answer.
-            if !matches!(frame.response, Response::Event(_)) {
+            // Anything but an event or a part of a big answer is a request's last answer.
+            if !matches!(frame.response, Response::Event(_) | Response::Part(_)) {
                 self.outstanding.retain(|&o| o != frame.id);
             }
             if frame.id == id || frame.id == 0 {
@@ -199,23 +224,36 @@ impl Client {
 
     /// One request, its one answer; an error answer is `ClientError::Daemon`. The typed
     /// methods below are built on it; streaming requests (`Request::Wait`) go through `wait`.
-    /// Gives up after the client's timeout, if it has one.
+    /// A big answer's parts are joined back into the one value here. Gives up after the
+    /// client's timeout, if it has one.
     pub async fn call(&mut self, request: Request) -> Result<Response, ClientError> {
         let kind = request.kind();
         let deadline = self.timeout.map(|t| tokio::time::Instant::now() + t);
-        let answer = within(deadline, async {
+        within(deadline, async {
             let id = self.send(request).await?;
-            self.receive(id).await
+            self.answer(kind, id).await
         })
         .await
         .ok_or_else(|| ClientError::TimedOut {
             socket: self.socket.clone(),
             waited_for: format!("to answer the {kind} request"),
             after: self.timeout.unwrap_or_default(),
-        })?;
-        match answer? {
-            Response::Error(e) => Err(ClientError::Daemon(e)),
-            r => Ok(r),
+        })?
+    }
+
+    /// The answer to request `id` (`kind` names it in errors), its parts joined.
+    pub(crate) async fn answer(
+        &mut self,
+        kind: &'static str,
+        id: u64,
+    ) -> Result<Response, ClientError> {
+        let mut parts = Reassembly::default();
+        loop {
+            match self.receive(id).await? {
+                Response::Part(part) => parts.push(part),
+                Response::Error(e) => return Err(ClientError::Daemon(e)),
+                last => return parts.finish(kind, last),
+            }
         }
     }
 

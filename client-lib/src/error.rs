@@ -71,6 +71,40 @@ pub enum ClientError {
          this is a daemon bug, please report it with the daemon's log"
     )]
     Misrouted { expected: u64, got: u64 },
+    /// A request that does not fit this client's frame cap: refused before sending.
+    #[error(
+        "the {request} request is {size} bytes, over this client's limit of {cap} bytes per \
+         request (one frame); send less per request (fewer or shorter targets), or raise the \
+         limit with --max-frame-bytes / PICKET_MAX_FRAME_BYTES together with max_frame_bytes \
+         in picketd.toml"
+    )]
+    RequestTooLarge {
+        request: &'static str,
+        size: usize,
+        cap: usize,
+    },
+    /// A report to import that is not a regular file: a FIFO, a device, a directory.
+    #[error(
+        "cannot import {}: it is {kind}, not a regular file; save the report to a file and \
+         import that",
+        path.display()
+    )]
+    NotAFile { path: PathBuf, kind: &'static str },
+    /// A report to import over the client's import limit.
+    #[error(
+        "cannot import {}: it is {size} bytes, over this client's import limit of {limit} \
+         bytes; raise it with --max-import-bytes / PICKET_MAX_IMPORT_BYTES (the daemon's \
+         [limits] max_import_bytes in picketd.toml must allow it too)",
+        path.display()
+    )]
+    ImportTooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    /// The report to import could not be opened or read.
+    #[error("cannot read {}: {reason}", path.display())]
+    ImportUnreadable { path: PathBuf, reason: String },
     /// picketd was not running and could not be started.
     #[error("could not start picketd: {reason}")]
     AutostartFailed { reason: String },

@@ -19,9 +19,12 @@ mod autostart;
 mod client;
 mod error;
 mod events;
+mod import;
+mod parts;
 #[cfg(test)]
 mod tests;
 
 pub use client::{default_socket, Accepted, CacheReply, Client, Welcome};
 pub use error::ClientError;
 pub use events::Events;
+pub use import::{ImportFile, DEFAULT_MAX_IMPORT_BYTES};

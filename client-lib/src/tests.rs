@@ -496,3 +496,116 @@ async fn a_full_accept_queue_is_waited_out_until_the_timeout_and_named_without_o
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_big_answer_in_parts_is_joined_and_the_connection_goes_on() {
+    let progress: Vec<ScanProgress> = (0..2000)
+        .map(|id| ScanProgress {
+            id,
+            targets: vec![format!("https://example.test/{id}/{}", "a".repeat(100))],
+            profile: "web".into(),
+            status: ScanStatus::Queued,
+            runs_total: 1,
+            runs_finished: 0,
+            running: vec![],
+            findings: 0,
+        })
+        .collect();
+    let frames: Vec<_> = split_answer(Response::Status(progress.clone()), 16 * 1024)
+        .into_iter()
+        .map(|r| (None, r))
+        .collect();
+    assert!(frames.len() > 10);
+    let s = stub(welcome, |mut conn| async move {
+        answer(&mut conn, vec![frames, one(pong())]).await;
+    });
+    let mut client = Client::connect(&s.socket).await.unwrap();
+    assert_eq!(client.status(None).await.unwrap(), progress);
+    assert_eq!(client.ping().await.unwrap().pid, 4242);
+}
+
+#[tokio::test]
+async fn an_import_streams_the_file_in_chunks_under_one_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.xml");
+    // Three and a bit chunks: the last one short.
+    let content: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &content).unwrap();
+    let (got_tx, got_rx) = oneshot::channel();
+    let s = stub(welcome, |mut conn| async move {
+        let mut frames = Vec::new();
+        while let Some(Ok(frame)) = conn.next().await {
+            let end = frame.request == Request::ImportEnd;
+            frames.push(frame);
+            if end {
+                break;
+            }
+        }
+        let id = frames[0].id;
+        let accepted = Response::ScanAccepted {
+            id: 5,
+            queued_behind: 0,
+        };
+        conn.send(ServerFrame {
+            id,
+            response: accepted,
+        })
+        .await
+        .unwrap();
+        let _ = got_tx.send(frames);
+    });
+    let mut client = Client::connect(&s.socket).await.unwrap();
+    let import = crate::ImportFile {
+        tool: "nmap".into(),
+        path: path.clone(),
+        target: None,
+        max_bytes: crate::DEFAULT_MAX_IMPORT_BYTES,
+    };
+    assert_eq!(client.import_file(import).await.unwrap(), 5);
+    let frames = got_rx.await.unwrap();
+    assert!(frames.iter().all(|f| f.id == frames[0].id));
+    match &frames[0].request {
+        Request::ImportStart(h) => {
+            assert_eq!((h.tool.as_str(), h.size), ("nmap", content.len() as u64))
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut sent = Vec::new();
+    for f in &frames[1..frames.len() - 1] {
+        let Request::ImportChunk(bytes) = &f.request else {
+            panic!("{:?}", f.request)
+        };
+        assert!(bytes.len() <= 1024 * 1024);
+        sent.extend_from_slice(bytes);
+    }
+    assert_eq!(frames.len(), 1 + 4 + 1);
+    assert_eq!(sent, content);
+}
+
+#[tokio::test]
+async fn a_request_over_the_clients_frame_cap_names_the_cap_and_is_not_sent() {
+    let s = stub(welcome, |mut conn| async move {
+        answer(&mut conn, vec![one(pong())]).await;
+    });
+    let mut client = Client::connect(&s.socket).await.unwrap();
+    client.set_max_frame(4096);
+    let request = ScanRequest {
+        targets: vec!["x".repeat(5000)],
+        ..Default::default()
+    };
+    let err = client.scan(request).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::RequestTooLarge {
+                request: "scan",
+                cap: 4096,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("PICKET_MAX_FRAME_BYTES"), "{err}");
+    // Nothing went out: the next request is the stub's first.
+    assert_eq!(client.ping().await.unwrap().pid, 4242);
+}

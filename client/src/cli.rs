@@ -25,6 +25,10 @@ pub struct Cli {
     /// this option) are never timed.
     #[arg(long, global = true, env = "PICKET_TIMEOUT", value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// Largest request (one frame) this client sends or answer frame it takes; the
+    /// daemon's max_frame_bytes must allow it too. Big answers and imports need no more.
+    #[arg(long, global = true, env = "PICKET_MAX_FRAME_BYTES", default_value_t = picket_protocol::DEFAULT_MAX_FRAME)]
+    pub max_frame_bytes: usize,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -76,6 +80,9 @@ pub enum Command {
         file: PathBuf,
         #[arg(long)]
         target: Option<String>,
+        /// Largest report sent; the daemon's [limits] max_import_bytes must allow it too.
+        #[arg(long, env = "PICKET_MAX_IMPORT_BYTES", default_value_t = picket_client::DEFAULT_MAX_IMPORT_BYTES)]
+        max_import_bytes: u64,
     },
 }
 

@@ -1,10 +1,10 @@
 //! One function per command: build the request, call the daemon through picket-client,
 //! hand the answer to render. Must not format output itself nor speak the protocol.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use picket_client::{CacheReply, Client};
+use picket_client::{CacheReply, Client, ImportFile};
 use picket_protocol::*;
 use serde_json::json;
 
@@ -29,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     if cli.timeout.is_none() && matches!(cli.command, Command::Import { .. }) {
         conn.set_timeout(None);
     }
+    conn.set_max_frame(cli.max_frame_bytes);
     match cli.command {
         Command::Ping => out.ping(&conn.ping().await?),
         Command::Health { deep } => {
@@ -70,7 +71,21 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             )
         }
         Command::Tools => out.tools(&conn.tools().await?),
-        Command::Import { tool, file, target } => import(&mut conn, out, tool, file, target).await,
+        Command::Import {
+            tool,
+            file,
+            target,
+            max_import_bytes,
+        } => {
+            let import = ImportFile {
+                tool,
+                path: file,
+                target,
+                max_bytes: max_import_bytes,
+            };
+            let id = conn.import_file(import).await?;
+            show(&mut conn, out, id).await
+        }
     }
 }
 
@@ -204,26 +219,6 @@ async fn findings(conn: &mut Client, out: Out, args: FindingsArgs) -> Result<(),
         cursor: args.cursor,
     };
     out.findings(&conn.findings(query).await?)
-}
-
-async fn import(
-    conn: &mut Client,
-    out: Out,
-    tool: String,
-    file: PathBuf,
-    target: Option<String>,
-) -> Result<(), Failure> {
-    let content = std::fs::read(&file)
-        .map_err(|e| Failure::Local(format!("cannot read {}: {e}", file.display())))?;
-    let file_name = file.display().to_string();
-    let request = ImportRequest {
-        tool,
-        file_name,
-        content,
-        target,
-    };
-    let id = conn.import(request).await?;
-    show(conn, out, id).await
 }
 
 async fn cache(conn: &mut Client, out: Out, cmd: CacheCmd) -> Result<(), Failure> {

@@ -84,6 +84,11 @@ fn client_exit_code(e: &ClientError) -> i32 {
         } => 1,
         ClientError::Rejected { .. } | ClientError::SocketDenied { .. } => 4,
         ClientError::Unexpected { .. } | ClientError::Misrouted { .. } => 1,
+        // The user's input is what must change: usage-level.
+        ClientError::RequestTooLarge { .. }
+        | ClientError::NotAFile { .. }
+        | ClientError::ImportTooLarge { .. } => 2,
+        ClientError::ImportUnreadable { .. } => 1,
         ClientError::Daemon(e) => match e.kind {
             ErrorKind::Invalid => 2,
             ErrorKind::Refused | ErrorKind::Busy => 4,
@@ -102,6 +107,9 @@ fn client_kind(e: &ClientError) -> &'static str {
         ClientError::AutostartFailed { .. } => "autostart_failed",
         ClientError::Rejected { .. } | ClientError::SocketDenied { .. } => "rejected",
         ClientError::Unexpected { .. } | ClientError::Misrouted { .. } => "error",
+        ClientError::RequestTooLarge { .. } | ClientError::ImportTooLarge { .. } => "too_large",
+        ClientError::NotAFile { .. } => "invalid",
+        ClientError::ImportUnreadable { .. } => "error",
         ClientError::Daemon(e) => match e.kind {
             ErrorKind::Invalid => "invalid",
             ErrorKind::Refused => "refused",
@@ -145,6 +153,14 @@ fn client_hint(e: &ClientError) -> String {
             "use picket and picketd from the same release: `picket shutdown`, then run picket again"
         }
         ClientError::Misrouted { .. } => "",
+        ClientError::RequestTooLarge { .. } => {
+            "send less per request, or raise --max-frame-bytes and the daemon's max_frame_bytes"
+        }
+        ClientError::ImportTooLarge { .. } => {
+            "raise --max-import-bytes (PICKET_MAX_IMPORT_BYTES) and [limits] max_import_bytes"
+        }
+        ClientError::NotAFile { .. } => "write the report to a regular file first",
+        ClientError::ImportUnreadable { .. } => "check the path and its permissions",
         ClientError::Daemon(e) => return e.hint.clone(),
     };
     hint.into()

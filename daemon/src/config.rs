@@ -112,7 +112,13 @@ pub struct Limits {
     pub handshake_timeout_secs: u64,
     /// An authenticated connection with no request for this long is closed.
     pub idle_timeout_secs: u64,
+    /// Largest report `picket import` may send: the daemon holds one whole report while
+    /// it parses it (and what it parses into, a few times its size), so this bounds that memory.
+    pub max_import_bytes: u64,
 }
+
+/// 256 MiB: well above any report seen in practice, far below a daemon's memory.
+pub const DEFAULT_MAX_IMPORT_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -127,6 +133,7 @@ impl Default for Limits {
             max_pending_frame_bytes: 64 * 1024 * 1024,
             handshake_timeout_secs: 5,
             idle_timeout_secs: 600,
+            max_import_bytes: DEFAULT_MAX_IMPORT_BYTES,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod frame;
 pub mod handshake;
 pub mod messages;
 pub mod model;
+pub mod parts;
 pub mod prometheus;
 
 pub use error::{ErrorKind, ErrorReply, ProtocolError};
@@ -21,3 +22,4 @@ pub use handshake::{
 };
 pub use messages::*;
 pub use model::*;
+pub use parts::{encoded_len, split_answer, AnswerPart, PART_BUDGET};

@@ -1,12 +1,15 @@
 //! Requests, responses and streamed events. Every client frame carries a request id; the
 //! daemon answers with frames carrying the same id. Streaming requests (follow, wait) get
-//! `Response::Event` frames until `Response::End`.
+//! `Response::Event` frames until `Response::End`. An answer too big for one frame comes as
+//! `Response::Part` frames followed by its usual variant (see parts.rs); an import streams
+//! its report as `ImportStart`, `ImportChunk`s and `ImportEnd`, all under one request id.
 //! Must stay bincode-friendly: no untagged enums, no skipped fields, no `serde_json::Value`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorReply;
 use crate::model::*;
+use crate::parts::AnswerPart;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientFrame {
@@ -50,6 +53,13 @@ pub enum Request {
     Import(ImportRequest),
     Cache(CacheCommand),
     Metrics,
+    // Appended (bincode enums are positional): the streamed import of protocol 3.
+    /// Opens a streamed import; the report follows as `ImportChunk` frames with the same
+    /// id, then `ImportEnd`. The one answer comes after `ImportEnd` (or earlier, as an
+    /// error, in which case the daemon skips the rest of the upload).
+    ImportStart(ImportHeader),
+    ImportChunk(Vec<u8>),
+    ImportEnd,
 }
 
 impl Request {
@@ -71,6 +81,7 @@ impl Request {
             Request::Import(_) => "import",
             Request::Cache(_) => "cache",
             Request::Metrics => "metrics",
+            Request::ImportStart(_) | Request::ImportChunk(_) | Request::ImportEnd => "import",
         }
     }
 }
@@ -110,6 +121,16 @@ pub struct ImportRequest {
     pub target: Option<String>,
 }
 
+/// What a streamed import is: the tool whose parser reads it, where it came from, how big
+/// the client says it is (checked against the daemon's limit before any byte is taken).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportHeader {
+    pub tool: String,
+    pub file_name: String,
+    pub size: u64,
+    pub target: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {
     Pong(PingInfo),
@@ -138,6 +159,9 @@ pub enum Response {
     /// Ends a stream of events.
     End,
     Error(ErrorReply),
+    // Appended (bincode enums are positional): answers of any size, protocol 3.
+    /// A leading piece of a big answer; the answer's usual variant follows with the rest.
+    Part(AnswerPart),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

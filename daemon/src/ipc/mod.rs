@@ -9,3 +9,4 @@ pub mod handlers;
 pub mod lock;
 pub mod server;
 pub mod state;
+mod upload;

@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::ipc::handlers::{self, Reply};
 use crate::ipc::state::DaemonState;
+use crate::ipc::upload;
 use crate::metrics::Metrics;
 
 /// Cap for the handshake frame, read before the peer is known to be allowed.
@@ -207,9 +208,20 @@ async fn serve_requests(
         };
         Metrics::incr(&state.metrics.requests_served);
         let (kind, start) = (request.kind(), std::time::Instant::now());
-        match handlers::handle(state, request).await {
+        // A streamed import reads its following frames itself: the one request that does.
+        let reply = match request {
+            Request::ImportStart(header) => {
+                Reply::One(upload::receive(&mut framed, id, header, state).await?)
+            }
+            request => handlers::handle(state, request).await,
+        };
+        match reply {
             Reply::One(response) => {
-                framed.send(ServerFrame { id, response }).await?;
+                // Under the cap (and the client's) with room to spare; see protocol parts.rs.
+                let budget = (framed.codec().cap() / 2).min(PART_BUDGET);
+                for response in split_answer(response, budget) {
+                    framed.send(ServerFrame { id, response }).await?;
+                }
                 state.metrics.record_request(kind, start.elapsed());
             }
             Reply::Stream(mut events) => {

@@ -23,16 +23,23 @@
 
 use picket_protocol::{Finding, Service, Severity};
 
-use super::normalize::{clip, dedupe_findings, normalize_cve, push_service};
-use super::xml_tree::{parse_xml, XmlNode};
+use super::normalize::{clip, dedupe_findings, normalize_cve, ServiceSet};
+use super::xml_tree::{parse_xml_streaming, XmlNode};
 use super::{new_finding, ParseError, ParsedOutput};
 
 const TOOL: &str = "nmap";
 const MAX_DETAIL: usize = 500;
 
 pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
-    let root = parse_xml(TOOL, output, "nmaprun")?;
+    let mut services = ServiceSet::default();
+    let mut findings = Vec::new();
+    // Hosts are read as each one closes and then dropped: memory is one host's tree, not
+    // the whole report's (see parse_xml_streaming).
+    let root = parse_xml_streaming(TOOL, output, "nmaprun", "host", |host| {
+        read_host(&host, &mut services, &mut findings)
+    })?;
 
+    // nmap writes <runstats> last: an error there voids the hosts read before it.
     if let Some(finished) = root.child("runstats").and_then(|r| r.child("finished")) {
         if finished
             .attr("exit")
@@ -47,51 +54,52 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             });
         }
     }
+    Ok(ParsedOutput {
+        services: services.into_vec(),
+        findings: dedupe_findings(findings),
+        ..ParsedOutput::default()
+    })
+}
 
-    let mut out = ParsedOutput::default();
-    let mut findings = Vec::new();
-    for host in root.children_named("host") {
-        let state = host
-            .child("status")
-            .and_then(|s| s.attr("state"))
-            .unwrap_or("up");
-        if state.eq_ignore_ascii_case("down") {
-            continue;
-        }
-        let Some(addr) = host_address(host) else {
+/// One `<host>`'s open ports as services and findings, and its host scripts' findings.
+fn read_host(host: &XmlNode, services: &mut ServiceSet, findings: &mut Vec<Finding>) {
+    let state = host
+        .child("status")
+        .and_then(|s| s.attr("state"))
+        .unwrap_or("up");
+    if state.eq_ignore_ascii_case("down") {
+        return;
+    }
+    let Some(addr) = host_address(host) else {
+        return;
+    };
+    for port in host
+        .children_named("ports")
+        .flat_map(|p| p.children_named("port"))
+    {
+        let open = port.child("state").and_then(|s| s.attr("state")) == Some("open");
+        let Some(portid) = port
+            .attr("portid")
+            .and_then(|p| p.trim().parse::<u16>().ok())
+        else {
             continue;
         };
-
-        for port in host
-            .children_named("ports")
-            .flat_map(|p| p.children_named("port"))
-        {
-            let open = port.child("state").and_then(|s| s.attr("state")) == Some("open");
-            let Some(portid) = port
-                .attr("portid")
-                .and_then(|p| p.trim().parse::<u16>().ok())
-            else {
-                continue;
-            };
-            if !open {
-                continue;
-            }
-            let svc = service(addr, portid, port);
-            findings.push(open_port_finding(&svc, port.child("service")));
-            for script in port.children_named("script") {
-                script_findings(&mut findings, addr, Some(portid), script);
-            }
-            push_service(&mut out.services, svc);
+        if !open {
+            continue;
         }
-        for script in host
-            .children_named("hostscript")
-            .flat_map(|h| h.children_named("script"))
-        {
-            script_findings(&mut findings, addr, None, script);
+        let svc = service(addr, portid, port);
+        findings.push(open_port_finding(&svc, port.child("service")));
+        for script in port.children_named("script") {
+            script_findings(findings, addr, Some(portid), script);
         }
+        services.push(svc);
     }
-    out.findings = dedupe_findings(findings);
-    Ok(out)
+    for script in host
+        .children_named("hostscript")
+        .flat_map(|h| h.children_named("script"))
+    {
+        script_findings(findings, addr, None, script);
+    }
 }
 
 fn host_address(host: &XmlNode) -> Option<&str> {
@@ -461,5 +469,43 @@ mod tests {
             fa, fb,
             "connect and SYN scans of the same ports are the same findings"
         );
+    }
+
+    /// `hosts` hosts with `ports` open ports each, every port listed twice (the second time
+    /// naming its product): what a merged report of two scans looks like.
+    fn many_ports(hosts: u32, ports: u16) -> String {
+        let mut xml = String::from("<?xml version=\"1.0\"?>\n<nmaprun scanner=\"nmap\">\n");
+        for h in 0..hosts {
+            xml.push_str(&format!(
+                "<host><status state=\"up\"/><address addr=\"10.0.{}.{}\" addrtype=\"ipv4\"/><ports>\n",
+                h / 256,
+                h % 256
+            ));
+            for round in 0..2 {
+                for p in 1..=ports {
+                    let product = if round == 1 { " product=\"Srv\"" } else { "" };
+                    xml.push_str(&format!(
+                        "<port protocol=\"tcp\" portid=\"{p}\"><state state=\"open\"/><service name=\"http\"{product}/></port>\n"
+                    ));
+                }
+            }
+            xml.push_str("</ports></host>\n");
+        }
+        xml.push_str("</nmaprun>\n");
+        xml
+    }
+
+    #[test]
+    fn two_hundred_thousand_open_ports_parse_once_each() {
+        // Quadratic de-duplication made this take hours; it is part of the normal run now.
+        let out = parse(many_ports(4, 50_000).as_bytes()).unwrap();
+        assert_eq!(out.services.len(), 200_000);
+        assert_eq!(out.findings.len(), 200_000);
+        // The repeat of each port was merged into the first: its product was borrowed.
+        assert!(out
+            .services
+            .iter()
+            .all(|s| s.product.as_deref() == Some("Srv")));
+        assert_eq!(svc(&out, 50_000).host, "10.0.0.0");
     }
 }

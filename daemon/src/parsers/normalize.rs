@@ -71,23 +71,39 @@ pub(crate) fn tls_endpoint(host: &str, port: u16) -> Service {
     }
 }
 
-/// Adds a service unless one with the same host, port and protocol is there already; the
-/// kept one borrows product/version it lacked (a redirect hop may lack the Server header).
-pub(crate) fn push_service(services: &mut Vec<Service>, svc: Service) {
-    match services
-        .iter_mut()
-        .find(|s| s.host == svc.host && s.port == svc.port && s.proto == svc.proto)
-    {
-        Some(kept) => {
-            if kept.product.is_none() {
-                kept.product = svc.product;
+/// The services a parser found, each (host, port, protocol) once. A repeat does not add a
+/// service: the kept one borrows product/version it lacked (a redirect hop may lack the
+/// Server header). Indexed by that key, so adding is O(1): a linear search here made an
+/// 11 MB nmap report (131k open ports) take 135 s of CPU.
+#[derive(Debug, Default)]
+pub(crate) struct ServiceSet {
+    services: Vec<Service>,
+    index: HashMap<(String, u16, String), usize>,
+}
+
+impl ServiceSet {
+    pub fn push(&mut self, svc: Service) {
+        let key = (svc.host.clone(), svc.port, svc.proto.clone());
+        match self.index.get(&key).and_then(|&i| self.services.get_mut(i)) {
+            Some(kept) => {
+                if kept.product.is_none() {
+                    kept.product = svc.product;
+                }
+                if kept.version.is_none() {
+                    kept.version = svc.version;
+                }
+                kept.tls |= svc.tls;
             }
-            if kept.version.is_none() {
-                kept.version = svc.version;
+            None => {
+                self.index.insert(key, self.services.len());
+                self.services.push(svc);
             }
-            kept.tls |= svc.tls;
         }
-        None => services.push(svc),
+    }
+
+    /// The services in the order they were first seen.
+    pub fn into_vec(self) -> Vec<Service> {
+        self.services
     }
 }
 
@@ -227,5 +243,27 @@ mod tests {
         assert_eq!(strip_ansi("plain"), "plain");
         assert_eq!(strip_ansi("\x1b[12"), "");
         assert_eq!(strip_ansi("\x1b[1ma\tb\x1b[0m"), "a\tb", "tabs are data");
+    }
+
+    #[test]
+    fn a_service_set_keeps_each_endpoint_once_in_first_seen_order() {
+        let mut set = ServiceSet::default();
+        let mut plain = tls_endpoint("h", 443);
+        plain.tls = false;
+        plain.name = "https".into();
+        set.push(plain);
+        set.push(tls_endpoint("h", 8443));
+        let mut again = tls_endpoint("h", 443);
+        again.product = Some("nginx".into());
+        set.push(again);
+        let mut udp = tls_endpoint("h", 443);
+        udp.proto = "udp".into();
+        set.push(udp);
+        let got = set.into_vec();
+        let keys: Vec<(u16, &str)> = got.iter().map(|s| (s.port, s.proto.as_str())).collect();
+        assert_eq!(keys, [(443, "tcp"), (8443, "tcp"), (443, "udp")]);
+        // The repeat lent what the first lacked, and did not replace what it had.
+        assert_eq!(got[0].product.as_deref(), Some("nginx"));
+        assert_eq!((got[0].name.as_str(), got[0].tls), ("https", true));
     }
 }

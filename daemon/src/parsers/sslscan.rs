@@ -20,7 +20,7 @@
 
 use picket_protocol::Severity;
 
-use super::normalize::{dedupe_findings, push_service, tls_endpoint};
+use super::normalize::{dedupe_findings, tls_endpoint, ServiceSet};
 use super::xml_tree::{parse_xml, XmlNode};
 use super::{new_finding, ParseError, ParsedOutput};
 
@@ -47,6 +47,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
     }
 
     let mut out = ParsedOutput::default();
+    let mut services = ServiceSet::default();
     let mut findings = Vec::new();
     for test in tests {
         let host = test
@@ -67,7 +68,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
         if enabled.is_empty() {
             continue;
         }
-        push_service(&mut out.services, tls_endpoint(host, port));
+        services.push(tls_endpoint(host, port));
         let weaknesses = protocols(&enabled)
             .chain(ciphers(test))
             .chain(heartbleed(test))
@@ -88,6 +89,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             )
         }));
     }
+    out.services = services.into_vec();
     out.findings = dedupe_findings(findings);
     Ok(out)
 }

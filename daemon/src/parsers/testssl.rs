@@ -28,7 +28,7 @@ use picket_protocol::Severity;
 use serde_json::Value;
 
 use super::normalize::{
-    dedupe_findings, json_error, normalize_cve, push_service, reject_empty, tls_endpoint, unbracket,
+    dedupe_findings, json_error, normalize_cve, reject_empty, tls_endpoint, unbracket, ServiceSet,
 };
 use super::{new_finding, ParseError, ParsedOutput};
 
@@ -89,6 +89,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
     }
 
     let mut out = ParsedOutput::default();
+    let mut services = ServiceSet::default();
     let mut findings = Vec::new();
     for e in &entries {
         let (Some(host), Some(port)) = (e.host.as_deref(), e.port) else {
@@ -97,7 +98,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
         if e.id == "engine_problem" {
             continue;
         }
-        push_service(&mut out.services, tls_endpoint(host, port));
+        services.push(tls_endpoint(host, port));
         let severity = match e.severity.as_str() {
             "LOW" => Severity::Low,
             "MEDIUM" => Severity::Medium,
@@ -123,6 +124,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             e.id,
         ));
     }
+    out.services = services.into_vec();
     out.findings = dedupe_findings(findings);
     Ok(out)
 }

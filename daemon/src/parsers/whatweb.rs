@@ -29,7 +29,7 @@
 use picket_protocol::{Finding, Service, Severity};
 use serde_json::{Map, Value};
 
-use super::normalize::{clip, dedupe_findings, json_error, push_service, reject_empty, unbracket};
+use super::normalize::{clip, dedupe_findings, json_error, reject_empty, unbracket, ServiceSet};
 use super::{new_finding, ParseError, ParsedOutput, Redirect};
 
 const TOOL: &str = "whatweb";
@@ -88,6 +88,7 @@ const SECURITY_HEADERS: &[(&str, bool)] = &[
 pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
     let entries = read_array(output)?;
     let mut out = ParsedOutput::default();
+    let mut services = ServiceSet::default();
     let mut findings = Vec::new();
     for entry in &entries {
         let Some(obj) = entry.as_object() else {
@@ -112,18 +113,15 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             .unwrap_or(&empty);
 
         let (product, version) = server_product(plugins);
-        push_service(
-            &mut out.services,
-            Service {
-                host: host.to_string(),
-                port,
-                proto: "tcp".into(),
-                name: if https { "https" } else { "http" }.into(),
-                product,
-                version,
-                tls: https,
-            },
-        );
+        services.push(Service {
+            host: host.to_string(),
+            port,
+            proto: "tcp".into(),
+            name: if https { "https" } else { "http" }.into(),
+            product,
+            version,
+            tls: https,
+        });
         technologies(&mut findings, host, port, plugins);
         redirects(&mut out.redirects, &url, plugins);
 
@@ -132,6 +130,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             missing_headers(&mut findings, host, port, https, plugins);
         }
     }
+    out.services = services.into_vec();
     out.findings = dedupe_findings(findings);
     Ok(out)
 }

@@ -4,7 +4,7 @@
 mod admin;
 mod cache;
 pub mod scans;
-mod tools;
+pub mod tools;
 
 use std::sync::Arc;
 
@@ -60,5 +60,12 @@ pub async fn handle(state: &Arc<DaemonState>, request: Request) -> Reply {
         Request::Import(req) => tools::import(state, req).await.into(),
         Request::Cache(cmd) => cache::cache(state, cmd).await.into(),
         Request::Metrics => admin::metrics(state).await.into(),
+        // The server hands ImportStart and its upload to ipc/upload.rs; these come unasked.
+        Request::ImportStart(_) | Request::ImportChunk(_) | Request::ImportEnd => error(
+            ErrorKind::Invalid,
+            "an import chunk outside of an import",
+            "use a picket client of the same version as the daemon",
+        )
+        .into(),
     }
 }

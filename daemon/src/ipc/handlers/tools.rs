@@ -31,21 +31,49 @@ pub async fn list(state: &Arc<DaemonState>) -> Response {
     Response::Tools(tools)
 }
 
+/// A report sent whole in one frame (protocol 2's way, still answered).
 pub async fn import(state: &Arc<DaemonState>, req: ImportRequest) -> Response {
-    state
-        .toolbox
-        .ready_for(std::slice::from_ref(&req.tool))
-        .await;
+    let content = req.content;
+    let req = ImportHeader {
+        size: content.len() as u64,
+        tool: req.tool,
+        file_name: req.file_name,
+        target: req.target,
+    };
+    import_report(state, req, content).await
+}
+
+/// The refusal for an import of a tool the daemon does not know; None when it knows it.
+pub async fn unknown_tool(state: &Arc<DaemonState>, tool: &str) -> Option<Response> {
+    state.toolbox.ready_for(&[tool.to_string()]).await;
+    if state.toolbox.spec(tool).is_some() {
+        return None;
+    }
+    let names: Vec<String> = state.toolbox.specs().keys().cloned().collect();
+    Some(error(
+        ErrorKind::Invalid,
+        format!("unknown tool '{tool}'"),
+        format!("tools: {}", names.join(", ")),
+    ))
+}
+
+/// Parses a whole report (received in one frame or streamed) and stores it as a scan.
+pub async fn import_report(
+    state: &Arc<DaemonState>,
+    req: ImportHeader,
+    content: Vec<u8>,
+) -> Response {
+    if let Some(refusal) = unknown_tool(state, &req.tool).await {
+        return refusal;
+    }
     let Some(spec) = state.toolbox.spec(&req.tool) else {
-        let names: Vec<String> = state.toolbox.specs().keys().cloned().collect();
         return error(
-            ErrorKind::Invalid,
-            format!("unknown tool '{}'", req.tool),
-            format!("tools: {}", names.join(", ")),
+            ErrorKind::Internal,
+            format!("tool '{}' vanished during an import", req.tool),
+            "retry; a config reload ran at the same time",
         );
     };
     let default_host = req.target.clone().unwrap_or_default();
-    let content = req.content;
     let parsed = crate::run::spec::parse_output(&spec, content.into(), &default_host).await;
     let parsed: ParsedOutput = match parsed {
         Ok(Ok(p)) => p,
