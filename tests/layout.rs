@@ -23,7 +23,8 @@ fn daemon_modules() -> Vec<String> {
             let name = p.file_stem()?.to_str()?.to_string();
             (p.is_dir() || p.extension().is_some_and(|x| x == "rs")).then_some(name)
         })
-        .filter(|n| n != "main" && n != "lib")
+        // main.rs and bin/ are binaries, not modules of the library.
+        .filter(|n| !matches!(n.as_str(), "main" | "lib" | "bin"))
         .collect();
     names.sort();
     names
