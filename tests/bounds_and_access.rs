@@ -18,7 +18,7 @@
 use std::io::{ErrorKind as IoKind, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -129,11 +129,7 @@ fn big_request_is_refused_as_busy(env: &Env) {
     let mut client = rt.block_on(Client::connect(env.socket())).unwrap();
     let request = picket_protocol::Request::Scan(picket_protocol::ScanRequest {
         targets: vec!["x".repeat(1 << 10); 4096],
-        profile: None,
-        tools: vec![],
-        ports: None,
-        priority: 0,
-        no_cache: false,
+        ..Default::default()
     });
     match rt.block_on(client.call(request)) {
         Err(ClientError::Daemon(e)) => {
@@ -338,19 +334,6 @@ fn a_killed_daemon_is_reported_as_closing_the_connection() {
 
 const NOBODY: u32 = 65534;
 const OTHER: u32 = 65533;
-
-/// A picket binary every uid can run: a copy in a fresh 0755 directory.
-fn picket_for_everyone() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::Builder::new()
-        .prefix("picket-bin")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let copy = dir.path().join("picket");
-    std::fs::copy(picket_bin(), &copy).unwrap();
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (dir, copy)
-}
 
 /// `picket --no-autostart ping` as `uid`:`gid` with no supplementary groups and no
 /// capabilities: only the file modes and the daemon's own check decide.

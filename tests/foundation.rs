@@ -14,7 +14,7 @@
 //! Storage (6) is daemon/tests/storage.rs; the systemd unit (7) is tests/systemd_unit.rs.
 
 use std::io::{ErrorKind as IoKind, Read, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -545,14 +545,7 @@ fn picket_runnable_by_nobody(scratch: &mut Option<tempfile::TempDir>) -> PathBuf
     if usable_by_others(&built) {
         return built;
     }
-    let dir = tempfile::Builder::new()
-        .prefix("picket-bin")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let copy = dir.path().join("picket");
-    std::fs::copy(&built, &copy).unwrap();
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (dir, copy) = picket_for_everyone();
     assert!(
         usable_by_others(&copy),
         "cannot make a picket binary that uid {NOBODY} can run: {}",

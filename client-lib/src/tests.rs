@@ -453,11 +453,7 @@ async fn a_request_refused_while_being_written_reports_the_daemons_reason() {
     // Far more than a socket buffer holds: the write is still going when the daemon hangs up.
     let request = Request::Scan(ScanRequest {
         targets: vec!["x".repeat(1 << 10); 4096],
-        profile: None,
-        tools: vec![],
-        ports: None,
-        priority: 0,
-        no_cache: false,
+        ..Default::default()
     });
     let err = client.call(request).await.unwrap_err();
     assert!(

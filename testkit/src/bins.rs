@@ -43,3 +43,21 @@ pub fn require_installed(tools: &[&str]) {
         );
     }
 }
+
+/// A copy of `picket` that every uid can run (a fresh 0755 directory holding a 0755 copy),
+/// for tests that run the client as another user; the directory goes with the `TempDir`.
+pub fn picket_for_everyone() -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("picket-bin")
+        .tempdir()
+        .expect("temp dir for a picket copy");
+    let open = |p: &std::path::Path| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod 0755")
+    };
+    open(dir.path());
+    let copy = dir.path().join("picket");
+    std::fs::copy(picket_bin(), &copy).expect("copy picket");
+    open(&copy);
+    (dir, copy)
+}

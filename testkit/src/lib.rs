@@ -21,7 +21,7 @@ pub mod scripts;
 pub mod sensor;
 pub mod targets;
 
-pub use bins::{bin_dir, picket_bin, picketd_bin, require_installed};
+pub use bins::{bin_dir, picket_bin, picket_for_everyone, picketd_bin, require_installed};
 pub use config::{ConfigBuilder, ToolConfig};
 pub use daemon::Daemon;
 pub use env::Env;
