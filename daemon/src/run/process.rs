@@ -115,7 +115,7 @@ pub fn init(data_dir: &Path) {
 
 /// The `picketd-run` binary beside picketd, when installed: it holds only the helper, so a
 /// run does not load all of picketd (the throughput benchmark's `true` runs went from 0.54
-/// to __ of xargs with it).
+/// to 0.67-0.70 of xargs with it, see BENCHMARKS.md).
 fn small_helper() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     Some(exe.parent()?.join(helper::NAME)).filter(|p| p.is_file())
