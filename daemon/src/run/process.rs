@@ -108,17 +108,29 @@ fn live() -> MutexGuard<'static, Live> {
 /// touch each other's tools. Call once, before any run, after taking the data-dir lock.
 pub fn init(data_dir: &Path) {
     let _ = RUNNER.set(Runner {
-        exe: small_helper().unwrap_or_else(|| PathBuf::from("/proc/self/exe")),
+        exe: std::env::current_exe()
+            .ok()
+            .and_then(|exe| helper_near(&exe, 1, false))
+            .unwrap_or_else(|| PathBuf::from("/proc/self/exe")),
         owner: owner_of(data_dir),
     });
 }
 
-/// The `picketd-run` binary beside picketd, when installed: it holds only the helper, so a
-/// run does not load all of picketd (the throughput benchmark's `true` runs went from 0.54
-/// to 0.67-0.70 of xargs with it, see BENCHMARKS.md).
-fn small_helper() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    Some(exe.parent()?.join(helper::NAME)).filter(|p| p.is_file())
+/// A helper binary in the `levels` folders above `exe`: `picketd-run` first (it holds only
+/// the helper, so a run does not load all of picketd: the throughput benchmark's `true` runs
+/// went from 0.54 to 0.67-0.70 of xargs with it, see BENCHMARKS.md), then, when
+/// `or_picketd`, picketd itself.
+fn helper_near(exe: &Path, levels: usize, or_picketd: bool) -> Option<PathBuf> {
+    let names: &[&str] = if or_picketd {
+        &[helper::NAME, "picketd"]
+    } else {
+        &[helper::NAME]
+    };
+    exe.ancestors()
+        .skip(1)
+        .take(levels)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|p| p.is_file())
 }
 
 /// The owner part of the run marker of the daemons of `data_dir`: 16 hex digits of a
@@ -130,20 +142,14 @@ pub fn owner_of(data_dir: &Path) -> String {
 }
 
 /// The runner, or why none: library users that did not call `init` (in-process tests,
-/// benchmarks) get the picketd binary built beside their own executable.
+/// benchmarks) get the helper built beside their own executable.
 fn runner() -> Result<&'static Runner, SpawnError> {
     if let Some(r) = RUNNER.get() {
         return Ok(r);
     }
     let exe = std::env::current_exe().map_err(SpawnError::NoExe)?;
-    // Test binaries live in target/debug/deps, picketd in target/debug.
-    let beside = exe
-        .ancestors()
-        .skip(1)
-        .take(2)
-        .map(|dir| dir.join("picketd"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| SpawnError::NoHelper(exe.clone()))?;
+    // Test binaries live in target/debug/deps, the helper and picketd in target/debug.
+    let beside = helper_near(&exe, 2, true).ok_or_else(|| SpawnError::NoHelper(exe.clone()))?;
     Ok(RUNNER.get_or_init(|| Runner {
         exe: beside,
         owner: format!("lib-{}", std::process::id()),
