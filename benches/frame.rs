@@ -38,6 +38,7 @@ fn big_scan() -> ServerFrame {
         finished_ms: Some(1_700_000_001_234),
         truncated: false,
         error: None,
+        warnings: vec![],
     };
     let service = |i: usize| Service {
         host: format!("127.0.0.{}", i % 250 + 1),
@@ -82,6 +83,7 @@ fn big_scan() -> ServerFrame {
             error: None,
             warnings: vec![],
             tool_runs: (0..50).map(run).collect(),
+            hosts: vec![],
             services: (0..100).map(service).collect(),
             findings: (0..1000).map(finding).collect(),
         })),

@@ -88,9 +88,8 @@ fn chunk(c: usize) -> ParsedOutput {
         })
         .collect();
     ParsedOutput {
-        services: vec![],
         findings,
-        redirects: vec![],
+        ..ParsedOutput::default()
     }
 }
 
@@ -109,6 +108,7 @@ fn run_row() -> ToolRun {
         finished_ms: Some(now),
         truncated: false,
         error: None,
+        warnings: vec![],
     }
 }
 

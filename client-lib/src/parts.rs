@@ -122,7 +122,9 @@ mod tests {
                 finished_ms: None,
                 truncated: false,
                 error: None,
+                warnings: vec![],
             }],
+            hosts: vec![],
             services: (1..=services)
                 .map(|port| Service {
                     host: "10.0.0.1".into(),

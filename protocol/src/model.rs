@@ -136,8 +136,41 @@ pub struct ToolRun {
     /// Unix milliseconds; used to reason about overlap.
     pub started_ms: Option<i64>,
     pub finished_ms: Option<i64>,
+    /// The output was cut (the size cap, or the tool stopped mid-report): what was
+    /// complete in it is kept, and `warnings` says what was lost.
     pub truncated: bool,
     pub error: Option<String>,
+    /// What the parser could not place or had to leave out, one line each; a run is never
+    /// quietly smaller than its output.
+    pub warnings: Vec<String>,
+}
+
+/// A host a tool reported, with what it learned about the host itself (not its ports).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Host {
+    pub address: String,
+    /// "up" or "down" as the tool says; None when it does not say.
+    pub state: Option<String>,
+    pub hostnames: Vec<HostName>,
+    /// Operating-system guesses, best first.
+    pub os: Vec<OsMatch>,
+    pub mac: Option<String>,
+    pub vendor: Option<String>,
+}
+
+/// A name of a host and where it came from: "PTR" (reverse DNS) or "user" (the name the
+/// user gave as target).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostName {
+    pub name: String,
+    pub kind: String,
+}
+
+/// One operating-system guess and the tool's confidence in it, in percent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OsMatch {
+    pub name: String,
+    pub accuracy: u8,
 }
 
 /// A scan with everything it produced.
@@ -156,6 +189,7 @@ pub struct ScanDetail {
     pub error: Option<String>,
     pub warnings: Vec<String>,
     pub tool_runs: Vec<ToolRun>,
+    pub hosts: Vec<Host>,
     pub services: Vec<Service>,
     pub findings: Vec<Finding>,
 }

@@ -66,6 +66,7 @@ async fn from_entry(
             finished_ms: Some(now),
             truncated: entry.truncated,
             error: None,
+            warnings: Vec::new(),
         },
         parsed,
         output: Arc::from(&[][..]),

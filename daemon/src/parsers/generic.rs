@@ -257,7 +257,7 @@ pub fn parse(
     Ok(ParsedOutput {
         services: Vec::new(),
         findings: dedupe_findings(findings),
-        redirects: Vec::new(),
+        ..ParsedOutput::default()
     })
 }
 

@@ -14,18 +14,28 @@ pub mod testssl;
 pub mod whatweb;
 mod xml_tree;
 
-use picket_protocol::{Finding, Service, Severity};
+use picket_protocol::{Finding, Host, Service, Severity};
 use sha2::{Digest, Sha256};
 
 /// What one run of a tool produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParsedOutput {
+    /// Hosts with what the tool learned about them (names, OS, state); empty for tools
+    /// that only report endpoints.
+    pub hosts: Vec<Host>,
     pub services: Vec<Service>,
     pub findings: Vec<Finding>,
     /// Redirects the tool reported and did not follow (tools run with redirects off). The
     /// parser only reports them: the scan supervisor checks each against the scope and
     /// either plans follow-up runs on it or records why it was not followed.
     pub redirects: Vec<Redirect>,
+    /// Records the parser could not place (a match without a host, an element of an unknown
+    /// shape), one line each: stored on the run and counted, never dropped without a word.
+    pub warnings: Vec<String>,
+    /// Set when the output ends early (an interrupted nmap run, a cut JSON line) but complete
+    /// records were kept: says what was cut. The run is stored as truncated with this as a
+    /// warning. A parser returns `ParseError::Truncated` only when nothing complete remains.
+    pub partial: Option<String>,
 }
 
 /// An HTTP redirect (a 3xx `Location`, or a meta refresh) to another endpoint. Redirects

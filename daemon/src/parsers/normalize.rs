@@ -191,6 +191,20 @@ pub(crate) fn unique_cves<'a>(words: impl IntoIterator<Item = &'a str>) -> Vec<S
     out
 }
 
+/// Every CVE id written anywhere in free text (script output, a description, a list
+/// separated by spaces, commas or semicolons), normalized, each once in first-seen order.
+#[allow(dead_code)] // used by the parsers as they learn to read CVEs from free text
+pub(crate) fn cves_in_text(text: &str) -> Vec<String> {
+    if !text
+        .as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"cve-"))
+    {
+        return Vec::new();
+    }
+    unique_cves(text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')))
+}
+
 /// Strips brackets from an IPv6 literal as URLs write it.
 pub(crate) fn unbracket(host: &str) -> &str {
     host.strip_prefix('[')
@@ -221,6 +235,11 @@ mod tests {
             unique_cves(["cve-2014-0160", "x", "CVE-2014-0160", "CVE-2014-0224"]),
             vec!["CVE-2014-0160".to_string(), "CVE-2014-0224".to_string()]
         );
+        assert_eq!(
+            cves_in_text("CVE-2016-2183 CVE-2016-6329,cve-2016-2183;(CVE:CVE-2011-3192)"),
+            vec!["CVE-2016-2183", "CVE-2016-6329", "CVE-2011-3192"]
+        );
+        assert!(cves_in_text("no ids; CVE-x").is_empty());
         assert_eq!(severity_word("CRITICAL"), Some(Severity::Critical));
         assert_eq!(severity_word("bogus"), None);
         assert_eq!(unbracket("[::1]"), "::1");

@@ -60,7 +60,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
     Ok(ParsedOutput {
         services: Vec::new(),
         findings: dedupe_findings(findings),
-        redirects: Vec::new(),
+        ..ParsedOutput::default()
     })
 }
 

@@ -215,6 +215,7 @@ fn ended(spec: &ToolSpec, job: &ToolJob, status: RunStatus, error: String) -> To
             finished_ms: Some(crate::storage::queries::now_ms()),
             truncated: false,
             error: Some(error),
+            warnings: Vec::new(),
         },
         parsed: ParsedOutput::default(),
         output: Arc::from(&[][..]),

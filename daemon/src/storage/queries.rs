@@ -248,6 +248,7 @@ fn run_from_row(r: &Row, at: usize) -> rusqlite::Result<ToolRun> {
         finished_ms: r.get(at + 9)?,
         truncated: r.get(at + 10)?,
         error: r.get(at + 11)?,
+        warnings: Vec::new(),
     })
 }
 
@@ -366,6 +367,7 @@ fn scan_detail(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDet
         error: row.error,
         warnings: row.warnings,
         tool_runs,
+        hosts: Vec::new(),
         services,
         findings,
     }))
@@ -701,11 +703,11 @@ mod tests {
             finished_ms: Some(2),
             truncated: false,
             error: None,
+            warnings: vec![],
         };
         let parsed = ParsedOutput {
-            services: vec![],
             findings: vec![f.clone(), f],
-            redirects: vec![],
+            ..ParsedOutput::default()
         };
         finish_run(&c, id, &run, &parsed).unwrap();
         finish_run(&c, id, &run, &parsed).unwrap();

@@ -119,7 +119,8 @@ pub async fn import_report(
         started_ms: Some(now),
         finished_ms: Some(now),
         truncated: false,
-        error: Some(format!("imported from {}", req.file_name)),
+        error: None,
+        warnings: parsed.warnings.clone(),
     };
     // One write: the scan, its run and everything found land together or not at all.
     let stored = state
