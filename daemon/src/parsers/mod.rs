@@ -90,12 +90,18 @@ impl BuiltinParser {
     }
 
     pub fn parse(self, output: &[u8]) -> Result<ParsedOutput, ParseError> {
+        self.parse_on(output, "")
+    }
+
+    /// Parses with the run's target (blank: none), where a record that names no host of
+    /// its own (a nuclei dns or code match) is placed.
+    pub fn parse_on(self, output: &[u8], default_host: &str) -> Result<ParsedOutput, ParseError> {
         match self {
             Self::Nmap => nmap::parse(output),
             Self::Sslscan => sslscan::parse(output),
             Self::Whatweb => whatweb::parse(output),
             Self::Testssl => testssl::parse(output),
-            Self::Nuclei => nuclei::parse(output),
+            Self::Nuclei => nuclei::parse_on(output, default_host),
         }
     }
 }

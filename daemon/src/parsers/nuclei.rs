@@ -1,102 +1,198 @@
-//! nuclei parser: turns `nuclei -jsonl` output (one JSON object per line) into findings.
-//! Pure function of the bytes: no I/O, no panics.
+//! nuclei parser: turns nuclei's JSON output (`-jsonl` lines of any version, or the one
+//! array `-json-export` writes) into findings. Pure function of the bytes: no I/O, no
+//! panics.
 //!
 //! Mapping rules:
-//! * Each line is one template match. Lines that do not start with '{' (log lines, if
-//!   stderr was merged) are skipped; lines with `"matcher-status": false` (failed matches,
-//!   printed with `-ms`) are skipped. No output at all is a valid empty result: nuclei
-//!   prints nothing when nothing matched.
+//! * JSON lines: each line is one template match. Lines that do not start with '{' (log
+//!   lines, if stderr was merged) are skipped; lines with `"matcher-status": false` (failed
+//!   matches, printed with `-ms`) are skipped. No output at all is a valid empty result:
+//!   nuclei prints nothing when nothing matched. Output whose first character is '[' is
+//!   the `-json-export` array of the same objects.
+//! * Keys of every version: 3.x `template-id`, `matcher-name`, `matched-at`,
+//!   `extracted-results`; before 3.0 `templateID`, `matcher_name`, `matched`,
+//!   `extracted_results`, and `host` without `ip`/`port`.
 //! * Severity = `info.severity`: info, low, medium, high, critical as is; "unknown" or
 //!   anything else -> Info.
-//! * Title = `info.name` (fallback `template-id`); cve = `info.classification.cve-id`
-//!   (array, string or null; upper-cased); evidence = "template-id[:matcher-name]@matched-at"
-//!   so that each matcher of a multi-matcher template (tech-detect) stays a finding of
-//!   its own; detail = matched-at, matcher name, extracted results, description (clipped).
+//! * Title = `info.name` (fallback the template id); cve = every CVE id in
+//!   `info.classification.cve-id` (array or string) plus the template id when it is one;
+//!   evidence = "template[:matcher]@matched", or "template[:matcher]#extracted" when
+//!   nothing is matched-at, so distinct matches of one template stay distinct findings;
+//!   detail = matched-at, matcher name, extracted results, description (clipped).
 //! * Host = the `host` field (a URL gives its host, "host:port" its host), else `ip`, else
-//!   the host of `matched-at`; port = `port` (string or number), else the URL's port.
+//!   the host of the matched target. Port = `port` (string or number), else the one the
+//!   matched target names ("127.0.0.1:22" -> 22, a URL -> its port or its scheme's), else
+//!   the `url`'s, else the `host` field's. A bare name or address has no port.
+//! * A match with no host at all (dns, javascript, code templates) is kept on the run's
+//!   target (`parse_on`'s default host), with no port; without one it becomes a warning.
 //! * nuclei reports no services: it does not identify them, other tools do.
-//! * A last line cut short (no newline, incomplete JSON) -> `Truncated`; an invalid JSON
-//!   line elsewhere -> `Malformed`.
+//! * A last line cut short (no newline, incomplete JSON) keeps the lines before it and
+//!   sets `partial`; an invalid line among valid ones is a warning. Output with no valid
+//!   match line at all but an invalid one -> `Truncated` (cut) or `Malformed`.
 
 use std::net::IpAddr;
 
 use picket_protocol::{Finding, Severity};
 use serde_json::Value;
 
-use super::normalize::{clip, dedupe_findings, severity_word, unbracket, unique_cves};
+use super::normalize::{
+    clip, cves_in_text, dedupe_findings, json_error, normalize_cve, severity_word, unbracket,
+};
 use super::{new_finding, ParseError, ParsedOutput};
 
 const TOOL: &str = "nuclei";
 
+/// Parses without a run target: host-less matches become warnings.
 pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
+    parse_on(output, "")
+}
+
+/// Parses with the run's target as the host of matches that name none (blank: none).
+pub fn parse_on(output: &[u8], default_host: &str) -> Result<ParsedOutput, ParseError> {
+    let default_host = Some(default_host.trim()).filter(|h| !h.is_empty());
+    let first = output.iter().find(|b| !b.is_ascii_whitespace());
+    let mut out = ParsedOutput::default();
+    let records = if first == Some(&b'[') {
+        match serde_json::from_slice::<Value>(output).map_err(|e| json_error(TOOL, &e))? {
+            Value::Array(items) => items,
+            _ => return Err(not_an_array()),
+        }
+    } else {
+        read_lines(output, &mut out)?
+    };
+    let mut findings = Vec::new();
+    for (i, obj) in records.iter().enumerate() {
+        if !obj.is_object() {
+            out.warnings
+                .push(format!("record {}: not a JSON object, skipped", i + 1));
+            continue;
+        }
+        match finding(obj, default_host) {
+            Ok(Some(f)) => findings.push(f),
+            Ok(None) => {}
+            Err(why) => out.warnings.push(why),
+        }
+    }
+    out.findings = dedupe_findings(findings);
+    Ok(out)
+}
+
+fn not_an_array() -> ParseError {
+    ParseError::Malformed {
+        tool: TOOL,
+        reason: "expected a JSON array of matches".into(),
+    }
+}
+
+/// The JSON objects of a JSON-lines output. A cut last line sets `partial`, a bad line
+/// among good ones is a warning; with no good line at all the bad one is the error.
+fn read_lines(output: &[u8], out: &mut ParsedOutput) -> Result<Vec<Value>, ParseError> {
     let text = String::from_utf8_lossy(output);
     let ends_cleanly = output.last().is_none_or(|&b| b == b'\n');
     let lines: Vec<&str> = text.lines().collect();
-    let mut findings = Vec::new();
+    let mut records = Vec::new();
+    let mut first_error = None;
     for (i, raw) in lines.iter().enumerate() {
         let line = raw.trim();
         if !line.starts_with('{') {
             continue;
         }
-        let obj = match serde_json::from_str::<Value>(line) {
-            Ok(v) => v,
-            Err(e) => {
-                let last = i + 1 == lines.len();
-                return Err(if last && !ends_cleanly && e.is_eof() {
-                    ParseError::Truncated {
+        match serde_json::from_str::<Value>(line) {
+            Ok(v) => records.push(v),
+            Err(e) if i + 1 == lines.len() && !ends_cleanly && e.is_eof() => {
+                let why = format!("last line is incomplete JSON: {e}");
+                if records.is_empty() && first_error.is_none() {
+                    return Err(ParseError::Truncated {
                         tool: TOOL,
-                        reason: format!("last line is incomplete JSON: {e}"),
-                    }
-                } else {
-                    ParseError::Malformed {
-                        tool: TOOL,
-                        reason: format!("line {}: {e}", i + 1),
-                    }
-                });
+                        reason: why,
+                    });
+                }
+                out.partial = Some(format!("{why}; the {} lines before it kept", records.len()));
             }
-        };
-        findings.extend(finding(&obj));
+            Err(e) => {
+                let why = format!("line {}: {e}", i + 1);
+                out.warnings.push(format!("{why}, skipped"));
+                first_error.get_or_insert(why);
+            }
+        }
     }
-    Ok(ParsedOutput {
-        services: Vec::new(),
-        findings: dedupe_findings(findings),
-        ..ParsedOutput::default()
-    })
+    match first_error {
+        Some(reason) if records.is_empty() => Err(ParseError::Malformed { tool: TOOL, reason }),
+        _ => Ok(records),
+    }
 }
 
-fn finding(obj: &Value) -> Option<Finding> {
+/// The first of `keys` (JSON pointers) holding a non-blank string.
+fn text_of<'a>(obj: &'a Value, keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|k| text(obj, k))
+}
+
+/// One match as a finding; `Err` says why it could not be placed.
+fn finding(obj: &Value, default_host: Option<&str>) -> Result<Option<Finding>, String> {
     if obj.get("matcher-status").and_then(Value::as_bool) == Some(false) {
-        return None;
+        return Ok(None);
     }
-    let template = text(obj, "/template-id").unwrap_or("unknown-template");
-    let title = text(obj, "/info/name").unwrap_or(template);
-    let matched = text(obj, "/matched-at")
-        .or_else(|| text(obj, "/url"))
-        .unwrap_or_default();
-    let matcher = text(obj, "/matcher-name");
-    let (host, port) = endpoint(obj)?;
-    let severity = text(obj, "/info/severity")
+    let template = text_of(obj, &["/template-id", "/templateID", "/template_id", "/template"])
+        .unwrap_or("unknown-template");
+    let title = text_of(obj, &["/info/name", "/name"]).unwrap_or(template);
+    let matched = text_of(obj, &["/matched-at", "/matched"]).unwrap_or_default();
+    let matcher = text_of(obj, &["/matcher-name", "/matcher_name"]);
+    let extracted = extracted(obj);
+    let (host, port) = match (endpoint(obj), default_host) {
+        (Some(ep), _) => ep,
+        (None, Some(h)) => (h.to_string(), None),
+        (None, None) => {
+            return Err(format!(
+                "match of {template} ({title}) names no host and the run has no target: not stored"
+            ))
+        }
+    };
+    let severity = text_of(obj, &["/info/severity", "/severity"])
         .and_then(severity_word)
         .unwrap_or(Severity::Info);
-    let cve = match obj.pointer("/info/classification/cve-id") {
-        Some(Value::Array(ids)) => unique_cves(ids.iter().filter_map(Value::as_str)),
-        Some(Value::String(s)) => unique_cves(s.split([' ', ','])),
+    let mut cve = match obj.pointer("/info/classification/cve-id") {
+        Some(Value::Array(ids)) => ids
+            .iter()
+            .filter_map(Value::as_str)
+            .flat_map(cves_in_text)
+            .collect(),
+        Some(Value::String(s)) => cves_in_text(s),
         _ => Vec::new(),
     };
-    let evidence = match matcher {
-        Some(m) => format!("{template}:{m}@{matched}"),
-        None => format!("{template}@{matched}"),
+    if let Some(id) = normalize_cve(template) {
+        if !cve.contains(&id) {
+            cve.insert(0, id);
+        }
+    }
+    let head = match matcher {
+        Some(m) => format!("{template}:{m}"),
+        None => template.to_string(),
     };
-    Some(new_finding(
+    let evidence = match (matched, extracted.is_empty()) {
+        ("", false) => format!("{head}#{}", clip(&extracted.join(","), 200)),
+        _ => format!("{head}@{matched}"),
+    };
+    Ok(Some(new_finding(
         TOOL,
         &host,
         port,
         severity,
         clip(title, 200),
-        clip(&detail(obj, matched, matcher), 1000),
+        clip(&detail(obj, matched, matcher, &extracted), 1000),
         cve,
         evidence,
-    ))
+    )))
+}
+
+/// The extracted results, under either spelling.
+fn extracted(obj: &Value) -> Vec<&str> {
+    ["extracted-results", "extracted_results"]
+        .into_iter()
+        .filter_map(|k| obj.get(k).and_then(Value::as_array))
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// A string field by JSON pointer, trimmed; None when absent, not a string or blank.
@@ -107,21 +203,18 @@ fn text<'a>(obj: &'a Value, ptr: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Host from `host`, else `ip`, else the URL matched; port from `port`, else the first
-/// URL-like field that has one. No host at all: not a finding.
+/// Host from `host`, else `ip`, else the target matched; port from `port`, else from
+/// where it matched, else from the other URL-like fields. None: the match names no host.
 fn endpoint(obj: &Value) -> Option<(String, Option<u16>)> {
     let host_of = |s: &str| Some(split_host(s).0).filter(|h| !h.is_empty());
+    let matched = text_of(obj, &["/matched-at", "/matched"]);
     let host = text(obj, "/host")
         .and_then(host_of)
-        .or_else(|| text(obj, "/ip").map(str::to_string))
-        .or_else(|| {
-            text(obj, "/matched-at")
-                .or_else(|| text(obj, "/url"))
-                .and_then(host_of)
-        })?;
-    let url_port = ["/host", "/url", "/matched-at"]
+        .or_else(|| text(obj, "/ip").map(|s| unbracket(s).to_string()))
+        .or_else(|| matched.or_else(|| text(obj, "/url")).and_then(host_of))?;
+    let url_port = [matched, text(obj, "/url"), text(obj, "/host")]
         .into_iter()
-        .filter_map(|p| text(obj, p))
+        .flatten()
         .find_map(|s| split_host(s).1);
     let port = match obj.get("port") {
         Some(Value::String(s)) => s.trim().parse::<u16>().ok(),
@@ -134,7 +227,7 @@ fn endpoint(obj: &Value) -> Option<(String, Option<u16>)> {
 }
 
 /// Where it matched, which matcher, what was extracted, then the template's description.
-fn detail(obj: &Value, matched: &str, matcher: Option<&str>) -> String {
+fn detail(obj: &Value, matched: &str, matcher: Option<&str>, extracted: &[&str]) -> String {
     let mut parts = Vec::new();
     if !matched.is_empty() {
         parts.push(format!("Matched at {matched}"));
@@ -142,20 +235,18 @@ fn detail(obj: &Value, matched: &str, matcher: Option<&str>) -> String {
     if let Some(m) = matcher {
         parts.push(format!("matcher {m}"));
     }
-    if let Some(Value::Array(found)) = obj.get("extracted-results") {
-        let found: Vec<&str> = found.iter().filter_map(Value::as_str).collect();
-        if !found.is_empty() {
-            parts.push(format!("extracted: {}", found.join(", ")));
-        }
+    if !extracted.is_empty() {
+        parts.push(format!("extracted: {}", extracted.join(", ")));
     }
     let mut detail = parts.join("; ");
-    if let Some(desc) = text(obj, "/info/description") {
+    if let Some(desc) = text_of(obj, &["/info/description", "/description"]) {
         detail.push_str(&format!(". {desc}"));
     }
     detail
 }
 
-/// Host and port from "https://h:8443/x", "h:8443", "[::1]:22", "::1" or "h".
+/// Host and port from "https://h:8443/x", "h:8443", "[::1]:22", "::1" or "h". Only a URL
+/// gets its scheme's default port: a bare name says nothing about the port.
 fn split_host(s: &str) -> (String, Option<u16>) {
     if s.contains("://") {
         if let Ok(u) = url::Url::parse(s) {
@@ -257,7 +348,9 @@ mod tests {
 []
 "#;
         let out = parse(input).unwrap();
-        assert_eq!(out.findings.len(), 2, "a match without any host is skipped");
+        assert_eq!(out.findings.len(), 2, "a match without any host is not a finding");
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert!(out.warnings[0].contains("nohost (Nowhere)"), "{:?}", out.warnings);
         let a = &out.findings[0];
         assert_eq!(
             (a.title.as_str(), a.severity, a.host.as_str(), a.port),
@@ -273,20 +366,20 @@ mod tests {
         assert_eq!(parse(b"").unwrap(), ParsedOutput::default());
         assert_eq!(parse(b"\n\n").unwrap(), ParsedOutput::default());
         let full = sample();
-        check_truncated(parse, &[&full[..full.len() - 30]]);
+        let first_line = full.iter().position(|&b| b == b'\n').unwrap();
+        check_truncated(parse, &[&full[..first_line - 30], b"[{\"a\":1}"]);
         check_malformed(
             parse,
-            &[b"{\"template-id\": oops}\n{}\n", b"{\"a\":1\n{\"b\":2}\n"],
+            &[b"{\"template-id\": oops}\n", b"{\"a\":1\n{\"b\n", b"[{}]x"],
         );
     }
 
     #[test]
     fn truncation_and_garbling_never_panic() {
         let input = sample();
-        // A cut that ends inside a JSON line must fail; one at a line end is a shorter run.
+        // A cut inside the first JSON line must fail; a later cut keeps the lines before.
         check_hostile(parse, &input, |p| {
-            let tail = p.rsplit(|&b| b == b'\n').next().unwrap_or_default();
-            tail.first() == Some(&b'{') && serde_json::from_slice::<Value>(tail).is_err()
+            !p.contains(&b'\n') && p.first() == Some(&b'{') && serde_json::from_slice::<Value>(p).is_err()
         });
     }
 
@@ -298,6 +391,117 @@ mod tests {
             parse(&twice).unwrap(),
             parse(&sample()).unwrap(),
             "a repeated line is one finding"
+        );
+    }
+
+    /// nuclei 2.x keys, after the shape of its documented output (`templateID`,
+    /// `matcher_name`, `matched`, `extracted_results`, `host` with no `ip`/`port`).
+    const V2: &[u8] = br#"{"templateID":"tech-detect","info":{"name":"Wappalyzer Technology Detection","severity":"info"},"matcher_name":"nginx","type":"http","host":"https://scanme.example:8443","matched":"https://scanme.example:8443/"}
+{"templateID":"tech-detect","info":{"name":"Wappalyzer Technology Detection","severity":"info"},"matcher_name":"php","type":"http","host":"https://scanme.example:8443","matched":"https://scanme.example:8443/"}
+{"templateID":"openssh-detect","info":{"name":"OpenSSH Service - Detect","severity":"info"},"type":"network","host":"127.0.0.1:22","matched":"127.0.0.1:22","extracted_results":["SSH-2.0-OpenSSH_8.2p1"]}
+{"templateID":"CVE-2018-15473","info":{"name":"OpenSSH Username Enumeration","severity":"medium"},"type":"network","host":"https://10.0.0.9","matched":"10.0.0.9:22"}
+"#;
+
+    #[test]
+    fn nuclei_2x_keys() {
+        let out = parse(V2).unwrap();
+        assert_eq!(out.findings.len(), 4, "{:#?}", out.findings);
+        let nginx = get(&out, "tech-detect:nginx@https://scanme.example:8443/");
+        let php = get(&out, "tech-detect:php@https://scanme.example:8443/");
+        assert_ne!(nginx.fingerprint, php.fingerprint, "two matches stay two");
+        assert_eq!((nginx.host.as_str(), nginx.port), ("scanme.example", Some(8443)));
+        let ssh = get(&out, "openssh-detect@127.0.0.1:22");
+        assert_eq!((ssh.host.as_str(), ssh.port), ("127.0.0.1", Some(22)));
+        assert!(ssh.detail.contains("SSH-2.0-OpenSSH_8.2p1"), "{}", ssh.detail);
+        let enumr = get(&out, "CVE-2018-15473@10.0.0.9:22");
+        assert_eq!(
+            (enumr.host.as_str(), enumr.port, enumr.severity),
+            ("10.0.0.9", Some(22), Severity::Medium),
+            "the matched target's port wins over the host URL's scheme default"
+        );
+        assert_eq!(enumr.cve, vec!["CVE-2018-15473"], "CVE id from the template id");
+        assert!(out.warnings.is_empty() && out.partial.is_none());
+    }
+
+    #[test]
+    fn json_export_array() {
+        let lines: Vec<&str> = std::str::from_utf8(V2).unwrap().lines().collect();
+        let array = format!("[\n  {}\n]\n", lines.join(",\n  "));
+        assert_eq!(parse(array.as_bytes()).unwrap(), parse(V2).unwrap());
+        assert_eq!(parse(b"[]").unwrap(), ParsedOutput::default());
+        let odd = parse(br#"[{"templateID":"x","host":"h"}, 7]"#).unwrap();
+        assert_eq!((odd.findings.len(), odd.warnings.len()), (1, 1));
+    }
+
+    #[test]
+    fn host_less_matches() {
+        let input = br#"{"template-id":"dns-saas-service-detection","info":{"name":"DNS SaaS Detection","severity":"info"},"type":"dns","matched-at":"","extracted-results":["ghs.googlehosted.com"]}
+{"template-id":"code-env","info":{"name":"Code check","severity":"low","classification":{"cve-id":"CVE-2023-1111, cve-2023-2222"}},"type":"code"}
+"#;
+        let out = parse_on(input, "10.1.2.3").unwrap();
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        assert_eq!(out.findings.len(), 2);
+        let dns = get(&out, "dns-saas-service-detection#ghs.googlehosted.com");
+        assert_eq!((dns.host.as_str(), dns.port), ("10.1.2.3", None));
+        let code = get(&out, "code-env@");
+        assert_eq!(code.cve, vec!["CVE-2023-1111", "CVE-2023-2222"]);
+
+        let none = parse_on(input, " ").unwrap();
+        assert!(none.findings.is_empty());
+        assert_eq!(none.warnings.len(), 2, "each lost match is a warning");
+        assert!(none.warnings[1].contains("code-env (Code check)"), "{:?}", none.warnings);
+    }
+
+    #[test]
+    fn cut_last_line_is_partial() {
+        let full = sample();
+        let cut = &full[..full.len() - 30];
+        let before = cut.iter().rposition(|&b| b == b'\n').unwrap();
+        let complete = parse(&cut[..=before]).unwrap();
+        assert!(complete.partial.is_none() && !complete.findings.is_empty());
+        let out = parse(cut).unwrap();
+        assert_eq!(out.findings, complete.findings, "the complete lines are kept");
+        let why = out.partial.expect("partial");
+        assert!(why.contains("last line is incomplete JSON"), "{why}");
+    }
+
+    #[test]
+    fn bad_line_among_good_ones_is_a_warning() {
+        let input = b"{\"template-id\":\"a\",\"host\":\"h\"}\n{\"cve-id\":null \"x\":1}\n{\"template-id\":\"b\",\"host\":\"h\"}\n";
+        let out = parse(input).unwrap();
+        assert_eq!(out.findings.len(), 2);
+        assert_eq!(out.warnings.len(), 1);
+        assert!(out.warnings[0].starts_with("line 2:"), "{:?}", out.warnings);
+    }
+
+    #[test]
+    fn real_reports() {
+        use super::super::testkit::check_real_reports;
+        check_real_reports(
+            TOOL,
+            parse,
+            &[(
+                "ostorlab__invalid_nuclei_result.json",
+                "not JSON: a comma is missing after \"cve-id\":null",
+            )],
+            |bytes| {
+                // The ids nuclei classifies (cve-id, template id); references and
+                // descriptions may name other CVEs in passing, which are not findings.
+                String::from_utf8_lossy(bytes)
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+                    .flat_map(|v| {
+                        let mut ids = cves_in_text(
+                            &v.pointer("/info/classification/cve-id")
+                                .map(Value::to_string)
+                                .unwrap_or_default(),
+                        );
+                        ids.extend(text_of(&v, &["/template-id", "/templateID"]).and_then(normalize_cve));
+                        ids
+                    })
+                    .collect()
+            },
+            &[],
         );
     }
 }

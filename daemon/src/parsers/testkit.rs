@@ -156,3 +156,76 @@ pub fn check_fingerprints(parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseErr
         "duplicate fingerprints in one parse"
     );
 }
+
+/// Every file of `../shared/real-reports/<tool>/` (reports other projects keep as test
+/// data: read in place, never copied into the repository), sorted by name; None, with a
+/// note printed, when that folder is absent.
+pub fn real_reports(tool: &str) -> Option<Vec<(String, Vec<u8>)>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/real-reports")
+        .join(tool);
+    let Ok(read) = std::fs::read_dir(&dir) else {
+        println!("skipped: no real-world {tool} reports at {}", dir.display());
+        return None;
+    };
+    let mut files: Vec<(String, Vec<u8>)> = read
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let bytes = std::fs::read(e.path()).unwrap_or_else(|err| panic!("{name}: {err}"));
+            (name, bytes)
+        })
+        .collect();
+    files.sort();
+    Some(files)
+}
+
+/// Parses every real-world report of `tool`: only the files `refused` lists (name, why)
+/// may fail; every CVE id `cves_written` finds in a file must be on some finding, but for
+/// the (file, CVE, why) in `cve_exceptions`. Prints a summary line per file.
+pub fn check_real_reports(
+    tool: &str,
+    parse: impl Fn(&[u8]) -> Result<ParsedOutput, ParseError>,
+    refused: &[(&str, &str)],
+    cves_written: impl Fn(&[u8]) -> Vec<String>,
+    cve_exceptions: &[(&str, &str, &str)],
+) {
+    let Some(files) = real_reports(tool) else {
+        return;
+    };
+    println!("{tool}: file | services | findings | CVEs | warnings | partial");
+    for (name, bytes) in &files {
+        let out = match (parse(bytes), refused.iter().find(|(n, _)| n == name)) {
+            (Err(e), Some((_, why))) => {
+                println!("{name} | refused as expected ({why}): {e}");
+                continue;
+            }
+            (Ok(_), Some((_, why))) => panic!("{name} was expected to be refused ({why})"),
+            (Err(e), None) => panic!("{name} refused: {e}"),
+            (Ok(out), None) => out,
+        };
+        let kept: HashSet<&str> = out
+            .findings
+            .iter()
+            .flat_map(|f| f.cve.iter().map(String::as_str))
+            .collect();
+        for cve in cves_written(bytes) {
+            let excused = cve_exceptions
+                .iter()
+                .any(|(n, c, _)| n == name && *c == cve);
+            assert!(
+                excused || kept.contains(cve.as_str()),
+                "{name}: {cve} is written in the file but on no finding"
+            );
+        }
+        println!(
+            "{name} | {} | {} | {} | {} | {}",
+            out.services.len(),
+            out.findings.len(),
+            kept.len(),
+            out.warnings.len(),
+            out.partial.is_some()
+        );
+    }
+}

@@ -216,7 +216,7 @@ impl ToolSpec {
     pub fn parse(&self, output: &[u8], default_host: &str) -> Result<ParsedOutput, ParseError> {
         match &self.config.parser {
             ParserSpec::Builtin(name) => match BuiltinParser::from_name(name) {
-                Some(p) => p.parse(output),
+                Some(p) => p.parse_on(output, default_host),
                 None => Err(ParseError::Malformed {
                     tool: "config",
                     reason: format!("unknown parser {name}"),
