@@ -4,8 +4,14 @@
 //! sslscan exits 0 even when it cannot connect, so the XML decides:
 //! * `document/error` -> `ToolReported` with its text; no `ssltest` at all -> `Malformed`;
 //!   input that ends before `</document>` -> `Truncated`.
-//! * Per `ssltest` (host, port): when no `protocol` has `enabled="1"` (a plain-HTTP port)
-//!   there is no service and no finding. Otherwise one Service named "ssl", `tls = true`.
+//! * Both shapes: 2.x lists `<protocol type="tls" version="1.2" enabled="1">` and nests
+//!   `<certificates><certificate>`; 1.x (1.11) has no `<protocol>`: the versions offered
+//!   are those of the accepted ciphers (`<cipher status="accepted" sslversion="TLSv1.0">`;
+//!   "not accepted" ones are ignored), and its `<certificate>` sits in `<ssltest>` itself.
+//! * Per `ssltest` (host, port): when no protocol is offered (a plain-HTTP port) and
+//!   nothing else shows TLS (a 1.x certificate, heartbleed) there is no service and no
+//!   finding; an `ssltest` with none of the elements read here is a warning, never a
+//!   silent empty result. Otherwise one Service named "ssl", `tls = true`.
 //! * Findings (severities derived here, sslscan has none):
 //!   - SSLv2 / SSLv3 enabled -> High ("SSLv3 offered", CVE-2016-0800 DROWN / CVE-2014-3566 POODLE);
 //!   - TLSv1.0 / TLSv1.1 enabled -> Medium ("TLSv1.0 offered");
@@ -60,12 +66,14 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
                 reason: "<ssltest> without a valid host and port".into(),
             });
         };
-        let enabled: Vec<String> = test
-            .children_named("protocol")
-            .filter(|p| flag(p, "enabled"))
-            .map(protocol_name)
-            .collect();
-        if enabled.is_empty() {
+        let enabled = offered_protocols(test);
+        if enabled.is_empty() && !speaks_tls(test) {
+            if !KNOWN.iter().any(|k| test.child(k).is_some()) {
+                out.warnings.push(format!(
+                    "sslscan test of {host}:{port} holds none of the elements this parser reads \
+                     (protocol, cipher, certificate, heartbleed, ...): nothing stored"
+                ));
+            }
             continue;
         }
         services.push(tls_endpoint(host, port));
@@ -142,7 +150,7 @@ fn protocols(enabled: &[String]) -> impl Iterator<Item = Weakness> + '_ {
 /// Accepted ciphers by sslscan's strength: null/anonymous -> High, weak -> Medium,
 /// medium -> Low; one per cipher and protocol version.
 fn ciphers(test: &XmlNode) -> impl Iterator<Item = Weakness> + '_ {
-    test.children_named("cipher").filter_map(|cipher| {
+    test.children_named("cipher").filter(|c| accepted(c)).filter_map(|cipher| {
         let strength = cipher
             .attr("strength")
             .unwrap_or_default()
@@ -215,8 +223,10 @@ fn compression(test: &XmlNode) -> Option<Weakness> {
 
 /// Self-signed -> Medium, expired -> High, per certificate shown.
 fn certificates(test: &XmlNode) -> impl Iterator<Item = Weakness> + '_ {
+    // 2.x nests them in <certificates>; 1.x has one <certificate> right in <ssltest>.
     test.children_named("certificates")
         .flat_map(|c| c.children_named("certificate"))
+        .chain(test.children_named("certificate"))
         .flat_map(|cert| {
             let text = |k: &str| cert.child(k).map(XmlNode::text_trim).unwrap_or_default();
             let who = format!("subject {}, issuer {}", text("subject"), text("issuer"));
@@ -240,6 +250,56 @@ fn certificates(test: &XmlNode) -> impl Iterator<Item = Weakness> + '_ {
                 });
             self_signed.into_iter().chain(expired)
         })
+}
+
+/// Elements of an `ssltest` this parser reads; one with none of them is a warning.
+const KNOWN: &[&str] = &[
+    "protocol",
+    "cipher",
+    "certificate",
+    "certificates",
+    "heartbleed",
+    "renegotiation",
+    "compression",
+    "fallback",
+];
+
+/// A cipher the server took: "accepted" or "preferred", not 1.x's "not accepted".
+fn accepted(cipher: &XmlNode) -> bool {
+    let status = cipher.attr("status").unwrap_or("accepted").trim();
+    status.eq_ignore_ascii_case("accepted") || status.eq_ignore_ascii_case("preferred")
+}
+
+/// The protocol versions offered: 2.x lists them (`<protocol enabled="1">`); 1.x has no
+/// such element, so they are the versions of the accepted ciphers, in first-seen order.
+fn offered_protocols(test: &XmlNode) -> Vec<String> {
+    if test.child("protocol").is_some() {
+        return test
+            .children_named("protocol")
+            .filter(|p| flag(p, "enabled"))
+            .map(protocol_name)
+            .collect();
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for cipher in test.children_named("cipher").filter(|c| accepted(c)) {
+        let version = match cipher.attr_nonempty("sslversion").map(str::trim) {
+            Some("TLSv1") => "TLSv1.0",
+            Some(v) => v,
+            None => continue,
+        };
+        if !seen.iter().any(|s| s == version) {
+            seen.push(version.to_string());
+        }
+    }
+    seen
+}
+
+/// A 1.x test without accepted ciphers may still show TLS: a certificate, or heartbleed.
+fn speaks_tls(test: &XmlNode) -> bool {
+    test.child("protocol").is_none()
+        && (test.child("certificate").is_some()
+            || test.child("certificates").is_some()
+            || test.children_named("heartbleed").any(|h| flag(h, "vulnerable")))
 }
 
 /// "SSLv3", "TLSv1.0" from `<protocol type="ssl" version="3">`, matching the names
@@ -429,5 +489,71 @@ mod tests {
     fn fingerprints_stable_and_unique() {
         check_fingerprints(parse, &data("sslscan-https.xml"));
         check_fingerprints(parse, &data("sslscan-plainhttp.xml"));
+    }
+
+    #[test]
+    fn sslscan_1x_heartbleed_and_expired_certificate() {
+        let out = parse(&data("sslscan-1x-heartbleed-expired.xml")).unwrap();
+        assert_eq!(out.services, vec![tls_endpoint("legacy.example.test", 8443)]);
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        let bleed = titled(&out, "Heartbleed (CVE-2014-0160)");
+        assert_eq!((bleed.severity, bleed.port), (Severity::Critical, Some(8443)));
+        assert_eq!(bleed.cve, vec!["CVE-2014-0160"]);
+        assert!(bleed.detail.contains("TLSv1.0"), "{}", bleed.detail);
+        let expired = titled(&out, "Expired certificate");
+        assert_eq!(expired.severity, Severity::High);
+        assert!(expired.detail.contains("Mar 13 11:59:45 2019 GMT"));
+        assert_eq!(titled(&out, "Self-signed certificate").severity, Severity::Medium);
+        // Versions offered, from the accepted ciphers: SSLv3, TLS 1.0 (1.2 is fine).
+        assert_eq!(titled(&out, "SSLv3 offered").cve, vec!["CVE-2014-3566"]);
+        assert_eq!(titled(&out, "TLSv1.0 offered").severity, Severity::Medium);
+        assert_eq!(titled(&out, "Weak cipher suite accepted: RC4-MD5").severity, Severity::Medium);
+        assert_eq!(
+            titled(&out, "Medium-strength cipher suite accepted: DES-CBC3-SHA").severity,
+            Severity::Low
+        );
+        assert!(
+            !out.findings.iter().any(|f| f.title.contains("RC4-SHA")),
+            "a cipher the server did not accept is no finding"
+        );
+        assert_eq!(titled(&out, "Insecure renegotiation supported").cve, vec!["CVE-2009-3555"]);
+        assert_eq!(titled(&out, "TLS compression enabled (CRIME)").cve, vec!["CVE-2012-4929"]);
+        assert_eq!(out.findings.len(), 9, "{:#?}", out.findings);
+    }
+
+    #[test]
+    fn unknown_ssltest_shape_is_a_warning() {
+        let input = br#"<?xml version="1.0"?><document><ssltest host="h" port="443"><other/></ssltest></document>"#;
+        let out = parse(input).unwrap();
+        assert!(out.services.is_empty() && out.findings.is_empty());
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert!(out.warnings[0].contains("h:443"));
+        // 1.x with nothing accepted but heartbleed found still reports it.
+        let bled = br#"<document><ssltest host="h" port="443"><heartbleed sslversion="TLSv1.2" vulnerable="1"/></ssltest></document>"#;
+        let out = parse(bled).unwrap();
+        assert_eq!(out.findings.len(), 1);
+        assert_eq!(out.findings[0].severity, Severity::Critical);
+    }
+
+    #[test]
+    fn real_reports() {
+        use super::super::testkit::check_real_reports;
+        // sslscan writes no CVE ids: those of the weaknesses it shows are checked in
+        // the unit tests; here, every file parses and every heartbleed is kept.
+        check_real_reports(
+            TOOL,
+            |bytes| {
+                let out = parse(bytes)?;
+                let text = String::from_utf8_lossy(bytes);
+                let bled = text.contains("vulnerable=\"1\"");
+                let kept = out.findings.iter().any(|f| f.cve.contains(&"CVE-2014-0160".into()));
+                assert_eq!(bled, kept, "heartbleed lost or invented");
+                assert!(!out.services.is_empty(), "every corpus file scanned a TLS port");
+                Ok(out)
+            },
+            &[],
+            |bytes| crate::parsers::normalize::cves_in_text(&String::from_utf8_lossy(bytes)),
+            &[],
+        );
     }
 }
