@@ -12,9 +12,12 @@
 //!   with its text. A scan that stopped without FATAL (`scanTime` "Scan interrupted", as on
 //!   a port that does not speak TLS) -> `ToolReported` with its WARN texts.
 //! * Finding: title = id (e.g. "cert_chain_of_trust"), detail = finding text, evidence =
-//!   id, cve = the space-separated `cve` field (present on OK results too, hence the
-//!   severity filter). Host from flat `ip` "name/address": the address after '/' when it
-//!   is an IP, else the name; port from its string. Entries without host:port are skipped.
+//!   id, cve = every CVE id in the `cve` field, which may hold several separated by
+//!   spaces or commas (present on OK results too, hence the severity filter).
+//! * Host from flat `ip` "name/address": the address after '/' when it is an IP, else the
+//!   name; port from its string. Pretty form: host from `ip`, else `targetHost` (2.9dev:
+//!   `target host`). An entry of finding severity without host:port is a warning; the
+//!   others (scanner-level INFO/WARN) are skipped.
 //! * One Service per host:port seen: name "ssl", `tls = true`.
 //! * testssl appends to an existing `--jsonfile` when refusing to overwrite it, leaving a
 //!   complete array followed by a stray FATAL entry (testssl-flat-corrupted-by-rerun.json).
@@ -28,7 +31,7 @@ use picket_protocol::Severity;
 use serde_json::Value;
 
 use super::normalize::{
-    dedupe_findings, json_error, normalize_cve, reject_empty, tls_endpoint, unbracket, ServiceSet,
+    cves_in_text, dedupe_findings, json_error, reject_empty, tls_endpoint, unbracket, ServiceSet,
 };
 use super::{new_finding, ParseError, ParsedOutput};
 
@@ -92,27 +95,25 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
     let mut services = ServiceSet::default();
     let mut findings = Vec::new();
     for e in &entries {
-        let (Some(host), Some(port)) = (e.host.as_deref(), e.port) else {
-            continue;
-        };
         if e.id == "engine_problem" {
             continue;
         }
-        services.push(tls_endpoint(host, port));
-        let severity = match e.severity.as_str() {
-            "LOW" => Severity::Low,
-            "MEDIUM" => Severity::Medium,
-            "HIGH" => Severity::High,
-            "CRITICAL" => Severity::Critical,
-            _ => continue,
-        };
-        if e.id.is_empty() {
+        let severity = finding_severity(&e.severity);
+        let (Some(host), Some(port)) = (e.host.as_deref(), e.port) else {
+            if severity.is_some() {
+                out.warnings.push(format!(
+                    "{} ({}) names no host and port: not stored",
+                    e.id, e.severity
+                ));
+            }
             continue;
-        }
-        let cve = e
-            .cve
-            .map(|c| c.split_whitespace().filter_map(normalize_cve).collect())
-            .unwrap_or_default();
+        };
+        services.push(tls_endpoint(host, port));
+        let Some(severity) = severity.filter(|_| !e.id.is_empty()) else {
+            continue;
+        };
+        // "CVE-2016-2183 CVE-2016-6329" or "CVE-2016-2183, CVE-2016-6329": all of them.
+        let cve = e.cve.map(cves_in_text).unwrap_or_default();
         findings.push(new_finding(
             TOOL,
             host,
@@ -127,6 +128,17 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
     out.services = services.into_vec();
     out.findings = dedupe_findings(findings);
     Ok(out)
+}
+
+/// LOW, MEDIUM, HIGH, CRITICAL keep their level; the rest (OK, INFO, WARN...) is none.
+fn finding_severity(word: &str) -> Option<Severity> {
+    Some(match word {
+        "LOW" => Severity::Low,
+        "MEDIUM" => Severity::Medium,
+        "HIGH" => Severity::High,
+        "CRITICAL" => Severity::Critical,
+        _ => return None,
+    })
 }
 
 /// The JSON value(s) in the file: normally one; after a refused re-run, the original
@@ -208,8 +220,10 @@ fn collect<'a>(
                     .and_then(Value::as_str)
                     .map(str::trim)
                     .unwrap_or_default();
-                let name = target
-                    .get("targetHost")
+                // 2.9dev wrote "target host", 3.0 "targetHost".
+                let name = ["targetHost", "target host"]
+                    .into_iter()
+                    .find_map(|k| target.get(k))
                     .and_then(Value::as_str)
                     .map(str::trim)
                     .unwrap_or_default();
@@ -500,6 +514,63 @@ mod tests {
         assert_eq!(
             a, b,
             "flat and pretty forms of the same scan give the same fingerprints"
+        );
+    }
+
+    #[test]
+    fn every_cve_of_a_multi_cve_field() {
+        let input = br#"[
+{"id":"SWEET32","ip":"a.example.test/192.0.2.9","port":"443","severity":"LOW","cve":"CVE-2016-2183 CVE-2016-6329","finding":"uses 64 bit block ciphers"},
+{"id":"RC4","ip":"a.example.test/192.0.2.9","port":"443","severity":"HIGH","cve":"CVE-2013-2566, CVE-2015-2808,cve-2013-2566","finding":"offered"},
+{"id":"LOGJAM","ip":"/","port":"443","severity":"MEDIUM","cve":"CVE-2015-4000","finding":"common prime"}
+]"#;
+        let out = parse(input).unwrap();
+        assert_eq!(titled(&out, "SWEET32").cve, vec!["CVE-2016-2183", "CVE-2016-6329"]);
+        assert_eq!(titled(&out, "RC4").cve, vec!["CVE-2013-2566", "CVE-2015-2808"]);
+        assert_eq!(out.findings.len(), 2);
+        assert_eq!(out.warnings.len(), 1, "the host-less MEDIUM entry: {:?}", out.warnings);
+        assert!(out.warnings[0].starts_with("LOGJAM (MEDIUM)"));
+    }
+
+    #[test]
+    fn pretty_29dev_target_host_key() {
+        let input = br#"{"Invocation":"testssl.sh --jsonfile-pretty x","version":"2.9dev","scanResult":[{"target host":"name.example.test","ip":"","port":"443","vulnerabilities":[{"id":"sweet32","severity":"LOW","cve":"CVE-2016-2183, CVE-2016-6329","finding":"VULNERABLE"}]}]}"#;
+        let out = parse(input).unwrap();
+        let f = titled(&out, "sweet32");
+        assert_eq!((f.host.as_str(), f.port), ("name.example.test", Some(443)));
+        assert_eq!(f.cve, vec!["CVE-2016-2183", "CVE-2016-6329"]);
+    }
+
+    #[test]
+    fn real_reports() {
+        use super::super::testkit::check_real_reports;
+        // A finding is an entry of severity LOW or above; the CVE ids testssl writes on
+        // OK and INFO entries name attacks the server resisted and are no findings.
+        check_real_reports(
+            TOOL,
+            parse,
+            &[],
+            |bytes| {
+                let mut ids = Vec::new();
+                let doc: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+                let mut stack = vec![&doc];
+                while let Some(v) = stack.pop() {
+                    match v {
+                        Value::Array(a) => stack.extend(a),
+                        Value::Object(o) => {
+                            let sev = o.get("severity").and_then(Value::as_str).unwrap_or("");
+                            if finding_severity(&sev.to_ascii_uppercase()).is_some() {
+                                let cve = o.get("cve").and_then(Value::as_str).unwrap_or("");
+                                ids.extend(cves_in_text(cve));
+                            }
+                            stack.extend(o.values());
+                        }
+                        _ => {}
+                    }
+                }
+                ids
+            },
+            &[],
         );
     }
 }
