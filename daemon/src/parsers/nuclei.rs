@@ -131,8 +131,11 @@ fn finding(obj: &Value, default_host: Option<&str>) -> Result<Option<Finding>, S
     if obj.get("matcher-status").and_then(Value::as_bool) == Some(false) {
         return Ok(None);
     }
-    let template = text_of(obj, &["/template-id", "/templateID", "/template_id", "/template"])
-        .unwrap_or("unknown-template");
+    let template = text_of(
+        obj,
+        &["/template-id", "/templateID", "/template_id", "/template"],
+    )
+    .unwrap_or("unknown-template");
     let title = text_of(obj, &["/info/name", "/name"]).unwrap_or(template);
     let matched = text_of(obj, &["/matched-at", "/matched"]).unwrap_or_default();
     let matcher = text_of(obj, &["/matcher-name", "/matcher_name"]);
@@ -348,9 +351,17 @@ mod tests {
 []
 "#;
         let out = parse(input).unwrap();
-        assert_eq!(out.findings.len(), 2, "a match without any host is not a finding");
+        assert_eq!(
+            out.findings.len(),
+            2,
+            "a match without any host is not a finding"
+        );
         assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
-        assert!(out.warnings[0].contains("nohost (Nowhere)"), "{:?}", out.warnings);
+        assert!(
+            out.warnings[0].contains("nohost (Nowhere)"),
+            "{:?}",
+            out.warnings
+        );
         let a = &out.findings[0];
         assert_eq!(
             (a.title.as_str(), a.severity, a.host.as_str(), a.port),
@@ -379,7 +390,9 @@ mod tests {
         let input = sample();
         // A cut inside the first JSON line must fail; a later cut keeps the lines before.
         check_hostile(parse, &input, |p| {
-            !p.contains(&b'\n') && p.first() == Some(&b'{') && serde_json::from_slice::<Value>(p).is_err()
+            !p.contains(&b'\n')
+                && p.first() == Some(&b'{')
+                && serde_json::from_slice::<Value>(p).is_err()
         });
     }
 
@@ -409,17 +422,28 @@ mod tests {
         let nginx = get(&out, "tech-detect:nginx@https://scanme.example:8443/");
         let php = get(&out, "tech-detect:php@https://scanme.example:8443/");
         assert_ne!(nginx.fingerprint, php.fingerprint, "two matches stay two");
-        assert_eq!((nginx.host.as_str(), nginx.port), ("scanme.example", Some(8443)));
+        assert_eq!(
+            (nginx.host.as_str(), nginx.port),
+            ("scanme.example", Some(8443))
+        );
         let ssh = get(&out, "openssh-detect@127.0.0.1:22");
         assert_eq!((ssh.host.as_str(), ssh.port), ("127.0.0.1", Some(22)));
-        assert!(ssh.detail.contains("SSH-2.0-OpenSSH_8.2p1"), "{}", ssh.detail);
+        assert!(
+            ssh.detail.contains("SSH-2.0-OpenSSH_8.2p1"),
+            "{}",
+            ssh.detail
+        );
         let enumr = get(&out, "CVE-2018-15473@10.0.0.9:22");
         assert_eq!(
             (enumr.host.as_str(), enumr.port, enumr.severity),
             ("10.0.0.9", Some(22), Severity::Medium),
             "the matched target's port wins over the host URL's scheme default"
         );
-        assert_eq!(enumr.cve, vec!["CVE-2018-15473"], "CVE id from the template id");
+        assert_eq!(
+            enumr.cve,
+            vec!["CVE-2018-15473"],
+            "CVE id from the template id"
+        );
         assert!(out.warnings.is_empty() && out.partial.is_none());
     }
 
@@ -449,7 +473,11 @@ mod tests {
         let none = parse_on(input, " ").unwrap();
         assert!(none.findings.is_empty());
         assert_eq!(none.warnings.len(), 2, "each lost match is a warning");
-        assert!(none.warnings[1].contains("code-env (Code check)"), "{:?}", none.warnings);
+        assert!(
+            none.warnings[1].contains("code-env (Code check)"),
+            "{:?}",
+            none.warnings
+        );
     }
 
     #[test]
@@ -460,7 +488,10 @@ mod tests {
         let complete = parse(&cut[..=before]).unwrap();
         assert!(complete.partial.is_none() && !complete.findings.is_empty());
         let out = parse(cut).unwrap();
-        assert_eq!(out.findings, complete.findings, "the complete lines are kept");
+        assert_eq!(
+            out.findings, complete.findings,
+            "the complete lines are kept"
+        );
         let why = out.partial.expect("partial");
         assert!(why.contains("last line is incomplete JSON"), "{why}");
     }
@@ -496,7 +527,9 @@ mod tests {
                                 .map(Value::to_string)
                                 .unwrap_or_default(),
                         );
-                        ids.extend(text_of(&v, &["/template-id", "/templateID"]).and_then(normalize_cve));
+                        ids.extend(
+                            text_of(&v, &["/template-id", "/templateID"]).and_then(normalize_cve),
+                        );
                         ids
                     })
                     .collect()

@@ -150,31 +150,33 @@ fn protocols(enabled: &[String]) -> impl Iterator<Item = Weakness> + '_ {
 /// Accepted ciphers by sslscan's strength: null/anonymous -> High, weak -> Medium,
 /// medium -> Low; one per cipher and protocol version.
 fn ciphers(test: &XmlNode) -> impl Iterator<Item = Weakness> + '_ {
-    test.children_named("cipher").filter(|c| accepted(c)).filter_map(|cipher| {
-        let strength = cipher
-            .attr("strength")
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        let (severity, kind) = match strength.as_str() {
-            "null" => (Severity::High, "NULL"),
-            "anonymous" => (Severity::High, "Anonymous"),
-            "weak" => (Severity::Medium, "Weak"),
-            "medium" => (Severity::Low, "Medium-strength"),
-            _ => return None,
-        };
-        let name = cipher.attr_nonempty("cipher").unwrap_or("unknown");
-        let version = cipher.attr_nonempty("sslversion").unwrap_or("unknown");
-        let bits = cipher.attr_nonempty("bits").unwrap_or("?");
-        let status = cipher.attr_nonempty("status").unwrap_or("accepted");
-        Some(Weakness {
-            severity,
-            title: format!("{kind} cipher suite accepted: {name}"),
-            detail: format!("{version} {name} ({bits} bits, {status}, strength {strength})"),
-            cve: &[],
-            evidence: format!("{name}@{version}"),
+    test.children_named("cipher")
+        .filter(|c| accepted(c))
+        .filter_map(|cipher| {
+            let strength = cipher
+                .attr("strength")
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            let (severity, kind) = match strength.as_str() {
+                "null" => (Severity::High, "NULL"),
+                "anonymous" => (Severity::High, "Anonymous"),
+                "weak" => (Severity::Medium, "Weak"),
+                "medium" => (Severity::Low, "Medium-strength"),
+                _ => return None,
+            };
+            let name = cipher.attr_nonempty("cipher").unwrap_or("unknown");
+            let version = cipher.attr_nonempty("sslversion").unwrap_or("unknown");
+            let bits = cipher.attr_nonempty("bits").unwrap_or("?");
+            let status = cipher.attr_nonempty("status").unwrap_or("accepted");
+            Some(Weakness {
+                severity,
+                title: format!("{kind} cipher suite accepted: {name}"),
+                detail: format!("{version} {name} ({bits} bits, {status}, strength {strength})"),
+                cve: &[],
+                evidence: format!("{name}@{version}"),
+            })
         })
-    })
 }
 
 /// Heartbleed on any version -> one Critical finding naming the versions.
@@ -299,7 +301,9 @@ fn speaks_tls(test: &XmlNode) -> bool {
     test.child("protocol").is_none()
         && (test.child("certificate").is_some()
             || test.child("certificates").is_some()
-            || test.children_named("heartbleed").any(|h| flag(h, "vulnerable")))
+            || test
+                .children_named("heartbleed")
+                .any(|h| flag(h, "vulnerable")))
 }
 
 /// "SSLv3", "TLSv1.0" from `<protocol type="ssl" version="3">`, matching the names
@@ -494,20 +498,32 @@ mod tests {
     #[test]
     fn sslscan_1x_heartbleed_and_expired_certificate() {
         let out = parse(&data("sslscan-1x-heartbleed-expired.xml")).unwrap();
-        assert_eq!(out.services, vec![tls_endpoint("legacy.example.test", 8443)]);
+        assert_eq!(
+            out.services,
+            vec![tls_endpoint("legacy.example.test", 8443)]
+        );
         assert!(out.warnings.is_empty(), "{:?}", out.warnings);
         let bleed = titled(&out, "Heartbleed (CVE-2014-0160)");
-        assert_eq!((bleed.severity, bleed.port), (Severity::Critical, Some(8443)));
+        assert_eq!(
+            (bleed.severity, bleed.port),
+            (Severity::Critical, Some(8443))
+        );
         assert_eq!(bleed.cve, vec!["CVE-2014-0160"]);
         assert!(bleed.detail.contains("TLSv1.0"), "{}", bleed.detail);
         let expired = titled(&out, "Expired certificate");
         assert_eq!(expired.severity, Severity::High);
         assert!(expired.detail.contains("Mar 13 11:59:45 2019 GMT"));
-        assert_eq!(titled(&out, "Self-signed certificate").severity, Severity::Medium);
+        assert_eq!(
+            titled(&out, "Self-signed certificate").severity,
+            Severity::Medium
+        );
         // Versions offered, from the accepted ciphers: SSLv3, TLS 1.0 (1.2 is fine).
         assert_eq!(titled(&out, "SSLv3 offered").cve, vec!["CVE-2014-3566"]);
         assert_eq!(titled(&out, "TLSv1.0 offered").severity, Severity::Medium);
-        assert_eq!(titled(&out, "Weak cipher suite accepted: RC4-MD5").severity, Severity::Medium);
+        assert_eq!(
+            titled(&out, "Weak cipher suite accepted: RC4-MD5").severity,
+            Severity::Medium
+        );
         assert_eq!(
             titled(&out, "Medium-strength cipher suite accepted: DES-CBC3-SHA").severity,
             Severity::Low
@@ -516,8 +532,14 @@ mod tests {
             !out.findings.iter().any(|f| f.title.contains("RC4-SHA")),
             "a cipher the server did not accept is no finding"
         );
-        assert_eq!(titled(&out, "Insecure renegotiation supported").cve, vec!["CVE-2009-3555"]);
-        assert_eq!(titled(&out, "TLS compression enabled (CRIME)").cve, vec!["CVE-2012-4929"]);
+        assert_eq!(
+            titled(&out, "Insecure renegotiation supported").cve,
+            vec!["CVE-2009-3555"]
+        );
+        assert_eq!(
+            titled(&out, "TLS compression enabled (CRIME)").cve,
+            vec!["CVE-2012-4929"]
+        );
         assert_eq!(out.findings.len(), 9, "{:#?}", out.findings);
     }
 
@@ -546,9 +568,15 @@ mod tests {
                 let out = parse(bytes)?;
                 let text = String::from_utf8_lossy(bytes);
                 let bled = text.contains("vulnerable=\"1\"");
-                let kept = out.findings.iter().any(|f| f.cve.contains(&"CVE-2014-0160".into()));
+                let kept = out
+                    .findings
+                    .iter()
+                    .any(|f| f.cve.contains(&"CVE-2014-0160".into()));
                 assert_eq!(bled, kept, "heartbleed lost or invented");
-                assert!(!out.services.is_empty(), "every corpus file scanned a TLS port");
+                assert!(
+                    !out.services.is_empty(),
+                    "every corpus file scanned a TLS port"
+                );
                 Ok(out)
             },
             &[],

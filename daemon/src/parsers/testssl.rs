@@ -525,10 +525,21 @@ mod tests {
 {"id":"LOGJAM","ip":"/","port":"443","severity":"MEDIUM","cve":"CVE-2015-4000","finding":"common prime"}
 ]"#;
         let out = parse(input).unwrap();
-        assert_eq!(titled(&out, "SWEET32").cve, vec!["CVE-2016-2183", "CVE-2016-6329"]);
-        assert_eq!(titled(&out, "RC4").cve, vec!["CVE-2013-2566", "CVE-2015-2808"]);
+        assert_eq!(
+            titled(&out, "SWEET32").cve,
+            vec!["CVE-2016-2183", "CVE-2016-6329"]
+        );
+        assert_eq!(
+            titled(&out, "RC4").cve,
+            vec!["CVE-2013-2566", "CVE-2015-2808"]
+        );
         assert_eq!(out.findings.len(), 2);
-        assert_eq!(out.warnings.len(), 1, "the host-less MEDIUM entry: {:?}", out.warnings);
+        assert_eq!(
+            out.warnings.len(),
+            1,
+            "the host-less MEDIUM entry: {:?}",
+            out.warnings
+        );
         assert!(out.warnings[0].starts_with("LOGJAM (MEDIUM)"));
     }
 

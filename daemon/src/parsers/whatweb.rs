@@ -1,9 +1,16 @@
-//! whatweb parser: turns `whatweb -q --log-json=-` output into HTTP services and findings.
-//! Pure function of the bytes: no I/O, no panics; bad output is a `ParseError`.
+//! whatweb parser: turns `whatweb -q --log-json=-` (or `--log-json-verbose`) output into
+//! HTTP services and findings. Pure function of the bytes: no I/O, no panics; bad output
+//! is a `ParseError`.
 //!
 //! Mapping rules:
-//! * The output is a JSON array of objects, one per target (and per redirect hop). `[\n]`
+//! * `--log-json` is a JSON array of objects, one per target (and per redirect hop). `[\n]`
 //!   (every target unreachable: whatweb says so only on stderr) is a valid empty result.
+//! * `--log-json-verbose` is one `[url, status, [[plugin, [match, ...]], ...]]` array per
+//!   line; each becomes the `--log-json` object it stands for (a plugin's `string`,
+//!   `version`, ... of all its matches gathered into lists), so both give the same
+//!   findings. A cut last line keeps the lines before it and sets `partial`; a bad line
+//!   among good ones is a warning.
+//! * An entry without an http(s) target URL is a warning, not a service.
 //! * Without `-q`, whatweb interleaves its coloured one-line summary with the JSON. Such
 //!   output is accepted: when the whole text is not JSON, only the lines that begin with
 //!   `[`, `]`, `,` or `{` are kept and parsed again.
@@ -86,22 +93,29 @@ const SECURITY_HEADERS: &[(&str, bool)] = &[
 ];
 
 pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
-    let entries = read_array(output)?;
     let mut out = ParsedOutput::default();
+    let entries = if is_verbose(output) {
+        read_verbose(output, &mut out)?
+    } else {
+        read_array(output)?
+    };
     let mut services = ServiceSet::default();
     let mut findings = Vec::new();
-    for entry in &entries {
-        let Some(obj) = entry.as_object() else {
-            continue;
-        };
-        let Some(url) = obj
-            .get("target")
-            .and_then(Value::as_str)
-            .and_then(|t| url::Url::parse(t.trim()).ok())
+    for (i, entry) in entries.iter().enumerate() {
+        let target = entry.get("target").and_then(Value::as_str).unwrap_or("");
+        let url = url::Url::parse(target.trim()).ok();
+        let Some((url, host, port)) = url
+            .as_ref()
+            .and_then(|u| Some((u, u.host_str()?, u.port_or_known_default()?)))
         else {
+            out.warnings.push(format!(
+                "entry {}: no http(s) target URL ({:?}), not stored",
+                i + 1,
+                clip(target, 100)
+            ));
             continue;
         };
-        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        let Some(obj) = entry.as_object() else {
             continue;
         };
         let host = unbracket(host);
@@ -123,7 +137,7 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
             tls: https,
         });
         technologies(&mut findings, host, port, plugins);
-        redirects(&mut out.redirects, &url, plugins);
+        redirects(&mut out.redirects, url, plugins);
 
         let status = obj.get("http_status").and_then(Value::as_u64);
         if status.is_some_and(|s| (200..300).contains(&s)) {
@@ -134,6 +148,116 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
     out.findings = dedupe_findings(findings);
     Ok(out)
 }
+
+/// `--log-json-verbose` writes one `[url, status, [[plugin, [match...]]...]]` per line.
+fn is_verbose(output: &[u8]) -> bool {
+    let mut bytes = output.iter().filter(|b| !b.is_ascii_whitespace());
+    bytes.next() == Some(&b'[') && bytes.next() == Some(&b'"')
+}
+
+/// The verbose lines as `--log-json` entries. A cut last line sets `partial`, a bad line
+/// among good ones is a warning; with no good line the first bad one is the error.
+fn read_verbose(output: &[u8], out: &mut ParsedOutput) -> Result<Vec<Value>, ParseError> {
+    let text = String::from_utf8_lossy(output);
+    let ends_cleanly = output.last().is_some_and(|&b| b == b'\n');
+    let lines: Vec<&str> = text.lines().collect();
+    let mut entries = Vec::new();
+    let mut first_error: Option<ParseError> = None;
+    for (i, raw) in lines.iter().enumerate() {
+        let line = raw.trim();
+        if !line.starts_with('[') {
+            continue;
+        }
+        match serde_json::from_str::<Value>(line) {
+            Ok(v) => match verbose_entry(&v) {
+                Some(entry) => entries.push(entry),
+                None => out.warnings.push(format!(
+                    "line {}: not a [url, status, plugins] array",
+                    i + 1
+                )),
+            },
+            Err(e) if i + 1 == lines.len() && !ends_cleanly && e.is_eof() => {
+                if entries.is_empty() {
+                    return Err(json_error(TOOL, &e));
+                }
+                out.partial = Some(format!(
+                    "last line is incomplete JSON: {e}; the {} lines before it kept",
+                    entries.len()
+                ));
+            }
+            Err(e) => {
+                out.warnings.push(format!("line {}: {e}, skipped", i + 1));
+                first_error.get_or_insert(json_error(TOOL, &e));
+            }
+        }
+    }
+    match first_error {
+        Some(e) if entries.is_empty() => Err(e),
+        _ => Ok(entries),
+    }
+}
+
+/// `[url, status, [[name, [{"string": ..., "version": ...}, ...]], ...]]` as the
+/// `--log-json` object `{target, http_status, plugins: {name: {field: [values]}}}`.
+fn verbose_entry(line: &Value) -> Option<Value> {
+    let [url, status, plugins] = line.as_array()?.as_slice() else {
+        return None;
+    };
+    let mut named = Map::new();
+    for plugin in plugins.as_array().into_iter().flatten() {
+        let Some([name, matches]) = plugin.as_array().map(Vec::as_slice) else {
+            continue;
+        };
+        let Some(name) = name.as_str() else {
+            continue;
+        };
+        let mut fields: Map<String, Value> = Map::new();
+        for m in matches
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object)
+        {
+            for field in DETAIL_FIELDS {
+                let values: Vec<Value> = match m.get(*field) {
+                    Some(Value::Array(a)) => a.iter().filter_map(scalar).collect(),
+                    Some(v) => scalar(v).into_iter().collect(),
+                    None => continue,
+                };
+                if let Value::Array(kept) = fields
+                    .entry(field.to_string())
+                    .or_insert_with(|| Value::Array(Vec::new()))
+                {
+                    for v in values {
+                        if !kept.contains(&v) {
+                            kept.push(v);
+                        }
+                    }
+                }
+            }
+        }
+        named.insert(name.to_string(), Value::Object(fields));
+    }
+    let mut obj = Map::new();
+    obj.insert("target".into(), url.clone());
+    obj.insert("http_status".into(), status.clone());
+    obj.insert("plugins".into(), Value::Object(named));
+    Some(Value::Object(obj))
+}
+
+/// A string or number as a JSON string, the way `--log-json` lists plugin values.
+fn scalar(v: &Value) -> Option<Value> {
+    match v {
+        Value::String(s) => Some(Value::String(s.clone())),
+        Value::Number(n) => Some(Value::String(n.to_string())),
+        _ => None,
+    }
+}
+
+/// The plugin fields that carry what was found (the rest is how: regexp, certainty).
+const DETAIL_FIELDS: &[&str] = &[
+    "version", "string", "os", "module", "model", "firmware", "account", "filepath",
+];
 
 fn read_array(output: &[u8]) -> Result<Vec<Value>, ParseError> {
     reject_empty(TOOL, output)?;
@@ -221,9 +345,7 @@ fn technologies(findings: &mut Vec<Finding>, host: &str, port: u16, plugins: &Ma
             None => format!("Technology: {name}"),
         };
         let mut detail = Vec::new();
-        for field in [
-            "version", "string", "os", "module", "model", "firmware", "account", "filepath",
-        ] {
+        for field in DETAIL_FIELDS {
             if let Some(values) = plugin.get(field).and_then(Value::as_array) {
                 let values: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
                 if !values.is_empty() {
@@ -581,5 +703,77 @@ mod tests {
         for name in FIXTURES {
             check_fingerprints(parse, &data(name));
         }
+    }
+
+    #[test]
+    fn verbose_one_line() {
+        let out = parse(&data("whatweb-verbose-one.json")).unwrap();
+        assert_eq!(out.services.len(), 1);
+        let svc = &out.services[0];
+        assert_eq!(
+            (
+                svc.host.as_str(),
+                svc.port,
+                svc.product.as_deref(),
+                svc.version.as_deref()
+            ),
+            ("127.0.0.1", 18731, Some("SimpleHTTP"), Some("0.6"))
+        );
+        let wp = titled(&out, "Technology: WordPress 5.8.1");
+        assert_eq!(wp.severity, Severity::Info);
+        assert!(titled(&out, "Missing security header: X-Frame-Options").port == Some(18731));
+        assert!(out.warnings.is_empty() && out.partial.is_none());
+    }
+
+    #[test]
+    fn verbose_lines_give_what_log_json_gives() {
+        let verbose = parse(&data("whatweb-verbose-two.json")).unwrap();
+        let plain = parse(&data("whatweb-verbose-two-as-log-json.json")).unwrap();
+        assert_eq!(verbose.services.len(), 2, "{:?}", verbose.services);
+        assert_eq!(verbose, plain, "the same run logged both ways");
+
+        // A cut last line keeps the first; a bad line among good ones is a warning.
+        let full = data("whatweb-verbose-two.json");
+        let cut = parse(&full[..full.len() - 40]).unwrap();
+        assert_eq!(cut.services.len(), 1);
+        assert!(cut.partial.is_some());
+        let first_end = full.iter().position(|&b| b == b'\n').unwrap();
+        check_truncated(parse, &[&full[..first_end - 40]]);
+        let garbled = [&full[..=first_end], b"[\"http://x/\",200,[oops]]\n"].concat();
+        let out = parse(&garbled).unwrap();
+        assert_eq!(
+            (out.services.len(), out.warnings.len()),
+            (1, 1),
+            "{:?}",
+            out.warnings
+        );
+        check_malformed(parse, &[b"[\"http://x/\",200,[oops]]\n"]);
+        let odd =
+            parse(b"[\"not a url\",200,[]]\n[\"http://h:81/\",null,[[\"X\",[{\"version\":7}]]]]\n")
+                .unwrap();
+        assert_eq!(odd.warnings.len(), 1, "{:?}", odd.warnings);
+        assert_eq!(odd.services[0].port, 81);
+        assert_eq!(titled(&odd, "Technology: X 7").evidence, "X");
+    }
+
+    #[test]
+    fn real_reports() {
+        use super::super::testkit::check_real_reports;
+        // whatweb writes no CVE ids; every target of a file must become a service.
+        check_real_reports(
+            TOOL,
+            |bytes| {
+                let out = parse(bytes)?;
+                let text = String::from_utf8_lossy(bytes);
+                let targets = text.matches("\"target\"").count()
+                    + text.lines().filter(|l| l.starts_with("[\"")).count();
+                assert!(out.services.len() <= targets && (targets == 0) == out.services.is_empty());
+                assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+                Ok(out)
+            },
+            &[],
+            |bytes| crate::parsers::normalize::cves_in_text(&String::from_utf8_lossy(bytes)),
+            &[],
+        );
     }
 }
