@@ -25,9 +25,10 @@
 //! * A match with no host at all (dns, javascript, code templates) is kept on the run's
 //!   target (`parse_on`'s default host), with no port; without one it becomes a warning.
 //! * nuclei reports no services: it does not identify them, other tools do.
-//! * A last line cut short (no newline, incomplete JSON) keeps the lines before it and
-//!   sets `partial`; an invalid line among valid ones is a warning. Output with no valid
-//!   match line at all but an invalid one -> `Truncated` (cut) or `Malformed`.
+//! * A last line cut short (no newline, incomplete JSON), or an array cut inside, keeps the
+//!   matches before it and sets `partial`; an invalid line among valid ones is a warning.
+//!   Output with no complete match but a cut one -> `Truncated`; with no valid match line
+//!   but an invalid one, or an array followed by other data -> `Malformed`.
 
 use std::net::IpAddr;
 
@@ -52,10 +53,7 @@ pub fn parse_on(output: &[u8], default_host: &str) -> Result<ParsedOutput, Parse
     let first = output.iter().find(|b| !b.is_ascii_whitespace());
     let mut out = ParsedOutput::default();
     let records = if first == Some(&b'[') {
-        match serde_json::from_slice::<Value>(output).map_err(|e| json_error(TOOL, &e))? {
-            Value::Array(items) => items,
-            _ => return Err(not_an_array()),
-        }
+        read_array(output, &mut out)?
     } else {
         read_lines(output, &mut out)?
     };
@@ -76,11 +74,57 @@ pub fn parse_on(output: &[u8], default_host: &str) -> Result<ParsedOutput, Parse
     Ok(out)
 }
 
-fn not_an_array() -> ParseError {
-    ParseError::Malformed {
-        tool: TOOL,
-        reason: "expected a JSON array of matches".into(),
+/// The `-json-export` array, element by element, so that an array cut short keeps the
+/// matches written before the cut (`partial`); with none complete it is `Truncated`.
+fn read_array(output: &[u8], out: &mut ParsedOutput) -> Result<Vec<Value>, ParseError> {
+    let start = output.iter().position(|&b| b == b'[').map_or(0, |i| i + 1);
+    let mut pos = start;
+    let mut items = Vec::new();
+    loop {
+        let rest = output.get(pos..).unwrap_or_default();
+        let skip = rest
+            .iter()
+            .position(|b| !(b.is_ascii_whitespace() || *b == b','))
+            .unwrap_or(rest.len());
+        pos += skip;
+        match output.get(pos) {
+            Some(b']') => break,
+            None => {
+                let why = "the JSON array ends early (no closing ']')";
+                if items.is_empty() {
+                    return Err(ParseError::Truncated {
+                        tool: TOOL,
+                        reason: why.into(),
+                    });
+                }
+                out.partial = Some(format!("{why}; the {} matches before it kept", items.len()));
+                return Ok(items);
+            }
+            Some(_) => {}
+        }
+        let mut stream = serde_json::Deserializer::from_slice(&output[pos..]).into_iter::<Value>();
+        match stream.next() {
+            Some(Ok(v)) => items.push(v),
+            Some(Err(e)) if e.is_eof() && !items.is_empty() => {
+                out.partial = Some(format!(
+                    "the JSON array ends inside a match: {e}; the {} matches before it kept",
+                    items.len()
+                ));
+                return Ok(items);
+            }
+            Some(Err(e)) => return Err(json_error(TOOL, &e)),
+            None => break,
+        }
+        pos += stream.byte_offset();
     }
+    let trailing = output.get(pos + 1..).unwrap_or_default();
+    if !trailing.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Malformed {
+            tool: TOOL,
+            reason: "unexpected data after the JSON array".into(),
+        });
+    }
+    Ok(items)
 }
 
 /// The JSON objects of a JSON-lines output. A cut last line sets `partial`, a bad line
@@ -378,7 +422,7 @@ mod tests {
         assert_eq!(parse(b"\n\n").unwrap(), ParsedOutput::default());
         let full = sample();
         let first_line = full.iter().position(|&b| b == b'\n').unwrap();
-        check_truncated(parse, &[&full[..first_line - 30], b"[{\"a\":1}"]);
+        check_truncated(parse, &[&full[..first_line - 30]]);
         check_malformed(
             parse,
             &[b"{\"template-id\": oops}\n", b"{\"a\":1\n{\"b\n", b"[{}]x"],
@@ -452,6 +496,12 @@ mod tests {
         let lines: Vec<&str> = std::str::from_utf8(V2).unwrap().lines().collect();
         let array = format!("[\n  {}\n]\n", lines.join(",\n  "));
         assert_eq!(parse(array.as_bytes()).unwrap(), parse(V2).unwrap());
+        // Cut inside the last match: the three before it are kept, the run is partial.
+        let cut = parse(&array.as_bytes()[..array.len() - 20]).unwrap();
+        assert_eq!(cut.findings.len(), 3);
+        assert!(cut.partial.is_some());
+        check_truncated(parse, &[b"[", b"[ {\"templateID\":\"x\""]);
+        check_malformed(parse, &[b"[{}] x", b"[{} {]"]);
         assert_eq!(parse(b"[]").unwrap(), ParsedOutput::default());
         let odd = parse(br#"[{"templateID":"x","host":"h"}, 7]"#).unwrap();
         assert_eq!((odd.findings.len(), odd.warnings.len()), (1, 1));
@@ -515,25 +565,9 @@ mod tests {
                 "ostorlab__invalid_nuclei_result.json",
                 "not JSON: a comma is missing after \"cve-id\":null",
             )],
-            |bytes| {
-                // The ids nuclei classifies (cve-id, template id); references and
-                // descriptions may name other CVEs in passing, which are not findings.
-                String::from_utf8_lossy(bytes)
-                    .lines()
-                    .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-                    .flat_map(|v| {
-                        let mut ids = cves_in_text(
-                            &v.pointer("/info/classification/cve-id")
-                                .map(Value::to_string)
-                                .unwrap_or_default(),
-                        );
-                        ids.extend(
-                            text_of(&v, &["/template-id", "/templateID"]).and_then(normalize_cve),
-                        );
-                        ids
-                    })
-                    .collect()
-            },
+            // Every id written anywhere in a file (classification, template id, but also
+            // descriptions and references) must be on a finding: none is excused.
+            |bytes| cves_in_text(&String::from_utf8_lossy(bytes)),
             &[],
         );
     }
