@@ -4,7 +4,8 @@
 //!
 //! Mapping rules:
 //! * JSON lines: each line is one template match. Lines that do not start with '{' (log
-//!   lines, if stderr was merged) are skipped; lines with `"matcher-status": false` (failed
+//!   lines, if stderr was merged) are skipped with one warning saying how many; text with
+//!   no JSON line at all is `Malformed` (not nuclei JSON output). Lines with `"matcher-status": false` (failed
 //!   matches, printed with `-ms`) are skipped. No output at all is a valid empty result:
 //!   nuclei prints nothing when nothing matched. Output whose first character is '[' is
 //!   the `-json-export` array of the same objects.
@@ -135,9 +136,13 @@ fn read_lines(output: &[u8], out: &mut ParsedOutput) -> Result<Vec<Value>, Parse
     let lines: Vec<&str> = text.lines().collect();
     let mut records = Vec::new();
     let mut first_error = None;
+    let mut skipped: Vec<(usize, &str)> = Vec::new();
     for (i, raw) in lines.iter().enumerate() {
         let line = raw.trim();
         if !line.starts_with('{') {
+            if !line.is_empty() {
+                skipped.push((i + 1, line));
+            }
             continue;
         }
         match serde_json::from_str::<Value>(line) {
@@ -158,6 +163,19 @@ fn read_lines(output: &[u8], out: &mut ParsedOutput) -> Result<Vec<Value>, Parse
                 first_error.get_or_insert(why);
             }
         }
+    }
+    if let Some(&(n, line)) = skipped.first() {
+        let what = format!("line {n}: {:?}", clip(line, 80));
+        if records.is_empty() && first_error.is_none() {
+            return Err(ParseError::Malformed {
+                tool: TOOL,
+                reason: format!("no JSON match in the output ({what})"),
+            });
+        }
+        out.warnings.push(format!(
+            "{} lines that are not JSON matches skipped (first, {what})",
+            skipped.len()
+        ));
     }
     match first_error {
         Some(reason) if records.is_empty() => Err(ParseError::Malformed { tool: TOOL, reason }),
@@ -400,9 +418,11 @@ mod tests {
             2,
             "a match without any host is not a finding"
         );
-        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert_eq!(out.warnings.len(), 2, "{:?}", out.warnings);
+        assert!(out.warnings[0]
+            .starts_with("1 lines that are not JSON matches skipped (first, line 4: \"[]\")"));
         assert!(
-            out.warnings[0].contains("nohost (Nowhere)"),
+            out.warnings[1].contains("nohost (Nowhere)"),
             "{:?}",
             out.warnings
         );
@@ -425,7 +445,12 @@ mod tests {
         check_truncated(parse, &[&full[..first_line - 30]]);
         check_malformed(
             parse,
-            &[b"{\"template-id\": oops}\n", b"{\"a\":1\n{\"b\n", b"[{}]x"],
+            &[
+                b"Nuclei console text, not -jsonl\n[INF] 0 results\n",
+                b"{\"template-id\": oops}\n",
+                b"{\"a\":1\n{\"b\n",
+                b"[{}]x",
+            ],
         );
     }
 
@@ -445,8 +470,8 @@ mod tests {
         check_fingerprints(parse, &sample());
         let twice = [sample(), sample()].concat();
         assert_eq!(
-            parse(&twice).unwrap(),
-            parse(&sample()).unwrap(),
+            parse(&twice).unwrap().findings,
+            parse(&sample()).unwrap().findings,
             "a repeated line is one finding"
         );
     }
