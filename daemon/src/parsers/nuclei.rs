@@ -11,7 +11,8 @@
 //!   the `-json-export` array of the same objects.
 //! * Keys of every version: 3.x `template-id`, `matcher-name`, `matched-at`,
 //!   `extracted-results`; before 3.0 `templateID`, `matcher_name`, `matched`,
-//!   `extracted_results`, and `host` without `ip`/`port`.
+//!   `extracted_results`, and `host` without `ip`/`port`. The matcher name (else the
+//!   extractor name) tells matches of one template apart.
 //! * Severity = `info.severity`: info, low, medium, high, critical as is; "unknown" or
 //!   anything else -> Info.
 //! * Title = `info.name` (fallback the template id); cve = every CVE id in
@@ -200,7 +201,16 @@ fn finding(obj: &Value, default_host: Option<&str>) -> Result<Option<Finding>, S
     .unwrap_or("unknown-template");
     let title = text_of(obj, &["/info/name", "/name"]).unwrap_or(template);
     let matched = text_of(obj, &["/matched-at", "/matched"]).unwrap_or_default();
-    let matcher = text_of(obj, &["/matcher-name", "/matcher_name"]);
+    // The matcher tells apart matches of one template; else the extractor that fired.
+    let matcher = text_of(
+        obj,
+        &[
+            "/matcher-name",
+            "/matcher_name",
+            "/extractor-name",
+            "/extractor_name",
+        ],
+    );
     let extracted = extracted(obj);
     let (host, port) = match (endpoint(obj), default_host) {
         (Some(ep), _) => ep,
@@ -480,7 +490,7 @@ mod tests {
     /// `matcher_name`, `matched`, `extracted_results`, `host` with no `ip`/`port`).
     const V2: &[u8] = br#"{"templateID":"tech-detect","info":{"name":"Wappalyzer Technology Detection","severity":"info"},"matcher_name":"nginx","type":"http","host":"https://scanme.example:8443","matched":"https://scanme.example:8443/"}
 {"templateID":"tech-detect","info":{"name":"Wappalyzer Technology Detection","severity":"info"},"matcher_name":"php","type":"http","host":"https://scanme.example:8443","matched":"https://scanme.example:8443/"}
-{"templateID":"openssh-detect","info":{"name":"OpenSSH Service - Detect","severity":"info"},"type":"network","host":"127.0.0.1:22","matched":"127.0.0.1:22","extracted_results":["SSH-2.0-OpenSSH_8.2p1"]}
+{"templateID":"openssh-detect","info":{"name":"OpenSSH Service - Detect","severity":"info"},"extractor_name":"banner","type":"network","host":"127.0.0.1:22","matched":"127.0.0.1:22","extracted_results":["SSH-2.0-OpenSSH_8.2p1"]}
 {"templateID":"CVE-2018-15473","info":{"name":"OpenSSH Username Enumeration","severity":"medium"},"type":"network","host":"https://10.0.0.9","matched":"10.0.0.9:22"}
 "#;
 
@@ -495,7 +505,7 @@ mod tests {
             (nginx.host.as_str(), nginx.port),
             ("scanme.example", Some(8443))
         );
-        let ssh = get(&out, "openssh-detect@127.0.0.1:22");
+        let ssh = get(&out, "openssh-detect:banner@127.0.0.1:22");
         assert_eq!((ssh.host.as_str(), ssh.port), ("127.0.0.1", Some(22)));
         assert!(
             ssh.detail.contains("SSH-2.0-OpenSSH_8.2p1"),
