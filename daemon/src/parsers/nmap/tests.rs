@@ -1,250 +1,5 @@
-//! nmap parser: turns `nmap -oX -` XML into services and findings. Pure function of the
-//! bytes: no I/O, no panics; bad output is a `ParseError`.
-//!
-//! Mapping rules:
-//! * Every `<port>` whose state is `open` (on a host that is not `down`) gives a Service:
-//!   host = the ipv4 address, else the ipv6 one, else the first hostname; proto, port,
-//!   `service@name` ("unknown" when absent), product, version. `tunnel="ssl"` sets
-//!   `tls = true`, and such an "http" service is reported as "https". Ports in any other
-//!   state (closed, filtered, open|filtered) and `extraports` give nothing.
-//! * Each open port also gives an Info finding "Open port 18080/tcp: http" whose detail is
-//!   product, version and extrainfo (evidence "port").
-//! * NSE scripts on an open port (and `hostscript` ones, without port): a script holding
-//!   vulns-library tables (a `<table>` with an `<elem key="state">`) gives one finding per
-//!   table: state VULNERABLE... -> High, LIKELY VULNERABLE -> Medium, anything else (NOT
-//!   VULNERABLE, UNKNOWN) -> none. Title = the table's `title` elem, CVEs from
-//!   `table[@key=ids]` ("CVE:CVE-2011-3192"), evidence = "<script id>:<table key>".
-//!   Any other script gives an Info finding titled with the script id, detail = its
-//!   output clipped to 500 characters, evidence = the script id.
-//! * `runstats/finished@exit="error"` -> `ToolReported` with `errormsg`.
-//! * Input that ends before `</nmaprun>` -> `Truncated`; empty output (nmap prints no XML
-//!   when it refuses to start, e.g. -sS without root) and non-XML -> `Malformed`.
-//!   A scan with no open port (all closed, or no `<port>` at all) is a valid empty result.
+//! Tests of the nmap parser: fixtures in tests/data, hand-made shapes after real reports.
 
-use picket_protocol::{Finding, Service, Severity};
-
-use super::normalize::{clip, dedupe_findings, normalize_cve, ServiceSet};
-use super::xml_tree::{parse_xml_streaming, XmlNode};
-use super::{new_finding, ParseError, ParsedOutput};
-
-const TOOL: &str = "nmap";
-const MAX_DETAIL: usize = 500;
-
-pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
-    let mut services = ServiceSet::default();
-    let mut findings = Vec::new();
-    // Hosts are read as each one closes and then dropped: memory is one host's tree, not
-    // the whole report's (see parse_xml_streaming).
-    let root = parse_xml_streaming(TOOL, output, "nmaprun", "host", |host| {
-        read_host(&host, &mut services, &mut findings)
-    })?;
-
-    // nmap writes <runstats> last: an error there voids the hosts read before it.
-    if let Some(finished) = root.child("runstats").and_then(|r| r.child("finished")) {
-        if finished
-            .attr("exit")
-            .is_some_and(|e| e.eq_ignore_ascii_case("error"))
-        {
-            let message = finished
-                .attr_nonempty("errormsg")
-                .unwrap_or("nmap exited with an error");
-            return Err(ParseError::ToolReported {
-                tool: TOOL,
-                message: message.to_string(),
-            });
-        }
-    }
-    Ok(ParsedOutput {
-        services: services.into_vec(),
-        findings: dedupe_findings(findings),
-        ..ParsedOutput::default()
-    })
-}
-
-/// One `<host>`'s open ports as services and findings, and its host scripts' findings.
-fn read_host(host: &XmlNode, services: &mut ServiceSet, findings: &mut Vec<Finding>) {
-    let state = host
-        .child("status")
-        .and_then(|s| s.attr("state"))
-        .unwrap_or("up");
-    if state.eq_ignore_ascii_case("down") {
-        return;
-    }
-    let Some(addr) = host_address(host) else {
-        return;
-    };
-    for port in host
-        .children_named("ports")
-        .flat_map(|p| p.children_named("port"))
-    {
-        let open = port.child("state").and_then(|s| s.attr("state")) == Some("open");
-        let Some(portid) = port
-            .attr("portid")
-            .and_then(|p| p.trim().parse::<u16>().ok())
-        else {
-            continue;
-        };
-        if !open {
-            continue;
-        }
-        let svc = service(addr, portid, port);
-        findings.push(open_port_finding(&svc, port.child("service")));
-        for script in port.children_named("script") {
-            script_findings(findings, addr, Some(portid), script);
-        }
-        services.push(svc);
-    }
-    for script in host
-        .children_named("hostscript")
-        .flat_map(|h| h.children_named("script"))
-    {
-        script_findings(findings, addr, None, script);
-    }
-}
-
-fn host_address(host: &XmlNode) -> Option<&str> {
-    let by_type = |t: &str| {
-        host.children_named("address")
-            .find(|a| a.attr("addrtype") == Some(t))
-            .and_then(|a| a.attr_nonempty("addr"))
-    };
-    by_type("ipv4").or_else(|| by_type("ipv6")).or_else(|| {
-        host.child("hostnames").and_then(|h| {
-            h.children_named("hostname")
-                .find_map(|n| n.attr_nonempty("name"))
-        })
-    })
-}
-
-fn service(addr: &str, port: u16, port_el: &XmlNode) -> Service {
-    let svc = port_el.child("service");
-    let get = |k: &str| svc.and_then(|s| s.attr_nonempty(k)).map(str::to_string);
-    let tls = svc.and_then(|s| s.attr("tunnel")) == Some("ssl");
-    let mut name = get("name").unwrap_or_else(|| "unknown".to_string());
-    if tls && name == "http" {
-        name = "https".to_string();
-    }
-    Service {
-        host: addr.to_string(),
-        port,
-        proto: port_el
-            .attr_nonempty("protocol")
-            .unwrap_or("tcp")
-            .to_string(),
-        name,
-        product: get("product"),
-        version: get("version"),
-        tls,
-    }
-}
-
-fn open_port_finding(svc: &Service, svc_el: Option<&XmlNode>) -> Finding {
-    let mut detail = [svc.product.as_deref(), svc.version.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if let Some(extra) = svc_el.and_then(|s| s.attr_nonempty("extrainfo")) {
-        if !detail.is_empty() {
-            detail.push(' ');
-        }
-        detail.push_str(&format!("({extra})"));
-    }
-    new_finding(
-        TOOL,
-        &svc.host,
-        Some(svc.port),
-        Severity::Info,
-        format!("Open port {}/{}: {}", svc.port, svc.proto, svc.name),
-        detail,
-        Vec::new(),
-        "port",
-    )
-}
-
-fn script_findings(findings: &mut Vec<Finding>, addr: &str, port: Option<u16>, script: &XmlNode) {
-    let id = script.attr_nonempty("id").unwrap_or("nse-script");
-    let vuln_tables: Vec<&XmlNode> = script
-        .children_named("table")
-        .filter(|t| elem(t, "state").is_some())
-        .collect();
-    if vuln_tables.is_empty() {
-        let output = script.attr("output").unwrap_or_default();
-        findings.push(new_finding(
-            TOOL,
-            addr,
-            port,
-            Severity::Info,
-            id,
-            clip(output, MAX_DETAIL),
-            Vec::new(),
-            id,
-        ));
-        return;
-    }
-    for table in vuln_tables {
-        let state = elem(table, "state")
-            .unwrap_or_default()
-            .to_ascii_uppercase();
-        let severity = if state.starts_with("VULNERABLE") {
-            Severity::High
-        } else if state.starts_with("LIKELY VULNERABLE") {
-            Severity::Medium
-        } else {
-            continue;
-        };
-        let key = table.attr_nonempty("key");
-        let title = elem(table, "title").or(key).unwrap_or(id);
-        let mut cve: Vec<String> = table
-            .children_named("table")
-            .filter(|t| t.attr("key") == Some("ids"))
-            .flat_map(|t| t.children_named("elem"))
-            .filter_map(|e| normalize_cve(e.text_trim()))
-            .collect();
-        if let Some(k) = key.and_then(normalize_cve) {
-            if !cve.contains(&k) {
-                cve.push(k);
-            }
-        }
-        let description: Vec<&str> = table
-            .children_named("table")
-            .filter(|t| t.attr("key") == Some("description"))
-            .flat_map(|t| t.children_named("elem"))
-            .map(XmlNode::text_trim)
-            .collect();
-        let mut detail = format!("{id}: State: {state}.");
-        if !description.is_empty() {
-            detail.push(' ');
-            detail.push_str(&description.join(" "));
-        }
-        if let Some(date) = elem(table, "disclosure") {
-            detail.push_str(&format!(" Disclosed {date}."));
-        }
-        let evidence = format!("{id}:{}", key.unwrap_or(title));
-        findings.push(new_finding(
-            TOOL,
-            addr,
-            port,
-            severity,
-            title,
-            clip(&detail, MAX_DETAIL),
-            cve,
-            evidence,
-        ));
-    }
-}
-
-/// Text of the direct `<elem key="...">` child.
-fn elem<'a>(table: &'a XmlNode, key: &str) -> Option<&'a str> {
-    table
-        .children_named("elem")
-        .find(|e| e.attr("key") == Some(key))
-        .map(XmlNode::text_trim)
-        .filter(|t| !t.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
     use super::super::testkit::{
         check_fingerprints, check_hostile, check_malformed, check_truncated, data, lacks,
     };
@@ -507,5 +262,26 @@ mod tests {
             .iter()
             .all(|s| s.product.as_deref() == Some("Srv")));
         assert_eq!(svc(&out, 50_000).host, "10.0.0.0");
+    }
+
+mod corpus_dump_tmp {
+    #[test]
+    #[ignore]
+    fn dump() {
+        let dir = "/work/shared/real-reports/nmap";
+        let mut all = serde_json::Map::new();
+        let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        names.sort();
+        for p in names {
+            let b = std::fs::read(&p).unwrap();
+            let v = match super::parse(&b) {
+                Ok(o) => serde_json::json!({
+                    "hosts": o.hosts, "services": o.services, "findings": o.findings,
+                    "warnings": o.warnings, "partial": o.partial}),
+                Err(e) => serde_json::json!({"error": e.to_string()}),
+            };
+            all.insert(p.file_name().unwrap().to_string_lossy().into_owned(), v);
+        }
+        std::fs::write("/tmp/picket-nmap.json", serde_json::to_string_pretty(&all).unwrap()).unwrap();
     }
 }
