@@ -165,7 +165,9 @@ pub(crate) fn decode_input(input: &[u8]) -> (std::borrow::Cow<'_, str>, Option<S
     let bad = input.iter().filter(|b| !b.is_ascii()).count();
     if declares_latin1(input) {
         let text: String = input.iter().map(|&b| char::from(b)).collect();
-        let note = format!("input is not UTF-8: decoded as the ISO-8859-1 it declares ({bad} non-ASCII bytes)");
+        let note = format!(
+            "input is not UTF-8: decoded as the ISO-8859-1 it declares ({bad} non-ASCII bytes)"
+        );
         return (std::borrow::Cow::Owned(text), Some(note));
     }
     let text = String::from_utf8_lossy(input).into_owned();
@@ -186,9 +188,18 @@ fn declares_latin1(input: &[u8]) -> bool {
     else {
         return false;
     };
-    ["iso-8859-1", "iso8859-1", "latin1", "latin-1", "windows-1252", "us-ascii"]
-        .iter()
-        .any(|enc| decl.contains(&format!("encoding=\"{enc}\"")) || decl.contains(&format!("encoding='{enc}'")))
+    [
+        "iso-8859-1",
+        "iso8859-1",
+        "latin1",
+        "latin-1",
+        "windows-1252",
+        "us-ascii",
+    ]
+    .iter()
+    .any(|enc| {
+        decl.contains(&format!("encoding=\"{enc}\"")) || decl.contains(&format!("encoding='{enc}'"))
+    })
 }
 
 /// The open elements while the events come in; the root is done when its end comes.
@@ -411,6 +422,22 @@ mod tests {
     }
 
     #[test]
+    fn input_that_is_not_utf8_is_decoded_with_a_note() {
+        let (text, note) = decode_input("<r>café</r>".as_bytes());
+        assert!(matches!(text, std::borrow::Cow::Borrowed("<r>café</r>")) && note.is_none());
+        // Latin-1 as declared, even after a licence comment.
+        let latin =
+            b"<!-- licence --><?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><r>caf\xe9</r>";
+        let (text, note) = decode_input(latin);
+        assert!(text.ends_with("<r>caf\u{e9}</r>"), "{text}");
+        assert!(note.unwrap().contains("ISO-8859-1"));
+        let (text, note) = decode_input(b"<r>caf\xe9</r>");
+        assert_eq!(text, "<r>caf\u{fffd}</r>");
+        assert!(note.unwrap().contains("U+FFFD"));
+        assert_eq!(parse_xml("t", latin, "r").unwrap().text, "caf\u{e9}");
+    }
+
+    #[test]
     fn streamed_children_are_visited_in_order_and_not_kept() {
         let doc = br#"<r><h n="1"><p/></h><s/><h n="2"/><x><h n="nested"/></x></r>"#;
         let mut seen = Vec::new();
@@ -439,6 +466,9 @@ mod tests {
         assert_eq!(kept, ["s"]);
         // Cut before the root opened: nothing to keep, an error.
         let early = parse_xml_streaming("t", b"<?xml version=\"1.0\"?>", "r", "h", |_| {});
-        assert!(matches!(early, Err(ParseError::Truncated { .. })), "{early:?}");
+        assert!(
+            matches!(early, Err(ParseError::Truncated { .. })),
+            "{early:?}"
+        );
     }
 }

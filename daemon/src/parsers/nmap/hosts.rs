@@ -15,6 +15,10 @@ use picket_protocol::{Host, HostName, OsMatch};
 
 use super::XmlNode;
 
+/// nmap writes a few names and at most a few dozen OS guesses per host; more is hostile
+/// input, and keeping them bounded keeps their de-duplication linear in the report.
+const MAX_LISTED: usize = 64;
+
 pub(super) fn host_address(host: &XmlNode) -> Option<&str> {
     address_of(host, "ipv4")
         .or_else(|| address_of(host, "ipv6"))
@@ -37,6 +41,7 @@ pub(super) fn host_record(host: &XmlNode, address: &str) -> Host {
     for name in host
         .children_named("hostnames")
         .flat_map(|h| h.children_named("hostname"))
+        .take(MAX_LISTED)
     {
         let Some(n) = name.attr_nonempty("name") else {
             continue;
@@ -52,6 +57,7 @@ pub(super) fn host_record(host: &XmlNode, address: &str) -> Host {
     let mut os: Vec<OsMatch> = host
         .children_named("os")
         .flat_map(|o| o.children_named("osmatch"))
+        .take(MAX_LISTED)
         .filter_map(|m| {
             Some(OsMatch {
                 name: m.attr_nonempty("name")?.to_string(),
@@ -63,6 +69,7 @@ pub(super) fn host_record(host: &XmlNode, address: &str) -> Host {
     for class in host
         .children_named("os")
         .flat_map(|o| o.children_named("osclass"))
+        .take(MAX_LISTED)
         .filter_map(os_class)
     {
         match os.iter_mut().position(|m| m.accuracy == class.accuracy) {
@@ -77,7 +84,7 @@ pub(super) fn host_record(host: &XmlNode, address: &str) -> Host {
         }
     }
     // Stable: nmap's own order stays among equal accuracies.
-    os.sort_by(|a, b| b.accuracy.cmp(&a.accuracy));
+    os.sort_by_key(|m| std::cmp::Reverse(m.accuracy));
     let mac = host
         .children_named("address")
         .find(|a| a.attr("addrtype") == Some("mac"));
@@ -89,7 +96,9 @@ pub(super) fn host_record(host: &XmlNode, address: &str) -> Host {
             .map(str::to_string),
         hostnames,
         os,
-        mac: mac.and_then(|m| m.attr_nonempty("addr")).map(str::to_string),
+        mac: mac
+            .and_then(|m| m.attr_nonempty("addr"))
+            .map(str::to_string),
         vendor: mac
             .and_then(|m| m.attr_nonempty("vendor"))
             .map(str::to_string),
@@ -102,7 +111,9 @@ pub(super) fn host_record(host: &XmlNode, address: &str) -> Host {
 /// match has are one guess of their own, named "A or B".
 fn os_class(class: &XmlNode) -> Option<OsMatch> {
     let vendor = class.attr_nonempty("vendor");
-    let family = class.attr_nonempty("osfamily").filter(|f| Some(*f) != vendor);
+    let family = class
+        .attr_nonempty("osfamily")
+        .filter(|f| Some(*f) != vendor);
     let mut name = [vendor, family, class.attr_nonempty("osgen")]
         .into_iter()
         .flatten()
@@ -151,7 +162,7 @@ impl HostSet {
             kept.state = host.state.or(kept.state.take());
         }
         for name in host.hostnames {
-            if !kept.hostnames.contains(&name) {
+            if kept.hostnames.len() < MAX_LISTED && !kept.hostnames.contains(&name) {
                 kept.hostnames.push(name);
             }
         }

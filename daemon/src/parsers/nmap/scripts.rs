@@ -17,8 +17,8 @@ use std::collections::HashSet;
 
 use picket_protocol::{Finding, Severity};
 
-use super::super::normalize::{clip, normalize_cve};
 use super::super::new_finding;
+use super::super::normalize::{clip, normalize_cve};
 use super::{vulners, XmlNode, MAX_DETAIL, TOOL};
 
 /// Where a script ran: the finding's host and port.
@@ -116,7 +116,10 @@ fn vulscan_finding(at: At<'_>, id: &str, script: &XmlNode) -> Option<Finding> {
     let output = script.attr("output").unwrap_or_default();
     let mut databases: Vec<(String, usize)> = Vec::new();
     let mut entries: Vec<&str> = Vec::new();
-    for line in output.lines().map(|l| l.trim().trim_start_matches('|').trim()) {
+    for line in output
+        .lines()
+        .map(|l| l.trim().trim_start_matches('|').trim())
+    {
         if line.starts_with('[') {
             entries.push(line);
             if let Some((_, n)) = databases.last_mut() {
@@ -253,10 +256,9 @@ fn find_cve_prefix(bytes: &[u8], from: usize) -> Option<usize> {
 /// End of "YYYY-NNNN..." starting at `from`: digits, one dash, digits.
 fn cve_end(bytes: &[u8], from: usize) -> usize {
     let digits_from = |i: usize| {
-        bytes
-            .get(i..)
-            .map_or(0, |rest| rest.iter().take_while(|b| b.is_ascii_digit()).count())
-            + i
+        bytes.get(i..).map_or(0, |rest| {
+            rest.iter().take_while(|b| b.is_ascii_digit()).count()
+        }) + i
     };
     let year_end = digits_from(from);
     if bytes.get(year_end) != Some(&b'-') {

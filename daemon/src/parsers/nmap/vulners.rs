@@ -32,6 +32,9 @@ use super::{XmlNode, TOOL};
 /// substance, so they get more room than a script's output.
 const MAX_LIST_DETAIL: usize = 4000;
 
+/// How many CPEs and related ids one CVE's finding names.
+const MAX_LISTED: usize = 64;
+
 /// One line of vulners' list.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -100,11 +103,14 @@ pub(super) fn findings(out: &mut Vec<Finding>, at: At<'_>, script: &XmlNode) {
             });
             let Some(rec) = cves.get_mut(i) else { continue };
             rec.cvss = max_score(rec.cvss, entry.cvss);
-            if !rec.cpes.contains(&entry.cpe) {
+            // Bounded lists: a hostile output naming one CVE a million times must not
+            // make the de-duplication quadratic (the detail is clipped long before).
+            if rec.cpes.len() < MAX_LISTED && !rec.cpes.contains(&entry.cpe) {
                 rec.cpes.push(entry.cpe.clone());
             }
             rec.exploit |= entry.exploit;
-            if !is_cve_itself && !rec.related.contains(&entry.id) {
+            if !is_cve_itself && rec.related.len() < MAX_LISTED && !rec.related.contains(&entry.id)
+            {
                 rec.related.push(entry.id.clone());
             }
         }
@@ -125,7 +131,11 @@ pub(super) fn findings(out: &mut Vec<Finding>, at: At<'_>, script: &XmlNode) {
         }
     }
     out.extend(cves.iter().map(|rec| cve_finding(at, rec)));
-    out.extend(others.iter().map(|(cpe, list)| other_finding(at, cpe, list)));
+    out.extend(
+        others
+            .iter()
+            .map(|(cpe, list)| other_finding(at, cpe, list)),
+    );
 }
 
 fn max_score(a: Option<f32>, b: Option<f32>) -> Option<f32> {
@@ -228,7 +238,11 @@ fn other_finding(at: At<'_>, cpe: &str, list: &[Entry]) -> Finding {
     let items: Vec<String> = list
         .iter()
         .map(|e| {
-            let mut s = format!("{} ({}", e.id, if e.kind.is_empty() { "?" } else { &e.kind });
+            let mut s = format!(
+                "{} ({}",
+                e.id,
+                if e.kind.is_empty() { "?" } else { &e.kind }
+            );
             if let Some(c) = e.cvss {
                 s.push_str(&format!(", CVSS {c:.1}"));
             }
