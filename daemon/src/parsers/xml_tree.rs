@@ -64,29 +64,58 @@ impl XmlNode {
 ///   (a killed or timed-out tool leaves exactly that);
 /// * anything else that is not well-formed, or a different root -> `Malformed`.
 ///
-/// Everything after the root's end tag is ignored.
+/// Everything after the root's end tag is ignored. Input that is not UTF-8 is decoded as
+/// `decode_input` says.
 pub(crate) fn parse_xml(
     tool: &'static str,
     input: &[u8],
     root: &str,
 ) -> Result<XmlNode, ParseError> {
-    parse_xml_streaming(tool, input, root, "", |_| {})
+    let doc = parse_xml_streaming(tool, input, root, "", |_| {})?;
+    match doc.cut {
+        Some(cut) => Err(cut.error),
+        None => Ok(doc.root),
+    }
+}
+
+/// A document read by `parse_xml_streaming`.
+#[derive(Debug)]
+pub(crate) struct StreamedDoc {
+    /// The root element without its streamed children. When the input was cut, the part
+    /// of it that was complete: children closed before the cut, nothing of the open ones.
+    pub root: XmlNode,
+    /// Set when the input ends after the root element opened but before it closed.
+    pub cut: Option<Cut>,
+    /// What the reader had to repair to read the input at all (bytes that are not UTF-8).
+    pub notes: Vec<String>,
+}
+
+/// Where a document was cut.
+#[derive(Debug)]
+pub(crate) struct Cut {
+    /// What `parse_xml` returns for this input (always `Truncated`).
+    pub error: ParseError,
+    /// The elements open at the cut, the root first: the innermost is incomplete.
+    pub open: Vec<String>,
 }
 
 /// `parse_xml`, except that each child of the root named `streamed` is handed to `visit`
 /// as soon as it is closed, and not kept in the root: a report of many hosts is then held
 /// one host at a time, not as one tree of the whole document (about 1 KB per nmap
-/// `<port>`, 2.3 GiB of daemon memory for a 100 MB report). The errors are `parse_xml`'s,
-/// found where `parse_xml` finds them: children visited before an error are not undone.
+/// `<port>`, 2.3 GiB of daemon memory for a 100 MB report). Input cut after the root
+/// opened is not an error here: the complete part comes back with `cut` set, so that a
+/// caller can keep what an interrupted tool finished. Other errors are `parse_xml`'s;
+/// children visited before an error are not undone.
 pub(crate) fn parse_xml_streaming(
     tool: &'static str,
     input: &[u8],
     root: &str,
     streamed: &str,
     mut visit: impl FnMut(XmlNode),
-) -> Result<XmlNode, ParseError> {
+) -> Result<StreamedDoc, ParseError> {
     reject_empty(tool, input)?;
-    let mut reader = Reader::from_reader(input);
+    let (text, note) = decode_input(input);
+    let mut reader = Reader::from_str(&text);
     let mut tree = TreeBuilder {
         tool,
         root,
@@ -95,15 +124,82 @@ pub(crate) fn parse_xml_streaming(
         streamed,
         visit: &mut visit,
     };
+    let notes: Vec<String> = note.into_iter().collect();
     loop {
-        let event = match reader.read_event() {
-            Ok(ev) => ev,
-            Err(e) => return Err(tree.read_error(&reader, e)),
+        let step = match reader.read_event() {
+            Ok(event) => tree.step(&reader, event),
+            Err(e) => Err(tree.read_error(&reader, e)),
         };
-        if let Some(done) = tree.step(&reader, event)? {
-            return Ok(done);
+        match step {
+            Ok(Some(root)) => {
+                return Ok(StreamedDoc {
+                    root,
+                    cut: None,
+                    notes,
+                })
+            }
+            Ok(None) => {}
+            Err(error @ ParseError::Truncated { .. }) if !tree.stack.is_empty() => {
+                let open = tree.stack.iter().map(|n| n.name.clone()).collect();
+                tree.stack.truncate(1);
+                return Ok(StreamedDoc {
+                    root: tree.stack.pop().unwrap_or_default(),
+                    cut: Some(Cut { error, open }),
+                    notes,
+                });
+            }
+            Err(e) => return Err(e),
         }
     }
+}
+
+/// The input as text. Tools write UTF-8, but not always: an old nmap declares
+/// `encoding="iso-8859-1"` and writes Latin-1 host names, and any tool may copy a raw
+/// banner byte into its report. Such input is decoded rather than refused (the markup is
+/// ASCII either way): Latin-1 when the XML declaration says so, else with U+FFFD for each
+/// bad sequence. The note says what was done, for the run's warnings.
+pub(crate) fn decode_input(input: &[u8]) -> (std::borrow::Cow<'_, str>, Option<String>) {
+    if let Ok(text) = std::str::from_utf8(input) {
+        return (std::borrow::Cow::Borrowed(text), None);
+    }
+    let bad = input.iter().filter(|b| !b.is_ascii()).count();
+    if declares_latin1(input) {
+        let text: String = input.iter().map(|&b| char::from(b)).collect();
+        let note = format!(
+            "input is not UTF-8: decoded as the ISO-8859-1 it declares ({bad} non-ASCII bytes)"
+        );
+        return (std::borrow::Cow::Owned(text), Some(note));
+    }
+    let text = String::from_utf8_lossy(input).into_owned();
+    let note = format!(
+        "input is not UTF-8: byte sequences that are not were replaced by U+FFFD ({bad} non-ASCII bytes)"
+    );
+    (std::borrow::Cow::Owned(text), Some(note))
+}
+
+/// Whether the XML declaration (looked for in the first KiB: a licence comment may come
+/// before it) names ISO-8859-1 or a superset that we read as it.
+fn declares_latin1(input: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(&input[..input.len().min(1024)]).to_ascii_lowercase();
+    let Some(decl) = head
+        .find("<?xml ")
+        .and_then(|at| head.get(at..))
+        .and_then(|d| d.split("?>").next())
+    else {
+        return false;
+    };
+    [
+        "iso-8859-1",
+        "iso8859-1",
+        "latin1",
+        "latin-1",
+        "windows-1252",
+        "us-ascii",
+    ]
+    .iter()
+    .any(|enc| {
+        decl.contains(&format!("encoding=\"{enc}\"")) || decl.contains(&format!("encoding='{enc}'"))
+    })
 }
 
 /// The open elements while the events come in; the root is done when its end comes.
@@ -326,20 +422,53 @@ mod tests {
     }
 
     #[test]
+    fn input_that_is_not_utf8_is_decoded_with_a_note() {
+        let (text, note) = decode_input("<r>café</r>".as_bytes());
+        assert!(matches!(text, std::borrow::Cow::Borrowed("<r>café</r>")) && note.is_none());
+        // Latin-1 as declared, even after a licence comment.
+        let latin =
+            b"<!-- licence --><?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><r>caf\xe9</r>";
+        let (text, note) = decode_input(latin);
+        assert!(text.ends_with("<r>caf\u{e9}</r>"), "{text}");
+        assert!(note.unwrap().contains("ISO-8859-1"));
+        let (text, note) = decode_input(b"<r>caf\xe9</r>");
+        assert_eq!(text, "<r>caf\u{fffd}</r>");
+        assert!(note.unwrap().contains("U+FFFD"));
+        assert_eq!(parse_xml("t", latin, "r").unwrap().text, "caf\u{e9}");
+    }
+
+    #[test]
     fn streamed_children_are_visited_in_order_and_not_kept() {
         let doc = br#"<r><h n="1"><p/></h><s/><h n="2"/><x><h n="nested"/></x></r>"#;
         let mut seen = Vec::new();
         let root = parse_xml_streaming("t", doc, "r", "h", |h| {
             seen.push(h.attr("n").unwrap().to_string());
         })
-        .unwrap();
+        .unwrap()
+        .root;
         // Only the root's own <h> children are streamed; a deeper <h> stays in its parent.
         assert_eq!(seen, ["1", "2"]);
         let kept: Vec<&str> = root.children.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(kept, ["s", "x"]);
         assert_eq!(root.child("x").unwrap().children_named("h").count(), 1);
-        // A cut document is still an error after the hosts before the cut were visited.
-        let cut = parse_xml_streaming("t", b"<r><h n=\"1\"/><h", "r", "h", |_| {});
-        assert!(matches!(cut, Err(ParseError::Truncated { .. })), "{cut:?}");
+        // A cut document comes back with the cut marked, after the complete children were
+        // visited; the open ones are neither visited nor kept.
+        let mut seen = Vec::new();
+        let doc = parse_xml_streaming("t", b"<r><s/><h n=\"1\"/><h><p>", "r", "h", |h| {
+            seen.push(h.attr("n").map(str::to_string));
+        })
+        .unwrap();
+        assert_eq!(seen, [Some("1".to_string())]);
+        let cut = doc.cut.expect("cut");
+        assert!(matches!(cut.error, ParseError::Truncated { .. }), "{cut:?}");
+        assert_eq!(cut.open, ["r", "h", "p"]);
+        let kept: Vec<&str> = doc.root.children.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(kept, ["s"]);
+        // Cut before the root opened: nothing to keep, an error.
+        let early = parse_xml_streaming("t", b"<?xml version=\"1.0\"?>", "r", "h", |_| {});
+        assert!(
+            matches!(early, Err(ParseError::Truncated { .. })),
+            "{early:?}"
+        );
     }
 }
