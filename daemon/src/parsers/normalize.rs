@@ -5,7 +5,7 @@
 //!
 //! Same rules as the parsers: pure functions of their input, no I/O, never panic.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use picket_protocol::{Finding, Service, Severity};
 
@@ -192,17 +192,81 @@ pub(crate) fn unique_cves<'a>(words: impl IntoIterator<Item = &'a str>) -> Vec<S
 }
 
 /// Every CVE id written anywhere in free text (script output, a description, a list
-/// separated by spaces, commas or semicolons), normalized, each once in first-seen order.
-#[allow(dead_code)] // used by the parsers as they learn to read CVEs from free text
+/// separated by spaces, commas or semicolons, an exploit name that embeds one), normalized,
+/// each once in first-seen order.
 pub(crate) fn cves_in_text(text: &str) -> Vec<String> {
-    if !text
-        .as_bytes()
-        .windows(4)
-        .any(|w| w.eq_ignore_ascii_case(b"cve-"))
-    {
-        return Vec::new();
+    let mut ids = CveList::default();
+    ids.scan(text);
+    ids.into_vec()
+}
+
+/// CVE ids, each once in first-seen order.
+#[derive(Debug, Default)]
+pub(crate) struct CveList {
+    ids: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl CveList {
+    /// Adds every CVE id written in `text`, also inside a longer word: vulners names
+    /// exploits "MSF:ILITIES/UBUNTU-CVE-2020-11984/" and "PRION:CVE-2020-11984", where
+    /// a split on word boundaries (`normalize::cves_in_text`) finds nothing.
+    pub fn scan(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        let mut from = 0;
+        while let Some(at) = find_cve_prefix(bytes, from) {
+            from = at + 4;
+            let end = cve_end(bytes, from);
+            if let Some(id) = text.get(at..end).and_then(normalize_cve) {
+                self.push(id);
+            }
+        }
     }
-    unique_cves(text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')))
+
+    pub fn push(&mut self, id: String) {
+        if self.seen.insert(id.clone()) {
+            self.ids.push(id);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &String> {
+        self.ids.iter()
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
+        self.ids
+    }
+}
+
+/// Index of the next "cve-" (any case) at or after `from`.
+fn find_cve_prefix(bytes: &[u8], from: usize) -> Option<usize> {
+    bytes
+        .get(from..)?
+        .windows(4)
+        .position(|w| w.eq_ignore_ascii_case(b"cve-"))
+        .map(|i| i + from)
+}
+
+/// End of "YYYY-NNNN..." starting at `from`: digits, one dash, digits.
+fn cve_end(bytes: &[u8], from: usize) -> usize {
+    let digits_from = |i: usize| {
+        bytes.get(i..).map_or(0, |rest| {
+            rest.iter().take_while(|b| b.is_ascii_digit()).count()
+        }) + i
+    };
+    let year_end = digits_from(from);
+    if bytes.get(year_end) != Some(&b'-') {
+        return year_end;
+    }
+    digits_from(year_end + 1)
 }
 
 /// Strips brackets from an IPv6 literal as URLs write it.

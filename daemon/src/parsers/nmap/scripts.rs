@@ -13,12 +13,10 @@
 //! * anything else: an Info finding titled with the script id, detail = its output clipped
 //!   to 500 characters, CVEs = every CVE id written in its output or its tables.
 
-use std::collections::HashSet;
-
 use picket_protocol::{Finding, Severity};
 
 use super::super::new_finding;
-use super::super::normalize::{clip, normalize_cve};
+use super::super::normalize::{clip, CveList};
 use super::{vulners, XmlNode, MAX_DETAIL, TOOL};
 
 /// Where a script ran: the finding's host and port.
@@ -196,73 +194,4 @@ pub(super) fn elem<'a>(table: &'a XmlNode, key: &str) -> Option<&'a str> {
         .find(|e| e.attr("key") == Some(key))
         .map(XmlNode::text_trim)
         .filter(|t| !t.is_empty())
-}
-
-/// CVE ids, each once in first-seen order.
-#[derive(Debug, Default)]
-pub(super) struct CveList {
-    ids: Vec<String>,
-    seen: HashSet<String>,
-}
-
-impl CveList {
-    /// Adds every CVE id written in `text`, also inside a longer word: vulners names
-    /// exploits "MSF:ILITIES/UBUNTU-CVE-2020-11984/" and "PRION:CVE-2020-11984", where
-    /// a split on word boundaries (`normalize::cves_in_text`) finds nothing.
-    pub fn scan(&mut self, text: &str) {
-        let bytes = text.as_bytes();
-        let mut from = 0;
-        while let Some(at) = find_cve_prefix(bytes, from) {
-            from = at + 4;
-            let end = cve_end(bytes, from);
-            if let Some(id) = text.get(at..end).and_then(normalize_cve) {
-                self.push(id);
-            }
-        }
-    }
-
-    pub fn push(&mut self, id: String) {
-        if self.seen.insert(id.clone()) {
-            self.ids.push(id);
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &String> {
-        self.ids.iter()
-    }
-
-    pub fn into_vec(self) -> Vec<String> {
-        self.ids
-    }
-}
-
-/// Index of the next "cve-" (any case) at or after `from`.
-fn find_cve_prefix(bytes: &[u8], from: usize) -> Option<usize> {
-    bytes
-        .get(from..)?
-        .windows(4)
-        .position(|w| w.eq_ignore_ascii_case(b"cve-"))
-        .map(|i| i + from)
-}
-
-/// End of "YYYY-NNNN..." starting at `from`: digits, one dash, digits.
-fn cve_end(bytes: &[u8], from: usize) -> usize {
-    let digits_from = |i: usize| {
-        bytes.get(i..).map_or(0, |rest| {
-            rest.iter().take_while(|b| b.is_ascii_digit()).count()
-        }) + i
-    };
-    let year_end = digits_from(from);
-    if bytes.get(year_end) != Some(&b'-') {
-        return year_end;
-    }
-    digits_from(year_end + 1)
 }

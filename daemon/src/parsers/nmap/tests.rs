@@ -487,7 +487,7 @@ fn plain_script_output_cves_are_kept() {
         (Severity::Info, vec!["CVE-2008-4250".to_string()])
     );
     // Ids written inside longer words are found too (vulners names exploits so).
-    let mut list = super::scripts::CveList::default();
+    let mut list = crate::parsers::normalize::CveList::default();
     list.scan(
         "MSF:ILITIES/UBUNTU-CVE-2020-11984/ cve-2020-11984 PRION:CVE-2021-1234 CVE-99-1 CVE-2020-",
     );
@@ -629,7 +629,7 @@ fn real_vulners_reports_lose_no_cve() {
         // Ids in the scan's own arguments and comments are not results.
         let text = String::from_utf8_lossy(&bytes);
         let body = text.find("<host").map_or(&text[..], |i| &text[i..]);
-        let mut written = super::scripts::CveList::default();
+        let mut written = crate::parsers::normalize::CveList::default();
         written.scan(body);
         let kept: std::collections::HashSet<&str> = out
             .findings

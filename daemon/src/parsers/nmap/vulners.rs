@@ -24,8 +24,9 @@ use std::collections::HashMap;
 use picket_protocol::{Finding, Severity};
 
 use super::super::new_finding;
+use super::super::normalize::CveList;
 use super::super::normalize::{clip, normalize_cve};
-use super::scripts::{elem, At, CveList};
+use super::scripts::{elem, At};
 use super::{XmlNode, TOOL};
 
 /// The grouped non-CVE ids can be many (70 on one Apache port); they are the finding's
