@@ -120,6 +120,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX tool_runs_by_scan ON tool_runs(scan_id, id);
     CREATE INDEX services_by_run ON services(run_id);
     "#,
+    // 4: hosts as records of their own (names, OS, state, MAC), one row per (scan,
+    // address), merged when several runs of a scan report the same host; the key is also
+    // `show`'s order. A run's warnings: what its parser could not place or had to cut.
+    r#"
+    CREATE TABLE hosts (
+        scan_id    INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+        address    TEXT NOT NULL,
+        run_id     INTEGER REFERENCES tool_runs(id) ON DELETE SET NULL,  -- the first run that reported it
+        state      TEXT,
+        mac        TEXT,
+        vendor     TEXT,
+        hostnames  TEXT NOT NULL DEFAULT '[]',  -- JSON [{name, kind}]
+        os         TEXT NOT NULL DEFAULT '[]',  -- JSON [{name, accuracy}], best first
+        PRIMARY KEY (scan_id, address)
+    ) WITHOUT ROWID;
+    CREATE INDEX hosts_by_run ON hosts(run_id);
+    ALTER TABLE tool_runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
