@@ -83,7 +83,10 @@ impl Reassembly {
                 )
             }
             other => {
-                let others = tool_runs.is_empty() && hosts.is_empty() && services.is_empty() && findings.is_empty();
+                let others = tool_runs.is_empty()
+                    && hosts.is_empty()
+                    && services.is_empty()
+                    && findings.is_empty();
                 (other, others && progress.is_empty() && scans.is_empty())
             }
         };

@@ -14,7 +14,10 @@ use crate::parsers::ParsedOutput;
 /// The warnings a run is stored with: its own, then what its parser could not place, then
 /// (for output that ended early) what was cut. Each is said once, in that order.
 pub fn run_warnings(run: &ToolRun, parsed: &ParsedOutput) -> Vec<String> {
-    let partial = parsed.partial.as_ref().map(|p| format!("partial output: {p}"));
+    let partial = parsed
+        .partial
+        .as_ref()
+        .map(|p| format!("partial output: {p}"));
     let mut out: Vec<String> = Vec::with_capacity(run.warnings.len() + parsed.warnings.len());
     for w in run.warnings.iter().chain(&parsed.warnings).chain(&partial) {
         if !out.contains(w) {
@@ -176,12 +179,38 @@ mod tests {
         };
         assert!(merge(&mut had, &new));
         assert_eq!(had.state.as_deref(), Some("up"), "a known state stays");
-        assert_eq!(had.hostnames, vec![name("a.test", "PTR"), name("a", "user")]);
+        assert_eq!(
+            had.hostnames,
+            vec![name("a.test", "PTR"), name("a", "user")]
+        );
         assert_eq!(had.os, new.os);
         assert_eq!(had.mac, new.mac);
         let again = had.clone();
-        assert!(!merge(&mut had, &new), "merging the same host twice changes nothing");
+        assert!(
+            !merge(&mut had, &new),
+            "merging the same host twice changes nothing"
+        );
         assert_eq!(had, again);
+    }
+
+    #[test]
+    fn show_reads_a_scans_hosts_in_key_order_without_a_sort() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::storage::schema::migrate(&mut c).unwrap();
+        let plan: Vec<String> = c
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT {HOST_COLS} FROM hosts WHERE scan_id = 1 ORDER BY address"
+            ))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let plan = plan.join(" | ");
+        assert!(
+            plan.contains("PRIMARY KEY") && !plan.contains("TEMP B-TREE"),
+            "{plan}"
+        );
     }
 
     #[test]

@@ -165,6 +165,12 @@ pub fn probe_tables(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Brings the database to `SCHEMA_VERSION`. Returns the version found before.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Brings the database to `version` (at most `SCHEMA_VERSION`), never down: how a test
+/// makes the file an older picketd left, to check the steps after it keep its rows.
+pub fn migrate_to(conn: &mut Connection, version: u32) -> rusqlite::Result<u32> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
     let found: u32 = conn
         .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
@@ -175,7 +181,8 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
                 Err(e)
             }
         })?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    let steps = MIGRATIONS.iter().enumerate().take(version as usize);
+    for (i, sql) in steps.skip(found as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.execute("DELETE FROM schema_version", [])?;

@@ -201,11 +201,27 @@ mod tests {
     #[test]
     fn a_reports_targets_are_its_hosts_distinct_in_the_order_first_seen() {
         let mut parsed = ParsedOutput {
-            services: vec![service("10.0.0.2", 80), service("10.0.0.1", 80), service("10.0.0.2", 443)],
-            findings: vec![new_finding("x", "10.0.0.3", None, Severity::Info, "t", "d", vec![], "e")],
+            services: vec![
+                service("10.0.0.2", 80),
+                service("10.0.0.1", 80),
+                service("10.0.0.2", 443),
+            ],
+            findings: vec![new_finding(
+                "x",
+                "10.0.0.3",
+                None,
+                Severity::Info,
+                "t",
+                "d",
+                vec![],
+                "e",
+            )],
             ..ParsedOutput::default()
         };
-        assert_eq!(report_hosts(&parsed, "r.xml"), ["10.0.0.2", "10.0.0.1", "10.0.0.3"]);
+        assert_eq!(
+            report_hosts(&parsed, "r.xml"),
+            ["10.0.0.2", "10.0.0.1", "10.0.0.3"]
+        );
         // Hosts the parser reported win, down hosts included: they were scanned.
         parsed.hosts = ["10.0.0.9", "10.0.0.2", "10.0.0.9"]
             .map(|a| Host {
