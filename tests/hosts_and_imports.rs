@@ -94,7 +94,7 @@ fn a_multi_host_import_targets_every_host_and_its_run_has_no_error() {
     for host in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
         let page: ScanPage = env.picket_as(["list", "--target", host]);
         let ids: Vec<String> = page.scans.iter().map(|s| s.id.to_string()).collect();
-        assert_eq!(ids, [id.clone()], "list --target {host}");
+        assert_eq!(ids, vec![id.as_str()], "list --target {host}");
     }
     // The human view has no error line either.
     let human = stdout(&env.picket(["show", &id]));

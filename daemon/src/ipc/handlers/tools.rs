@@ -122,7 +122,7 @@ pub async fn import_report(
 fn scan_of_report(req: ImportHeader, parsed: &ParsedOutput) -> (NewScan, ToolRun) {
     let targets = match req.target {
         Some(t) => vec![t],
-        None => report_hosts(&parsed, &req.file_name),
+        None => report_hosts(parsed, &req.file_name),
     };
     let row = NewScan {
         targets: targets.clone(),
@@ -153,7 +153,7 @@ fn scan_of_report(req: ImportHeader, parsed: &ParsedOutput) -> (NewScan, ToolRun
         error: None,
         warnings: Vec::new(),
     };
-    run.warnings = hosts::run_warnings(&run, &parsed);
+    run.warnings = hosts::run_warnings(&run, parsed);
     (row, run)
 }
 
