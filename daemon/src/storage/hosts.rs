@@ -136,7 +136,7 @@ fn host_from_row(r: &Row) -> rusqlite::Result<Host> {
     })
 }
 
-/// A scan's hosts, by address (the primary key's order: no sort).
+/// A scan's hosts, by address (the unique index's order: no sort).
 pub fn scan_hosts(conn: &Connection, scan: ScanId) -> rusqlite::Result<Vec<Host>> {
     conn.prepare_cached(&format!(
         "SELECT {HOST_COLS} FROM hosts WHERE scan_id = ?1 ORDER BY address"
@@ -208,7 +208,7 @@ mod tests {
             .collect();
         let plan = plan.join(" | ");
         assert!(
-            plan.contains("PRIMARY KEY") && !plan.contains("TEMP B-TREE"),
+            plan.contains("USING INDEX sqlite_autoindex_hosts") && !plan.contains("TEMP B-TREE"),
             "{plan}"
         );
     }

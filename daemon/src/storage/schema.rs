@@ -121,10 +121,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX services_by_run ON services(run_id);
     "#,
     // 4: hosts as records of their own (names, OS, state, MAC), one row per (scan,
-    // address), merged when several runs of a scan report the same host; the key is also
-    // `show`'s order. A run's warnings: what its parser could not place or had to cut.
+    // address), merged when several runs of a scan report the same host; the unique index
+    // is also `show`'s order (laid out like services). A run's warnings: what its parser
+    // could not place or had to cut.
     r#"
     CREATE TABLE hosts (
+        id         INTEGER PRIMARY KEY,
         scan_id    INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
         address    TEXT NOT NULL,
         run_id     INTEGER REFERENCES tool_runs(id) ON DELETE SET NULL,  -- the first run that reported it
@@ -133,8 +135,8 @@ const MIGRATIONS: &[&str] = &[
         vendor     TEXT,
         hostnames  TEXT NOT NULL DEFAULT '[]',  -- JSON [{name, kind}]
         os         TEXT NOT NULL DEFAULT '[]',  -- JSON [{name, accuracy}], best first
-        PRIMARY KEY (scan_id, address)
-    ) WITHOUT ROWID;
+        UNIQUE (scan_id, address)
+    );
     CREATE INDEX hosts_by_run ON hosts(run_id);
     ALTER TABLE tool_runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
     "#,
