@@ -9,7 +9,8 @@
 //!
 //! Which parser fills what: the hosts of an nmap report (names, OS, MAC) and the partial
 //! output of an interrupted one come from the nmap parser of issue 12; the tests of those
-//! say so in their names (`nmap_parser_`) and fail until that parser is in.
+//! say so in their names (`nmap_parser_`) and fail until that parser is in (they pass
+//! with branch i12-nmap merged).
 
 use std::path::{Path, PathBuf};
 
