@@ -2,7 +2,9 @@
 //! the one value the daemon cut: the parts' items go in front of the final answer's, in
 //! the order they came. Must not read the socket: `Client::call` feeds it frames.
 
-use picket_protocol::{AnswerPart, Finding, Response, ScanProgress, ScanSummary, Service, ToolRun};
+use picket_protocol::{
+    AnswerPart, Finding, Host, Response, ScanProgress, ScanSummary, Service, ToolRun,
+};
 
 use crate::client::unexpected;
 use crate::error::ClientError;
@@ -11,6 +13,7 @@ use crate::error::ClientError;
 #[derive(Debug, Default)]
 pub(crate) struct Reassembly {
     tool_runs: Vec<ToolRun>,
+    hosts: Vec<Host>,
     services: Vec<Service>,
     findings: Vec<Finding>,
     progress: Vec<ScanProgress>,
@@ -29,6 +32,7 @@ impl Reassembly {
     pub fn push(&mut self, part: AnswerPart) {
         match part {
             AnswerPart::ToolRuns(v) => self.tool_runs.extend(v),
+            AnswerPart::Hosts(v) => self.hosts.extend(v),
             AnswerPart::Services(v) => self.services.extend(v),
             AnswerPart::Findings(v) => self.findings.extend(v),
             AnswerPart::Progress(v) => self.progress.extend(v),
@@ -41,6 +45,7 @@ impl Reassembly {
     pub fn finish(self, request: &'static str, last: Response) -> Result<Response, ClientError> {
         let Reassembly {
             tool_runs,
+            hosts,
             services,
             findings,
             progress,
@@ -50,19 +55,20 @@ impl Reassembly {
         let (last, fits) = match last {
             Response::Scan(mut d) => {
                 join(tool_runs, &mut d.tool_runs);
+                join(hosts, &mut d.hosts);
                 join(services, &mut d.services);
                 join(findings, &mut d.findings);
                 (Response::Scan(d), progress.is_empty() && scans.is_empty())
             }
             Response::Findings(mut page) => {
                 join(findings, &mut page.findings);
-                let others = tool_runs.is_empty() && services.is_empty();
+                let others = tool_runs.is_empty() && hosts.is_empty() && services.is_empty();
                 let fits = others && progress.is_empty() && scans.is_empty();
                 (Response::Findings(page), fits)
             }
             Response::Status(mut v) => {
                 join(progress, &mut v);
-                let others = tool_runs.is_empty() && services.is_empty();
+                let others = tool_runs.is_empty() && hosts.is_empty() && services.is_empty();
                 (
                     Response::Status(v),
                     others && findings.is_empty() && scans.is_empty(),
@@ -70,14 +76,17 @@ impl Reassembly {
             }
             Response::Scans(mut page) => {
                 join(scans, &mut page.scans);
-                let others = tool_runs.is_empty() && services.is_empty();
+                let others = tool_runs.is_empty() && hosts.is_empty() && services.is_empty();
                 (
                     Response::Scans(page),
                     others && findings.is_empty() && progress.is_empty(),
                 )
             }
             other => {
-                let others = tool_runs.is_empty() && services.is_empty() && findings.is_empty();
+                let others = tool_runs.is_empty()
+                    && hosts.is_empty()
+                    && services.is_empty()
+                    && findings.is_empty();
                 (other, others && progress.is_empty() && scans.is_empty())
             }
         };
@@ -122,9 +131,24 @@ mod tests {
                 finished_ms: None,
                 truncated: false,
                 error: None,
-                warnings: vec![],
+                warnings: vec!["a record the parser could not place".into()],
             }],
-            hosts: vec![],
+            hosts: (1..=services)
+                .map(|i| Host {
+                    address: format!("10.0.{}.{}", i / 256, i % 256),
+                    state: Some("up".into()),
+                    hostnames: vec![HostName {
+                        name: format!("h{i}.example.test"),
+                        kind: "PTR".into(),
+                    }],
+                    os: vec![OsMatch {
+                        name: "Linux 5.0 - 5.14".into(),
+                        accuracy: 96,
+                    }],
+                    mac: None,
+                    vendor: None,
+                })
+                .collect(),
             services: (1..=services)
                 .map(|port| Service {
                     host: "10.0.0.1".into(),

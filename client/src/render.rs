@@ -378,8 +378,12 @@ pub fn scan_summary(d: &ScanDetail) {
                 if r.cache_hit { "cached " } else { "" },
                 r.error.as_deref().unwrap_or("")
             );
+            for w in &r.warnings {
+                println!("    warning: {w}");
+            }
         }
     }
+    hosts_section(&d.hosts);
     if !d.services.is_empty() {
         println!("\nservices:");
         for s in &d.services {
@@ -399,6 +403,47 @@ pub fn scan_summary(d: &ScanDetail) {
         print!("  ");
         finding_line(f);
     }
+}
+
+/// Hosts a tool said more about than their address; nothing when none did (a scan of
+/// web tools, or nmap without name resolution, OS detection or a local network).
+fn hosts_section(hosts: &[Host]) {
+    let told: Vec<&Host> = hosts.iter().filter(|h| host_detail(h).is_some()).collect();
+    if told.is_empty() {
+        return;
+    }
+    println!("\nhosts:");
+    for h in told {
+        println!("  {:<16} {}", h.address, host_detail(h).unwrap_or_default());
+    }
+}
+
+/// "up  names a.example (PTR), a (user)  os Linux 5.X (96%)  mac 00:.. (Vendor)", or
+/// None for a host known by its address alone.
+pub fn host_detail(h: &Host) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(state) = &h.state {
+        parts.push(state.clone());
+    }
+    if !h.hostnames.is_empty() {
+        let names: Vec<String> = h
+            .hostnames
+            .iter()
+            .map(|n| format!("{} ({})", n.name, n.kind))
+            .collect();
+        parts.push(format!("names {}", names.join(", ")));
+    }
+    // Best first, as the tool ranked them; the others are in --json.
+    if let Some(os) = h.os.first() {
+        parts.push(format!("os {} ({}%)", os.name, os.accuracy));
+    }
+    match (&h.mac, &h.vendor) {
+        (Some(mac), Some(vendor)) => parts.push(format!("mac {mac} ({vendor})")),
+        (Some(mac), None) => parts.push(format!("mac {mac}")),
+        (None, Some(vendor)) => parts.push(format!("vendor {vendor}")),
+        (None, None) => {}
+    }
+    (!parts.is_empty()).then(|| parts.join("  "))
 }
 
 pub fn event(e: &ScanEvent) {
@@ -439,5 +484,46 @@ fn quantile(h: &Histogram, q: f64) -> String {
         Some((b, _)) if *b < 1.0 => format!("<{:.1}ms", b * 1000.0),
         Some((b, _)) => format!("<{b}s"),
         None => format!(">{}s", h.bounds.last().copied().unwrap_or(0.0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_line_says_state_names_best_os_and_mac_and_an_address_alone_says_nothing() {
+        let mut h = Host {
+            address: "192.168.1.10".into(),
+            ..Host::default()
+        };
+        assert_eq!(host_detail(&h), None);
+        h.state = Some("up".into());
+        h.hostnames = vec![
+            HostName {
+                name: "nas.example.test".into(),
+                kind: "PTR".into(),
+            },
+            HostName {
+                name: "nas".into(),
+                kind: "user".into(),
+            },
+        ];
+        h.os = vec![
+            OsMatch {
+                name: "Linux 5.0 - 5.14".into(),
+                accuracy: 96,
+            },
+            OsMatch {
+                name: "Linux 4.15".into(),
+                accuracy: 90,
+            },
+        ];
+        h.mac = Some("00:11:32:AA:BB:CC".into());
+        h.vendor = Some("Synology".into());
+        assert_eq!(
+            host_detail(&h).unwrap(),
+            "up  names nas.example.test (PTR), nas (user)  os Linux 5.0 - 5.14 (96%)  mac 00:11:32:AA:BB:CC (Synology)"
+        );
     }
 }

@@ -139,6 +139,7 @@ pub struct Metrics {
     scans_by_status: Keyed<u64>,
     runs_by_status: Keyed<u64>,
     findings_by_severity: Keyed<u64>,
+    parser_warnings: Keyed<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +170,7 @@ impl Metrics {
             scans_by_status: Keyed::default(),
             runs_by_status: Keyed::default(),
             findings_by_severity: Keyed::default(),
+            parser_warnings: Keyed::default(),
         }
     }
 
@@ -209,6 +211,14 @@ impl Metrics {
 
     pub fn record_findings(&self, severity: &str, n: u64) {
         self.findings_by_severity.add(severity, n);
+    }
+
+    /// Notes a parser left on a run's output (records it could not place, a partial
+    /// output): each is also stored on the run, this counts them per tool.
+    pub fn record_parser_warnings(&self, tool: &str, n: u64) {
+        if n > 0 {
+            self.parser_warnings.add(tool, n);
+        }
     }
 
     pub fn record_query(&self, label: &'static str, took: Duration) {
@@ -267,6 +277,9 @@ impl Metrics {
     }
     pub fn findings_by_severity(&self) -> Vec<LabeledCount> {
         self.findings_by_severity.snapshot("severity")
+    }
+    pub fn parser_warnings(&self) -> Vec<LabeledCount> {
+        self.parser_warnings.snapshot("tool")
     }
 }
 

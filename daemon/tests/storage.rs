@@ -4,12 +4,17 @@
 //! version, every table and index, earlier data intact), and the pragmas are on EVERY pooled
 //! connection, checked while all of them are held at once, with non-default config values so
 //! a hard-coded pragma would fail.
+//!
+//! Issue 12: hosts are stored per (scan, address) and merged when two runs of a scan report
+//! the same host; a run's warnings are its own plus its parser's, a partial output is a
+//! warning on a run stored truncated; a file at schema 3 migrates with its rows kept.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use picket_protocol::ScanStatus;
+use picket_protocol::{Host, HostName, OsMatch, RunStatus, ScanStatus, Service, ToolRun};
 use picketd::config::DbConfig;
+use picketd::parsers::ParsedOutput;
 use picketd::storage::{self, queries, schema::SCHEMA_VERSION};
 
 /// Tables of DESIGN.md's storage section, plus the ones the schema adds for the CLI's queries.
@@ -23,6 +28,7 @@ const TABLES: &[&str] = &[
     "scan_findings",
     "finding_cves",
     "cache_entries",
+    "hosts",
 ];
 
 /// The access paths the CLI needs (DESIGN.md): (table, leading column of some index on it).
@@ -40,6 +46,7 @@ const ACCESS_PATHS: &[(&str, &str, &str)] = &[
     ("cache_entries", "tool", "cache invalidation by tool"),
     ("cache_entries", "scan_id", "cache invalidation by scan"),
     ("cache_entries", "expires_ms", "cache cleanup by expiry"),
+    ("hosts", "scan_id", "hosts by scan (show)"),
 ];
 
 fn config() -> DbConfig {
@@ -271,4 +278,256 @@ async fn pragmas_are_applied_to_every_pooled_connection() {
         ..DbConfig::default()
     };
     check_every_pooled_connection(&path, &other).await;
+}
+
+fn run(tool: &str, target: &str) -> ToolRun {
+    ToolRun {
+        tool: tool.into(),
+        target: target.into(),
+        status: RunStatus::Done,
+        exit_code: Some(0),
+        duration_ms: Some(5),
+        cache_hit: false,
+        attempts: 1,
+        tool_version: None,
+        started_ms: Some(1),
+        finished_ms: Some(2),
+        truncated: false,
+        error: None,
+        warnings: vec![],
+    }
+}
+
+fn name(n: &str, kind: &str) -> HostName {
+    HostName {
+        name: n.into(),
+        kind: kind.into(),
+    }
+}
+
+fn os(n: &str, accuracy: u8) -> OsMatch {
+    OsMatch {
+        name: n.into(),
+        accuracy,
+    }
+}
+
+fn scan_of(c: &rusqlite::Connection, targets: &[&str]) -> i64 {
+    let row = queries::NewScan {
+        targets: targets.iter().map(|t| t.to_string()).collect(),
+        profile: "full".into(),
+        ports: None,
+        tools: vec![],
+        priority: 0,
+        no_cache: false,
+        status: ScanStatus::Running,
+    };
+    queries::create_scan(c, &row).unwrap()
+}
+
+fn memory_db() -> rusqlite::Connection {
+    let mut c = rusqlite::Connection::open_in_memory().unwrap();
+    storage::schema::migrate(&mut c).unwrap();
+    c
+}
+
+#[test]
+fn hosts_are_stored_by_address_and_merged_across_two_runs_of_a_scan() {
+    let c = memory_db();
+    let id = scan_of(&c, &["10.0.0.0/30"]);
+    let first = ParsedOutput {
+        hosts: vec![
+            Host {
+                address: "10.0.0.2".into(),
+                state: Some("up".into()),
+                hostnames: vec![name("b.example.test", "PTR")],
+                os: vec![],
+                mac: None,
+                vendor: None,
+            },
+            Host {
+                address: "10.0.0.1".into(),
+                state: Some("down".into()),
+                ..Host::default()
+            },
+        ],
+        ..ParsedOutput::default()
+    };
+    queries::finish_run(&c, id, &run("nmap", "10.0.0.0/30"), &first).unwrap();
+    // A second run of the same scan (an OS scan, say) reports 10.0.0.2 again.
+    let second = ParsedOutput {
+        hosts: vec![Host {
+            address: "10.0.0.2".into(),
+            state: Some("down".into()),
+            hostnames: vec![name("b", "user"), name("b.example.test", "PTR")],
+            os: vec![os("Linux 5.0 - 5.14", 96), os("Linux 4.15", 90)],
+            mac: Some("02:42:AC:11:00:02".into()),
+            vendor: Some("Example Networks".into()),
+        }],
+        ..ParsedOutput::default()
+    };
+    queries::finish_run(&c, id, &run("nmap-os", "10.0.0.2"), &second).unwrap();
+    let shown = queries::get_scan(&c, id).unwrap().unwrap();
+    let addresses: Vec<&str> = shown.hosts.iter().map(|h| h.address.as_str()).collect();
+    assert_eq!(
+        addresses,
+        ["10.0.0.1", "10.0.0.2"],
+        "one row per address, by address"
+    );
+    let b = &shown.hosts[1];
+    assert_eq!(
+        b.hostnames,
+        vec![name("b.example.test", "PTR"), name("b", "user")],
+        "names are the union, first seen first"
+    );
+    assert_eq!(
+        b.os, second.hosts[0].os,
+        "the OS list of the run that has one"
+    );
+    assert_eq!(
+        b.state.as_deref(),
+        Some("up"),
+        "a state already known stays"
+    );
+    assert_eq!(
+        b.mac.as_deref(),
+        Some("02:42:AC:11:00:02"),
+        "filled when absent"
+    );
+    assert_eq!(b.vendor.as_deref(), Some("Example Networks"));
+    assert_eq!(shown.hosts[0].state.as_deref(), Some("down"));
+
+    // A third run with another OS guess does not replace the one stored.
+    let third = ParsedOutput {
+        hosts: vec![Host {
+            address: "10.0.0.2".into(),
+            os: vec![os("FreeBSD 13", 85)],
+            ..Host::default()
+        }],
+        ..ParsedOutput::default()
+    };
+    queries::finish_run(&c, id, &run("nmap-os", "10.0.0.3"), &third).unwrap();
+    let again = queries::get_scan(&c, id).unwrap().unwrap();
+    assert_eq!(again.hosts[1].os, second.hosts[0].os);
+    // Another scan's host of the same address is its own row.
+    let other = scan_of(&c, &["10.0.0.2"]);
+    queries::finish_run(&c, other, &run("nmap", "10.0.0.2"), &third).unwrap();
+    let other = queries::get_scan(&c, other).unwrap().unwrap();
+    assert_eq!(other.hosts, third.hosts);
+}
+
+#[test]
+fn a_runs_warnings_and_a_partial_output_are_stored_on_the_run() {
+    let c = memory_db();
+    let id = scan_of(&c, &["127.0.0.1"]);
+    let mut own = run("nuclei", "http://127.0.0.1:8080");
+    own.warnings = vec!["the run's own warning".into()];
+    let parsed = ParsedOutput {
+        warnings: vec!["a dns match without a host: not placed".into()],
+        ..ParsedOutput::default()
+    };
+    queries::finish_run(&c, id, &own, &parsed).unwrap();
+    let cut = ParsedOutput {
+        services: vec![Service {
+            host: "127.0.0.1".into(),
+            port: 22,
+            proto: "tcp".into(),
+            name: "ssh".into(),
+            product: None,
+            version: None,
+            tls: false,
+        }],
+        partial: Some("the report ends inside host 2 (no </nmaprun>)".into()),
+        ..ParsedOutput::default()
+    };
+    queries::finish_run(&c, id, &run("nmap", "127.0.0.1"), &cut).unwrap();
+    let shown = queries::get_scan(&c, id).unwrap().unwrap();
+    let nuclei = &shown.tool_runs[0];
+    assert_eq!(
+        nuclei.warnings,
+        [
+            "the run's own warning",
+            "a dns match without a host: not placed"
+        ]
+    );
+    assert!(!nuclei.truncated && nuclei.error.is_none(), "{nuclei:?}");
+    let nmap = &shown.tool_runs[1];
+    assert_eq!(nmap.status, RunStatus::Done);
+    assert!(
+        nmap.truncated,
+        "a partial output is stored truncated: {nmap:?}"
+    );
+    assert_eq!(
+        nmap.warnings,
+        ["partial output: the report ends inside host 2 (no </nmaprun>)"]
+    );
+    assert_eq!(shown.services.len(), 1, "what was complete is kept");
+    // A resumed scan's run replaces its row, warnings included.
+    queries::finish_run(&c, id, &run("nmap", "127.0.0.1"), &ParsedOutput::default()).unwrap();
+    let shown = queries::get_scan(&c, id).unwrap().unwrap();
+    assert!(shown.tool_runs[1].warnings.is_empty() && !shown.tool_runs[1].truncated);
+}
+
+#[tokio::test]
+async fn a_file_at_schema_3_migrates_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("picket.db");
+    {
+        let mut c = rusqlite::Connection::open(&path).unwrap();
+        storage::schema::migrate_to(&mut c, 3).unwrap();
+        // Rows as a picketd of schema 3 wrote them (no warnings column, no hosts table).
+        c.execute_batch(
+            "INSERT INTO scans (id, targets, profile, tools, status, created_ms)
+                 VALUES (1, '[\"127.0.0.1\"]', 'quick', '[]', 'done', 1000);
+             INSERT INTO scan_targets (scan_id, target) VALUES (1, '127.0.0.1');
+             INSERT INTO tool_runs (id, scan_id, tool, target, status, truncated, error)
+                 VALUES (1, 1, 'nmap', '127.0.0.1', 'done', 0, 'imported from old.xml');
+             INSERT INTO services (scan_id, run_id, host, port, proto, name)
+                 VALUES (1, 1, '127.0.0.1', 22, 'tcp', 'ssh');",
+        )
+        .unwrap();
+        assert!(
+            c.prepare("SELECT warnings FROM tool_runs").is_err(),
+            "the file really is at schema 3"
+        );
+    }
+    let pool = storage::open(&path, &config()).await.unwrap();
+    let conn = pool.get().await.unwrap();
+    conn.interact(|c| {
+        assert_schema(c, 1);
+        let old = queries::get_scan(c, 1)
+            .unwrap()
+            .expect("the old scan is kept");
+        assert_eq!(old.targets, ["127.0.0.1"]);
+        assert_eq!(old.services.len(), 1);
+        assert_eq!(old.tool_runs.len(), 1);
+        assert!(
+            old.tool_runs[0].warnings.is_empty(),
+            "old runs have no warnings"
+        );
+        assert_eq!(
+            old.tool_runs[0].error.as_deref(),
+            Some("imported from old.xml")
+        );
+        assert!(old.hosts.is_empty());
+        // And the migrated file takes the new rows.
+        let parsed = ParsedOutput {
+            hosts: vec![Host {
+                address: "127.0.0.1".into(),
+                state: Some("up".into()),
+                hostnames: vec![name("localhost", "PTR")],
+                ..Host::default()
+            }],
+            warnings: vec!["w".into()],
+            ..ParsedOutput::default()
+        };
+        queries::finish_run(c, 1, &run("nmap-os", "127.0.0.1"), &parsed).unwrap();
+        let now = queries::get_scan(c, 1).unwrap().unwrap();
+        assert_eq!(now.hosts, parsed.hosts);
+        assert_eq!(now.tool_runs[1].warnings, ["w"]);
+    })
+    .await
+    .unwrap();
+    drop(conn);
+    pool.close();
 }

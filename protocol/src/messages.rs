@@ -349,6 +349,9 @@ pub struct MetricsReport {
     pub scans_by_status: Vec<LabeledCount>,
     pub tool_runs_by_status: Vec<LabeledCount>,
     pub findings_by_severity: Vec<LabeledCount>,
+    /// Records parsers could not place and partial outputs, by tool (each is a warning on
+    /// its run too).
+    pub parser_warnings: Vec<LabeledCount>,
     pub queue_depths: Vec<LabeledCount>,
     pub slow_queries: Vec<SlowQueryReport>,
     pub slow_query_threshold_ms: u64,

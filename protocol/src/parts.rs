@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::messages::{Response, ScanProgress};
-use crate::model::{Finding, ScanSummary, Service, ToolRun};
+use crate::model::{Finding, Host, ScanSummary, Service, ToolRun};
 
 /// Target encoded size of one part: well under the 16 MiB default cap, so a part plus its
 /// frame header never comes near it, and small enough that neither side holds much more
@@ -31,6 +31,9 @@ pub enum AnswerPart {
     Progress(Vec<ScanProgress>),
     /// `ScanPage::scans` of a `Response::Scans`.
     Scans(Vec<ScanSummary>),
+    /// `ScanDetail::hosts` of a `Response::Scan` (last, so the tags above keep their
+    /// numbers).
+    Hosts(Vec<Host>),
 }
 
 /// The bytes `value` takes encoded as in a frame payload, counted without building it.
@@ -58,6 +61,12 @@ pub fn split_answer(response: Response, budget: usize) -> Vec<Response> {
                 std::mem::take(&mut d.tool_runs),
                 budget,
                 AnswerPart::ToolRuns,
+            );
+            parts(
+                &mut out,
+                std::mem::take(&mut d.hosts),
+                budget,
+                AnswerPart::Hosts,
             );
             parts(
                 &mut out,
@@ -151,6 +160,61 @@ mod tests {
     fn a_small_answer_is_left_whole() {
         let r = Response::End;
         assert_eq!(split_answer(r.clone(), 16), vec![r]);
+    }
+
+    #[test]
+    fn a_scans_hosts_are_cut_into_parts_of_their_own_in_order() {
+        use crate::model::{HostName, OsMatch, ScanDetail};
+        let hosts: Vec<Host> = (0..400u32)
+            .map(|i| Host {
+                address: format!("10.1.{}.{}", i / 256, i % 256),
+                state: Some("up".into()),
+                hostnames: vec![HostName {
+                    name: format!("host-{i}.example.test"),
+                    kind: "PTR".into(),
+                }],
+                os: vec![OsMatch {
+                    name: "Linux 4.15 - 5.19".into(),
+                    accuracy: 97,
+                }],
+                mac: Some("02:00:00:00:00:01".into()),
+                vendor: Some("Example Networks".into()),
+            })
+            .collect();
+        let detail = ScanDetail {
+            id: 1,
+            targets: vec!["10.1.0.0/23".into()],
+            profile: "import".into(),
+            ports: None,
+            tools: vec!["nmap".into()],
+            priority: 0,
+            status: crate::model::ScanStatus::Done,
+            created_at: String::new(),
+            started_at: None,
+            finished_at: None,
+            error: None,
+            warnings: vec![],
+            tool_runs: vec![],
+            hosts: hosts.clone(),
+            services: vec![service(80)],
+            findings: vec![],
+        };
+        let budget = 2048;
+        let frames = split_answer(Response::Scan(Box::new(detail)), budget);
+        let (last, leading) = frames.split_last().unwrap();
+        let mut joined = Vec::new();
+        for f in leading {
+            assert!(encoded_len(f) <= budget + 16, "a part over the budget");
+            if let Response::Part(AnswerPart::Hosts(v)) = f {
+                joined.extend(v.iter().cloned());
+            }
+        }
+        assert!(leading.len() > 10, "{} parts", leading.len());
+        assert_eq!(joined, hosts, "every host once, in order");
+        let Response::Scan(rest) = last else {
+            panic!("last frame {last:?}")
+        };
+        assert!(rest.hosts.is_empty() && rest.services.is_empty());
     }
 
     #[test]

@@ -299,6 +299,12 @@ fn totals_part(o: &mut Out, r: &MetricsReport) {
             &r.findings_by_severity,
         ),
         (
+            "picket_parser_warnings_total",
+            "counter",
+            "Records a parser could not place and partial outputs (each a warning on its run), by tool.",
+            &r.parser_warnings,
+        ),
+        (
             "picket_queue_depth",
             "gauge",
             "Work waiting or running per actor.",

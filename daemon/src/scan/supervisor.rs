@@ -346,7 +346,7 @@ impl ScanSupervisor {
     }
 
     /// A finished run, its redirects settled: count it, follow its services up, store it.
-    fn accept(&mut self, result: ToolResult, ctx: &mut Context<Self>) {
+    fn accept(&mut self, mut result: ToolResult, ctx: &mut Context<Self>) {
         let m = &self.deps.metrics;
         // Runs answered by the cache are counted by the cache's own hit counters.
         if !result.run.cache_hit {
@@ -356,6 +356,12 @@ impl ScanSupervisor {
         for f in &result.parsed.findings {
             m.record_findings(f.severity.as_str(), 1);
         }
+        let notes = crate::storage::hosts::parser_notes(&result.parsed);
+        m.record_parser_warnings(&result.run.tool, notes);
+        // Followers see the run as it will be stored (storing folds the same notes again,
+        // which changes nothing).
+        result.run.warnings = crate::storage::hosts::run_warnings(&result.run, &result.parsed);
+        result.run.truncated |= result.parsed.partial.is_some();
         if result.run.status == RunStatus::Done {
             for s in &result.parsed.services {
                 self.follow_up(s, ctx);

@@ -9,6 +9,7 @@ pub mod cache_table;
 pub mod checkpoint;
 pub mod db;
 pub mod file;
+pub mod hosts;
 pub mod pool;
 pub mod queries;
 pub mod schema;

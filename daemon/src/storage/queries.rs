@@ -110,7 +110,10 @@ pub fn add_scan_warning(conn: &Connection, id: ScanId, warning: &str) -> rusqlit
 }
 
 /// Writes a finished run with everything it found, in the caller's transaction, so a run's
-/// results land all together or not at all. Findings are upserted by fingerprint.
+/// results land all together or not at all. Findings are upserted by fingerprint, hosts
+/// merged by address. The run is stored with its parser's notes folded in (its warnings,
+/// and a partial output as a warning with the run marked truncated), whichever path
+/// brought it here: a real run, a cache hit or an import.
 pub fn finish_run(
     tx: &Connection,
     scan: ScanId,
@@ -118,7 +121,10 @@ pub fn finish_run(
     parsed: &ParsedOutput,
 ) -> rusqlite::Result<i64> {
     let now = now_ms();
-    let run_id = upsert_run(tx, scan, run, now)?;
+    let warnings = super::hosts::run_warnings(run, parsed);
+    let truncated = run.truncated || parsed.partial.is_some();
+    let run_id = upsert_run(tx, scan, run, (truncated, &warnings), now)?;
+    super::hosts::store_hosts(tx, scan, run_id, &parsed.hosts)?;
     let mut svc = tx.prepare_cached(
         "INSERT OR IGNORE INTO services (scan_id, run_id, host, port, proto, name, product, version, tls) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
     )?;
@@ -136,15 +142,23 @@ pub fn finish_run(
 }
 
 /// The run's row (a resumed scan's run replaces the one it had); answers its id.
-fn upsert_run(tx: &Connection, scan: ScanId, run: &ToolRun, now: i64) -> rusqlite::Result<i64> {
+/// `(truncated, warnings)` are the run's as stored, the parser's notes folded in.
+fn upsert_run(
+    tx: &Connection,
+    scan: ScanId,
+    run: &ToolRun,
+    (truncated, warnings): (bool, &[String]),
+    now: i64,
+) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO tool_runs (scan_id, tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version,
-                                started_ms, finished_ms, truncated, error)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)
+                                started_ms, finished_ms, truncated, error, warnings)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)
          ON CONFLICT (scan_id, tool, target) DO UPDATE SET status = excluded.status, exit_code = excluded.exit_code,
              duration_ms = excluded.duration_ms, cache_hit = excluded.cache_hit, attempts = excluded.attempts,
              tool_version = excluded.tool_version, started_ms = COALESCE(excluded.started_ms, started_ms),
-             finished_ms = excluded.finished_ms, truncated = excluded.truncated, error = excluded.error
+             finished_ms = excluded.finished_ms, truncated = excluded.truncated, error = excluded.error,
+             warnings = excluded.warnings
          RETURNING id",
     )?
     .query_row(
@@ -160,8 +174,9 @@ fn upsert_run(tx: &Connection, scan: ScanId, run: &ToolRun, now: i64) -> rusqlit
             run.tool_version,
             run.started_ms,
             run.finished_ms.unwrap_or(now),
-            run.truncated,
-            run.error
+            truncated,
+            run.error,
+            json_list(warnings)
         ],
         |r| r.get(0),
     )
@@ -228,7 +243,7 @@ fn link_findings(
 // Rows are read by position from these explicit column lists: looking columns up by
 // name cost almost half of `show`'s time (see BENCHMARKS.md).
 const RUN_COLS: &str =
-    "tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version, started_ms, finished_ms, truncated, error";
+    "tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version, started_ms, finished_ms, truncated, error, warnings";
 const SERVICE_COLS: &str = "host, port, proto, name, product, version, tls";
 const FINDING_COLS: &str = "f.id, f.tool, f.host, f.port, f.severity, f.title, f.detail, f.cve, f.evidence, f.fingerprint, f.first_seen_ms, f.last_seen_ms";
 const SCAN_COLS: &str = "s.id, s.targets, s.profile, s.ports, s.tools, s.priority, s.no_cache, s.status, s.created_ms, s.started_ms, s.finished_ms, s.error, s.warnings, s.findings_count";
@@ -248,7 +263,7 @@ fn run_from_row(r: &Row, at: usize) -> rusqlite::Result<ToolRun> {
         finished_ms: r.get(at + 9)?,
         truncated: r.get(at + 10)?,
         error: r.get(at + 11)?,
-        warnings: Vec::new(),
+        warnings: parse_list(&r.get::<_, String>(at + 12)?),
     })
 }
 
@@ -339,6 +354,7 @@ fn scan_detail(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDet
         ))?
         .query_map([id], |r| run_from_row(r, 0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let hosts = super::hosts::scan_hosts(conn, id)?;
     let services = conn
         .prepare_cached(&format!(
             // The order of the unique index, so no sort is needed.
@@ -367,7 +383,7 @@ fn scan_detail(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDet
         error: row.error,
         warnings: row.warnings,
         tool_runs,
-        hosts: Vec::new(),
+        hosts,
         services,
         findings,
     }))

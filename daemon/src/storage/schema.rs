@@ -120,6 +120,26 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX tool_runs_by_scan ON tool_runs(scan_id, id);
     CREATE INDEX services_by_run ON services(run_id);
     "#,
+    // 4: hosts as records of their own (names, OS, state, MAC), one row per (scan,
+    // address), merged when several runs of a scan report the same host; the unique index
+    // is also `show`'s order (laid out like services). A run's warnings: what its parser
+    // could not place or had to cut.
+    r#"
+    CREATE TABLE hosts (
+        id         INTEGER PRIMARY KEY,
+        scan_id    INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+        address    TEXT NOT NULL,
+        run_id     INTEGER REFERENCES tool_runs(id) ON DELETE SET NULL,  -- the first run that reported it
+        state      TEXT,
+        mac        TEXT,
+        vendor     TEXT,
+        hostnames  TEXT NOT NULL DEFAULT '[]',  -- JSON [{name, kind}]
+        os         TEXT NOT NULL DEFAULT '[]',  -- JSON [{name, accuracy}], best first
+        UNIQUE (scan_id, address)
+    );
+    CREATE INDEX hosts_by_run ON hosts(run_id);
+    ALTER TABLE tool_runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -147,6 +167,12 @@ pub fn probe_tables(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Brings the database to `SCHEMA_VERSION`. Returns the version found before.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Brings the database to `version` (at most `SCHEMA_VERSION`), never down: how a test
+/// makes the file an older picketd left, to check the steps after it keep its rows.
+pub fn migrate_to(conn: &mut Connection, version: u32) -> rusqlite::Result<u32> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
     let found: u32 = conn
         .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
@@ -157,7 +183,8 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
                 Err(e)
             }
         })?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    let steps = MIGRATIONS.iter().enumerate().take(version as usize);
+    for (i, sql) in steps.skip(found as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.execute("DELETE FROM schema_version", [])?;

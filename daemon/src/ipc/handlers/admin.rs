@@ -223,6 +223,7 @@ pub async fn metrics(state: &Arc<DaemonState>) -> Response {
         scans_by_status: m.scans_by_status(),
         tool_runs_by_status: m.runs_by_status(),
         findings_by_severity: m.findings_by_severity(),
+        parser_warnings: m.parser_warnings(),
         queue_depths,
         slow_queries: m.slow_queries(),
         slow_query_threshold_ms: m.slow_query_threshold_ms(),

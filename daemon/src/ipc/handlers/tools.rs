@@ -8,6 +8,7 @@ use picket_protocol::*;
 use super::{error, storage_error};
 use crate::ipc::state::DaemonState;
 use crate::parsers::ParsedOutput;
+use crate::storage::hosts;
 use crate::storage::queries::{self, NewScan};
 
 pub async fn list(state: &Arc<DaemonState>) -> Response {
@@ -92,36 +93,8 @@ pub async fn import_report(
             )
         }
     };
-    let target = req
-        .target
-        .or_else(|| parsed.services.first().map(|s| s.host.clone()))
-        .or_else(|| parsed.findings.first().map(|f| f.host.clone()))
-        .unwrap_or_else(|| req.file_name.clone());
-    let row = NewScan {
-        targets: vec![target.clone()],
-        profile: "import".into(),
-        ports: None,
-        tools: vec![req.tool.clone()],
-        priority: 0,
-        no_cache: true,
-        status: ScanStatus::Running,
-    };
-    let now = queries::now_ms();
-    let run = ToolRun {
-        tool: req.tool.clone(),
-        target,
-        status: RunStatus::Done,
-        exit_code: None,
-        duration_ms: Some(0),
-        cache_hit: false,
-        attempts: 0,
-        tool_version: None,
-        started_ms: Some(now),
-        finished_ms: Some(now),
-        truncated: false,
-        error: None,
-        warnings: parsed.warnings.clone(),
-    };
+    let (row, run) = scan_of_report(req, &parsed);
+    let (tool, notes) = (run.tool.clone(), hosts::parser_notes(&parsed));
     // One write: the scan, its run and everything found land together or not at all.
     let stored = state
         .db
@@ -133,10 +106,130 @@ pub async fn import_report(
         })
         .await;
     match stored {
-        Ok(id) => Response::ScanAccepted {
-            id,
-            queued_behind: 0,
-        },
+        Ok(id) => {
+            state.metrics.record_parser_warnings(&tool, notes);
+            Response::ScanAccepted {
+                id,
+                queued_behind: 0,
+            }
+        }
         Err(e) => storage_error(e),
+    }
+}
+
+/// The scan and the one run an import stores: stored done (a partial report too, marked
+/// truncated with what was cut), with the parser's warnings and no error.
+fn scan_of_report(req: ImportHeader, parsed: &ParsedOutput) -> (NewScan, ToolRun) {
+    let targets = match req.target {
+        Some(t) => vec![t],
+        None => report_hosts(parsed, &req.file_name),
+    };
+    let row = NewScan {
+        targets: targets.clone(),
+        profile: "import".into(),
+        ports: None,
+        tools: vec![req.tool.clone()],
+        priority: 0,
+        no_cache: true,
+        status: ScanStatus::Running,
+    };
+    let now = queries::now_ms();
+    let mut run = ToolRun {
+        tool: req.tool.clone(),
+        // The one run of a report of many hosts is the report's, not one host's.
+        target: match targets.as_slice() {
+            [one] => one.clone(),
+            _ => req.file_name.clone(),
+        },
+        status: RunStatus::Done,
+        exit_code: None,
+        duration_ms: Some(0),
+        cache_hit: false,
+        attempts: 0,
+        tool_version: None,
+        started_ms: Some(now),
+        finished_ms: Some(now),
+        truncated: parsed.partial.is_some(),
+        error: None,
+        warnings: Vec::new(),
+    };
+    run.warnings = hosts::run_warnings(&run, parsed);
+    (row, run)
+}
+
+/// Every host a report holds, distinct, in the order first seen: the hosts the parser
+/// reported, else those of its services and findings; the file's name when it names none.
+fn report_hosts(parsed: &ParsedOutput, file_name: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let named: Vec<&str> = if parsed.hosts.is_empty() {
+        let services = parsed.services.iter().map(|s| s.host.as_str());
+        services
+            .chain(parsed.findings.iter().map(|f| f.host.as_str()))
+            .collect()
+    } else {
+        parsed.hosts.iter().map(|h| h.address.as_str()).collect()
+    };
+    for h in named {
+        if !h.is_empty() && seen.insert(h) {
+            out.push(h.to_string());
+        }
+    }
+    if out.is_empty() {
+        out.push(file_name.to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parsers::new_finding;
+
+    fn service(host: &str, port: u16) -> Service {
+        Service {
+            host: host.into(),
+            port,
+            proto: "tcp".into(),
+            name: "http".into(),
+            product: None,
+            version: None,
+            tls: false,
+        }
+    }
+
+    #[test]
+    fn a_reports_targets_are_its_hosts_distinct_in_the_order_first_seen() {
+        let mut parsed = ParsedOutput {
+            services: vec![
+                service("10.0.0.2", 80),
+                service("10.0.0.1", 80),
+                service("10.0.0.2", 443),
+            ],
+            findings: vec![new_finding(
+                "x",
+                "10.0.0.3",
+                None,
+                Severity::Info,
+                "t",
+                "d",
+                vec![],
+                "e",
+            )],
+            ..ParsedOutput::default()
+        };
+        assert_eq!(
+            report_hosts(&parsed, "r.xml"),
+            ["10.0.0.2", "10.0.0.1", "10.0.0.3"]
+        );
+        // Hosts the parser reported win, down hosts included: they were scanned.
+        parsed.hosts = ["10.0.0.9", "10.0.0.2", "10.0.0.9"]
+            .map(|a| Host {
+                address: a.into(),
+                ..Host::default()
+            })
+            .to_vec();
+        assert_eq!(report_hosts(&parsed, "r.xml"), ["10.0.0.9", "10.0.0.2"]);
+        assert_eq!(report_hosts(&ParsedOutput::default(), "r.xml"), ["r.xml"]);
     }
 }
