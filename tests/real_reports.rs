@@ -48,7 +48,13 @@ const MAY_BE_REFUSED: &[(&str, &str, &str)] = &[
 /// Counts checked by hand against the files, from the parsers' mapping rules (README and
 /// each parser's header): (tool, file, hosts, services, findings); None where the count
 /// depends on a choice the rules leave open, so it is not pinned.
-type Pin = (&'static str, &'static str, Option<usize>, Option<usize>, Option<usize>);
+type Pin = (
+    &'static str,
+    &'static str,
+    Option<usize>,
+    Option<usize>,
+    Option<usize>,
+);
 const PINNED: &[Pin] = &[
     // 1 host up (names scanme.nmap.org user + PTR), 4 open tcp ports (22, 80, 9929,
     // 31337), no script: 4 open-port findings.
@@ -57,9 +63,21 @@ const PINNED: &[Pin] = &[
     ("nmap", "dojo__issue12411.xml", Some(2), Some(4), Some(4)),
     // 1 host, one open port 5022 (ssh) carrying `vulners` with 2 CVE rows. Findings not
     // pinned: one per row or one per script is the parser's choice (the CVE check holds).
-    ("nmap", "dojo__nmap_script_vulners.xml", Some(1), Some(1), None),
+    (
+        "nmap",
+        "dojo__nmap_script_vulners.xml",
+        Some(1),
+        Some(1),
+        None,
+    ),
     // A ping scan: 1 host up (2 names), no <ports>.
-    ("nmap", "libnmap__1_host_ping.xml", Some(1), Some(0), Some(0)),
+    (
+        "nmap",
+        "libnmap__1_host_ping.xml",
+        Some(1),
+        Some(0),
+        Some(0),
+    ),
     // 4 hosts, every one `down`: 4 host records, no service.
     ("nmap", "ayrx__host-down.xml", Some(4), Some(0), Some(0)),
     // 2.x: TLSv1.0 and TLSv1.1 enabled (2 Medium), heartbleed on 1.1 and 1.0 (one
@@ -68,30 +86,72 @@ const PINNED: &[Pin] = &[
     // 1.11 (no <protocol>): accepted ciphers only on TLSv1.2, all strong or acceptable (the
     // weak one is `not accepted`); heartbleed on TLSv1.0 (Critical) and an expired
     // certificate (High).
-    ("sslscan", "dojo__sslscan_many_vuln.xml", None, Some(1), Some(2)),
+    (
+        "sslscan",
+        "dojo__sslscan_many_vuln.xml",
+        None,
+        Some(1),
+        Some(2),
+    ),
     // The same server without heartbleed: the expired certificate alone.
-    ("sslscan", "dojo__sslscan_no_vuln.xml", None, Some(1), Some(1)),
+    (
+        "sslscan",
+        "dojo__sslscan_no_vuln.xml",
+        None,
+        Some(1),
+        Some(1),
+    ),
     // --jsonfile-pretty, one target: LOW sweet32, beast, lucky13 and MEDIUM cbc_tls1 (18 OK
     // and 6 INFO entries give nothing).
-    ("testssl", "testssl2xlsx__test-1.json", None, Some(1), Some(4)),
+    (
+        "testssl",
+        "testssl2xlsx__test-1.json",
+        None,
+        Some(1),
+        Some(4),
+    ),
     // One 200 response on http://example.com, HTTPServer without version: 3 missing headers
     // (X-Frame-Options, CSP, X-Content-Type-Options; no HSTS on http).
     ("whatweb", "scb__example.com.json", None, Some(1), Some(3)),
     // `[` `]` with nothing between: every target unreachable.
-    ("whatweb", "scb__no-address.com.json", None, Some(0), Some(0)),
+    (
+        "whatweb",
+        "scb__no-address.com.json",
+        None,
+        Some(0),
+        Some(0),
+    ),
     // --log-json-verbose, 2 lines: http://10fastfingers.com (301) and https://...:443 (200).
     ("whatweb", "ostorlab__output.json", None, Some(2), None),
     // --log-json-verbose, one line each: one https endpoint.
     ("whatweb", "ostorlab__sap_output.json", None, Some(1), None),
-    ("whatweb", "ostorlab__broadworks_output.json", None, Some(1), None),
+    (
+        "whatweb",
+        "ostorlab__broadworks_output.json",
+        None,
+        Some(1),
+        None,
+    ),
     // 0 bytes: nuclei matched nothing.
     ("nuclei", "dojo__empty.jsonl", None, Some(0), Some(0)),
     // 11 lines, 11 distinct (template, matcher, matched-at).
     ("nuclei", "rekono__2022-dvwa.json", None, None, Some(11)),
     // 25 lines, all distinct (tomcat-exposed-docs twice, by matchers word-1 and status-2).
-    ("nuclei", "scb-bodgeit__nuclei-results.jsonl", None, None, Some(25)),
+    (
+        "nuclei",
+        "scb-bodgeit__nuclei-results.jsonl",
+        None,
+        None,
+        Some(25),
+    ),
     // nuclei 2.x keys, one match whose matched-at is empty (host https://web.com): kept.
-    ("nuclei", "ostorlab__result_nuclei_matched_at_empty.json", None, None, Some(1)),
+    (
+        "nuclei",
+        "ostorlab__result_nuclei_matched_at_empty.json",
+        None,
+        None,
+        Some(1),
+    ),
 ];
 
 /// CVE ids a file names that no finding must carry: (file, CVE id, why).
@@ -240,7 +300,10 @@ fn common_checks(tool: &str, path: &Path, got: &Imported, failures: &mut Vec<Str
     }
     if let Some((_, _, h, s, f)) = PINNED.iter().find(|p| p.0 == tool && p.1 == file) {
         let counts = [scan.hosts.len(), scan.services.len(), scan.findings.len()];
-        let differs = counts.iter().zip([h, s, f]).any(|(c, p)| p.is_some_and(|p| p != *c));
+        let differs = counts
+            .iter()
+            .zip([h, s, f])
+            .any(|(c, p)| p.is_some_and(|p| p != *c));
         if differs {
             failures.push(format!(
                 "{tool}/{file}: (hosts, services, findings) = {counts:?}, counted by hand {:?}",
@@ -250,7 +313,9 @@ fn common_checks(tool: &str, path: &Path, got: &Imported, failures: &mut Vec<Str
     }
     for run in &scan.tool_runs {
         if let Some(e) = &run.error {
-            failures.push(format!("{tool}/{file}: a successful import stores error {e:?}"));
+            failures.push(format!(
+                "{tool}/{file}: a successful import stores error {e:?}"
+            ));
         }
     }
     let targets: BTreeSet<&str> = scan.targets.iter().map(String::as_str).collect();
@@ -284,7 +349,12 @@ fn libnmap_readings(files: &[PathBuf]) -> BTreeMap<String, Value> {
     assert!(out.status.success(), "libnmap peer: {}", describe(&out));
     let all: BTreeMap<String, Value> = serde_json::from_slice(&out.stdout).expect("peer JSON");
     all.into_iter()
-        .map(|(k, v)| (Path::new(&k).file_name().unwrap().to_string_lossy().into(), v))
+        .map(|(k, v)| {
+            (
+                Path::new(&k).file_name().unwrap().to_string_lossy().into(),
+                v,
+            )
+        })
         .collect()
 }
 
@@ -333,13 +403,25 @@ fn peer_services(reading: &Value) -> BTreeSet<Svc> {
 }
 
 /// One nmap file against libnmap: services, hosts with state, host names, OS match names.
-fn compare_with_libnmap(file: &str, scan: &ScanDetail, reading: &Value, failures: &mut Vec<String>) {
+fn compare_with_libnmap(
+    file: &str,
+    scan: &ScanDetail,
+    reading: &Value,
+    failures: &mut Vec<String>,
+) {
     let ours: BTreeSet<Svc> = scan
         .services
         .iter()
         .map(|s| {
             let o = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
-            (s.host.clone(), s.port, s.proto.clone(), s.name.clone(), o(&s.product), o(&s.version))
+            (
+                s.host.clone(),
+                s.port,
+                s.proto.clone(),
+                s.name.clone(),
+                o(&s.product),
+                o(&s.version),
+            )
         })
         .collect();
     let theirs = peer_services(reading);
@@ -412,7 +494,10 @@ fn add_to_row(tool: &str, row: &mut Row, got: &Imported) {
         scan.hosts.len(),
         scan.services.len(),
         scan.findings.len(),
-        scan.tool_runs.iter().map(|r| r.warnings.len()).sum::<usize>()
+        scan.tool_runs
+            .iter()
+            .map(|r| r.warnings.len())
+            .sum::<usize>()
     );
     row.imported += 1;
     row.hosts += scan.hosts.len();
@@ -421,19 +506,40 @@ fn add_to_row(tool: &str, row: &mut Row, got: &Imported) {
     row.findings += scan.findings.len();
     let cves: BTreeSet<&String> = scan.findings.iter().flat_map(|f| &f.cve).collect();
     row.cves += cves.len();
-    row.warnings += scan.tool_runs.iter().map(|r| r.warnings.len()).sum::<usize>();
+    row.warnings += scan
+        .tool_runs
+        .iter()
+        .map(|r| r.warnings.len())
+        .sum::<usize>();
 }
 
 fn print_table(rows: &BTreeMap<&str, Row>) {
     println!(
         "\n{:<8} {:>5} {:>8} {:>7} {:>5} {:>10} {:>8} {:>8} {:>5} {:>8}",
-        "tool", "files", "imported", "refused", "hosts", "host names", "services", "findings", "CVEs", "warnings"
+        "tool",
+        "files",
+        "imported",
+        "refused",
+        "hosts",
+        "host names",
+        "services",
+        "findings",
+        "CVEs",
+        "warnings"
     );
     for tool in TOOLS {
         let r = &rows[tool];
         println!(
             "{tool:<8} {:>5} {:>8} {:>7} {:>5} {:>10} {:>8} {:>8} {:>5} {:>8}",
-            r.files, r.imported, r.refused, r.hosts, r.names, r.services, r.findings, r.cves, r.warnings
+            r.files,
+            r.imported,
+            r.refused,
+            r.hosts,
+            r.names,
+            r.services,
+            r.findings,
+            r.cves,
+            r.warnings
         );
     }
 }
