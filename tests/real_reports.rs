@@ -154,6 +154,36 @@ const PINNED: &[Pin] = &[
     ),
 ];
 
+/// Where a finding must be stored, read by hand from the file: (tool, file, words of its
+/// title, host, port).
+const FINDING_AT: &[(&str, &str, &str, &str, Option<u16>)] = &[
+    // `matched-at` "nuclei-example.com:22" (a `network` template on OpenSSH); `host` is
+    // "https://nuclei-example.com", whose default port is not where it matched.
+    (
+        "nuclei",
+        "dojo__many_findings_new.json",
+        "OpenSSH Username Enumeration",
+        "nuclei-example.com",
+        Some(22),
+    ),
+    // 2.x keys, `matched-at` "example.com:8080".
+    (
+        "nuclei",
+        "ostorlab__result_nuclei_domain_port.json",
+        "WAF Detection",
+        "example.com",
+        Some(8080),
+    ),
+    // `matched-at` "https://web.com:443/".
+    (
+        "nuclei",
+        "ostorlab__result_nuclei_with_port.json",
+        "WAF Detection",
+        "web.com",
+        Some(443),
+    ),
+];
+
 /// CVE ids a file names that no finding must carry: (file, CVE id, why).
 const CVE_NOT_KEPT: &[(&str, &str, &str)] = &[(
     "rekono__smb-analysis.xml",
@@ -311,6 +341,19 @@ fn common_checks(tool: &str, path: &Path, got: &Imported, failures: &mut Vec<Str
             ));
         }
     }
+    for (_, _, words, host, port) in FINDING_AT.iter().filter(|p| p.0 == tool && p.1 == file) {
+        let at: Vec<_> = scan
+            .findings
+            .iter()
+            .filter(|f| f.title.contains(words))
+            .map(|f| (f.host.as_str(), f.port))
+            .collect();
+        if !at.contains(&(*host, *port)) {
+            failures.push(format!(
+                "{tool}/{file}: finding {words:?} stored at {at:?}, the file says {host}:{port:?}"
+            ));
+        }
+    }
     for run in &scan.tool_runs {
         if let Some(e) = &run.error {
             failures.push(format!(
@@ -402,7 +445,7 @@ fn peer_services(reading: &Value) -> BTreeSet<Svc> {
     out
 }
 
-/// One nmap file against libnmap: services, hosts with state, host names, OS match names.
+/// One nmap file against libnmap: services, an interrupted run's warning, then the hosts.
 fn compare_with_libnmap(
     file: &str,
     scan: &ScanDetail,
@@ -424,6 +467,14 @@ fn compare_with_libnmap(
             )
         })
         .collect();
+    // libnmap read it only by closing the document itself: an interrupted run, which
+    // Picket keeps as partial, saying what was cut.
+    let warned = scan.tool_runs.iter().any(|r| !r.warnings.is_empty());
+    if reading["incomplete"] == true && !warned {
+        failures.push(format!(
+            "nmap/{file}: an interrupted run imported without a warning"
+        ));
+    }
     let theirs = peer_services(reading);
     if ours != theirs {
         failures.push(format!(
@@ -432,6 +483,11 @@ fn compare_with_libnmap(
             ours.difference(&theirs).collect::<Vec<_>>()
         ));
     }
+    compare_hosts(file, scan, reading, failures);
+}
+
+/// Every host libnmap reads, stored with its state, host names and OS match names.
+fn compare_hosts(file: &str, scan: &ScanDetail, reading: &Value, failures: &mut Vec<String>) {
     let hosts: BTreeMap<&str, &picket_protocol::Host> =
         scan.hosts.iter().map(|h| (h.address.as_str(), h)).collect();
     let mut lost = Vec::new();
