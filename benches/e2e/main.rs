@@ -8,11 +8,12 @@
 //! leaves loopback, and every loop is bounded in count or time.
 //!
 //! Usage: e2e [--quick] [--json FILE] [--plans FILE] [--only SECTION,...]
-//! Sections: orchestration, throughput, ipc, ingest, cache, scale.
+//! Sections: orchestration, throughput, ipc, ingest, cache, scale, import.
 //! (`--bench`, which `cargo bench` adds, is ignored.)
 
 mod cache;
 mod env;
+mod import;
 mod ingest;
 mod ipc;
 #[path = "../common/l1.rs"]
@@ -54,7 +55,7 @@ impl Opts {
                 }
                 "--bench" => {}
                 "-h" | "--help" => {
-                    return Err("usage: e2e [--quick] [--json FILE] [--plans FILE] [--only orchestration,throughput,ipc,ingest,cache,scale]".into())
+                    return Err("usage: e2e [--quick] [--json FILE] [--plans FILE] [--only orchestration,throughput,ipc,ingest,cache,scale,import]".into())
                 }
                 other => return Err(format!("unknown argument {other:?} (see --help)")),
             }
@@ -97,13 +98,14 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let sections: [(&str, Section); 6] = [
+    let sections: [(&str, Section); 7] = [
         ("orchestration", orchestration::run),
         ("throughput", throughput::run),
         ("ipc", ipc::run),
         ("ingest", ingest::run),
         ("cache", cache::run),
         ("scale", scale::run),
+        ("import", import::run),
     ];
     let begun = Instant::now();
     let mut report = Report::default();
