@@ -486,6 +486,36 @@ fn compare_with_libnmap(
     compare_hosts(file, scan, reading, failures);
 }
 
+/// The same OS guesses, where a guess made of nmap 4.x `<osclass>` elements is named
+/// differently on purpose: libnmap writes "type:vendor:family" for the first class of an
+/// accuracy, Picket "vendor family generation (type)", joined with " or " for the others of
+/// that accuracy (the generation and the alternatives are kept, not dropped). Both count
+/// one guess per accuracy; the first alternative must be the class libnmap names.
+fn same_os_guesses(ours: &BTreeSet<&str>, peer: &BTreeSet<&str>) -> bool {
+    let mut unmatched: Vec<&str> = ours.difference(peer).copied().collect();
+    for p in peer.difference(ours) {
+        let parts: Vec<&str> = p.split(':').collect();
+        let [kind, vendor, family] = parts[..] else {
+            return false;
+        };
+        let prefix = if vendor == family {
+            vendor.to_string()
+        } else {
+            format!("{vendor} {family}")
+        };
+        // Two guesses whose first classes are alike are one name in libnmap's set.
+        let before = unmatched.len();
+        unmatched.retain(|o| {
+            let first = o.split(" or ").next().unwrap_or_default();
+            !(first.starts_with(&prefix) && first.ends_with(&format!("({kind})")))
+        });
+        if unmatched.len() == before {
+            return false;
+        }
+    }
+    unmatched.is_empty()
+}
+
 /// Every host libnmap reads, stored with its state, host names and OS match names.
 fn compare_hosts(file: &str, scan: &ScanDetail, reading: &Value, failures: &mut Vec<String>) {
     let hosts: BTreeMap<&str, &picket_protocol::Host> =
@@ -519,7 +549,7 @@ fn compare_hosts(file: &str, scan: &ScanDetail, reading: &Value, failures: &mut 
         if let Some(os) = h["os"].as_array() {
             let ours_os: BTreeSet<&str> = ours.os.iter().map(|o| o.name.as_str()).collect();
             let peer_os: BTreeSet<&str> = os.iter().filter_map(|m| m[0].as_str()).collect();
-            if ours_os != peer_os {
+            if !same_os_guesses(&ours_os, &peer_os) {
                 failures.push(format!(
                     "nmap/{file}: host {addr} OS {ours_os:?}, libnmap {peer_os:?}"
                 ));
