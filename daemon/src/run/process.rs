@@ -309,7 +309,13 @@ fn spawn(program: &Path, argv: &[String]) -> Result<(Child, HelperGuard), SpawnE
     ))
 }
 
-async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize) -> (Vec<u8>, bool) {
+/// Reads a pipe to its end, keeping at most `cap` bytes; each kept chunk is also sent to
+/// `tap` when there is one (a discovery run read while it goes: run/discovery_stream.rs).
+async fn read_capped<R: AsyncRead + Unpin>(
+    mut r: R,
+    cap: usize,
+    tap: Option<StdoutTap>,
+) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut truncated = false;
@@ -322,7 +328,12 @@ async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize) -> (Vec<u8>, bo
                     truncated = true;
                 }
                 // Keep reading past the cap so a flooding tool doesn't block on a full pipe.
-                out.extend_from_slice(&buf[..n.min(room)]);
+                let kept = &buf[..n.min(room)];
+                if let (Some(tap), false) = (&tap, kept.is_empty()) {
+                    // A closed tap (its reader gone) only ends the streaming, not the run.
+                    let _ = tap.send(kept.to_vec());
+                }
+                out.extend_from_slice(kept);
             }
         }
     }
@@ -330,6 +341,9 @@ async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize) -> (Vec<u8>, bo
 }
 
 type Reader = Option<JoinHandle<(Vec<u8>, bool)>>;
+
+/// Where a run's stdout is copied as it is read.
+pub type StdoutTap = tokio::sync::mpsc::UnboundedSender<Vec<u8>>;
 
 /// The output read so far, once the pipes closed: at once normally (the helper's exit
 /// means the tree is gone). If something still holds them, the run is swept by marker and
@@ -390,6 +404,7 @@ pub async fn run(
     timeout: Duration,
     output_cap: usize,
     cancel: &CancellationToken,
+    stdout_tap: Option<StdoutTap>,
 ) -> ProcessOutcome {
     let started_ms = crate::storage::queries::now_ms();
     let start = Instant::now();
@@ -409,11 +424,11 @@ pub async fn run(
     let stdout = child
         .stdout
         .take()
-        .map(|s| tokio::spawn(read_capped(s, output_cap)));
+        .map(|s| tokio::spawn(read_capped(s, output_cap, stdout_tap)));
     let stderr = child
         .stderr
         .take()
-        .map(|s| tokio::spawn(read_capped(s, STDERR_CAP)));
+        .map(|s| tokio::spawn(read_capped(s, STDERR_CAP, None)));
     let ended = tokio::select! {
         status = child.wait() => Err(status),
         _ = tokio::time::sleep(timeout) => Ok(ProcessEnd::TimedOut),

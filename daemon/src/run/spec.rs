@@ -278,7 +278,8 @@ async fn probe_version(path: &Path, args: &[String]) -> Option<String> {
     }
     let never = tokio_util::sync::CancellationToken::new();
     let out =
-        crate::run::process::run(path, args, Duration::from_secs(10), 64 * 1024, &never).await;
+        crate::run::process::run(path, args, Duration::from_secs(10), 64 * 1024, &never, None)
+            .await;
     let text = String::from_utf8_lossy(if out.stdout.is_empty() {
         &out.stderr
     } else {

@@ -4,7 +4,8 @@
 //! (HostLimits) before it starts.
 //!
 //! A run: ask the scope gate (the scope in force may have narrowed while the run waited),
-//! expand argv, start the process (run/process.rs), retry transient failures (timeouts
+//! expand argv, start the process (run/process.rs; a discovery run's stdout is also read host
+//! by host as it comes, run/discovery_stream.rs), retry transient failures (timeouts
 //! and failing exit codes) with exponential backoff, then parse the output. Runs are
 //! spawned in the actor's context, so stopping the actor drops them and ends their
 //! process trees. Must not write to the database (the supervisor persists results).
@@ -24,6 +25,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::parsers::ParsedOutput;
+use crate::run::discovery_stream::{self, ServicesDiscovered};
 use crate::run::host_limits::{HostLimits, SlotFreed};
 use crate::run::process::{self, ProcessEnd};
 use crate::run::scope_gate::{Refused, ScopeGate};
@@ -36,6 +38,9 @@ pub struct ToolJob {
     pub scan: ScanId,
     pub target: RunTarget,
     pub cancel: CancellationToken,
+    /// Told each host's services as a discovery tool reports them, before the run ends
+    /// (run/discovery_stream.rs); None for follow-ups.
+    pub discovered: Option<Recipient<ServicesDiscovered>>,
 }
 
 #[derive(Debug, Clone)]
@@ -322,12 +327,18 @@ async fn run_attempt(
         Err(e) => return Attempt::Unstarted(e.to_string()),
     };
     let timeout = spec.timeout();
+    let tap = job
+        .discovered
+        .clone()
+        .filter(|_| discovery_stream::streams(spec))
+        .map(|to| discovery_stream::spawn(Arc::new(spec.clone()), job.target.host.clone(), to));
     let outcome = process::run(
         program,
         &argv,
         timeout,
         spec.config.output_cap_bytes,
         &job.cancel,
+        tap,
     )
     .await;
     let started = *first_start.get_or_insert(outcome.started_ms);

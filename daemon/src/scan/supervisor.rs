@@ -1,7 +1,8 @@
 //! ScanSupervisor: owns one scan from admission to its end.
 //!
 //! Expands the profile into runs (discovery first, then follow-ups triggered by the
-//! services discovery reports, or exactly the `--tools` given), sends each run to its
+//! services discovery reports, host by host as it reports them, or exactly the `--tools`
+//! given), sends each run to its
 //! ToolActor, persists each finished run atomically (kept and retried while the storage is
 //! at fault: scan/persist.rs; the scan never ends before its runs are stored), publishes
 //! progress, enforces the deadline and handles cancel. Redirects a run reports become
@@ -33,10 +34,12 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::actor::CacheActor;
 use crate::cache::cached_run::RunError;
 use crate::config::Profile;
+use crate::run::discovery_stream::ServicesDiscovered;
 use crate::run::spec::{host_port, RunTarget};
 use crate::run::tool_actor::{refused, ToolJob, ToolResult};
 use crate::run::toolbox::Toolbox;
 use crate::scan::board::ScanBoard;
+use crate::scan::host_groups;
 use crate::scan::persist;
 use crate::scan::redirects;
 use crate::scope::{CheckedTarget, Scope, TargetKind};
@@ -137,6 +140,26 @@ impl Handler<ToolStarting> for ScanSupervisor {
     }
 }
 
+/// A discovery run's services, reported before the run ends: the follow-ups on them start
+/// now. Ignored once the scan is stopping or ending: a late report may arrive after the
+/// run's own result, which already followed the same services up.
+impl Handler<ServicesDiscovered> for ScanSupervisor {
+    type Result = ();
+
+    fn handle(
+        &mut self,
+        ServicesDiscovered(services): ServicesDiscovered,
+        ctx: &mut Self::Context,
+    ) {
+        if self.finishing || self.stop_reason.is_some() {
+            return;
+        }
+        for service in &services {
+            self.follow_up(service, ctx);
+        }
+    }
+}
+
 impl ScanSupervisor {
     pub fn new(plan: ScanPlan, deps: SupervisorDeps, ended: Recipient<ScanEnded>) -> Self {
         Self {
@@ -226,9 +249,19 @@ impl ScanSupervisor {
         let p = &self.plan.profile;
         let tools: Vec<String> = p.discovery.iter().chain(&p.direct).cloned().collect();
         let name = target.name.as_deref();
+        // A network is discovered in blocks run side by side (scan/host_groups.rs).
+        let blocks: Vec<String> = match &target.target.kind {
+            TargetKind::Net(net) => host_groups::split(*net)
+                .iter()
+                .map(|b| b.to_string())
+                .collect(),
+            _ => vec![host.to_string()],
+        };
         for tool in tools {
-            let rt = RunTarget::host(host, self.plan.ports.clone()).named(name);
-            self.schedule(&tool, rt, ctx);
+            for block in &blocks {
+                let rt = RunTarget::host(block, self.plan.ports.clone()).named(name);
+                self.schedule(&tool, rt, ctx);
+            }
         }
     }
 
@@ -263,10 +296,20 @@ impl ScanSupervisor {
         }
         self.pending += 1;
         self.deps.board.planned(self.plan.id, 1);
+        // Discovery runs tell each host's services as they come, so its follow-ups start
+        // before the whole run ends (the end result's services are deduplicated by `seen`).
+        let discovered = self
+            .plan
+            .profile
+            .discovery
+            .iter()
+            .any(|d| d == tool)
+            .then(|| ctx.address().recipient());
         let job = ToolJob {
             scan: self.plan.id,
             target,
             cancel: self.cancel.child_token(),
+            discovered,
         };
         let (cache, no_cache) = (self.deps.cache.clone(), self.plan.no_cache);
         let me = ctx.address();
