@@ -109,7 +109,10 @@ fn a_corrupt_version_cache_is_a_warning_and_is_rewritten() {
     env.scan_wait(&["127.0.0.1", "--tools", "probed"]);
     daemon.stop(std::time::Duration::from_secs(10));
     let cache = env.data_dir().join("tool-versions.json");
-    assert!(cache.is_file(), "the versions are kept in the data directory");
+    assert!(
+        cache.is_file(),
+        "the versions are kept in the data directory"
+    );
 
     std::fs::write(&cache, "{\"format\": 1, \"entries\": [{\"progr").unwrap();
     let _daemon = env.start_daemon();
@@ -172,7 +175,8 @@ fn the_quick_profile_runs_nmap_light_and_finds_what_it_found_at_full_intensity()
     );
     // The quick profile as it was before issue 13: the same follow-ups, nmap at full
     // intensity. sslscan reports services too, so the follow-ups must match.
-    let before = "[profiles.quick_before]\ndiscovery = [\"nmap\"]\nfollow_up = [\"whatweb\", \"sslscan\"]\n";
+    let before =
+        "[profiles.quick_before]\ndiscovery = [\"nmap\"]\nfollow_up = [\"whatweb\", \"sslscan\"]\n";
     let env = env
         .with_env("PATH", path)
         .with_config(&ConfigBuilder::new().raw(before));
@@ -199,7 +203,11 @@ fn the_quick_profile_runs_nmap_light_and_finds_what_it_found_at_full_intensity()
         .map(String::from)
         .collect();
     assert_eq!(argv.len(), 2, "{argv:#?}");
-    assert!(argv[0].contains("-sV --version-light "), "quick: {}", argv[0]);
+    assert!(
+        argv[0].contains("-sV --version-light "),
+        "quick: {}",
+        argv[0]
+    );
     assert!(
         argv[1].contains("-sV ") && !argv[1].contains("--version-"),
         "plain -sV: {}",
@@ -209,7 +217,9 @@ fn the_quick_profile_runs_nmap_light_and_finds_what_it_found_at_full_intensity()
     let found = services(&quick);
     assert_eq!(found, services(&full), "the same services, light or not");
     assert!(
-        found.iter().any(|(p, name, tls)| *p == http.port && name == "http" && !tls),
+        found
+            .iter()
+            .any(|(p, name, tls)| *p == http.port && name == "http" && !tls),
         "{found:?}"
     );
     assert!(
@@ -218,8 +228,7 @@ fn the_quick_profile_runs_nmap_light_and_finds_what_it_found_at_full_intensity()
     );
     for (scan, tool) in [(&quick, "whatweb"), (&quick, "sslscan"), (&full, "sslscan")] {
         assert!(
-            scan
-                .tool_runs
+            scan.tool_runs
                 .iter()
                 .any(|r| r.tool == tool && r.status == RunStatus::Done),
             "{tool} followed up: {:#?}",

@@ -342,7 +342,10 @@ impl ToolConfig {
 impl Profile {
     /// Every tool the profile may run, discovery first.
     pub fn tools(&self) -> impl Iterator<Item = &String> {
-        self.discovery.iter().chain(&self.follow_up).chain(&self.direct)
+        self.discovery
+            .iter()
+            .chain(&self.follow_up)
+            .chain(&self.direct)
     }
 }
 
@@ -584,7 +587,10 @@ pub fn builtin_profiles() -> BTreeMap<String, Profile> {
             "quick".into(),
             profile(&["whatweb", "sslscan"], &["--version-light"]),
         ),
-        ("tls".into(), profile(&["whatweb", "sslscan", "testssl"], &[])),
+        (
+            "tls".into(),
+            profile(&["whatweb", "sslscan", "testssl"], &[]),
+        ),
         ("web".into(), profile(&["whatweb", "nuclei"], &[])),
         ("full".into(), profile(&all, &[])),
         // Full version intensity plus nmap's default scripts (-sC), then every follow-up.
@@ -732,7 +738,10 @@ impl Config {
             if t.concurrency == 0 {
                 return Err(ConfigProblem::ZeroConcurrency(name.clone()));
             }
-            if t.args.iter().any(|a| a != PROFILE_ARGS && a.contains(PROFILE_ARGS)) {
+            if t.args
+                .iter()
+                .any(|a| a != PROFILE_ARGS && a.contains(PROFILE_ARGS))
+            {
                 return Err(ConfigProblem::ProfileArgsInsideElement(name.clone()));
             }
             match &t.parser {
@@ -965,13 +974,21 @@ mod tests {
 
         let typo = ok.replace("args = { nmap", "args = { nmapp");
         let err = load_text(&typo).unwrap_err().to_string();
-        for part in ["profiles.deep.args", "\"nmapp\"", "valid keys: nmap, whatweb"] {
+        for part in [
+            "profiles.deep.args",
+            "\"nmapp\"",
+            "valid keys: nmap, whatweb",
+        ] {
             assert!(err.contains(part), "{part}: {err}");
         }
         // whatweb's template has no place for them: refused rather than silently dropped.
         let unused = ok.replace("args = { nmap", "args = { whatweb");
         let err = load_text(&unused).unwrap_err().to_string();
-        for part in ["profiles.deep.args.whatweb", "tools.whatweb.args", "{profile_args}"] {
+        for part in [
+            "profiles.deep.args.whatweb",
+            "tools.whatweb.args",
+            "{profile_args}",
+        ] {
             assert!(err.contains(part), "{part}: {err}");
         }
         let bad_key = ok.replace("args = {", "arg = {");
@@ -983,7 +1000,10 @@ mod tests {
     fn profile_args_must_be_a_whole_element() {
         let text = "[tools.t]\nprogram = \"t\"\nargs = [\"-x{profile_args}\", \"{host}\"]\nparser = { kind = \"regex\", pattern = '(?P<title>x)' }\n";
         let err = load_text(text).unwrap_err().to_string();
-        assert!(err.contains("tools.t.args") && err.contains("whole element"), "{err}");
+        assert!(
+            err.contains("tools.t.args") && err.contains("whole element"),
+            "{err}"
+        );
         load_text(&text.replace("-x{profile_args}", "{profile_args}")).unwrap();
     }
 
@@ -991,9 +1011,14 @@ mod tests {
     /// nmap arguments are dropped for it instead of refusing the file.
     #[test]
     fn a_redefined_tool_without_the_element_drops_the_builtin_profile_args() {
-        let text = "[tools.nmap]\nprogram = \"nmap\"\nargs = [\"-sT\", \"{host}\"]\nparser = \"nmap\"\n";
+        let text =
+            "[tools.nmap]\nprogram = \"nmap\"\nargs = [\"-sT\", \"{host}\"]\nparser = \"nmap\"\n";
         let c = load_text(text).unwrap();
-        assert!(c.profiles["quick"].args.is_empty(), "{:?}", c.profiles["quick"]);
+        assert!(
+            c.profiles["quick"].args.is_empty(),
+            "{:?}",
+            c.profiles["quick"]
+        );
         assert!(c.profiles["thorough"].args.is_empty());
     }
 
@@ -1018,7 +1043,10 @@ mod tests {
             assert!(at(cores, "nmap") > at(cores, "whatweb") || cores >= 16);
         }
         let here = available_cores();
-        assert_eq!(builtin_tools()["whatweb"].concurrency, cpu_bound_concurrency(here));
+        assert_eq!(
+            builtin_tools()["whatweb"].concurrency,
+            cpu_bound_concurrency(here)
+        );
         assert_eq!(Limits::default().per_target, 4, "politeness unchanged");
     }
 }

@@ -484,7 +484,10 @@ mod tests {
             argv("quick"),
             "-sT -sV --version-light -Pn -n -p80,443 -oX - 127.0.0.1"
         );
-        assert_eq!(argv("thorough"), "-sT -sV -sC -Pn -n -p80,443 -oX - 127.0.0.1");
+        assert_eq!(
+            argv("thorough"),
+            "-sT -sV -sC -Pn -n -p80,443 -oX - 127.0.0.1"
+        );
         assert_eq!(argv("tls"), "-sT -sV -Pn -n -p80,443 -oX - 127.0.0.1");
 
         let mut spec = builtin("nmap");
@@ -505,7 +508,9 @@ mod tests {
     fn profile_args_reach_the_cache_key() {
         let spec = builtin("nmap");
         let rt = super::RunTarget::host("127.0.0.1", None);
-        let light = rt.clone().with_profile_args(Some(&vec!["--version-light".into()]));
+        let light = rt
+            .clone()
+            .with_profile_args(Some(&vec!["--version-light".into()]));
         assert_ne!(
             crate::cache::cached_run::cache_key(&spec, &rt),
             crate::cache::cached_run::cache_key(&spec, &light)

@@ -230,7 +230,11 @@ mod tests {
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".tool-versions"))
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".tool-versions")
+            })
             .collect();
         assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
     }
