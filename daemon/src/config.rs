@@ -269,6 +269,7 @@ pub struct ToolConfig {
     /// {hostport} {url} {target}; plus {port} {ports} {outfile}. The user's host name, for
     /// the tool's pinning options only (SNI, Host header): {name} (or the address),
     /// {nameport}, {vhost} (Host header value), {hostname} (argument dropped if no name).
+    /// The whole element {profile_args}: the scan profile's arguments for this tool.
     pub args: Vec<String>,
     /// argv that prints the tool's version (first line kept).
     #[serde(default)]
