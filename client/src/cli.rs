@@ -90,7 +90,7 @@ pub enum Command {
 pub struct ScanArgs {
     #[arg(required = true)]
     pub targets: Vec<String>,
-    /// Profile: quick (default), tls, web, full, or one from the config.
+    /// Profile: quick (default), tls, web, full, thorough, or one from the config.
     #[arg(long)]
     pub profile: Option<String>,
     /// Run exactly these tools on the targets (comma-separated).

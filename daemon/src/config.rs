@@ -63,6 +63,25 @@ pub enum ConfigProblem {
     },
     #[error("profiles.{profile} names tool \"{tool}\", which is not configured under [tools]")]
     UnknownProfileTool { profile: String, tool: String },
+    #[error(
+        "profiles.{profile}.args has a key \"{tool}\", which is not one of the profile's \
+         tools; valid keys: {valid}"
+    )]
+    UnknownProfileArgsKey {
+        profile: String,
+        tool: String,
+        valid: String,
+    },
+    #[error(
+        "profiles.{profile}.args.{tool} would be ignored: tools.{tool}.args has no \
+         \"{{profile_args}}\" element; add one where the profile's arguments belong"
+    )]
+    ProfileArgsUnused { profile: String, tool: String },
+    #[error(
+        "tools.{0}.args: \"{{profile_args}}\" must be a whole element (it expands to zero or \
+         more arguments), not part of one"
+    )]
+    ProfileArgsInsideElement(String),
     #[error(transparent)]
     Scope(#[from] crate::scope::ScopeError),
 }
@@ -250,6 +269,7 @@ pub struct ToolConfig {
     /// {hostport} {url} {target}; plus {port} {ports} {outfile}. The user's host name, for
     /// the tool's pinning options only (SNI, Host header): {name} (or the address),
     /// {nameport}, {vhost} (Host header value), {hostname} (argument dropped if no name).
+    /// The whole element {profile_args}: the scan profile's arguments for this tool.
     pub args: Vec<String>,
     /// argv that prints the tool's version (first line kept).
     #[serde(default)]
@@ -303,6 +323,31 @@ pub struct Profile {
     pub follow_up: Vec<String>,
     /// Tools run directly on the target (no discovery needed).
     pub direct: Vec<String>,
+    /// Extra arguments per tool of this profile, spliced (as they are: no placeholders)
+    /// where the tool's argv template has the element `{profile_args}`; a tool not named
+    /// here gets none. This is how `quick` asks nmap for `--version-light`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, Vec<String>>,
+}
+
+/// The argv element a profile's arguments for the tool replace (zero or more of them).
+pub const PROFILE_ARGS: &str = "{profile_args}";
+
+impl ToolConfig {
+    /// Whether the argv template has a place for a profile's arguments.
+    pub fn takes_profile_args(&self) -> bool {
+        self.args.iter().any(|a| a == PROFILE_ARGS)
+    }
+}
+
+impl Profile {
+    /// Every tool the profile may run, discovery first.
+    pub fn tools(&self) -> impl Iterator<Item = &String> {
+        self.discovery
+            .iter()
+            .chain(&self.follow_up)
+            .chain(&self.direct)
+    }
 }
 
 impl Default for Config {
@@ -322,6 +367,32 @@ impl Default for Config {
             profiles: builtin_profiles(),
         }
     }
+}
+
+/// Cores this process may run on (affinity and cgroup quota aware), 1 when unknown.
+pub fn available_cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(1024) as u32)
+}
+
+/// Default concurrency of a tool that mostly waits on the network: nmap's service probes
+/// spend almost all of a run waiting on probe timeouts (about 35 s of wall for well under a
+/// second of CPU per host on loopback), so cores are not what bounds it; per-target
+/// politeness (`limits.per_target`) still bounds what one host gets.
+pub fn network_bound_concurrency(cores: u32) -> u32 {
+    (4 * cores).max(16)
+}
+
+/// Default concurrency of a tool that keeps a core busy while it runs (whatweb is Ruby,
+/// sslscan and nuclei do handshakes and matching): one run per core, at least 2 so one slow
+/// run does not hold all the others back.
+pub fn cpu_bound_concurrency(cores: u32) -> u32 {
+    cores.clamp(2, 64)
+}
+
+/// testssl.sh forks openssl hundreds of times per run and keeps more than one core busy
+/// on its own: one run per two cores.
+pub fn heavy_cpu_concurrency(cores: u32) -> u32 {
+    (cores / 2).clamp(1, 32)
 }
 
 fn tool(
@@ -364,9 +435,14 @@ const WHATWEB_ARGS: &[&str] = &[
     "{url}",
 ];
 
-/// The tools Picket knows out of the box; see ../shared/fixtures/COMMANDS.md for why each
-/// argv looks the way it does.
+/// The tools Picket knows out of the box, their concurrency fitted to this machine's cores.
 pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
+    builtin_tools_for(available_cores())
+}
+
+/// The built-in tools for a machine of `cores` cores; see ../shared/fixtures/COMMANDS.md
+/// for why each argv looks the way it does.
+pub fn builtin_tools_for(cores: u32) -> BTreeMap<String, ToolConfig> {
     let mut tools = BTreeMap::new();
     // -sT: no raw sockets needed (-sS needs CAP_NET_RAW); -Pn: the host is named, don't ping.
     // The name (when there is one) reaches NSE's HTTP Host header and TLS SNI through
@@ -378,6 +454,8 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
             &[
                 "-sT",
                 "-sV",
+                // The profile's nmap arguments: `--version-light` (quick), `-sC` (thorough).
+                PROFILE_ARGS,
                 "-Pn",
                 "-n",
                 "-p{ports}",
@@ -388,7 +466,7 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
             ],
             "nmap",
             600,
-            4,
+            network_bound_concurrency(cores),
             600,
             &[],
         ),
@@ -402,7 +480,7 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
             WHATWEB_ARGS,
             "whatweb",
             120,
-            2,
+            cpu_bound_concurrency(cores),
             600,
             &["http", "https"],
         ),
@@ -416,18 +494,18 @@ pub fn builtin_tools() -> BTreeMap<String, ToolConfig> {
             &["--xml=-", "--sni-name={name}", "{hostport}"],
             "sslscan",
             120,
-            2,
+            cpu_bound_concurrency(cores),
             3600,
             &["https", "ssl", "tls"],
         ),
     );
-    tools.insert("testssl".into(), testssl());
-    tools.insert("nuclei".into(), nuclei());
+    tools.insert("testssl".into(), testssl(cores));
+    tools.insert("nuclei".into(), nuclei(cores));
     tools
 }
 
 /// testssl.sh writes its JSON to a file and sums its checks' exit codes.
-fn testssl() -> ToolConfig {
+fn testssl(cores: u32) -> ToolConfig {
     let mut testssl = tool(
         "testssl",
         &[
@@ -448,7 +526,7 @@ fn testssl() -> ToolConfig {
         ],
         "testssl",
         600,
-        1,
+        heavy_cpu_concurrency(cores),
         3600,
         &["https", "ssl", "tls"],
     );
@@ -459,7 +537,7 @@ fn testssl() -> ToolConfig {
     testssl
 }
 
-fn nuclei() -> ToolConfig {
+fn nuclei(cores: u32) -> ToolConfig {
     let mut nuclei = tool(
         "nuclei",
         // Address URL, name as Host header and SNI (not verified here: nuclei is not
@@ -479,7 +557,7 @@ fn nuclei() -> ToolConfig {
         ],
         "nuclei",
         600,
-        1,
+        cpu_bound_concurrency(cores),
         3600,
         &["http", "https"],
     );
@@ -487,21 +565,37 @@ fn nuclei() -> ToolConfig {
     nuclei
 }
 
+/// The built-in profiles. Every one discovers with nmap; they differ in how hard nmap
+/// works and in what follows up.
 pub fn builtin_profiles() -> BTreeMap<String, Profile> {
-    // Every built-in profile discovers with nmap; they differ in what follows up.
-    let profile = |follow_up: &[&str]| Profile {
+    let profile = |follow_up: &[&str], nmap_args: &[&str]| Profile {
         discovery: vec!["nmap".into()],
         follow_up: follow_up.iter().map(|x| x.to_string()).collect(),
         direct: vec![],
+        args: if nmap_args.is_empty() {
+            BTreeMap::new()
+        } else {
+            let args = nmap_args.iter().map(|x| x.to_string()).collect();
+            BTreeMap::from([("nmap".to_string(), args)])
+        },
     };
+    let all = ["whatweb", "nuclei", "sslscan", "testssl"];
     BTreeMap::from([
-        ("quick".into(), profile(&["whatweb", "sslscan"])),
-        ("tls".into(), profile(&["whatweb", "sslscan", "testssl"])),
-        ("web".into(), profile(&["whatweb", "nuclei"])),
+        // --version-light: nmap's probes of rarity 2 or less, which named the HTTP and TLS
+        // services of the loopback test hosts exactly as full intensity did, in a third of
+        // the time (most of a -sV run waits on the timeouts of rarer probes).
         (
-            "full".into(),
-            profile(&["whatweb", "nuclei", "sslscan", "testssl"]),
+            "quick".into(),
+            profile(&["whatweb", "sslscan"], &["--version-light"]),
         ),
+        (
+            "tls".into(),
+            profile(&["whatweb", "sslscan", "testssl"], &[]),
+        ),
+        ("web".into(), profile(&["whatweb", "nuclei"], &[])),
+        ("full".into(), profile(&all, &[])),
+        // Full version intensity plus nmap's default scripts (-sC), then every follow-up.
+        ("thorough".into(), profile(&all, &["-sC"])),
     ])
 }
 
@@ -606,7 +700,15 @@ impl Config {
             config.tools.entry(name).or_insert(t);
         }
         for (name, p) in builtin_profiles() {
-            config.profiles.entry(name).or_insert(p);
+            let profile = config.profiles.entry(name).or_insert_with(|| p.clone());
+            // A built-in profile's arguments only fit the built-in argv: a tool the user
+            // redefined without a "{profile_args}" element runs as the user wrote it.
+            if *profile == p {
+                let tools = &config.tools;
+                profile
+                    .args
+                    .retain(|t, _| tools.get(t).is_some_and(ToolConfig::takes_profile_args));
+            }
         }
         config
             .validate()
@@ -637,6 +739,12 @@ impl Config {
             if t.concurrency == 0 {
                 return Err(ConfigProblem::ZeroConcurrency(name.clone()));
             }
+            if t.args
+                .iter()
+                .any(|a| a != PROFILE_ARGS && a.contains(PROFILE_ARGS))
+            {
+                return Err(ConfigProblem::ProfileArgsInsideElement(name.clone()));
+            }
             match &t.parser {
                 ParserSpec::Builtin(p) if crate::parsers::BuiltinParser::from_name(p).is_none() => {
                     return Err(ConfigProblem::UnknownParser {
@@ -654,20 +762,39 @@ impl Config {
             }
         }
         for (name, p) in &self.profiles {
-            if let Some(t) = p
-                .discovery
-                .iter()
-                .chain(&p.follow_up)
-                .chain(&p.direct)
-                .find(|t| !self.tools.contains_key(*t))
-            {
-                return Err(ConfigProblem::UnknownProfileTool {
-                    profile: name.clone(),
-                    tool: t.clone(),
+            self.validate_profile(name, p)?;
+        }
+        crate::scope::Scope::from_config(&self.scope)?;
+        Ok(())
+    }
+
+    /// A profile names configured tools, and gives arguments only to its own tools that
+    /// have a place for them.
+    fn validate_profile(&self, name: &str, p: &Profile) -> Result<(), ConfigProblem> {
+        if let Some(t) = p.tools().find(|t| !self.tools.contains_key(*t)) {
+            return Err(ConfigProblem::UnknownProfileTool {
+                profile: name.to_string(),
+                tool: t.clone(),
+            });
+        }
+        for tool in p.args.keys() {
+            if !p.tools().any(|t| t == tool) {
+                let mut valid: Vec<&str> = p.tools().map(String::as_str).collect();
+                valid.sort_unstable();
+                valid.dedup();
+                return Err(ConfigProblem::UnknownProfileArgsKey {
+                    profile: name.to_string(),
+                    tool: tool.clone(),
+                    valid: valid.join(", "),
+                });
+            }
+            if !self.tools[tool].takes_profile_args() {
+                return Err(ConfigProblem::ProfileArgsUnused {
+                    profile: name.to_string(),
+                    tool: tool.clone(),
                 });
             }
         }
-        crate::scope::Scope::from_config(&self.scope)?;
         Ok(())
     }
 
@@ -814,5 +941,113 @@ mod tests {
         ] {
             assert!(err.contains(part), "{part}: {err}");
         }
+    }
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("profiles.toml");
+        std::fs::write(&f, text).unwrap();
+        std::env::set_var("XDG_CONFIG_HOME", dir.path().join("none"));
+        Config::load(Some(&f))
+    }
+
+    /// quick trades rare probes for time, thorough adds the default scripts; the others
+    /// run nmap as before.
+    #[test]
+    fn builtin_profiles_say_how_hard_nmap_works() {
+        let p = builtin_profiles();
+        let nmap = |name: &str| p[name].args.get("nmap").cloned().unwrap_or_default();
+        assert_eq!(nmap("quick"), ["--version-light"]);
+        assert_eq!(nmap("thorough"), ["-sC"]);
+        for name in ["tls", "web", "full"] {
+            assert!(nmap(name).is_empty(), "{name}");
+        }
+        assert_eq!(p["thorough"].follow_up, p["full"].follow_up);
+        assert!(builtin_tools()["nmap"].takes_profile_args());
+    }
+
+    #[test]
+    fn a_user_profile_gives_arguments_to_its_own_tools_only() {
+        let ok = "[profiles.deep]\ndiscovery = [\"nmap\"]\nfollow_up = [\"whatweb\"]\nargs = { nmap = [\"--version-all\", \"-T4\"] }\n";
+        let c = load_text(ok).unwrap();
+        assert_eq!(c.profiles["deep"].args["nmap"], ["--version-all", "-T4"]);
+        assert_eq!(c.profiles["quick"].args["nmap"], ["--version-light"]);
+
+        let typo = ok.replace("args = { nmap", "args = { nmapp");
+        let err = load_text(&typo).unwrap_err().to_string();
+        for part in [
+            "profiles.deep.args",
+            "\"nmapp\"",
+            "valid keys: nmap, whatweb",
+        ] {
+            assert!(err.contains(part), "{part}: {err}");
+        }
+        // whatweb's template has no place for them: refused rather than silently dropped.
+        let unused = ok.replace("args = { nmap", "args = { whatweb");
+        let err = load_text(&unused).unwrap_err().to_string();
+        for part in [
+            "profiles.deep.args.whatweb",
+            "tools.whatweb.args",
+            "{profile_args}",
+        ] {
+            assert!(err.contains(part), "{part}: {err}");
+        }
+        let bad_key = ok.replace("args = {", "arg = {");
+        let err = load_text(&bad_key).unwrap_err().to_string();
+        assert!(err.contains("args"), "the valid fields are named: {err}");
+    }
+
+    #[test]
+    fn profile_args_must_be_a_whole_element() {
+        let text = "[tools.t]\nprogram = \"t\"\nargs = [\"-x{profile_args}\", \"{host}\"]\nparser = { kind = \"regex\", pattern = '(?P<title>x)' }\n";
+        let err = load_text(text).unwrap_err().to_string();
+        assert!(
+            err.contains("tools.t.args") && err.contains("whole element"),
+            "{err}"
+        );
+        load_text(&text.replace("-x{profile_args}", "{profile_args}")).unwrap();
+    }
+
+    /// A user's own nmap argv without the element keeps working: the built-in profiles'
+    /// nmap arguments are dropped for it instead of refusing the file.
+    #[test]
+    fn a_redefined_tool_without_the_element_drops_the_builtin_profile_args() {
+        let text =
+            "[tools.nmap]\nprogram = \"nmap\"\nargs = [\"-sT\", \"{host}\"]\nparser = \"nmap\"\n";
+        let c = load_text(text).unwrap();
+        assert!(
+            c.profiles["quick"].args.is_empty(),
+            "{:?}",
+            c.profiles["quick"]
+        );
+        assert!(c.profiles["thorough"].args.is_empty());
+    }
+
+    /// nmap waits on the network, the others on the CPU: nmap's default does not shrink
+    /// with the cores, the CPU-heavy ones follow them.
+    #[test]
+    fn concurrency_defaults_follow_the_kind_of_work() {
+        let at = |cores: u32, tool: &str| builtin_tools_for(cores)[tool].concurrency;
+        assert_eq!(at(1, "nmap"), 16);
+        assert_eq!(at(2, "nmap"), 16);
+        assert_eq!(at(8, "nmap"), 32);
+        for tool in ["whatweb", "sslscan", "nuclei"] {
+            assert_eq!(at(1, tool), 2, "{tool}: two at least");
+            assert_eq!(at(2, tool), 2, "{tool}");
+            assert_eq!(at(8, tool), 8, "{tool}");
+            assert_eq!(at(512, tool), 64, "{tool}: capped");
+        }
+        assert_eq!(at(1, "testssl"), 1);
+        assert_eq!(at(2, "testssl"), 1);
+        assert_eq!(at(8, "testssl"), 4);
+        for cores in [1, 2, 3, 8, 1024] {
+            assert!(at(cores, "nmap") > at(cores, "whatweb") || cores >= 16);
+        }
+        let here = available_cores();
+        assert_eq!(
+            builtin_tools()["whatweb"].concurrency,
+            cpu_bound_concurrency(here)
+        );
+        assert_eq!(Limits::default().per_target, 4, "politeness unchanged");
     }
 }

@@ -22,7 +22,7 @@
 //! | `metrics` | counters, histograms, slow queries, process figures, the queue-depth question actors answer |
 //! | `ipc` | socket and data-dir locks, accept loop, connections, handshake, request handlers |
 //! | `scan` | scheduler, scan supervisor, scan board (live progress and events) |
-//! | `run` | tool specs, tool actors, host limits, the process runner, its helper (one subreaper per run) and /proc tree walks |
+//! | `run` | tool specs, tool versions remembered across restarts, tool actors, host limits, the process runner, its helper (one subreaper per run) and /proc tree walks |
 //! | `cache` | the cache actor and the cached-run path |
 //! | `storage` | every SQL statement: pool, schema, queries, the cache table, the `Db` handle, the writer, checkpoints |
 //! | `systemd` | the `--print-systemd-scope` drop-in: the kernel fence of the scope |

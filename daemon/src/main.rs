@@ -124,7 +124,8 @@ async fn run(
     let db = Db::start(pool, metrics.clone(), config.db.write_batch);
     let board = Arc::new(ScanBoard::default());
     let scope = Arc::new(ScopeGate::from_config(&config.scope)?);
-    let toolbox = Toolbox::new(&config, board.clone(), scope);
+    let versions = picketd::run::versions::VersionCache::load(&data_dir);
+    let toolbox = Toolbox::with_versions(&config, board.clone(), scope, versions);
     let cache = actix::Actor::start(CacheActor::new(
         db.clone(),
         config.cache.capacity_bytes,

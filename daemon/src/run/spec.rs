@@ -17,6 +17,7 @@ use std::time::Duration;
 use crate::config::{ParserSpec, ToolConfig};
 use crate::parsers::normalize::{clip, strip_ansi};
 use crate::parsers::{BuiltinParser, ParseError, ParsedOutput};
+use crate::run::versions::{Fingerprint, VersionCache};
 
 /// One tool, resolved.
 #[derive(Debug, Clone)]
@@ -41,6 +42,9 @@ pub struct RunTarget {
     /// How the run is named in reports: the host, host:port, or the URL (all with the
     /// address), followed by ` (name)` when the user gave a name.
     pub label: String,
+    /// The scan profile's arguments for this tool (`[profiles.X.args]`), taken as they are,
+    /// for the template's `{profile_args}` element. Trusted: they come from the config.
+    pub profile_args: Vec<String>,
 }
 
 impl RunTarget {
@@ -52,6 +56,7 @@ impl RunTarget {
             ports,
             name: None,
             label: host.into(),
+            profile_args: Vec::new(),
         }
     }
 
@@ -65,7 +70,14 @@ impl RunTarget {
             url,
             ports: Some(port.to_string()),
             name: None,
+            profile_args: Vec::new(),
         }
+    }
+
+    /// The same run with the profile's arguments for its tool (none when `args` is None).
+    pub fn with_profile_args(mut self, args: Option<&Vec<String>>) -> Self {
+        self.profile_args = args.cloned().unwrap_or_default();
+        self
     }
 
     /// The same run for the name the user gave (if any). Called last, once the label is
@@ -135,7 +147,8 @@ impl ToolSpec {
     /// Expands the argv template. An argument whose placeholder has no value is left out
     /// (so `-p{ports}` disappears when no ports were given, `--sni={hostname}` when the
     /// target has no name); `{host}`, `{url}`, `{hostport}`, `{nameport}` and `{outfile}`
-    /// are required where they appear.
+    /// are required where they appear. The element `{profile_args}` becomes the profile's
+    /// arguments for this tool, as they are (zero or more elements).
     pub fn argv(
         &self,
         target: &RunTarget,
@@ -161,29 +174,44 @@ impl ToolSpec {
             ("nameport", nameport.as_deref(), true),
             ("vhost", Some(vhost.as_str()), true),
         ];
-        let mut argv = Vec::with_capacity(self.config.args.len());
-        'args: for arg in &self.config.args {
-            let mut expanded = arg.clone();
-            for (name, value, required) in &values {
-                let key = format!("{{{name}}}");
-                if !expanded.contains(&key) {
-                    continue;
-                }
-                match value {
-                    Some(v) => expanded = expanded.replace(&key, v),
-                    None if *required => {
-                        return Err(TemplateError::Missing {
-                            tool: self.name.clone(),
-                            placeholder: name,
-                            target: target.label.clone(),
-                        })
-                    }
-                    None => continue 'args,
-                }
+        let mut argv = Vec::with_capacity(self.config.args.len() + target.profile_args.len());
+        for arg in &self.config.args {
+            if arg == crate::config::PROFILE_ARGS {
+                argv.extend(target.profile_args.iter().cloned());
+            } else if let Some(expanded) = self.expand(arg, &values, target)? {
+                argv.push(expanded);
             }
-            argv.push(expanded);
         }
         Ok(argv)
+    }
+
+    /// One template element with its placeholders replaced; None when an optional one has
+    /// no value (the element is left out).
+    fn expand(
+        &self,
+        arg: &str,
+        values: &[(&'static str, Option<&str>, bool)],
+        target: &RunTarget,
+    ) -> Result<Option<String>, TemplateError> {
+        let mut expanded = arg.to_string();
+        for (name, value, required) in values {
+            let key = format!("{{{name}}}");
+            if !expanded.contains(&key) {
+                continue;
+            }
+            match value {
+                Some(v) => expanded = expanded.replace(&key, v),
+                None if *required => {
+                    return Err(TemplateError::Missing {
+                        tool: self.name.clone(),
+                        placeholder: name,
+                        target: target.label.clone(),
+                    })
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(expanded))
     }
 
     pub fn needs_service(&self) -> bool {
@@ -301,11 +329,12 @@ fn version_line(text: &str) -> Option<String> {
 
 pub type ToolSet = Arc<BTreeMap<String, Arc<ToolSpec>>>;
 
-/// Resolves one configured tool: where its program is and which version it reports.
-pub async fn resolve_one(name: &str, config: &ToolConfig) -> ToolSpec {
+/// Resolves one configured tool: where its program is and which version it reports,
+/// from `versions` when this state of the program was probed before.
+pub async fn resolve_one(name: &str, config: &ToolConfig, versions: &VersionCache) -> ToolSpec {
     let path = find_program(&config.program);
     let version = match &path {
-        Some(p) => probe_version(p, &config.version_args).await,
+        Some(p) => version_of(p, &config.version_args, versions).await,
         None => None,
     };
     ToolSpec {
@@ -314,6 +343,25 @@ pub async fn resolve_one(name: &str, config: &ToolConfig) -> ToolSpec {
         path,
         version,
     }
+}
+
+/// The program's version: remembered for this very file, else probed (and remembered).
+/// The file is looked at before the probe, so a change during the probe is seen next time.
+async fn version_of(program: &Path, args: &[String], versions: &VersionCache) -> Option<String> {
+    if args.is_empty() {
+        return None;
+    }
+    let file = Fingerprint::of(program);
+    if let Some((path, fp)) = &file {
+        if let Some(v) = versions.get(path, args, fp) {
+            return Some(v);
+        }
+    }
+    let version = probe_version(program, args).await;
+    if let (Some((path, fp)), Some(v)) = (file, &version) {
+        versions.remember(&path, args, fp, v).await;
+    }
+    version
 }
 
 #[cfg(test)]
@@ -420,6 +468,53 @@ mod tests {
             find_program(dir.path().to_str().unwrap()),
             None,
             "a directory"
+        );
+    }
+
+    /// `{profile_args}` becomes the profile's arguments, zero or more, as they are; the
+    /// argv of the built-in profiles says how hard nmap works.
+    #[test]
+    fn profile_args_expand_to_zero_or_more_elements() {
+        let profiles = crate::config::builtin_profiles();
+        let argv = |profile: &str| {
+            let rt = super::RunTarget::host("127.0.0.1", Some("80,443".into()))
+                .with_profile_args(profiles[profile].args.get("nmap"));
+            builtin("nmap").argv(&rt, None).unwrap().join(" ")
+        };
+        assert_eq!(
+            argv("quick"),
+            "-sT -sV --version-light -Pn -n -p80,443 -oX - 127.0.0.1"
+        );
+        assert_eq!(
+            argv("thorough"),
+            "-sT -sV -sC -Pn -n -p80,443 -oX - 127.0.0.1"
+        );
+        assert_eq!(argv("tls"), "-sT -sV -Pn -n -p80,443 -oX - 127.0.0.1");
+
+        let mut spec = builtin("nmap");
+        spec.config.args = vec!["a".into(), "{profile_args}".into(), "{host}".into()];
+        let many = vec!["--x={host}".to_string(), String::new(), "-y".into()];
+        let rt = super::RunTarget::host("127.0.0.1", None).with_profile_args(Some(&many));
+        assert_eq!(
+            spec.argv(&rt, None).unwrap(),
+            ["a", "--x={host}", "", "-y", "127.0.0.1"],
+            "taken as they are, no placeholder expanded"
+        );
+        let none = super::RunTarget::host("127.0.0.1", None).with_profile_args(None);
+        assert_eq!(spec.argv(&none, None).unwrap(), ["a", "127.0.0.1"]);
+    }
+
+    /// Two profiles' nmap runs on one host are two cache keys, never one shared result.
+    #[test]
+    fn profile_args_reach_the_cache_key() {
+        let spec = builtin("nmap");
+        let rt = super::RunTarget::host("127.0.0.1", None);
+        let light = rt
+            .clone()
+            .with_profile_args(Some(&vec!["--version-light".into()]));
+        assert_ne!(
+            crate::cache::cached_run::cache_key(&spec, &rt),
+            crate::cache::cached_run::cache_key(&spec, &light)
         );
     }
 }

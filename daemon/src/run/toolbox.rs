@@ -3,7 +3,8 @@
 //! what every actor shares: the per-host slots and the scope gate.
 //!
 //! Resolving a tool means probing its version, which takes seconds for some (testssl.sh
-//! prints a banner first). Probes run at once and each tool is published as soon as its own
+//! prints a banner first), unless the data directory's version cache (run/versions.rs)
+//! knows this very program file already. Probes run at once and each tool is published as soon as its own
 //! probe ends, so a scan waits only for the tools it uses, and only at start: on a reload the
 //! previous spec serves until the new one is published. Must not run tools itself.
 
@@ -18,6 +19,7 @@ use crate::run::host_limits::HostLimits;
 use crate::run::scope_gate::ScopeGate;
 use crate::run::spec::{self, ToolSet, ToolSpec};
 use crate::run::tool_actor::{ToolActor, UpdateSpec};
+use crate::run::versions::VersionCache;
 use crate::scan::board::ScanBoard;
 
 pub struct Toolbox {
@@ -31,6 +33,8 @@ pub struct Toolbox {
     board: Arc<ScanBoard>,
     /// Bumped whenever a spec is published, so waiters look again.
     published: tokio::sync::watch::Sender<u64>,
+    /// Versions of programs probed before (by this daemon or an earlier one).
+    versions: VersionCache,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -43,7 +47,18 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 impl Toolbox {
     /// An empty toolbox; `apply` fills it while the daemon already answers requests.
+    /// Every tool is probed for its version (nothing is remembered across restarts).
     pub fn new(config: &Config, board: Arc<ScanBoard>, scope: Arc<ScopeGate>) -> Arc<Self> {
+        Self::with_versions(config, board, scope, VersionCache::disabled())
+    }
+
+    /// `new`, remembering tool versions in `versions` (the daemon's: its data directory).
+    pub fn with_versions(
+        config: &Config,
+        board: Arc<ScanBoard>,
+        scope: Arc<ScopeGate>,
+        versions: VersionCache,
+    ) -> Arc<Self> {
         Arc::new(Self {
             specs: RwLock::default(),
             expected: RwLock::new(config.tools.keys().cloned().collect()),
@@ -52,6 +67,7 @@ impl Toolbox {
             scope,
             board,
             published: tokio::sync::watch::channel(0).0,
+            versions,
         })
     }
 
@@ -64,7 +80,7 @@ impl Toolbox {
         let mut probes: futures::stream::FuturesUnordered<_> = config
             .tools
             .iter()
-            .map(|(name, tc)| spec::resolve_one(name, tc))
+            .map(|(name, tc)| spec::resolve_one(name, tc, &self.versions))
             .collect();
         while let Some(spec) = probes.next().await {
             self.publish(Arc::new(spec));

@@ -265,8 +265,10 @@ impl ScanSupervisor {
         }
     }
 
-    /// Queues one run unless this scan already has it (or finished it before a restart).
+    /// Queues one run unless this scan already has it (or finished it before a restart),
+    /// with the profile's arguments for the tool.
     fn schedule(&mut self, tool: &str, target: RunTarget, ctx: &mut Context<Self>) {
+        let target = target.with_profile_args(self.plan.profile.args.get(tool));
         if self.stop_reason.is_some() || !self.seen.insert((tool.to_string(), target.label.clone()))
         {
             return;

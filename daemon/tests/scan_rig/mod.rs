@@ -215,7 +215,7 @@ pub fn profile(discovery: &[&str], follow_up: &[&str]) -> Profile {
     Profile {
         discovery: names(discovery),
         follow_up: names(follow_up),
-        direct: vec![],
+        ..Profile::default()
     }
 }
 
