@@ -459,7 +459,7 @@ fn the_quick_profile_on_a_name_discovers_and_follows_up_at_the_checked_address()
     );
     assert!(
         lines.contains(&format!(
-            "nmap -sT -sV -Pn -n -p{ports} --script-args=http.host=pinned.test,tls.servername=pinned.test -oX - 127.0.0.1"
+            "nmap -sT -sV --version-light -Pn -n -p{ports} --script-args=http.host=pinned.test,tls.servername=pinned.test -oX - 127.0.0.1"
         )),
         "{lines:#?}"
     );
