@@ -23,10 +23,15 @@ pub struct Cli {
     /// Print one JSON document on stdout (errors as {"error": {...}}).
     #[arg(long, global = true)]
     pub json: bool,
-    /// picketd's socket. Default: the user's daemon ($XDG_RUNTIME_DIR/picket/picketd.sock)
-    /// if one runs, else the system daemon's (/run/picket/picketd.sock); `picket ping`
-    /// shows which.
-    #[arg(long, global = true, env = "PICKET_SOCKET", value_name = "PATH")]
+    /// picketd's socket. Default: the user's daemon if one runs, else the system daemon's
+    /// (see above); `picket ping` shows which.
+    #[arg(
+        long,
+        global = true,
+        env = "PICKET_SOCKET",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
     pub socket: Option<PathBuf>,
     /// Do not start picketd when none answers.
     #[arg(long, global = true)]
@@ -118,8 +123,7 @@ pub enum Command {
         #[arg(long, env = "PICKET_MAX_IMPORT_BYTES", default_value_t = picket_client::DEFAULT_MAX_IMPORT_BYTES)]
         max_import_bytes: u64,
     },
-    /// Print a shell completion script (e.g. `picket completions bash >
-    /// ~/.local/share/bash-completion/completions/picket`).
+    /// Print a shell completion script (where to put it: README, Install).
     Completions {
         /// The shell to complete for.
         shell: clap_complete::Shell,
@@ -131,7 +135,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// Targets: IP, CIDR, host name or http(s) URL.
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Profile: quick (default), tls, web, full, thorough, or one from the config.
     #[arg(long)]

@@ -121,8 +121,7 @@ async fn connect(
         Some(socket) => Client::connect_or_start_within(socket, timeout).await,
         None => {
             let found = Client::connect_found(timeout, !no_autostart).await;
-            if let Err(ClientError::SocketDenied { .. } | ClientError::Rejected { .. }) = &found
-            {
+            if let Err(ClientError::SocketDenied { .. } | ClientError::Rejected { .. }) = &found {
                 // Said, not hidden: a private daemon started instead would show none of the
                 // system daemon's scans.
                 eprintln!(

@@ -41,6 +41,9 @@ impl Progress {
 
     /// Prints the event's line above the spinner and updates what runs.
     pub fn event(&self, e: &ScanEvent) {
+        // The line first: the spinner must not name a run before its start line is shown.
+        let line = event_line(e);
+        self.bar.suspend(|| term::emit(&line));
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         match e {
             ScanEvent::ToolStarted { tool, target, .. } => {
@@ -54,9 +57,6 @@ impl Progress {
             }
             _ => {}
         }
-        drop(running);
-        let line = event_line(e);
-        self.bar.suspend(|| term::emit(&line));
     }
 
     /// Removes the spinner (before the summary or the detach message).
@@ -87,7 +87,10 @@ pub fn event_line(e: &ScanEvent) -> String {
     match e {
         ScanEvent::Started { scan } => format!("scan {scan} started"),
         ScanEvent::ToolStarted { tool, target, .. } => {
-            format!("  {} {tool:<9} {target}", style::padded(style::dim(), "start", 6))
+            format!(
+                "  {} {tool:<9} {target}",
+                style::padded(style::dim(), "start", 6)
+            )
         }
         ScanEvent::ToolFinished {
             run,

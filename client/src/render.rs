@@ -361,7 +361,9 @@ fn finding_line(f: &Finding) -> String {
 /// A finding's detail under its line: the prose wrapped to the terminal (never cut), then
 /// CVEs, evidence, id and first/last seen in local time.
 fn finding_detail(f: &Finding, indent: &str) {
-    let width = crate::term::width().unwrap_or(100).saturating_sub(indent.len() + 2);
+    let width = crate::term::width()
+        .unwrap_or(100)
+        .saturating_sub(indent.len() + 2);
     for line in crate::term::wrap(&f.detail, width) {
         println!("{indent}  {line}");
     }
@@ -369,14 +371,22 @@ fn finding_detail(f: &Finding, indent: &str) {
         println!("{indent}  cve: {}", f.cve.join(", "));
     }
     for line in f.evidence.lines().filter(|l| !l.trim().is_empty()).take(3) {
-        println!("{indent}  {}", style::paint(style::dim(), &format!("evidence: {}", line.trim())));
+        println!(
+            "{indent}  {}",
+            style::paint(style::dim(), &format!("evidence: {}", line.trim()))
+        );
     }
     let seen = |t: &Option<String>| t.as_deref().map(local).unwrap_or_else(|| "-".into());
     println!(
         "{indent}  {}",
         style::paint(
             style::dim(),
-            &format!("id {}  first seen {}  last seen {}", f.id, seen(&f.first_seen), seen(&f.last_seen))
+            &format!(
+                "id {}  first seen {}  last seen {}",
+                f.id,
+                seen(&f.first_seen),
+                seen(&f.last_seen)
+            )
         )
     );
 }
@@ -385,7 +395,9 @@ fn finding_detail(f: &Finding, indent: &str) {
 /// severity, how many are new, and how much came from the cache (and how to redo it).
 pub fn end_summary(d: &ScanDetail) {
     let took = match (&d.started_at, &d.finished_at) {
-        (Some(a), Some(b)) => crate::time::between_ms(a, b).map(|ms| format!(" in {}", duration(ms))),
+        (Some(a), Some(b)) => {
+            crate::time::between_ms(a, b).map(|ms| format!(" in {}", duration(ms)))
+        }
         _ => None,
     };
     let mut counts = Vec::new();
@@ -405,15 +417,23 @@ pub fn end_summary(d: &ScanDetail) {
         style::paint(style::heading(), &format!("scan {}", d.id)),
         style::paint(style::scan_status(d.status), d.status.as_str()),
         took.unwrap_or_default(),
-        if counts.is_empty() { "no findings".to_string() } else { counts.join(", ") },
-        if d.findings.is_empty() { String::new() } else { format!(" ({new} new)") }
+        if counts.is_empty() {
+            "no findings".to_string()
+        } else {
+            counts.join(", ")
+        },
+        if d.findings.is_empty() {
+            String::new()
+        } else {
+            format!(" ({new} new)")
+        }
     );
     let cached = d.tool_runs.iter().filter(|r| r.cache_hit).count();
     if cached > 0 {
-        println!(
+        crate::term::emit_wrapped(&format!(
             "{cached} of {} runs answered from the cache; `--no-cache` runs them afresh",
             d.tool_runs.len()
-        );
+        ));
     }
 }
 

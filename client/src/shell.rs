@@ -25,7 +25,10 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
     // Each command's own options, which the top page lists by name only.
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = format!("picket {}", sub.get_name());
-        let sub = sub.clone().display_name(name.clone()).bin_name(name.clone());
+        let sub = sub
+            .clone()
+            .display_name(name.clone())
+            .bin_name(name.clone());
         out.extend_from_slice(format!(".SH \"{}\"\n", name.to_uppercase()).as_bytes());
         let page = clap_mangen::Man::new(sub);
         page.render_description_section(&mut out)?;
@@ -41,7 +44,14 @@ mod tests {
     #[test]
     fn the_man_page_names_the_commands_and_their_options() {
         let page = String::from_utf8(super::man_page().unwrap()).unwrap();
-        for word in ["picket", "scan", "follow", "findings", "completions", "\\-\\-follow"] {
+        for word in [
+            "picket",
+            "scan",
+            "follow",
+            "findings",
+            "completions",
+            "\\-\\-follow",
+        ] {
             assert!(page.contains(word), "{word} missing from the man page");
         }
     }

@@ -26,6 +26,15 @@ pub fn emit(line: &str) {
     let _ = writeln!(out, "{line}");
 }
 
+/// Prints prose: wrapped between words at the terminal's width (whole when not a
+/// terminal), so nothing of it is cut.
+pub fn emit_wrapped(text: &str) {
+    match width() {
+        Some(w) => wrap(text, w).iter().for_each(|l| emit(l)),
+        None => emit(text),
+    }
+}
+
 /// `line` cut to `width` visible characters, the last being '…' when something was cut.
 /// ANSI style sequences are kept and take no width; a cut line ends with a style reset.
 pub fn fit(line: &str, width: usize) -> String {
@@ -83,7 +92,8 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
             } else {
                 word.to_string()
             };
-            let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+            let needed =
+                line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
             if needed > width && !line.is_empty() {
                 lines.push(std::mem::take(&mut line));
             }
@@ -120,7 +130,11 @@ mod tests {
         let lines = wrap("the certificate is not trusted by any known authority", 20);
         assert_eq!(
             lines,
-            ["the certificate is", "not trusted by any", "known authority"]
+            [
+                "the certificate is",
+                "not trusted by any",
+                "known authority"
+            ]
         );
         assert!(wrap("x".repeat(30).as_str(), 12)[0].chars().count() <= 12);
     }

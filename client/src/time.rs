@@ -17,7 +17,10 @@ pub fn local(rfc3339: &str) -> String {
 
 /// Milliseconds between two RFC 3339 times, when both parse and are in order.
 pub fn between_ms(from: &str, to: &str) -> Option<u64> {
-    let (a, b) = (from.parse::<Timestamp>().ok()?, to.parse::<Timestamp>().ok()?);
+    let (a, b) = (
+        from.parse::<Timestamp>().ok()?,
+        to.parse::<Timestamp>().ok()?,
+    );
     u64::try_from(b.as_millisecond() - a.as_millisecond()).ok()
 }
 

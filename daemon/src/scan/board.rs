@@ -135,7 +135,12 @@ impl ScanBoard {
             ScanEvent::Finished { status, .. } => p.status = *status,
         }
         let keep = matches!(event, ScanEvent::ToolStarted { .. }) || entry.past.len() < REPLAY_CAP;
-        if keep && !matches!(event, ScanEvent::Started { .. } | ScanEvent::Finished { .. }) {
+        if keep
+            && !matches!(
+                event,
+                ScanEvent::Started { .. } | ScanEvent::Finished { .. }
+            )
+        {
             entry.past.push(event.clone());
         }
         if let Some(tx) = &entry.events {
@@ -171,6 +176,9 @@ mod tests {
         };
         board.publish(warning.clone());
         assert_eq!(rx.try_recv().expect("live event"), warning);
-        assert!(rx.try_recv().is_err(), "the replayed start is not sent twice");
+        assert!(
+            rx.try_recv().is_err(),
+            "the replayed start is not sent twice"
+        );
     }
 }
