@@ -15,32 +15,30 @@ impl Client {
     /// Connects to the user's daemon if one runs, else to the system daemon if one runs,
     /// else (with `autostart`) starts the user's. A system daemon that refuses this user is
     /// an error, never hidden behind a private daemon started instead: its scans and scope
-    /// are what the user expects to see.
+    /// are what the user expects to see. Gives the socket it settled on (or failed on) too.
     pub async fn connect_found(
         timeout: Option<Duration>,
         autostart: bool,
-    ) -> Result<Client, ClientError> {
+    ) -> (PathBuf, Result<Client, ClientError>) {
         let mine = default_socket();
         match Client::connect_within(&mine, timeout).await {
             Err(ClientError::NotRunning { .. }) => {}
-            other => return other,
+            other => return (mine, other),
         }
         let system = Path::new(SYSTEM_SOCKET);
         if system.exists() {
             match Client::connect_within(system, timeout).await {
                 Err(ClientError::NotRunning { .. }) => {}
-                other => return other,
+                other => return (system.to_path_buf(), other),
             }
         }
-        if autostart {
+        let found = if autostart {
             Client::connect_or_start_within(&mine, timeout).await
         } else {
-            Err(ClientError::NotRunning { socket: mine })
-        }
+            Err(ClientError::NotRunning {
+                socket: mine.clone(),
+            })
+        };
+        (mine, found)
     }
-}
-
-/// The sockets `connect_found` tries, in order (for messages and `--help`).
-pub fn search_order() -> Vec<PathBuf> {
-    vec![default_socket(), PathBuf::from(SYSTEM_SOCKET)]
 }

@@ -27,7 +27,7 @@ mod parts;
 mod tests;
 
 pub use client::{default_socket, Accepted, CacheReply, Client, Welcome};
-pub use discover::{search_order, SYSTEM_SOCKET};
+pub use discover::SYSTEM_SOCKET;
 pub use error::ClientError;
 pub use events::Events;
 pub use import::{ImportFile, DEFAULT_MAX_IMPORT_BYTES};

@@ -120,8 +120,12 @@ async fn connect(
         Some(socket) if no_autostart => Client::connect_within(socket, timeout).await,
         Some(socket) => Client::connect_or_start_within(socket, timeout).await,
         None => {
-            let found = Client::connect_found(timeout, !no_autostart).await;
-            if let Err(ClientError::SocketDenied { .. } | ClientError::Rejected { .. }) = &found {
+            let (socket, found) = Client::connect_found(timeout, !no_autostart).await;
+            let refused = matches!(
+                &found,
+                Err(ClientError::SocketDenied { .. } | ClientError::Rejected { .. })
+            );
+            if refused && socket == Path::new(picket_client::SYSTEM_SOCKET) {
                 // Said, not hidden: a private daemon started instead would show none of the
                 // system daemon's scans.
                 eprintln!(
