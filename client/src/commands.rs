@@ -226,8 +226,8 @@ pub const DETACHED_EXIT: i32 = 130;
 /// Shows the scans' events as they come, under a spinner; Ctrl-C detaches (the daemon's
 /// scan goes on) with a message saying how to come back, and exits `DETACHED_EXIT`.
 async fn follow_live(conn: &mut Client, scans: &[ScanId]) -> Result<(), Failure> {
-    let progress = crate::progress::Progress::new();
     let mut events = conn.wait(scans.to_vec(), true).await?;
+    let progress = crate::progress::Progress::new();
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     loop {
