@@ -133,6 +133,11 @@ impl Client {
         })
     }
 
+    /// The socket this client is connected to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
     /// The daemon's versions and pid, from its welcome.
     pub fn welcome(&self) -> &Welcome {
         &self.welcome

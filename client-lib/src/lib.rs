@@ -1,7 +1,8 @@
 //! picket-client: the one way to talk to picketd from Rust. The `picket` CLI, the
 //! end-to-end tests and the benchmarks all use it.
 //!
-//! Owns the connection policy: where the socket is (`default_socket`), connecting and the
+//! Owns the connection policy: where the socket is (`default_socket`, `connect_found`:
+//! the user's daemon, else the system one's at `SYSTEM_SOCKET`), connecting and the
 //! handshake (`Client::connect`), starting the daemon when none runs
 //! (`Client::connect_or_start`), one typed method per request, and wait/follow event
 //! streams (`Events`). Must not print, choose exit codes or hints for a terminal: callers
@@ -17,6 +18,7 @@
 
 mod autostart;
 mod client;
+mod discover;
 mod error;
 mod events;
 mod import;
@@ -25,6 +27,7 @@ mod parts;
 mod tests;
 
 pub use client::{default_socket, Accepted, CacheReply, Client, Welcome};
+pub use discover::SYSTEM_SOCKET;
 pub use error::ClientError;
 pub use events::Events;
 pub use import::{ImportFile, DEFAULT_MAX_IMPORT_BYTES};

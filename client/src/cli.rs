@@ -8,14 +8,30 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "picket",
     version,
-    about = "Client for picketd, the local security-scan orchestrator"
+    about = "Client for picketd, the local security-scan orchestrator",
+    long_about = "Client for picketd, the local security-scan orchestrator.\n\n\
+        Without a command, shows the running and queued scans (`picket status`).\n\n\
+        The daemon is found at --socket / $PICKET_SOCKET when given; else at the user's \
+        socket ($XDG_RUNTIME_DIR/picket/picketd.sock) when a daemon runs there; else at the \
+        system daemon's (/run/picket/picketd.sock); else picket starts the user's own daemon \
+        (never when a system daemon is there but refuses this user: that is an error).\n\n\
+        Exit codes: 0 success; 1 failure (a scan that did not end done, not found); \
+        2 usage error; 3 daemon unreachable or timed out; 4 refused; 130 detached from \
+        a followed scan with Ctrl-C (the scan goes on)."
 )]
 pub struct Cli {
     /// Print one JSON document on stdout (errors as {"error": {...}}).
     #[arg(long, global = true)]
     pub json: bool,
-    /// picketd's socket (default: $XDG_RUNTIME_DIR/picket/picketd.sock).
-    #[arg(long, global = true, env = "PICKET_SOCKET")]
+    /// picketd's socket. Default: the user's daemon if one runs, else the system daemon's
+    /// (see above); `picket ping` shows which.
+    #[arg(
+        long,
+        global = true,
+        env = "PICKET_SOCKET",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
     pub socket: Option<PathBuf>,
     /// Do not start picketd when none answers.
     #[arg(long, global = true)]
@@ -27,15 +43,15 @@ pub struct Cli {
     pub timeout: Option<u64>,
     /// Largest request (one frame) this client sends or answer frame it takes; the
     /// daemon's max_frame_bytes must allow it too. Big answers and imports need no more.
-    #[arg(long, global = true, env = "PICKET_MAX_FRAME_BYTES", default_value_t = picket_protocol::DEFAULT_MAX_FRAME)]
+    #[arg(long, global = true, env = "PICKET_MAX_FRAME_BYTES", value_name = "BYTES", default_value_t = picket_protocol::DEFAULT_MAX_FRAME)]
     pub max_frame_bytes: usize,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Daemon version, protocol version, uptime, pid.
+    /// Daemon version, protocol version, uptime, pid, and the socket used.
     Ping,
     /// Health checks of the daemon: database file, free disk space, scope.
     Health {
@@ -47,6 +63,7 @@ pub enum Command {
     Stats,
     /// All metrics, as Prometheus text (default) or JSON.
     Metrics {
+        /// Output format.
         #[arg(long, value_parser = ["prometheus", "json"], default_value = "prometheus")]
         format: String,
     },
@@ -58,46 +75,76 @@ pub enum Command {
     /// Scan targets (IP, CIDR, host name or http(s) URL) within the configured scope.
     Scan(ScanArgs),
     /// Running and queued scans, or one scan's progress.
-    Status { scan: Option<i64> },
+    Status {
+        /// The scan to show (default: all running and queued).
+        scan: Option<i64>,
+    },
     /// Stored scans, newest first.
     List(ListArgs),
     /// One scan: its tool runs, services and findings.
-    Show { scan: i64 },
+    Show {
+        /// The scan's id (`picket list` shows them).
+        scan: i64,
+        /// Show each finding's detail, CVEs, evidence and first/last seen.
+        #[arg(short, long)]
+        verbose: bool,
+    },
     /// Findings, most severe first.
     Findings(FindingsArgs),
     /// Wait until the scans end; prints their summaries.
     Wait {
+        /// The scans' ids.
         #[arg(required = true)]
         scans: Vec<i64>,
     },
+    /// Follow a queued or running scan live (each run's start and end), then its summary;
+    /// Ctrl-C detaches and leaves the scan running.
+    Follow {
+        /// The scan's id (`picket status` shows the running ones).
+        scan: i64,
+    },
     /// Cancel a queued or running scan; its tools are killed.
-    Cancel { scan: i64 },
+    Cancel {
+        /// The scan's id.
+        scan: i64,
+    },
     /// Configured tools: installed or not, version, limits.
     Tools,
     /// Parse an existing report of a supported tool into a stored scan.
     Import {
+        /// The tool that wrote the report (e.g. nmap, sslscan, testssl, whatweb).
         tool: String,
+        /// The report file.
         file: PathBuf,
+        /// The target the report is about (default: what the report says).
         #[arg(long)]
         target: Option<String>,
         /// Largest report sent; the daemon's [limits] max_import_bytes must allow it too.
         #[arg(long, env = "PICKET_MAX_IMPORT_BYTES", default_value_t = picket_client::DEFAULT_MAX_IMPORT_BYTES)]
         max_import_bytes: u64,
     },
+    /// Print a shell completion script (where to put it: README, Install).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; `picket man | man -l -`).
+    Man,
 }
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    #[arg(required = true)]
+    /// Targets: IP, CIDR, host name or http(s) URL.
+    #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Profile: quick (default), tls, web, full, thorough, or one from the config.
     #[arg(long)]
     pub profile: Option<String>,
-    /// Run exactly these tools on the targets (comma-separated).
-    #[arg(long, value_delimiter = ',')]
+    /// Run exactly these tools on the targets (comma-separated; `picket tools` lists them).
+    #[arg(long, value_delimiter = ',', value_name = "TOOL,...")]
     pub tools: Vec<String>,
     /// Ports to scan, e.g. 80,443 (nmap's default set when absent).
-    #[arg(long)]
+    #[arg(long, value_name = "PORTS")]
     pub ports: Option<String>,
     /// Higher runs first when scans queue.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
@@ -108,34 +155,47 @@ pub struct ScanArgs {
     /// Wait for the scan to end and print its summary.
     #[arg(long, conflicts_with = "follow")]
     pub wait: bool,
-    /// Show progress as it happens, then the summary.
+    /// Show progress as it happens (each run's start and end, a timer while tools run),
+    /// then the summary; Ctrl-C detaches, the scan goes on.
     #[arg(long)]
     pub follow: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Only scans of this target.
     #[arg(long)]
     pub target: Option<String>,
-    #[arg(long)]
+    /// Only scans in this state.
+    #[arg(long, value_parser = ["queued", "running", "done", "failed", "cancelled", "interrupted"])]
     pub status: Option<String>,
+    /// Most scans shown.
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
+    /// Go on from where the previous page ended (its `more: --cursor` line).
     #[arg(long)]
     pub cursor: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct FindingsArgs {
+    /// Only this scan's findings (default: all scans).
     pub scan: Option<i64>,
-    #[arg(long)]
+    /// Only findings this severe or more.
+    #[arg(long, value_parser = ["info", "low", "medium", "high", "critical"])]
     pub min_severity: Option<String>,
+    /// Only findings on this target.
     #[arg(long)]
     pub target: Option<String>,
+    /// Most findings shown.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
+    /// Go on from where the previous page ended (its `more: --cursor` line).
     #[arg(long)]
     pub cursor: Option<String>,
+    /// Show each finding's detail, CVEs, evidence and first/last seen.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,11 +208,43 @@ pub enum CacheCmd {
     Cleanup,
     /// Drop the entries of one target, scan or tool.
     Invalidate {
+        /// Entries of this target.
         #[arg(long, group = "what")]
         target: Option<String>,
+        /// Entries made by this scan.
         #[arg(long, group = "what")]
         scan: Option<i64>,
+        /// Entries of this tool.
         #[arg(long, group = "what")]
         tool: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every argument of every command says what it is for in `--help`.
+    fn undocumented(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                missing.push(format!("{path} {}", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            if sub.get_about().is_none() && sub.get_name() != "help" {
+                missing.push(format!("{path} {}", sub.get_name()));
+            }
+            undocumented(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+
+    #[test]
+    fn every_argument_and_command_has_help_text() {
+        let mut missing = Vec::new();
+        undocumented(&Cli::command(), "picket", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use picket_client::{CacheReply, Client, ImportFile};
+use picket_client::{CacheReply, Client, ClientError, ImportFile};
 use picket_protocol::*;
 use serde_json::json;
 
@@ -13,25 +13,40 @@ use crate::failure::Failure;
 use crate::render::{self, Out};
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
-    let socket = cli
-        .socket
-        .clone()
-        .unwrap_or_else(picket_client::default_socket);
     let out = Out { json: cli.json };
+    // Bare `picket` shows what runs, as pueue does.
+    let command = cli.command.unwrap_or(Command::Status { scan: None });
+    match command {
+        Command::Completions { shell } => {
+            crate::shell::completions(shell);
+            return Ok(());
+        }
+        Command::Man => {
+            let page = crate::shell::man_page().map_err(|e| Failure::Local(e.to_string()))?;
+            std::io::Write::write_all(&mut std::io::stdout(), &page)
+                .map_err(|e| Failure::Local(e.to_string()))?;
+            return Ok(());
+        }
+        _ => {}
+    }
     let timeout = match cli.timeout {
         Some(0) => None,
         Some(secs) => Some(Duration::from_secs(secs)),
         None => Some(DEFAULT_TIMEOUT),
     };
-    let mut conn = connect(&socket, cli.no_autostart, timeout).await?;
+    let mut conn = connect(cli.socket.as_deref(), cli.no_autostart, timeout).await?;
     // An import's answer takes as long as its report is large: only an explicit --timeout
     // bounds it.
-    if cli.timeout.is_none() && matches!(cli.command, Command::Import { .. }) {
+    if cli.timeout.is_none() && matches!(command, Command::Import { .. }) {
         conn.set_timeout(None);
     }
     conn.set_max_frame(cli.max_frame_bytes);
-    match cli.command {
-        Command::Ping => out.ping(&conn.ping().await?),
+    match command {
+        Command::Completions { .. } | Command::Man => Ok(()),
+        Command::Ping => {
+            let socket = conn.socket().to_path_buf();
+            out.ping(&conn.ping().await?, &socket)
+        }
         Command::Health { deep } => {
             let h = conn.health(deep).await?;
             out.health(&h)?;
@@ -60,9 +75,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Scan(args) => scan(&mut conn, out, args).await,
         Command::Status { scan } => out.status(&conn.status(scan).await?),
         Command::List(args) => list(&mut conn, out, args).await,
-        Command::Show { scan } => show(&mut conn, out, scan).await,
+        Command::Show { scan, verbose } => show(&mut conn, out, scan, verbose).await,
         Command::Findings(args) => findings(&mut conn, out, args).await,
         Command::Wait { scans } => wait(&mut conn, out, scans, false).await,
+        Command::Follow { scan } => wait(&mut conn, out, vec![scan], true).await,
         Command::Cancel { scan } => {
             let was = conn.cancel(scan).await?;
             out.message(
@@ -84,7 +100,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 max_bytes: max_import_bytes,
             };
             let id = conn.import_file(import).await?;
-            show(&mut conn, out, id).await
+            show(&mut conn, out, id, false).await
         }
     }
 }
@@ -93,15 +109,34 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 /// long enough for a loaded daemon, short enough that a stopped one is reported, not hung on.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The daemon at `socket` when one is named (--socket, PICKET_SOCKET), else the one
+/// picket-client finds (the user's, else the system's; see `Client::connect_found`).
 async fn connect(
-    socket: &Path,
+    socket: Option<&Path>,
     no_autostart: bool,
     timeout: Option<Duration>,
 ) -> Result<Client, Failure> {
-    let conn = if no_autostart {
-        Client::connect_within(socket, timeout).await
-    } else {
-        Client::connect_or_start_within(socket, timeout).await
+    let conn = match socket {
+        Some(socket) if no_autostart => Client::connect_within(socket, timeout).await,
+        Some(socket) => Client::connect_or_start_within(socket, timeout).await,
+        None => {
+            let (socket, found) = Client::connect_found(timeout, !no_autostart).await;
+            let refused = matches!(
+                &found,
+                Err(ClientError::SocketDenied { .. } | ClientError::Rejected { .. })
+            );
+            if refused && socket == Path::new(picket_client::SYSTEM_SOCKET) {
+                // Said, not hidden: a private daemon started instead would show none of the
+                // system daemon's scans.
+                eprintln!(
+                    "picket: no picketd of yours runs on {}, and the system daemon on {} \
+                     refused you; no private daemon was started (pass --socket to use one)",
+                    picket_client::default_socket().display(),
+                    picket_client::SYSTEM_SOCKET
+                );
+            }
+            found
+        }
     };
     Ok(conn?)
 }
@@ -141,7 +176,7 @@ async fn scan(conn: &mut Client, out: Out, args: ScanArgs) -> Result<(), Failure
         );
     }
     if args.follow && !out.json {
-        println!("scan {id} submitted");
+        crate::term::emit(&format!("scan {id} submitted"));
     }
     wait(conn, out, vec![id], args.follow).await
 }
@@ -152,12 +187,11 @@ async fn wait(
     scans: Vec<ScanId>,
     follow: bool,
 ) -> Result<(), Failure> {
-    let live = follow && !out.json;
-    let mut events = conn.wait(scans.clone(), follow).await?;
-    while let Some(e) = events.next().await? {
-        if live {
-            render::event(&e);
-        }
+    if follow && !out.json {
+        follow_live(conn, &scans).await?;
+    } else {
+        let mut events = conn.wait(scans.clone(), follow).await?;
+        while events.next().await?.is_some() {}
     }
     let mut details = Vec::new();
     for id in scans {
@@ -171,7 +205,8 @@ async fn wait(
         }
     } else {
         for d in &details {
-            render::scan_summary(d);
+            render::scan_summary(d, false);
+            render::end_summary(d);
         }
     }
     let not_done: Vec<String> = details
@@ -182,6 +217,39 @@ async fn wait(
     if !not_done.is_empty() {
         return Err(Failure::ScansNotDone(not_done.join(", ")));
     }
+    Ok(())
+}
+
+/// Exit code of a follower detached with Ctrl-C: the shell's for an interrupt (128 + SIGINT).
+pub const DETACHED_EXIT: i32 = 130;
+
+/// Shows the scans' events as they come, under a spinner; Ctrl-C detaches (the daemon's
+/// scan goes on) with a message saying how to come back, and exits `DETACHED_EXIT`.
+async fn follow_live(conn: &mut Client, scans: &[ScanId]) -> Result<(), Failure> {
+    let mut events = conn.wait(scans.to_vec(), true).await?;
+    let progress = crate::progress::Progress::new();
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    loop {
+        tokio::select! {
+            e = events.next() => match e {
+                Ok(Some(e)) => progress.event(&e),
+                Ok(None) => break,
+                Err(e) => {
+                    progress.clear();
+                    return Err(e.into());
+                }
+            },
+            _ = &mut interrupt => {
+                progress.clear();
+                let ids: Vec<String> = scans.iter().map(|s| s.to_string()).collect();
+                let n = ids.join(" ");
+                eprintln!("detached; the scan goes on: `picket follow {n}` or `picket cancel {n}`");
+                std::process::exit(DETACHED_EXIT);
+            }
+        }
+    }
+    progress.clear();
     Ok(())
 }
 
@@ -196,12 +264,12 @@ async fn list(conn: &mut Client, out: Out, args: ListArgs) -> Result<(), Failure
     out.scans(&conn.list(query).await?)
 }
 
-async fn show(conn: &mut Client, out: Out, scan: ScanId) -> Result<(), Failure> {
+async fn show(conn: &mut Client, out: Out, scan: ScanId, verbose: bool) -> Result<(), Failure> {
     let d = conn.show(scan).await?;
     if out.json {
         render::print_json(&d);
     } else {
-        render::scan_summary(&d);
+        render::scan_summary(&d, verbose);
     }
     Ok(())
 }
@@ -218,7 +286,7 @@ async fn findings(conn: &mut Client, out: Out, args: FindingsArgs) -> Result<(),
         limit: args.limit,
         cursor: args.cursor,
     };
-    out.findings(&conn.findings(query).await?)
+    out.findings(&conn.findings(query).await?, args.verbose)
 }
 
 async fn cache(conn: &mut Client, out: Out, cmd: CacheCmd) -> Result<(), Failure> {

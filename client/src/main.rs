@@ -4,7 +4,12 @@
 mod cli;
 mod commands;
 mod failure;
+mod progress;
 mod render;
+mod shell;
+mod style;
+mod term;
+mod time;
 
 use clap::Parser;
 

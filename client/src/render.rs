@@ -5,6 +5,19 @@ use picket_protocol::*;
 use serde::Serialize;
 
 use crate::failure::Failure;
+use crate::style;
+use crate::time::{duration, local};
+
+/// Every human line goes through term::emit: cut to the terminal's width, colour only where
+/// wanted. (`print_json` writes whole documents with std's println.)
+macro_rules! println {
+    () => {
+        crate::term::emit("")
+    };
+    ($($arg:tt)*) => {
+        crate::term::emit(&format!($($arg)*))
+    };
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Out {
@@ -12,18 +25,10 @@ pub struct Out {
 }
 
 pub fn print_json<T: Serialize + ?Sized>(v: &T) {
-    println!(
+    std::println!(
         "{}",
         serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     );
-}
-
-fn duration(ms: u64) -> String {
-    match ms {
-        0..=999 => format!("{ms}ms"),
-        1000..=59_999 => format!("{:.1}s", ms as f64 / 1000.0),
-        _ => format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60),
-    }
 }
 
 impl Out {
@@ -45,13 +50,14 @@ impl Out {
         self.json_or(&json, |_| println!("{text}"))
     }
 
-    pub fn ping(self, p: &PingInfo) -> Result<(), Failure> {
+    pub fn ping(self, p: &PingInfo, socket: &std::path::Path) -> Result<(), Failure> {
         let json = serde_json::json!({
             "daemon_version": p.daemon_version,
             "client_version": PACKAGE_VERSION,
             "protocol_version": p.protocol_version,
             "pid": p.pid,
             "uptime_ms": p.uptime_ms,
+            "socket": socket.display().to_string(),
         });
         self.json_or(&json, |_| {
             println!(
@@ -61,7 +67,8 @@ impl Out {
                 p.pid,
                 duration(p.uptime_ms),
                 PACKAGE_VERSION
-            )
+            );
+            println!("socket {}", socket.display());
         })
     }
 
@@ -144,9 +151,9 @@ impl Out {
             }
             for s in scans {
                 println!(
-                    "{:>6}  {:<11} {:<8} {}/{} runs  {} findings  {}{}",
+                    "{:>6}  {} {:<8} {}/{} runs  {} findings  {}{}",
                     s.id,
-                    s.status.as_str(),
+                    style::padded(style::scan_status(s.status), s.status.as_str(), 11),
                     s.profile,
                     s.runs_finished,
                     s.runs_total,
@@ -165,17 +172,17 @@ impl Out {
     pub fn scans(self, page: &ScanPage) -> Result<(), Failure> {
         self.json_or(page, |page| {
             println!(
-                "{:>6}  {:<11} {:<8} {:>8}  {:<24}  targets",
+                "{:>6}  {:<11} {:<8} {:>8}  {:<19}  targets",
                 "id", "status", "profile", "findings", "created"
             );
             for s in &page.scans {
                 println!(
-                    "{:>6}  {:<11} {:<8} {:>8}  {:<24}  {}",
+                    "{:>6}  {} {:<8} {:>8}  {:<19}  {}",
                     s.id,
-                    s.status.as_str(),
+                    style::padded(style::scan_status(s.status), s.status.as_str(), 11),
                     s.profile,
                     s.findings,
-                    s.created_at,
+                    local(&s.created_at),
                     s.targets.join(" ")
                 );
             }
@@ -185,10 +192,13 @@ impl Out {
         })
     }
 
-    pub fn findings(self, page: &FindingPage) -> Result<(), Failure> {
+    pub fn findings(self, page: &FindingPage, verbose: bool) -> Result<(), Failure> {
         self.json_or(page, |page| {
             for f in &page.findings {
-                finding_line(f);
+                println!("{}", finding_line(f));
+                if verbose {
+                    finding_detail(f, "  ");
+                }
             }
             if page.findings.is_empty() {
                 println!("no findings");
@@ -330,29 +340,116 @@ fn histogram_table(title: &str, histograms: &[LabeledHistogram]) {
     }
 }
 
-fn finding_line(f: &Finding) {
+fn finding_line(f: &Finding) -> String {
     let port = f.port.map(|p| format!(":{p}")).unwrap_or_default();
     let cve = if f.cve.is_empty() {
         String::new()
     } else {
         format!("  [{}]", f.cve.join(", "))
     };
-    println!(
-        "{:<8} {:<8} {}{:<7} {}{}",
-        f.severity.as_str(),
+    format!(
+        "{} {:<8} {}{:<7} {}{}",
+        style::padded(style::severity(f.severity), f.severity.as_str(), 8),
         f.tool,
         f.host,
         port,
         f.title,
         cve
+    )
+}
+
+/// A finding's detail under its line: the prose wrapped to the terminal (never cut), then
+/// CVEs, evidence, id and first/last seen in local time.
+fn finding_detail(f: &Finding, indent: &str) {
+    let width = crate::term::width()
+        .unwrap_or(100)
+        .saturating_sub(indent.len() + 2);
+    for line in crate::term::wrap(&f.detail, width) {
+        println!("{indent}  {line}");
+    }
+    if !f.cve.is_empty() {
+        println!("{indent}  cve: {}", f.cve.join(", "));
+    }
+    for line in f.evidence.lines().filter(|l| !l.trim().is_empty()).take(3) {
+        println!(
+            "{indent}  {}",
+            style::paint(style::dim(), &format!("evidence: {}", line.trim()))
+        );
+    }
+    let seen = |t: &Option<String>| t.as_deref().map(local).unwrap_or_else(|| "-".into());
+    println!(
+        "{indent}  {}",
+        style::paint(
+            style::dim(),
+            &format!(
+                "id {}  first seen {}  last seen {}",
+                f.id,
+                seen(&f.first_seen),
+                seen(&f.last_seen)
+            )
+        )
     );
 }
 
-pub fn scan_summary(d: &ScanDetail) {
+/// The closing lines of a waited or followed scan: how long it took, its findings by
+/// severity, how many are new, and how much came from the cache (and how to redo it).
+pub fn end_summary(d: &ScanDetail) {
+    let took = match (&d.started_at, &d.finished_at) {
+        (Some(a), Some(b)) => {
+            crate::time::between_ms(a, b).map(|ms| format!(" in {}", duration(ms)))
+        }
+        _ => None,
+    };
+    let mut counts = Vec::new();
+    for sev in Severity::ALL.iter().rev() {
+        let n = d.findings.iter().filter(|f| f.severity == *sev).count();
+        if n > 0 {
+            counts.push(style::paint(style::severity(*sev), &format!("{n} {sev}")));
+        }
+    }
+    let new = d
+        .findings
+        .iter()
+        .filter(|f| is_new(f, d.started_at.as_deref()))
+        .count();
+    println!(
+        "{} {}{}: {}{}",
+        style::paint(style::heading(), &format!("scan {}", d.id)),
+        style::paint(style::scan_status(d.status), d.status.as_str()),
+        took.unwrap_or_default(),
+        if counts.is_empty() {
+            "no findings".to_string()
+        } else {
+            counts.join(", ")
+        },
+        if d.findings.is_empty() {
+            String::new()
+        } else {
+            format!(" ({new} new)")
+        }
+    );
+    let cached = d.tool_runs.iter().filter(|r| r.cache_hit).count();
+    if cached > 0 {
+        crate::term::emit_wrapped(&format!(
+            "{cached} of {} runs answered from the cache; `--no-cache` runs them afresh",
+            d.tool_runs.len()
+        ));
+    }
+}
+
+/// Seen first by this scan: its first sighting is not before the scan started.
+fn is_new(f: &Finding, started_at: Option<&str>) -> bool {
+    match (f.first_seen.as_deref(), started_at) {
+        (Some(first), Some(start)) => crate::time::between_ms(start, first).is_some(),
+        _ => false,
+    }
+}
+
+pub fn scan_summary(d: &ScanDetail, verbose: bool) {
     println!(
         "scan {}  {}  profile {}  targets {}{}",
         d.id,
-        d.status,
+        style::paint(style::scan_status(d.status), d.status.as_str()),
         d.profile,
         d.targets.join(" "),
         d.ports
@@ -370,10 +467,10 @@ pub fn scan_summary(d: &ScanDetail) {
         println!("\ntool runs:");
         for r in &d.tool_runs {
             println!(
-                "  {:<9} {:<28} {:<10} {:>8}  {}{}",
+                "  {:<9} {:<28} {} {:>8}  {}{}",
                 r.tool,
                 r.target,
-                r.status.as_str(),
+                style::padded(style::run_status(r.status), r.status.as_str(), 10),
                 r.duration_ms.map(duration).unwrap_or_default(),
                 if r.cache_hit { "cached " } else { "" },
                 r.error.as_deref().unwrap_or("")
@@ -400,8 +497,10 @@ pub fn scan_summary(d: &ScanDetail) {
     }
     println!("\nfindings: {}", d.findings.len());
     for f in &d.findings {
-        print!("  ");
-        finding_line(f);
+        println!("  {}", finding_line(f));
+        if verbose {
+            finding_detail(f, "  ");
+        }
     }
 }
 
@@ -444,34 +543,6 @@ pub fn host_detail(h: &Host) -> Option<String> {
         (None, None) => {}
     }
     (!parts.is_empty()).then(|| parts.join("  "))
-}
-
-pub fn event(e: &ScanEvent) {
-    match e {
-        ScanEvent::Started { scan } => println!("scan {scan} started"),
-        ScanEvent::ToolStarted { tool, target, .. } => println!("  start  {tool:<9} {target}"),
-        ScanEvent::ToolFinished {
-            run,
-            services,
-            findings,
-            ..
-        } => println!(
-            "  {:<6} {:<9} {}  {}  {} services, {} findings{}",
-            if run.status == RunStatus::Done {
-                "done"
-            } else {
-                run.status.as_str()
-            },
-            run.tool,
-            run.target,
-            run.duration_ms.map(duration).unwrap_or_default(),
-            services,
-            findings,
-            if run.cache_hit { " (cached)" } else { "" }
-        ),
-        ScanEvent::Warning { message, .. } => println!("  warning: {message}"),
-        ScanEvent::Finished { scan, status } => println!("scan {scan} {status}"),
-    }
 }
 
 /// Upper bound of the bucket holding the q-th quantile: what a histogram can tell.

@@ -27,7 +27,7 @@ fn start(
 ) {
     let board = &rig.deps.board;
     board.add(plan.id, vec!["127.0.0.1".into()], plan.profile_name.clone());
-    let (events, _) = board.subscribe(plan.id).expect("on the board");
+    let (events, _, _) = board.subscribe(plan.id).expect("on the board");
     let (tx, ended) = mpsc::unbounded_channel();
     let probe = EndedProbe(tx).start();
     let sup = ScanSupervisor::new(plan, rig.deps.clone(), probe.recipient()).start();

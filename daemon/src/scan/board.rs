@@ -13,13 +13,23 @@ use tokio::sync::broadcast;
 
 /// Events buffered per follower before it is told it lagged (it then re-reads the database).
 const EVENTS_PER_SCAN: usize = 64;
+/// Past events kept per scan for followers that come late (`picket scan --follow` can only
+/// subscribe once the scan has an id; `picket follow N` comes any time). Past the cap only
+/// starts are kept, so a follower always sees what is running.
+const REPLAY_CAP: usize = 512;
 
 struct Entry {
     progress: ScanProgress,
     /// Made on the first subscription: most queued scans are never followed, and a
     /// channel's buffer is allocated up front (10,000 queued scans cost 500 MiB before).
     events: Option<broadcast::Sender<ScanEvent>>,
+    /// The scan's events so far (not `Started`, which a follower is told from the status),
+    /// replayed to each new subscriber before the live ones.
+    past: Vec<ScanEvent>,
 }
+
+/// What `ScanBoard::subscribe` gives: live events, the status then, the events before.
+pub type Subscription = (broadcast::Receiver<ScanEvent>, ScanStatus, Vec<ScanEvent>);
 
 #[derive(Default)]
 pub struct ScanBoard {
@@ -48,13 +58,15 @@ impl ScanBoard {
             Entry {
                 progress,
                 events: None,
+                past: Vec::new(),
             },
         );
     }
 
-    /// A receiver of the scan's events, and its status at that instant (taken under the
-    /// same lock, so an event is either reflected in the status or delivered, never both).
-    pub fn subscribe(&self, id: ScanId) -> Option<(broadcast::Receiver<ScanEvent>, ScanStatus)> {
+    /// A receiver of the scan's events, its status at that instant and the events published
+    /// before it (taken under the same lock, so an event is either replayed or delivered,
+    /// never both nor neither).
+    pub fn subscribe(&self, id: ScanId) -> Option<Subscription> {
         self.lock().get_mut(&id).map(|e| {
             let rx = match &e.events {
                 Some(tx) => tx.subscribe(),
@@ -64,7 +76,7 @@ impl ScanBoard {
                     rx
                 }
             };
-            (rx, e.progress.status)
+            (rx, e.progress.status, e.past.clone())
         })
     }
 
@@ -122,11 +134,51 @@ impl ScanBoard {
             ScanEvent::Warning { .. } => {}
             ScanEvent::Finished { status, .. } => p.status = *status,
         }
+        let keep = matches!(event, ScanEvent::ToolStarted { .. }) || entry.past.len() < REPLAY_CAP;
+        if keep
+            && !matches!(
+                event,
+                ScanEvent::Started { .. } | ScanEvent::Finished { .. }
+            )
+        {
+            entry.past.push(event.clone());
+        }
         if let Some(tx) = &entry.events {
             let _ = tx.send(event.clone());
         }
         if matches!(event, ScanEvent::Finished { .. }) {
             g.remove(&id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_subscriber_is_given_the_events_before_it_and_only_the_later_ones_live() {
+        let board = ScanBoard::default();
+        board.add(1, vec!["127.0.0.1".into()], "quick".into());
+        board.publish(ScanEvent::Started { scan: 1 });
+        let start = ScanEvent::ToolStarted {
+            scan: 1,
+            tool: "nmap".into(),
+            target: "127.0.0.1".into(),
+        };
+        board.publish(start.clone());
+        let (mut rx, status, past) = board.subscribe(1).expect("on the board");
+        assert_eq!(status, ScanStatus::Running);
+        assert_eq!(past, vec![start]);
+        let warning = ScanEvent::Warning {
+            scan: 1,
+            message: "later".into(),
+        };
+        board.publish(warning.clone());
+        assert_eq!(rx.try_recv().expect("live event"), warning);
+        assert!(
+            rx.try_recv().is_err(),
+            "the replayed start is not sent twice"
+        );
     }
 }

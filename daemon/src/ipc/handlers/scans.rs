@@ -399,8 +399,8 @@ pub async fn wait(state: &Arc<DaemonState>, scans: Vec<ScanId>, follow: bool) ->
         // On the board means not finished yet (the board drops a scan as it publishes its
         // Finished event, under the same lock), so that event is still to come: no need
         // to ask the database. Off the board, the database says whether it exists.
-        if let Some((rx, status)) = state.board.subscribe(id) {
-            receivers.push((id, rx, status));
+        if let Some((rx, status, past)) = state.board.subscribe(id) {
+            receivers.push((id, rx, status, past));
             continue;
         }
         match state
@@ -414,14 +414,19 @@ pub async fn wait(state: &Arc<DaemonState>, scans: Vec<ScanId>, follow: bool) ->
             Err(e) => return storage_error(e).into(),
         }
     }
-    // A follower that subscribed after a scan started still sees it start.
+    // A follower that subscribed after a scan started still sees it start, and what it did
+    // since: `scan --follow` subscribes only once the scan has an id, when the first tools
+    // may already be running.
     let already: Vec<Response> = receivers
-        .iter()
-        .filter(|(_, _, status)| follow && *status == ScanStatus::Running)
-        .map(|(id, _, _)| Response::Event(ScanEvent::Started { scan: *id }))
+        .iter_mut()
+        .filter(|(_, _, status, _)| follow && *status == ScanStatus::Running)
+        .flat_map(|(id, _, _, past)| {
+            std::iter::once(ScanEvent::Started { scan: *id }).chain(std::mem::take(past))
+        })
+        .map(Response::Event)
         .collect();
     let db = state.db.clone();
-    let streams = receivers.into_iter().map(move |(id, rx, _)| {
+    let streams = receivers.into_iter().map(move |(id, rx, _, _)| {
         let db = db.clone();
         futures::stream::unfold(Some(rx), move |rx| {
             let db = db.clone();
