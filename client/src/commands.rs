@@ -131,6 +131,7 @@ async fn scan(conn: &mut Client, out: Out, args: ScanArgs) -> Result<(), Failure
         ports: args.ports,
         priority: args.priority,
         no_cache: args.no_cache,
+        max_age_secs: args.max_age,
     };
     let accepted = conn.scan(request).await?;
     let id = accepted.id;

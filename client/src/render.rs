@@ -375,7 +375,7 @@ pub fn scan_summary(d: &ScanDetail) {
                 r.target,
                 r.status.as_str(),
                 r.duration_ms.map(duration).unwrap_or_default(),
-                if r.cache_hit { "cached " } else { "" },
+                cached_label(r).map(|c| c + " ").unwrap_or_default(),
                 r.error.as_deref().unwrap_or("")
             );
             for w in &r.warnings {
@@ -467,10 +467,41 @@ pub fn event(e: &ScanEvent) {
             run.duration_ms.map(duration).unwrap_or_default(),
             services,
             findings,
-            if run.cache_hit { " (cached)" } else { "" }
+            cached_label(run)
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default()
         ),
         ScanEvent::Warning { message, .. } => println!("  warning: {message}"),
         ScanEvent::Finished { scan, status } => println!("scan {scan} {status}"),
+    }
+}
+
+/// "cached 4 min ago" for a run the cache answered (just "cached" when the daemon did not
+/// say when the output was made); None for a run that ran.
+fn cached_label(run: &ToolRun) -> Option<String> {
+    if !run.cache_hit {
+        return None;
+    }
+    let made = run
+        .cached_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    Some(match made {
+        Some(t) => {
+            let secs = (chrono::Utc::now().timestamp_millis() - t.timestamp_millis()) / 1000;
+            format!("cached {} ago", age_words(secs))
+        }
+        None => "cached".into(),
+    })
+}
+
+/// "45 s", "4 min", "2 h", "3 days": an age rounded down to its largest unit.
+fn age_words(secs: i64) -> String {
+    match secs.max(0) {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
     }
 }
 

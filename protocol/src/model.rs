@@ -143,6 +143,10 @@ pub struct ToolRun {
     /// What the parser could not place or had to leave out, one line each; a run is never
     /// quietly smaller than its output.
     pub warnings: Vec<String>,
+    /// When the output this run replays was produced (RFC 3339), for a run answered by the
+    /// cache; None for a run that ran. Lets every view say how old a cached result is.
+    #[serde(default)]
+    pub cached_at: Option<String>,
 }
 
 /// A host a tool reported, with what it learned about the host itself (not its ports).

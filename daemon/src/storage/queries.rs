@@ -152,13 +152,13 @@ fn upsert_run(
 ) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO tool_runs (scan_id, tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version,
-                                started_ms, finished_ms, truncated, error, warnings)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)
+                                started_ms, finished_ms, truncated, error, warnings, cached_at)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)
          ON CONFLICT (scan_id, tool, target) DO UPDATE SET status = excluded.status, exit_code = excluded.exit_code,
              duration_ms = excluded.duration_ms, cache_hit = excluded.cache_hit, attempts = excluded.attempts,
              tool_version = excluded.tool_version, started_ms = COALESCE(excluded.started_ms, started_ms),
              finished_ms = excluded.finished_ms, truncated = excluded.truncated, error = excluded.error,
-             warnings = excluded.warnings
+             warnings = excluded.warnings, cached_at = excluded.cached_at
          RETURNING id",
     )?
     .query_row(
@@ -176,7 +176,8 @@ fn upsert_run(
             run.finished_ms.unwrap_or(now),
             truncated,
             run.error,
-            json_list(warnings)
+            json_list(warnings),
+            run.cached_at
         ],
         |r| r.get(0),
     )
@@ -243,7 +244,7 @@ fn link_findings(
 // Rows are read by position from these explicit column lists: looking columns up by
 // name cost almost half of `show`'s time (see BENCHMARKS.md).
 const RUN_COLS: &str =
-    "tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version, started_ms, finished_ms, truncated, error, warnings";
+    "tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version, started_ms, finished_ms, truncated, error, warnings, cached_at";
 const SERVICE_COLS: &str = "host, port, proto, name, product, version, tls";
 const FINDING_COLS: &str = "f.id, f.tool, f.host, f.port, f.severity, f.title, f.detail, f.cve, f.evidence, f.fingerprint, f.first_seen_ms, f.last_seen_ms";
 const SCAN_COLS: &str = "s.id, s.targets, s.profile, s.ports, s.tools, s.priority, s.no_cache, s.status, s.created_ms, s.started_ms, s.finished_ms, s.error, s.warnings, s.findings_count";
@@ -264,6 +265,7 @@ fn run_from_row(r: &Row, at: usize) -> rusqlite::Result<ToolRun> {
         truncated: r.get(at + 10)?,
         error: r.get(at + 11)?,
         warnings: parse_list(&r.get::<_, String>(at + 12)?),
+        cached_at: r.get(at + 13)?,
     })
 }
 
@@ -720,6 +722,7 @@ mod tests {
             truncated: false,
             error: None,
             warnings: vec![],
+            cached_at: None,
         };
         let parsed = ParsedOutput {
             findings: vec![f.clone(), f],

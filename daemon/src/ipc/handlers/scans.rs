@@ -142,6 +142,7 @@ async fn plan(
         priority: req.priority,
         no_cache: req.no_cache,
         deadline: Duration::from_secs(config.limits.scan_deadline_secs.max(1)),
+        max_age_secs: req.max_age_secs,
         scope: scope.clone(),
         resumed: false,
     };
@@ -234,6 +235,8 @@ async fn resume_one(state: &Arc<DaemonState>, row: queries::ScanRow) {
         ports: row.request.ports.clone(),
         priority: row.request.priority,
         no_cache: row.request.no_cache,
+        // Not stored: a resumed scan takes the cache's own TTLs.
+        max_age_secs: None,
     };
     let live = state.live();
     let mut plan = match plan(&live.config, &live.scope, &req).await {
