@@ -15,6 +15,16 @@ pub struct UnknownWord {
     pub expected: &'static [&'static str],
 }
 
+/// The words a message uses for an enum's type: never the Rust name ("unknown Severity").
+fn type_words(rust_name: &'static str) -> &'static str {
+    match rust_name {
+        "Severity" => "severity",
+        "ScanStatus" => "scan status",
+        "RunStatus" => "run status",
+        other => other,
+    }
+}
+
 macro_rules! named_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*
@@ -41,7 +51,7 @@ macro_rules! named_enum {
                 match s.to_ascii_lowercase().as_str() {
                     $($text => Ok($name::$variant),)+
                     other => Err(UnknownWord {
-                        what: stringify!($name),
+                        what: type_words(stringify!($name)),
                         given: other.to_string(),
                         expected: &[$($text),+],
                     }),
