@@ -124,3 +124,123 @@ fn cached_discovery_older_than_a_minute_is_named_in_a_warning_with_how_to_refres
     let shown = human(&env, &["show", &again.id.to_string()]);
     assert!(shown.contains("cached 5 min ago"), "{shown}");
 }
+
+fn picketd(env: &Env, args: &[&str]) -> (i32, String, String) {
+    let out = env.command(picketd_bin()).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_names_the_line_and_the_valid_keys_of_a_typo() {
+    let env = Env::new();
+    let file = env.root().join("typo.toml");
+    std::fs::write(
+        &file,
+        "log_level = \"info\"\n\n[limits]\nmax_concurent_scans = 3\n",
+    )
+    .unwrap();
+    let (code, _, err) = picketd(&env, &["--check-config", file.to_str().unwrap()]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("line 4"), "{err}");
+    assert!(err.contains("max_concurent_scans"), "{err}");
+    assert!(
+        err.contains("`max_concurrent_scans`") && err.contains("`per_target`"),
+        "{err}"
+    );
+
+    std::fs::write(&file, "[limits]\nmax_concurrent_scans = 3\n").unwrap();
+    let (code, out, err) = picketd(&env, &["--check-config", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("configuration OK") && out.contains("typo.toml"),
+        "{out}"
+    );
+
+    // --print-config: the same value, with where it came from.
+    let (code, out, err) = picketd(
+        &env,
+        &[
+            "--print-config",
+            "--config",
+            file.to_str().unwrap(),
+            "--log-level",
+            "debug",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let line = |key: &str| {
+        out.lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        line("limits.max_concurrent_scans = 3").ends_with("typo.toml"),
+        "{out}"
+    );
+    assert!(
+        line("limits.per_target =").ends_with("# from default"),
+        "{out}"
+    );
+    assert!(
+        line("log_level = \"debug\"").ends_with("# from flag --log-level"),
+        "{out}"
+    );
+    assert!(
+        line("socket =").ends_with("# from env PICKET_SOCKET"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_log_level_that_is_no_level_is_refused_with_the_valid_ones() {
+    let env = Env::new();
+    let (code, _, err) = picketd(&env, &["--log-level", "verbose", "--check-config"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("\"verbose\" is not a log level"), "{err}");
+    assert!(
+        err.contains("error, warn, info, debug, trace, off"),
+        "{err}"
+    );
+}
+
+#[test]
+fn target_and_port_mistakes_say_what_to_write_and_host_port_means_that_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let (env, _d, count) = discovery_daemon(dir.path());
+    let refusal = |args: &[&str]| {
+        let out = env.picket(args);
+        assert!(!out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refusal(&["scan", "127.0.0.1", "--ports", "80-", "--profile", "disco"]);
+    assert!(
+        err.contains("range '80-' has no end; write 80-65535"),
+        "{err}"
+    );
+    assert!(!err.contains("invalid target"), "{err}");
+    let err = refusal(&["scan", "127.0.0.1:8080/admin", "--profile", "disco"]);
+    assert!(err.contains("`http://127.0.0.1:8080/admin`"), "{err}");
+    let err = refusal(&["scan", "nowhere.invalid", "--profile", "disco"]);
+    assert!(
+        err.contains("DNS lookup of nowhere.invalid failed"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("[scope]"),
+        "no scope hint for a DNS failure: {err}"
+    );
+    let err = refusal(&["findings", "--min-severity", "hgh"]);
+    assert!(err.contains("unknown severity 'hgh'"), "{err}");
+    assert!(!err.contains("Severity"), "{err}");
+    assert_eq!(starts(&count), 0);
+
+    // host:port (and host:port/) means that port.
+    let s = env.scan_wait(&["127.0.0.1:8080/", "--profile", "disco"]);
+    assert_eq!(s.targets, vec!["127.0.0.1".to_string()]);
+    assert_eq!(s.ports.as_deref(), Some("8080"));
+}

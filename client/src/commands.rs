@@ -123,7 +123,13 @@ fn parse_word<T: std::str::FromStr<Err = UnknownWord>>(
         .transpose()
 }
 
-async fn scan(conn: &mut Client, out: Out, args: ScanArgs) -> Result<(), Failure> {
+async fn scan(conn: &mut Client, out: Out, mut args: ScanArgs) -> Result<(), Failure> {
+    if let Some((hosts, ports, note)) =
+        crate::targets::ports_from_targets(&args.targets, args.ports.as_deref())
+    {
+        eprintln!("note: {note}");
+        (args.targets, args.ports) = (hosts, Some(ports));
+    }
     let request = ScanRequest {
         targets: args.targets,
         profile: args.profile,

@@ -1117,6 +1117,49 @@ mod tests {
         Config::load(Some(&f))
     }
 
+    #[test]
+    fn unknown_placeholders_triggers_and_log_levels_name_the_valid_ones() {
+        let tool = |args: &str, triggers: &str| {
+            format!("[tools.x]\nprogram = \"x\"\nparser = \"nmap\"\nargs = {args}\ntriggers = {triggers}\n")
+        };
+        let err = load_text(&tool(r#"["-p{ports}", "{hots}"]"#, "[]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tools.x.args: unknown placeholder {hots}"),
+            "{err}"
+        );
+        assert!(err.contains("{host}, {target}, {url}"), "{err}");
+        let err = load_text(&tool("[\"{host}\"]", r#"["htp"]"#))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tools.x.triggers: \"htp\""), "{err}");
+        assert!(
+            err.contains("did you mean \"http\"") && err.contains("https, http-alt"),
+            "{err}"
+        );
+        load_text(&tool(
+            "[\"{host}\", \"{profile_args}\"]",
+            r#"["https", "ssl"]"#,
+        ))
+        .unwrap();
+
+        let err = load_text("log_level = \"verbose\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"verbose\" is not a log level"), "{err}");
+        assert!(
+            err.contains("error, warn, info, debug, trace, off"),
+            "{err}"
+        );
+        for ok in ["debug", "INFO", "info,picketd=debug", "off"] {
+            check_log_level(ok).unwrap();
+        }
+        for bad in ["verbose", "", "picketd=loud", "info,"] {
+            assert!(check_log_level(bad).is_err(), "{bad}");
+        }
+    }
+
     /// quick trades rare probes for time, thorough adds the default scripts; the others
     /// run nmap as before.
     #[test]

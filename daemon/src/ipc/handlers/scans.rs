@@ -56,11 +56,16 @@ impl PlanError {
                 message,
                 "give an IP address, CIDR, host name or http(s) URL; nothing starting with '-' and no shell characters",
             ),
+            // A name that does not resolve is no scope matter: the scope hint would mislead.
+            PlanError::Target(ScopeError::Unresolvable { .. }) => refused(
+                message,
+                "check the name's spelling and DNS (or /etc/hosts), or give its address",
+            ),
             PlanError::Target(_) => refused(
                 message,
                 "Picket scans only what [scope] in picketd.toml allows (default: loopback)",
             ),
-            PlanError::Ports(_) => refused(message, "e.g. --ports 80,443"),
+            PlanError::Ports(_) => refused(message, "e.g. --ports 80,443 or 8000-8010"),
             PlanError::UnknownProfile { known, .. } => error(
                 ErrorKind::Invalid,
                 message,
