@@ -269,6 +269,37 @@ fn run_from_row(r: &Row, at: usize) -> rusqlite::Result<ToolRun> {
     })
 }
 
+/// Names that only say "TLS is spoken here" (sslscan's `ssl`): a discovery tool's name for
+/// the same port (`https`, `imaps`) says more.
+const TLS_ONLY_NAMES: &[&str] = &["ssl", "tls"];
+
+/// What several tools said about one port, as one service: rows stay stored per tool (a
+/// resumed or re-parsed run replaces its own), and `show` merges them. `rows` come sorted
+/// by host, port, proto. The most specific name wins (not a bare `ssl`), a product and
+/// version are taken from the row that has them, and TLS from any row.
+pub fn one_row_per_port(rows: Vec<Service>) -> Vec<Service> {
+    let mut out: Vec<Service> = Vec::with_capacity(rows.len());
+    for s in rows {
+        match out.last_mut() {
+            Some(k) if k.host == s.host && k.port == s.port && k.proto == s.proto => {
+                if TLS_ONLY_NAMES.contains(&k.name.as_str())
+                    && !TLS_ONLY_NAMES.contains(&s.name.as_str())
+                {
+                    k.name = s.name;
+                }
+                if k.version.is_none() && s.version.is_some() {
+                    (k.product, k.version) = (s.product.or(k.product.take()), s.version);
+                } else if k.product.is_none() {
+                    k.product = s.product;
+                }
+                k.tls |= s.tls;
+            }
+            _ => out.push(s),
+        }
+    }
+    out
+}
+
 fn service_from_row(r: &Row) -> rusqlite::Result<Service> {
     Ok(Service {
         host: r.get(0)?,
@@ -364,6 +395,7 @@ fn scan_detail(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDet
         ))?
         .query_map([id], service_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let services = one_row_per_port(services);
     let findings = conn
         .prepare_cached(&format!(
             "SELECT {FINDING_COLS} FROM scan_findings sf JOIN findings f ON f.id = sf.finding_id
@@ -763,6 +795,37 @@ mod tests {
         assert!(
             by_target.contains("USING PRIMARY KEY") && !by_target.contains("TEMP B-TREE"),
             "{by_target}"
+        );
+    }
+
+    #[test]
+    fn what_nmap_and_sslscan_say_of_one_port_is_one_service() {
+        let svc =
+            |port: u16, name: &str, product: Option<&str>, version: Option<&str>, tls| Service {
+                host: "127.0.0.1".into(),
+                port,
+                proto: "tcp".into(),
+                name: name.into(),
+                product: product.map(String::from),
+                version: version.map(String::from),
+                tls,
+            };
+        // In the stored order: host, port, proto, name.
+        let rows = vec![
+            svc(80, "http", Some("nginx"), None, false),
+            svc(443, "https", Some("nginx"), Some("1.24"), false),
+            svc(443, "ssl", None, None, true),
+            svc(8443, "ssl", None, None, true),
+            svc(8443, "ssl/http", Some("Werkzeug"), Some("3.0"), true),
+        ];
+        let got = one_row_per_port(rows);
+        assert_eq!(
+            got,
+            vec![
+                svc(80, "http", Some("nginx"), None, false),
+                svc(443, "https", Some("nginx"), Some("1.24"), true),
+                svc(8443, "ssl/http", Some("Werkzeug"), Some("3.0"), true),
+            ]
         );
     }
 }
