@@ -244,3 +244,24 @@ fn target_and_port_mistakes_say_what_to_write_and_host_port_means_that_port() {
     assert_eq!(s.targets, vec!["127.0.0.1".to_string()]);
     assert_eq!(s.ports.as_deref(), Some("8080"));
 }
+
+/// nmap says `https` (or `http` over TLS), sslscan says `ssl` of the same port: `show`
+/// has one row for it, with nmap's name and product and TLS set.
+#[test]
+fn nmap_and_sslscan_on_one_tls_port_are_one_service_row() {
+    require_installed(&["nmap", "sslscan"]);
+    let env = Env::new();
+    let tls = picket_testkit::targets::https(env.root());
+    let _d = env.start_daemon();
+    let port = tls.port.to_string();
+    let s = scan(
+        &env,
+        &["127.0.0.1", "--tools", "nmap,sslscan", "--ports", &port],
+    );
+    let ran: Vec<&str> = s.tool_runs.iter().map(|r| r.tool.as_str()).collect();
+    assert!(ran.contains(&"sslscan"), "{:#?}", s.tool_runs);
+    let rows: Vec<_> = s.services.iter().filter(|x| x.port == tls.port).collect();
+    assert_eq!(rows.len(), 1, "one row per port: {rows:#?}");
+    assert!(rows[0].tls, "{rows:#?}");
+    assert_ne!(rows[0].name, "ssl", "nmap's name wins: {rows:#?}");
+}
