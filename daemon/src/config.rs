@@ -1,6 +1,8 @@
 //! Configuration: built-in defaults, then TOML files layered in order, then flags.
 //!
-//! Owns the shape of `picketd.toml`, the merge order of DESIGN.md and the default paths.
+//! Owns the shape of `picketd.toml`, the merge order of DESIGN.md and the default paths,
+//! and the checks that name the valid words of a typo (keys, placeholders, triggers, log
+//! levels) for the daemon's start, SIGHUP and `picketd --check-config`.
 //! Must not act on the config (open sockets, start tools): callers do, and SIGHUP reloads
 //! go through `Config::load` again so a broken file never replaces a good config.
 
