@@ -151,6 +151,7 @@ async fn lookups(cache: &Addr<CacheActor>, iters: u64) -> Duration {
             .send(LookupKey {
                 key: k,
                 no_cache: false,
+                min_created_ms: None,
             })
             .await
         {

@@ -39,6 +39,7 @@ fn big_scan() -> ServerFrame {
         truncated: false,
         error: None,
         warnings: vec![],
+        cached_at: None,
     };
     let service = |i: usize| Service {
         host: format!("127.0.0.{}", i % 250 + 1),

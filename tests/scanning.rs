@@ -75,7 +75,8 @@ fn assert_tls_profile_found(scan: &ScanDetail, http: &Target, https: &Target) {
     assert!(
         by("testssl", https.port)
             .iter()
-            .any(|f| f.title == "cert_chain_of_trust"),
+            .any(|f| f.evidence == "cert_chain_of_trust"
+                && f.title == "Certificate chain not trusted"),
         "testssl.sh must flag the untrusted chain: {findings:#?}"
     );
     for tool in ["nmap", "whatweb", "sslscan", "testssl"] {

@@ -109,6 +109,7 @@ fn run_row() -> ToolRun {
         truncated: false,
         error: None,
         warnings: vec![],
+        cached_at: None,
     }
 }
 

@@ -132,6 +132,7 @@ mod tests {
                 truncated: false,
                 error: None,
                 warnings: vec!["a record the parser could not place".into()],
+                cached_at: None,
             }],
             hosts: (1..=services)
                 .map(|i| Host {

@@ -152,6 +152,10 @@ pub struct ScanArgs {
     /// Run every tool even if a cached result exists.
     #[arg(long)]
     pub no_cache: bool,
+    /// Use cached results only when younger than this (e.g. 0s, 90s, 10m, 2h, 1d; 0s runs
+    /// every tool afresh and refreshes the cache).
+    #[arg(long, value_name = "DUR", value_parser = parse_age)]
+    pub max_age: Option<u64>,
     /// Wait for the scan to end and print its summary.
     #[arg(long, conflicts_with = "follow")]
     pub wait: bool,
@@ -246,5 +250,66 @@ mod tests {
         let mut missing = Vec::new();
         undocumented(&Cli::command(), "picket", &mut missing);
         assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
+}
+
+/// A duration as people write it: a number and a unit (s, m, h, d), several joined
+/// ("1h30m"); answers seconds.
+pub fn parse_age(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!("'{text}' is not a duration: write a number and a unit, e.g. 0s, 90s, 10m, 2h, 1d")
+    };
+    let (mut total, mut digits) = (0u64, String::new());
+    let mut chars = text.trim().chars().peekable();
+    if chars.peek().is_none() {
+        return Err(bad());
+    }
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(c) = chars.next_if(|c| c.is_ascii_alphabetic()) {
+            unit.push(c);
+        }
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        let scale = match unit.as_str() {
+            "s" | "sec" | "secs" => 1,
+            "m" | "min" | "mins" => 60,
+            "h" | "hour" | "hours" => 3600,
+            "d" | "day" | "days" => 86_400,
+            _ => return Err(bad()),
+        };
+        total = n
+            .checked_mul(scale)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        digits.clear();
+    }
+    if !digits.is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod age_tests {
+    use super::parse_age;
+
+    #[test]
+    fn ages_read_as_people_write_them_and_a_bare_number_is_refused() {
+        assert_eq!(parse_age("0s"), Ok(0));
+        assert_eq!(parse_age("10m"), Ok(600));
+        assert_eq!(parse_age("2h"), Ok(7200));
+        assert_eq!(parse_age("1h30m"), Ok(5400));
+        assert_eq!(parse_age("1d"), Ok(86_400));
+        for bad in ["", "10", "m", "5x", "-1s", "1.5h"] {
+            let e = parse_age(bad).unwrap_err();
+            assert!(
+                e.contains("not a duration") && e.contains("10m"),
+                "{bad}: {e}"
+            );
+        }
     }
 }

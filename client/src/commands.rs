@@ -158,7 +158,13 @@ fn parse_word<T: std::str::FromStr<Err = UnknownWord>>(
         .transpose()
 }
 
-async fn scan(conn: &mut Client, out: Out, args: ScanArgs) -> Result<(), Failure> {
+async fn scan(conn: &mut Client, out: Out, mut args: ScanArgs) -> Result<(), Failure> {
+    if let Some((hosts, ports, note)) =
+        crate::targets::ports_from_targets(&args.targets, args.ports.as_deref())
+    {
+        eprintln!("note: {note}");
+        (args.targets, args.ports) = (hosts, Some(ports));
+    }
     let request = ScanRequest {
         targets: args.targets,
         profile: args.profile,
@@ -166,6 +172,7 @@ async fn scan(conn: &mut Client, out: Out, args: ScanArgs) -> Result<(), Failure
         ports: args.ports,
         priority: args.priority,
         no_cache: args.no_cache,
+        max_age_secs: args.max_age,
     };
     let accepted = conn.scan(request).await?;
     let id = accepted.id;

@@ -8,6 +8,7 @@ mod progress;
 mod render;
 mod shell;
 mod style;
+mod targets;
 mod term;
 mod time;
 

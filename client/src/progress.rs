@@ -111,7 +111,9 @@ pub fn event_line(e: &ScanEvent) -> String {
                 run.duration_ms.map(duration).unwrap_or_default(),
                 services,
                 findings,
-                if run.cache_hit { " (cached)" } else { "" }
+                crate::render::cached_label(run)
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
             )
         }
         ScanEvent::Warning { message, .. } => format!("  warning: {message}"),

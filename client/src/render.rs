@@ -472,7 +472,7 @@ pub fn scan_summary(d: &ScanDetail, verbose: bool) {
                 r.target,
                 style::padded(style::run_status(r.status), r.status.as_str(), 10),
                 r.duration_ms.map(duration).unwrap_or_default(),
-                if r.cache_hit { "cached " } else { "" },
+                cached_label(r).map(|c| c + " ").unwrap_or_default(),
                 r.error.as_deref().unwrap_or("")
             );
             for w in &r.warnings {
@@ -543,6 +543,18 @@ pub fn host_detail(h: &Host) -> Option<String> {
         (None, None) => {}
     }
     (!parts.is_empty()).then(|| parts.join("  "))
+}
+
+/// "cached 4 min ago" for a run the cache answered (just "cached" when the daemon did not
+/// say when the output was made); None for a run that ran.
+pub(crate) fn cached_label(run: &ToolRun) -> Option<String> {
+    if !run.cache_hit {
+        return None;
+    }
+    Some(match run.cached_at.as_deref().and_then(crate::time::ago) {
+        Some(ago) => format!("cached {ago}"),
+        None => "cached".into(),
+    })
 }
 
 /// Upper bound of the bucket holding the q-th quantile: what a histogram can tell.

@@ -24,6 +24,19 @@ pub fn between_ms(from: &str, to: &str) -> Option<u64> {
     u64::try_from(b.as_millisecond() - a.as_millisecond()).ok()
 }
 
+/// "45 s ago", "4 min ago", "2 h ago", "3 days ago": how long before now an RFC 3339 time
+/// was, rounded down to its largest unit; None when it does not parse.
+pub fn ago(rfc3339: &str) -> Option<String> {
+    let then = rfc3339.parse::<Timestamp>().ok()?;
+    let secs = ((Timestamp::now().as_millisecond() - then.as_millisecond()) / 1000).max(0);
+    Some(match secs {
+        s if s < 60 => format!("{s} s ago"),
+        s if s < 3600 => format!("{} min ago", s / 60),
+        s if s < 86_400 => format!("{} h ago", s / 3600),
+        s => format!("{} days ago", s / 86_400),
+    })
+}
+
 /// `850ms`, `17.6s`, `2m03s`, `1h05m`.
 pub fn duration(ms: u64) -> String {
     match ms {
@@ -52,6 +65,9 @@ mod tests {
         std::env::set_var("TZ", "Asia/Tokyo");
         assert_eq!(local("2026-11-30T12:00:00.000Z"), "2026-11-30 21:00:00");
         assert_eq!(local("not a time"), "not a time");
+        let four_min = Timestamp::now() - jiff::SignedDuration::from_secs(245);
+        assert_eq!(ago(&four_min.to_string()).as_deref(), Some("4 min ago"));
+        assert_eq!(ago("never"), None);
         assert_eq!(
             between_ms("2026-11-30T12:00:00.000Z", "2026-11-30T12:02:03.500Z"),
             Some(123_500)

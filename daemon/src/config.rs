@@ -1,6 +1,8 @@
 //! Configuration: built-in defaults, then TOML files layered in order, then flags.
 //!
-//! Owns the shape of `picketd.toml`, the merge order of DESIGN.md and the default paths.
+//! Owns the shape of `picketd.toml`, the merge order of DESIGN.md and the default paths,
+//! and the checks that name the valid words of a typo (keys, placeholders, triggers, log
+//! levels) for the daemon's start, SIGHUP and `picketd --check-config`.
 //! Must not act on the config (open sockets, start tools): callers do, and SIGHUP reloads
 //! go through `Config::load` again so a broken file never replaces a good config.
 
@@ -10,6 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::parsers::generic::GenericMapping;
+
+pub mod origins;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -82,8 +86,163 @@ pub enum ConfigProblem {
          more arguments), not part of one"
     )]
     ProfileArgsInsideElement(String),
+    #[error(
+        "tools.{tool}.args: unknown placeholder {{{given}}}; valid placeholders: {}",
+        PLACEHOLDERS.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ")
+    )]
+    UnknownPlaceholder { tool: String, given: String },
+    #[error(
+        "tools.{tool}.triggers: \"{given}\" is not a service name a discovery tool reports{}; \
+         use nmap's names (as in /usr/share/nmap/nmap-services) or one of: {}",
+        nearest(given, KNOWN_TRIGGERS).map(|n| format!(" (did you mean \"{n}\"?)")).unwrap_or_default(),
+        KNOWN_TRIGGERS.join(", ")
+    )]
+    UnknownTrigger { tool: String, given: String },
+    #[error(
+        "log_level \"{given}\" is not a log level; valid levels: {} (or a filter such as \
+         \"info,picketd=debug\")",
+        LOG_LEVELS.join(", ")
+    )]
+    UnknownLogLevel { given: String },
     #[error(transparent)]
     Scope(#[from] crate::scope::ScopeError),
+}
+
+/// Every `{placeholder}` an argv template may hold (run/spec.rs expands them).
+pub const PLACEHOLDERS: &[&str] = &[
+    "host",
+    "target",
+    "url",
+    "hostport",
+    "port",
+    "outfile",
+    "ports",
+    "name",
+    "hostname",
+    "nameport",
+    "vhost",
+    "profile_args",
+];
+
+/// Service names triggers usually match: nmap's common ones plus the labels
+/// `service_labels` adds (ssl, tls, https for TLS-wrapped http). Any name nmap's own
+/// service list holds is accepted too.
+pub const KNOWN_TRIGGERS: &[&str] = &[
+    "http",
+    "https",
+    "http-alt",
+    "http-proxy",
+    "ssl",
+    "tls",
+    "ssh",
+    "ftp",
+    "ftps",
+    "smtp",
+    "smtps",
+    "submission",
+    "imap",
+    "imaps",
+    "pop3",
+    "pop3s",
+    "ldap",
+    "ldaps",
+    "mysql",
+    "postgresql",
+    "ms-sql-s",
+    "ms-wbt-server",
+    "vnc",
+    "telnet",
+    "domain",
+    "snmp",
+    "microsoft-ds",
+    "netbios-ssn",
+    "redis",
+    "mongodb",
+    "rtsp",
+    "sip",
+];
+
+/// The levels `log_level` and `--log-level` take (each a tracing filter level).
+pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace", "off"];
+
+/// A log filter: a level, or comma-separated `target=level` directives. A bare word that
+/// is no level would be read by tracing as a target name and silence everything.
+pub fn check_log_level(filter: &str) -> Result<(), ConfigProblem> {
+    let ok = !filter.trim().is_empty()
+        && filter.split(',').all(|part| {
+            let level = part.rsplit_once('=').map_or(part, |(_, l)| l).trim();
+            LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigProblem::UnknownLogLevel {
+            given: filter.to_string(),
+        })
+    }
+}
+
+/// The valid word closest to `given` (at most two edits away), for "did you mean".
+pub fn nearest<'a>(given: &str, valid: &[&'a str]) -> Option<&'a str> {
+    valid
+        .iter()
+        .map(|v| (strsim::levenshtein(given, v), *v))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v)
+}
+
+/// Whether nmap's service list (when installed) names `service`.
+fn nmap_knows(service: &str) -> bool {
+    static NAMES: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            std::fs::read_to_string("/usr/share/nmap/nmap-services")
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+                .collect()
+        })
+        .contains(service)
+}
+
+/// Each `{word}` of an argv element that is no placeholder.
+fn unknown_placeholders(arg: &str) -> impl Iterator<Item = &str> {
+    arg.split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(w, _)| w))
+        .filter(|w| !PLACEHOLDERS.contains(w))
+}
+
+impl ToolConfig {
+    /// Placeholders and triggers name things that exist: a typo would leave `{hots}` in
+    /// the argv or never trigger the tool, silently.
+    fn check_words(&self, name: &str) -> Result<(), ConfigProblem> {
+        if let Some(given) = self
+            .args
+            .iter()
+            .flat_map(|a| unknown_placeholders(a))
+            .next()
+        {
+            return Err(ConfigProblem::UnknownPlaceholder {
+                tool: name.to_string(),
+                given: given.to_string(),
+            });
+        }
+        match self
+            .triggers
+            .iter()
+            .find(|t| !KNOWN_TRIGGERS.contains(&t.as_str()) && !nmap_knows(t))
+        {
+            Some(t) => Err(ConfigProblem::UnknownTrigger {
+                tool: name.to_string(),
+                given: t.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -656,6 +815,12 @@ impl Config {
     /// Loads the layered configuration. Missing implicit files are skipped; an explicit
     /// `--config` file that is missing is an error.
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_traced(explicit).map(|(config, _)| config)
+    }
+
+    /// `load`, also answering which file set each key (for `--print-config`).
+    pub fn load_traced(explicit: Option<&Path>) -> Result<(Config, origins::Origins), ConfigError> {
+        let mut origins = origins::Origins::default();
         let mut merged = toml::Table::new();
         let mut used = Vec::new();
         for path in config_files(explicit) {
@@ -680,6 +845,7 @@ impl Config {
                 path: path.clone(),
                 message: with_location(&text, e),
             })?;
+            origins.record_file(&table, &path);
             merge(&mut merged, table);
             used.push(path.display().to_string());
         }
@@ -713,7 +879,7 @@ impl Config {
         config
             .validate()
             .map_err(|problem| ConfigError::Rejected { files, problem })?;
-        Ok(config)
+        Ok((config, origins))
     }
 
     pub fn validate(&self) -> Result<(), ConfigProblem> {
@@ -735,10 +901,12 @@ impl Config {
         if self.db.pool_size < 2 {
             return Err(ConfigProblem::PoolTooSmall);
         }
+        check_log_level(&self.log_level)?;
         for (name, t) in &self.tools {
             if t.concurrency == 0 {
                 return Err(ConfigProblem::ZeroConcurrency(name.clone()));
             }
+            t.check_words(name)?;
             if t.args
                 .iter()
                 .any(|a| a != PROFILE_ARGS && a.contains(PROFILE_ARGS))
@@ -949,6 +1117,49 @@ mod tests {
         std::fs::write(&f, text).unwrap();
         std::env::set_var("XDG_CONFIG_HOME", dir.path().join("none"));
         Config::load(Some(&f))
+    }
+
+    #[test]
+    fn unknown_placeholders_triggers_and_log_levels_name_the_valid_ones() {
+        let tool = |args: &str, triggers: &str| {
+            format!("[tools.x]\nprogram = \"x\"\nparser = \"nmap\"\nargs = {args}\ntriggers = {triggers}\n")
+        };
+        let err = load_text(&tool(r#"["-p{ports}", "{hots}"]"#, "[]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tools.x.args: unknown placeholder {hots}"),
+            "{err}"
+        );
+        assert!(err.contains("{host}, {target}, {url}"), "{err}");
+        let err = load_text(&tool("[\"{host}\"]", r#"["htp"]"#))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tools.x.triggers: \"htp\""), "{err}");
+        assert!(
+            err.contains("did you mean \"http\"") && err.contains("https, http-alt"),
+            "{err}"
+        );
+        load_text(&tool(
+            "[\"{host}\", \"{profile_args}\"]",
+            r#"["https", "ssl"]"#,
+        ))
+        .unwrap();
+
+        let err = load_text("log_level = \"verbose\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"verbose\" is not a log level"), "{err}");
+        assert!(
+            err.contains("error, warn, info, debug, trace, off"),
+            "{err}"
+        );
+        for ok in ["debug", "INFO", "info,picketd=debug", "off"] {
+            check_log_level(ok).unwrap();
+        }
+        for bad in ["verbose", "", "picketd=loud", "info,"] {
+            assert!(check_log_level(bad).is_err(), "{bad}");
+        }
     }
 
     /// quick trades rare probes for time, thorough adds the default scripts; the others

@@ -17,7 +17,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | `config` | picketd.toml: defaults, layering, validation |
+//! | `config` | picketd.toml: defaults, layering, validation (keys, placeholders, triggers, log levels); `config::origins`: where each effective value came from (`--print-config`) |
 //! | `scope` | target parsing, allow/deny rules, name resolution |
 //! | `metrics` | counters, histograms, slow queries, process figures, the queue-depth question actors answer |
 //! | `ipc` | socket and data-dir locks, accept loop, connections, handshake, request handlers |
@@ -26,7 +26,7 @@
 //! | `cache` | the cache actor and the cached-run path |
 //! | `storage` | every SQL statement: pool, schema, queries, the cache table, the `Db` handle, the writer, checkpoints |
 //! | `systemd` | the `--print-systemd-scope` drop-in: the kernel fence of the scope |
-//! | `parsers` | one parser per tool, the generic mapping, shared normalisation |
+//! | `parsers` | one parser per tool, the generic mapping, shared normalisation, finding titles in words (`parsers::titles`) |
 
 pub mod cache;
 pub mod config;

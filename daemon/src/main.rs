@@ -44,9 +44,19 @@ struct Flags {
     /// Data directory holding picket.db.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Log filter (overrides the config; RUST_LOG overrides both).
-    #[arg(long)]
+    /// Log level: error, warn, info, debug, trace or off, or a filter such as
+    /// "info,picketd=debug" (overrides the config; RUST_LOG overrides both).
+    #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
+    /// Check the configuration (the layered files, plus FILE if given, as `--config FILE`
+    /// would read them), say what is wrong with the line and the valid keys, and exit:
+    /// 0 when it is valid, 1 when it is not.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    check_config: Option<Option<PathBuf>>,
+    /// Print the effective configuration, each value with where it came from (default, a
+    /// file, the environment or a flag), and exit.
+    #[arg(long)]
+    print_config: bool,
     /// Print the systemd drop-in that lets the unit reach the [scope] allow networks, and exit.
     #[arg(long)]
     print_systemd_scope: bool,
@@ -57,8 +67,12 @@ fn main() {
     // Everything the daemon creates (database, lock files, the socket until published,
     // tools' output) is private unless it says otherwise: findings are sensitive.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    let flags = Flags::parse();
-    let mut config = match Config::load(flags.config.as_deref()) {
+    let mut flags = Flags::parse();
+    if let Some(Some(file)) = flags.check_config.take() {
+        flags.config = Some(file);
+        flags.check_config = Some(None);
+    }
+    let (mut config, origins) = match Config::load_traced(flags.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("picketd: {e}");
@@ -70,7 +84,32 @@ fn main() {
         data_dir: flags.data_dir.clone(),
         log_level: flags.log_level.clone(),
     };
+    if let Some(level) = &flags.log_level {
+        if let Err(e) = picketd::config::check_log_level(level) {
+            eprintln!("picketd: --log-level: {e}");
+            std::process::exit(2);
+        }
+    }
     overrides.apply(&mut config);
+    if flags.check_config.is_some() {
+        let files: Vec<String> = picketd::config::config_files(flags.config.as_deref())
+            .into_iter()
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect();
+        match files.is_empty() {
+            true => println!("configuration OK (built-in defaults only)"),
+            false => println!("configuration OK: {}", files.join(", ")),
+        }
+        return;
+    }
+    if flags.print_config {
+        print!(
+            "{}",
+            picketd::config::origins::render(&config, &origins, &overrides)
+        );
+        return;
+    }
     if flags.print_systemd_scope {
         print!("{}", picketd::systemd::drop_in(&config.scope));
         return;

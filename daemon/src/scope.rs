@@ -33,8 +33,10 @@ pub enum ScopeError {
     },
     #[error("target {target} is denied by scope rule \"{rule}\"; remove that [scope] deny rule in picketd.toml if this is wrong")]
     Denied { target: String, rule: String },
-    #[error("cannot resolve {target}: {reason}")]
+    #[error("DNS lookup of {target} failed: {reason}")]
     Unresolvable { target: String, reason: String },
+    #[error("invalid --ports {spec:?}: {reason}")]
+    BadPorts { spec: String, reason: String },
     #[error("invalid scope rule \"{rule}\": {reason}")]
     BadRule { rule: String, reason: String },
 }
@@ -202,6 +204,8 @@ pub fn parse_target(raw: &str) -> Result<Target, ScopeError> {
     refuse_unsafe(raw).map_err(|reason| invalid(raw, reason))?;
     let kind = if let Ok(ip) = raw.parse::<IpAddr>() {
         TargetKind::Ip(ip)
+    } else if let Some(form) = host_port_form(raw) {
+        return Err(invalid(raw, form));
     } else if raw.contains('/') && !raw.contains("://") {
         parse_network(raw).map_err(|reason| invalid(raw, reason))?
     } else if raw.contains("://") {
@@ -217,6 +221,47 @@ pub fn parse_target(raw: &str) -> Result<Target, ScopeError> {
     Ok(Target {
         original: raw.into(),
         kind,
+    })
+}
+
+/// `host:port` or `host:port/path` (what a browser bar or a log line shows) split in
+/// three; None for anything else. The client turns the port into `--ports`.
+pub fn split_host_port(raw: &str) -> Option<(&str, u16, &str)> {
+    if raw.contains("://") {
+        return None;
+    }
+    let (hostport, path) = match raw.find('/') {
+        Some(i) => raw.split_at(i),
+        None => (raw, ""),
+    };
+    let (host, port) = hostport.rsplit_once(':')?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let port: u16 = port.parse().ok().filter(|p| *p > 0)?;
+    let host_ok = host.parse::<IpAddr>().is_ok() || is_hostname(host);
+    host_ok.then_some((host, port, path))
+}
+
+/// The refusal of a `host:port[/path]` target, with the exact forms that say the same.
+fn host_port_form(raw: &str) -> Option<String> {
+    let (host, port, path) = split_host_port(raw)?;
+    let bracketed = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(_)) => format!("[{host}]"),
+        _ => host.to_string(),
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    Some(if path == "/" {
+        format!(
+            "a port is not part of a target; give it with --ports: `{host} --ports {port}` \
+             (or a URL: `http://{bracketed}:{port}/` or `https://{bracketed}:{port}/`)"
+        )
+    } else {
+        format!(
+            "a path needs a scheme; give a URL: `http://{bracketed}:{port}{path}` or \
+             `https://{bracketed}:{port}{path}`"
+        )
     })
 }
 
@@ -314,33 +359,52 @@ fn shorten(s: &str) -> String {
     }
 }
 
-/// Parses a ports spec ("80,443,8000-8010"): digits, commas and dashes only.
+/// Parses a ports spec ("80,443,8000-8010"): digits, commas and dashes only. Each
+/// refusal names the part at fault and the form to write instead.
 pub fn parse_ports(spec: &str) -> Result<String, ScopeError> {
-    let invalid = |reason: String| ScopeError::Invalid {
-        target: format!("--ports {}", shorten(spec)),
+    let invalid = |reason: String| ScopeError::BadPorts {
+        spec: shorten(spec),
         reason,
     };
     if spec.is_empty() || spec.len() > 1024 {
         return Err(invalid("expected a list like 80,443 or 8000-8010".into()));
     }
     for part in spec.split(',') {
-        let bounds: Vec<&str> = part.splitn(2, '-').collect();
-        let mut nums = Vec::new();
-        for b in &bounds {
-            match b.parse::<u16>() {
-                Ok(n) if n > 0 && !b.starts_with('+') => nums.push(n),
-                _ => {
-                    return Err(invalid(format!(
-                        "'{part}' is not a port (1-65535) or a range a-b"
-                    )))
-                }
-            }
-        }
-        if nums.len() == 2 && nums[0] > nums[1] {
-            return Err(invalid(format!("range '{part}' runs backwards")));
-        }
+        check_port_part(part).map_err(invalid)?;
     }
     Ok(spec.to_string())
+}
+
+/// One element of a ports spec: a port or a range `a-b`, both ends 1-65535, a <= b.
+fn check_port_part(part: &str) -> Result<(), Reason> {
+    let port = |b: &str| -> Result<u16, Reason> {
+        match b.parse::<u16>() {
+            Ok(n) if n > 0 && b.bytes().all(|c| c.is_ascii_digit()) => Ok(n),
+            _ if !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit()) => {
+                Err(format!("'{part}': {b} is not a port; ports are 1-65535"))
+            }
+            _ => Err(format!(
+                "'{part}' is not a port (1-65535) or a range a-b, e.g. 80 or 8000-8010"
+            )),
+        }
+    };
+    match part.split_once('-') {
+        None if part.is_empty() => Err("an empty element (two commas in a row?)".into()),
+        None => port(part).map(drop),
+        Some(("", end)) => Err(format!(
+            "range '{part}' has no start; write 1-{end} for every port up to {end}"
+        )),
+        Some((start, "")) => Err(format!(
+            "range '{part}' has no end; write {start}-65535 for every port from {start}"
+        )),
+        Some((start, end)) => {
+            let (a, b) = (port(start)?, port(end)?);
+            if a > b {
+                return Err(format!("range '{part}' runs backwards; write {b}-{a}"));
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The configured scope: allow and deny rules.
@@ -697,6 +761,12 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, ScopeError::Unresolvable { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("DNS lookup of nowhere.lan failed"),
+            "{text}"
+        );
+        assert!(!text.contains("scope"), "{text}");
     }
 
     #[test]
@@ -712,6 +782,51 @@ mod tests {
         assert!(parse_ports("80,443,8000-8010").is_ok());
         for bad in ["", "0", "70000", "80;id", "-p1", "10-5", "+80", "80 443"] {
             assert!(parse_ports(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_bad_ports_spec_names_the_range_and_the_form_to_write() {
+        let msg = |spec: &str| parse_ports(spec).unwrap_err().to_string();
+        let cases = [
+            ("80-", "range '80-' has no end; write 80-65535"),
+            ("-80", "range '-80' has no start; write 1-80"),
+            ("10-5", "range '10-5' runs backwards; write 5-10"),
+            ("70000", "'70000': 70000 is not a port; ports are 1-65535"),
+            ("80,,443", "an empty element"),
+            ("http", "'http' is not a port (1-65535) or a range a-b"),
+        ];
+        for (spec, want) in cases {
+            let got = msg(spec);
+            assert!(got.starts_with("invalid --ports"), "{got}");
+            assert!(got.contains(want), "{spec}: {got}");
+            assert!(
+                !got.contains("target"),
+                "a ports spec is not a target: {got}"
+            );
+        }
+    }
+
+    #[test]
+    fn host_port_targets_are_refused_with_the_exact_form_to_use() {
+        let msg = |t: &str| parse_target(t).unwrap_err().to_string();
+        let m = msg("127.0.0.1:8080/");
+        assert!(m.contains("`127.0.0.1 --ports 8080`"), "{m}");
+        assert!(m.contains("`http://127.0.0.1:8080/`"), "{m}");
+        assert!(!m.contains("CIDR"), "{m}");
+        let m = msg("localhost:8443");
+        assert!(m.contains("`localhost --ports 8443`"), "{m}");
+        let m = msg("[::1]:8080/admin");
+        assert!(m.contains("`https://[::1]:8080/admin`"), "{m}");
+        // What was valid stays valid.
+        for ok in [
+            "::1",
+            "127.0.0.1",
+            "10.1.0.0/24",
+            "http://127.0.0.1:8080/x",
+            "a.test",
+        ] {
+            parse_target(ok).unwrap();
         }
     }
 }

@@ -295,6 +295,7 @@ fn run(tool: &str, target: &str) -> ToolRun {
         truncated: false,
         error: None,
         warnings: vec![],
+        cached_at: None,
     }
 }
 

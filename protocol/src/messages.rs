@@ -94,6 +94,9 @@ pub struct ScanRequest {
     pub ports: Option<String>,
     pub priority: i32,
     pub no_cache: bool,
+    /// `--max-age`: cached results older than this many seconds are not used (0: none).
+    #[serde(default)]
+    pub max_age_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -15,6 +15,16 @@ pub struct UnknownWord {
     pub expected: &'static [&'static str],
 }
 
+/// The words a message uses for an enum's type: never the Rust name ("unknown Severity").
+fn type_words(rust_name: &'static str) -> &'static str {
+    match rust_name {
+        "Severity" => "severity",
+        "ScanStatus" => "scan status",
+        "RunStatus" => "run status",
+        other => other,
+    }
+}
+
 macro_rules! named_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*
@@ -41,7 +51,7 @@ macro_rules! named_enum {
                 match s.to_ascii_lowercase().as_str() {
                     $($text => Ok($name::$variant),)+
                     other => Err(UnknownWord {
-                        what: stringify!($name),
+                        what: type_words(stringify!($name)),
                         given: other.to_string(),
                         expected: &[$($text),+],
                     }),
@@ -143,6 +153,10 @@ pub struct ToolRun {
     /// What the parser could not place or had to leave out, one line each; a run is never
     /// quietly smaller than its output.
     pub warnings: Vec<String>,
+    /// When the output this run replays was produced (RFC 3339), for a run answered by the
+    /// cache; None for a run that ran. Lets every view say how old a cached result is.
+    #[serde(default)]
+    pub cached_at: Option<String>,
 }
 
 /// A host a tool reported, with what it learned about the host itself (not its ports).

@@ -155,6 +155,8 @@ impl Actor for CacheActor {
 pub struct LookupKey {
     pub key: String,
     pub no_cache: bool,
+    /// `--max-age`: an entry made before this (Unix ms) is answered as a miss and replaced.
+    pub min_created_ms: Option<i64>,
 }
 
 impl Message for LookupKey {
@@ -176,7 +178,8 @@ impl Handler<LookupKey> for CacheActor {
             self.inflight.insert(key, vec![]);
             return Box::pin(fut::ready(Lookup::Lead));
         }
-        if let Some(entry) = self.fresh_l1(&key) {
+        let min_created = msg.min_created_ms.unwrap_or(i64::MIN);
+        if let Some(entry) = self.fresh_l1(&key).filter(|e| e.created_ms >= min_created) {
             self.counters.hits_l1.fetch_add(1, Relaxed);
             return Box::pin(fut::ready(Lookup::Hit { entry, level: 1 }));
         }
@@ -197,17 +200,19 @@ impl Handler<LookupKey> for CacheActor {
                 }
             }
         };
-        Box::pin(read.into_actor(self).map(move |found, act, _| match found {
-            Some(entry) => {
-                let entry = Arc::new(entry);
-                act.counters.hits_l2.fetch_add(1, Relaxed);
-                act.l1.insert(key.clone(), entry.clone());
-                act.finish_inflight(&key, Some(entry.clone()));
-                Lookup::Hit { entry, level: 2 }
-            }
-            None => {
-                act.counters.misses.fetch_add(1, Relaxed);
-                Lookup::Lead
+        Box::pin(read.into_actor(self).map(move |found, act, _| {
+            match found.filter(|e| e.created_ms >= min_created) {
+                Some(entry) => {
+                    let entry = Arc::new(entry);
+                    act.counters.hits_l2.fetch_add(1, Relaxed);
+                    act.l1.insert(key.clone(), entry.clone());
+                    act.finish_inflight(&key, Some(entry.clone()));
+                    Lookup::Hit { entry, level: 2 }
+                }
+                None => {
+                    act.counters.misses.fetch_add(1, Relaxed);
+                    Lookup::Lead
+                }
             }
         }))
     }

@@ -41,6 +41,55 @@ pub fn cache_key(spec: &ToolSpec, target: &RunTarget) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How fresh a scan wants its cached answers: `--no-cache` runs every tool, `--max-age`
+/// treats entries older than that as misses (and replaces them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Freshness {
+    pub no_cache: bool,
+    pub max_age_secs: Option<u64>,
+}
+
+impl Freshness {
+    fn min_created_ms(self, now: i64) -> Option<i64> {
+        self.max_age_secs
+            .map(|s| now.saturating_sub((s as i64).saturating_mul(1000)))
+    }
+}
+
+/// Cached discovery older than this is named in a scan warning: the network may have
+/// changed since, and the user should know the answer is not from now.
+pub const STALE_DISCOVERY_SECS: i64 = 60;
+
+/// The scan warning for a discovery run the cache answered with output older than a
+/// minute; None for a run that ran or a recent answer.
+pub fn stale_discovery_note(run: &ToolRun, now: i64) -> Option<String> {
+    let at = run.cached_at.as_deref()?;
+    let made = chrono::DateTime::parse_from_rfc3339(at)
+        .ok()?
+        .timestamp_millis();
+    let age_secs = (now - made) / 1000;
+    (age_secs > STALE_DISCOVERY_SECS).then(|| {
+        format!(
+            "{} on {} was answered by the cache with a result from {} ago: services that \
+             went up or down since are not seen; for a fresh run scan again with \
+             `--max-age 0s` (or `--no-cache`)",
+            run.tool,
+            run.target,
+            age_words(age_secs)
+        )
+    })
+}
+
+/// "45 s", "4 min", "2 h", "3 days": how long ago, in the words the client prints.
+pub fn age_words(secs: i64) -> String {
+    match secs.max(0) {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
 /// A cached output turned back into a run result (parsed again by today's parser).
 async fn from_entry(
     spec: &Arc<ToolSpec>,
@@ -67,6 +116,7 @@ async fn from_entry(
             truncated: entry.truncated,
             error: None,
             warnings: Vec::new(),
+            cached_at: Some(crate::storage::queries::rfc3339(entry.created_ms)),
         },
         parsed,
         output: Arc::from(&[][..]),
@@ -81,7 +131,7 @@ pub async fn run(
     actor: &Addr<ToolActor>,
     spec: Arc<ToolSpec>,
     job: ToolJob,
-    no_cache: bool,
+    fresh: Freshness,
     before_tool: impl FnOnce(),
 ) -> Result<ToolResult, RunError> {
     if spec.config.ttl_secs == 0 || !spec.installed() {
@@ -99,7 +149,8 @@ pub async fn run(
         match cache
             .send(LookupKey {
                 key: key.clone(),
-                no_cache,
+                no_cache: fresh.no_cache,
+                min_created_ms: fresh.min_created_ms(now_ms()),
             })
             .await
             .map_err(RunError::Cache)?

@@ -11,6 +11,7 @@ pub mod sslscan;
 #[cfg(test)]
 mod testkit;
 pub mod testssl;
+pub mod titles;
 pub mod whatweb;
 mod xml_tree;
 

@@ -15,6 +15,26 @@ pub fn titles(out: &ParsedOutput) -> Vec<(&str, picket_protocol::Severity)> {
     t
 }
 
+/// (evidence, severity) of every finding, sorted: for tools whose evidence is their own
+/// check id (testssl), which the tests name rather than the worded title.
+pub fn evidences(out: &ParsedOutput) -> Vec<(&str, picket_protocol::Severity)> {
+    let mut t: Vec<_> = out
+        .findings
+        .iter()
+        .map(|f| (f.evidence.as_str(), f.severity))
+        .collect();
+    t.sort();
+    t
+}
+
+/// The finding whose evidence is `evidence` (a testssl id).
+pub fn with_evidence<'a>(out: &'a ParsedOutput, evidence: &str) -> &'a picket_protocol::Finding {
+    out.findings
+        .iter()
+        .find(|f| f.evidence == evidence)
+        .unwrap_or_else(|| panic!("no finding with evidence {evidence:?}: {:#?}", out.findings))
+}
+
 /// The finding titled `title`; a missing one fails the test with every finding shown.
 pub fn titled<'a>(out: &'a ParsedOutput, title: &str) -> &'a picket_protocol::Finding {
     out.findings

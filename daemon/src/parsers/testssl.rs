@@ -11,8 +11,9 @@
 //! * Any FATAL entry (`scanProblem`: cannot connect, file exists, ...) -> `ToolReported`
 //!   with its text. A scan that stopped without FATAL (`scanTime` "Scan interrupted", as on
 //!   a port that does not speak TLS) -> `ToolReported` with its WARN texts.
-//! * Finding: title = id (e.g. "cert_chain_of_trust"), detail = finding text, evidence =
-//!   id, cve = every CVE id in the `cve` field, which may hold several separated by
+//! * Finding: title = the id in words (parsers/titles.rs: "cert_chain_of_trust" ->
+//!   "Certificate chain not trusted"), fingerprint from the id as before, detail = finding
+//!   text, evidence = id, cve = every CVE id in the `cve` field, which may hold several separated by
 //!   spaces or commas (present on OK results too, hence the severity filter).
 //! * Host from flat `ip` "name/address": the address after '/' when it is an IP, else the
 //!   name; port from its string. Pretty form: host from `ip`, else `targetHost` (2.9dev:
@@ -114,16 +115,11 @@ pub fn parse(output: &[u8]) -> Result<ParsedOutput, ParseError> {
         };
         // "CVE-2016-2183 CVE-2016-6329" or "CVE-2016-2183, CVE-2016-6329": all of them.
         let cve = e.cve.map(cves_in_text).unwrap_or_default();
-        findings.push(new_finding(
-            TOOL,
-            host,
-            Some(port),
-            severity,
-            e.id,
-            e.finding,
-            cve,
-            e.id,
-        ));
+        // The fingerprint hashes the id (as the title), so the words below never change
+        // a finding's identity; the id stays in `evidence`.
+        let mut f = new_finding(TOOL, host, Some(port), severity, e.id, e.finding, cve, e.id);
+        f.title = super::titles::testssl(e.id, e.finding);
+        findings.push(f);
     }
     out.services = services.into_vec();
     out.findings = dedupe_findings(findings);
@@ -285,7 +281,8 @@ fn flat_host(ip: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{
-        check_fingerprints, check_hostile, check_malformed, check_truncated, data, titled, titles,
+        check_fingerprints, check_hostile, check_malformed, check_truncated, data, evidences,
+        with_evidence,
     };
     use super::*;
 
@@ -302,7 +299,7 @@ mod tests {
     /// (no --nodns) and reported DNS_CAArecord LOW.
     fn check_fast(out: &ParsedOutput, with_caa: bool) {
         assert_eq!(out.services, vec![tls_endpoint("127.0.0.1", 18443)]);
-        let mut found = titles(out);
+        let mut found = evidences(out);
         if with_caa {
             let at = found
                 .iter()
@@ -328,7 +325,7 @@ mod tests {
                 ("security_headers", Severity::Medium),
             ]
         );
-        let chain = titled(out, "cert_chain_of_trust");
+        let chain = with_evidence(out, "cert_chain_of_trust");
         assert_eq!(
             (chain.detail.as_str(), chain.evidence.as_str()),
             ("failed (self signed).", "cert_chain_of_trust")
@@ -338,15 +335,18 @@ mod tests {
             ("127.0.0.1", Some(18443), "testssl")
         );
         assert_eq!(
-            titled(out, "BEAST_CBC_TLS1").cve,
+            with_evidence(out, "BEAST_CBC_TLS1").cve,
             vec!["CVE-2011-3389".to_string()]
         );
-        assert_eq!(titled(out, "BEAST").cve, vec!["CVE-2011-3389".to_string()]);
         assert_eq!(
-            titled(out, "LUCKY13").cve,
+            with_evidence(out, "BEAST").cve,
+            vec!["CVE-2011-3389".to_string()]
+        );
+        assert_eq!(
+            with_evidence(out, "LUCKY13").cve,
             vec!["CVE-2013-0169".to_string()]
         );
-        assert!(titled(out, "TLS1").cve.is_empty());
+        assert!(with_evidence(out, "TLS1").cve.is_empty());
     }
 
     #[test]
@@ -362,17 +362,17 @@ mod tests {
     #[test]
     fn pretty_full_scan_has_anull() {
         let out = parse(&data("testssl-https-full.json")).unwrap();
-        let anull = titled(&out, "cipherlist_aNULL");
+        let anull = with_evidence(&out, "cipherlist_aNULL");
         assert_eq!(
             (anull.severity, anull.detail.as_str()),
             (Severity::Critical, "offered")
         );
         assert_eq!(
-            titled(&out, "cert_chain_of_trust").severity,
+            with_evidence(&out, "cert_chain_of_trust").severity,
             Severity::Critical
         );
         assert_eq!(
-            titled(&out, "BEAST_CBC_TLS1").cve,
+            with_evidence(&out, "BEAST_CBC_TLS1").cve,
             vec!["CVE-2011-3389".to_string()]
         );
         assert_eq!(out.services.len(), 1);
@@ -381,7 +381,7 @@ mod tests {
         assert!(!out
             .findings
             .iter()
-            .any(|f| f.title == "heartbleed" || f.title.starts_with("clientsimulation")));
+            .any(|f| f.evidence == "heartbleed" || f.evidence.starts_with("clientsimulation")));
     }
 
     #[test]
@@ -450,7 +450,7 @@ mod tests {
             3,
             "repeated SSLv3 merged, WARN and port-less entries dropped"
         );
-        let drown = titled(&out, "DROWN");
+        let drown = with_evidence(&out, "DROWN");
         assert_eq!((drown.severity, drown.cve.len()), (Severity::Critical, 2));
     }
 
@@ -506,7 +506,7 @@ mod tests {
         let mut b: Vec<_> = pretty
             .findings
             .iter()
-            .filter(|f| f.title != "DNS_CAArecord")
+            .filter(|f| f.evidence != "DNS_CAArecord")
             .map(|f| f.fingerprint.clone())
             .collect();
         a.sort();
@@ -518,6 +518,27 @@ mod tests {
     }
 
     #[test]
+    fn worded_titles_keep_the_fingerprint_of_the_id() {
+        let input = br#"[{"id":"cert_trust","ip":"h/127.0.0.1","port":"443","severity":"HIGH","finding":"failed"}]"#;
+        let out = parse(input).unwrap();
+        let f = &out.findings[0];
+        assert_eq!(f.title, "Certificate not trusted");
+        assert_eq!(f.evidence, "cert_trust");
+        // The fingerprint the finding had when its title was the id.
+        let before = crate::parsers::new_finding(
+            "testssl",
+            "127.0.0.1",
+            Some(443),
+            f.severity,
+            "cert_trust",
+            "",
+            vec![],
+            "cert_trust",
+        );
+        assert_eq!(f.fingerprint, before.fingerprint);
+    }
+
+    #[test]
     fn every_cve_of_a_multi_cve_field() {
         let input = br#"[
 {"id":"SWEET32","ip":"a.example.test/192.0.2.9","port":"443","severity":"LOW","cve":"CVE-2016-2183 CVE-2016-6329","finding":"uses 64 bit block ciphers"},
@@ -526,11 +547,11 @@ mod tests {
 ]"#;
         let out = parse(input).unwrap();
         assert_eq!(
-            titled(&out, "SWEET32").cve,
+            with_evidence(&out, "SWEET32").cve,
             vec!["CVE-2016-2183", "CVE-2016-6329"]
         );
         assert_eq!(
-            titled(&out, "RC4").cve,
+            with_evidence(&out, "RC4").cve,
             vec!["CVE-2013-2566", "CVE-2015-2808"]
         );
         assert_eq!(out.findings.len(), 2);
@@ -547,7 +568,7 @@ mod tests {
     fn pretty_29dev_target_host_key() {
         let input = br#"{"Invocation":"testssl.sh --jsonfile-pretty x","version":"2.9dev","scanResult":[{"target host":"name.example.test","ip":"","port":"443","vulnerabilities":[{"id":"sweet32","severity":"LOW","cve":"CVE-2016-2183, CVE-2016-6329","finding":"VULNERABLE"}]}]}"#;
         let out = parse(input).unwrap();
-        let f = titled(&out, "sweet32");
+        let f = with_evidence(&out, "sweet32");
         assert_eq!((f.host.as_str(), f.port), ("name.example.test", Some(443)));
         assert_eq!(f.cve, vec!["CVE-2016-2183", "CVE-2016-6329"]);
     }

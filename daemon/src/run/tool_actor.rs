@@ -221,6 +221,7 @@ fn ended(spec: &ToolSpec, job: &ToolJob, status: RunStatus, error: String) -> To
             truncated: false,
             error: Some(error),
             warnings: Vec::new(),
+            cached_at: None,
         },
         parsed: ParsedOutput::default(),
         output: Arc::from(&[][..]),

@@ -59,6 +59,8 @@ pub struct ScanPlan {
     pub priority: i32,
     pub no_cache: bool,
     pub deadline: Duration,
+    /// `--max-age` in seconds: cached results older than this count as misses.
+    pub max_age_secs: Option<u64>,
     pub scope: Arc<Scope>,
     /// Re-queued after a daemon restart: earlier finished runs are loaded and kept.
     pub resumed: bool,
@@ -313,7 +315,11 @@ impl ScanSupervisor {
             cancel: self.cancel.child_token(),
             discovered,
         };
-        let (cache, no_cache) = (self.deps.cache.clone(), self.plan.no_cache);
+        let cache = self.deps.cache.clone();
+        let fresh = crate::cache::cached_run::Freshness {
+            no_cache: self.plan.no_cache,
+            max_age_secs: self.plan.max_age_secs,
+        };
         let me = ctx.address();
         let gate = self.deps.toolbox.scope.clone();
         let fut = async move {
@@ -322,7 +328,7 @@ impl ScanSupervisor {
             if let Err(why) = gate.admit(&job.target).await {
                 return Ok(refused(&spec, &job, &why));
             }
-            crate::cache::cached_run::run(&cache, &actor, spec, job, no_cache, || {
+            crate::cache::cached_run::run(&cache, &actor, spec, job, fresh, || {
                 me.do_send(ToolStarting)
             })
             .await
@@ -360,6 +366,12 @@ impl ScanSupervisor {
                 result.run.tool, result.run.target
             ));
             self.refusal.get_or_insert(why);
+        }
+        if self.plan.profile.discovery.contains(&result.run.tool) {
+            let now = crate::storage::queries::now_ms();
+            if let Some(note) = crate::cache::cached_run::stale_discovery_note(&result.run, now) {
+                self.warn(note);
+            }
         }
         if result.run.status == RunStatus::Done && !result.parsed.redirects.is_empty() {
             return self.check_redirects(result, ctx);

@@ -229,6 +229,7 @@ mod tests {
             truncated: false,
             error: None,
             warnings: vec!["own".into()],
+            cached_at: None,
         };
         let parsed = ParsedOutput {
             warnings: vec!["unplaced".into(), "own".into()],

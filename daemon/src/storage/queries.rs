@@ -152,13 +152,13 @@ fn upsert_run(
 ) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO tool_runs (scan_id, tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version,
-                                started_ms, finished_ms, truncated, error, warnings)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)
+                                started_ms, finished_ms, truncated, error, warnings, cached_at)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)
          ON CONFLICT (scan_id, tool, target) DO UPDATE SET status = excluded.status, exit_code = excluded.exit_code,
              duration_ms = excluded.duration_ms, cache_hit = excluded.cache_hit, attempts = excluded.attempts,
              tool_version = excluded.tool_version, started_ms = COALESCE(excluded.started_ms, started_ms),
              finished_ms = excluded.finished_ms, truncated = excluded.truncated, error = excluded.error,
-             warnings = excluded.warnings
+             warnings = excluded.warnings, cached_at = excluded.cached_at
          RETURNING id",
     )?
     .query_row(
@@ -176,7 +176,8 @@ fn upsert_run(
             run.finished_ms.unwrap_or(now),
             truncated,
             run.error,
-            json_list(warnings)
+            json_list(warnings),
+            run.cached_at
         ],
         |r| r.get(0),
     )
@@ -243,7 +244,7 @@ fn link_findings(
 // Rows are read by position from these explicit column lists: looking columns up by
 // name cost almost half of `show`'s time (see BENCHMARKS.md).
 const RUN_COLS: &str =
-    "tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version, started_ms, finished_ms, truncated, error, warnings";
+    "tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version, started_ms, finished_ms, truncated, error, warnings, cached_at";
 const SERVICE_COLS: &str = "host, port, proto, name, product, version, tls";
 const FINDING_COLS: &str = "f.id, f.tool, f.host, f.port, f.severity, f.title, f.detail, f.cve, f.evidence, f.fingerprint, f.first_seen_ms, f.last_seen_ms";
 const SCAN_COLS: &str = "s.id, s.targets, s.profile, s.ports, s.tools, s.priority, s.no_cache, s.status, s.created_ms, s.started_ms, s.finished_ms, s.error, s.warnings, s.findings_count";
@@ -264,7 +265,39 @@ fn run_from_row(r: &Row, at: usize) -> rusqlite::Result<ToolRun> {
         truncated: r.get(at + 10)?,
         error: r.get(at + 11)?,
         warnings: parse_list(&r.get::<_, String>(at + 12)?),
+        cached_at: r.get(at + 13)?,
     })
+}
+
+/// Names that only say "TLS is spoken here" (sslscan's `ssl`): a discovery tool's name for
+/// the same port (`https`, `imaps`) says more.
+const TLS_ONLY_NAMES: &[&str] = &["ssl", "tls"];
+
+/// What several tools said about one port, as one service: rows stay stored per tool (a
+/// resumed or re-parsed run replaces its own), and `show` merges them. `rows` come sorted
+/// by host, port, proto. The most specific name wins (not a bare `ssl`), a product and
+/// version are taken from the row that has them, and TLS from any row.
+pub fn one_row_per_port(rows: Vec<Service>) -> Vec<Service> {
+    let mut out: Vec<Service> = Vec::with_capacity(rows.len());
+    for s in rows {
+        match out.last_mut() {
+            Some(k) if k.host == s.host && k.port == s.port && k.proto == s.proto => {
+                if TLS_ONLY_NAMES.contains(&k.name.as_str())
+                    && !TLS_ONLY_NAMES.contains(&s.name.as_str())
+                {
+                    k.name = s.name;
+                }
+                if k.version.is_none() && s.version.is_some() {
+                    (k.product, k.version) = (s.product.or(k.product.take()), s.version);
+                } else if k.product.is_none() {
+                    k.product = s.product;
+                }
+                k.tls |= s.tls;
+            }
+            _ => out.push(s),
+        }
+    }
+    out
 }
 
 fn service_from_row(r: &Row) -> rusqlite::Result<Service> {
@@ -362,6 +395,7 @@ fn scan_detail(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDet
         ))?
         .query_map([id], service_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let services = one_row_per_port(services);
     let findings = conn
         .prepare_cached(&format!(
             "SELECT {FINDING_COLS} FROM scan_findings sf JOIN findings f ON f.id = sf.finding_id
@@ -720,6 +754,7 @@ mod tests {
             truncated: false,
             error: None,
             warnings: vec![],
+            cached_at: None,
         };
         let parsed = ParsedOutput {
             findings: vec![f.clone(), f],
@@ -760,6 +795,37 @@ mod tests {
         assert!(
             by_target.contains("USING PRIMARY KEY") && !by_target.contains("TEMP B-TREE"),
             "{by_target}"
+        );
+    }
+
+    #[test]
+    fn what_nmap_and_sslscan_say_of_one_port_is_one_service() {
+        let svc =
+            |port: u16, name: &str, product: Option<&str>, version: Option<&str>, tls| Service {
+                host: "127.0.0.1".into(),
+                port,
+                proto: "tcp".into(),
+                name: name.into(),
+                product: product.map(String::from),
+                version: version.map(String::from),
+                tls,
+            };
+        // In the stored order: host, port, proto, name.
+        let rows = vec![
+            svc(80, "http", Some("nginx"), None, false),
+            svc(443, "https", Some("nginx"), Some("1.24"), false),
+            svc(443, "ssl", None, None, true),
+            svc(8443, "ssl", None, None, true),
+            svc(8443, "ssl/http", Some("Werkzeug"), Some("3.0"), true),
+        ];
+        let got = one_row_per_port(rows);
+        assert_eq!(
+            got,
+            vec![
+                svc(80, "http", Some("nginx"), None, false),
+                svc(443, "https", Some("nginx"), Some("1.24"), true),
+                svc(8443, "ssl/http", Some("Werkzeug"), Some("3.0"), true),
+            ]
         );
     }
 }

@@ -140,6 +140,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX hosts_by_run ON hosts(run_id);
     ALTER TABLE tool_runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
     "#,
+    // 5: when a cached run's output was produced (RFC 3339), so `show` says its age.
+    r#"
+    ALTER TABLE tool_runs ADD COLUMN cached_at TEXT;
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

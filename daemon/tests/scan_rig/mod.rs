@@ -172,6 +172,7 @@ impl Rig {
             priority: 0,
             no_cache: false,
             deadline: Duration::from_secs(60),
+            max_age_secs: None,
             scope: self.scope.clone(),
             resumed: false,
         }

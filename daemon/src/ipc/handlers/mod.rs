@@ -15,6 +15,8 @@ use crate::ipc::state::DaemonState;
 use crate::storage::StorageError;
 
 /// What a handler gives back: one answer, or a stream of events the server ends with `End`.
+// Made and moved once per request, so boxing the answer would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Reply {
     One(Response),
     Stream(BoxStream<'static, Response>),

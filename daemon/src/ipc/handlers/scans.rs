@@ -56,11 +56,16 @@ impl PlanError {
                 message,
                 "give an IP address, CIDR, host name or http(s) URL; nothing starting with '-' and no shell characters",
             ),
+            // A name that does not resolve is no scope matter: the scope hint would mislead.
+            PlanError::Target(ScopeError::Unresolvable { .. }) => refused(
+                message,
+                "check the name's spelling and DNS (or /etc/hosts), or give its address",
+            ),
             PlanError::Target(_) => refused(
                 message,
                 "Picket scans only what [scope] in picketd.toml allows (default: loopback)",
             ),
-            PlanError::Ports(_) => refused(message, "e.g. --ports 80,443"),
+            PlanError::Ports(_) => refused(message, "e.g. --ports 80,443 or 8000-8010"),
             PlanError::UnknownProfile { known, .. } => error(
                 ErrorKind::Invalid,
                 message,
@@ -142,6 +147,7 @@ async fn plan(
         priority: req.priority,
         no_cache: req.no_cache,
         deadline: Duration::from_secs(config.limits.scan_deadline_secs.max(1)),
+        max_age_secs: req.max_age_secs,
         scope: scope.clone(),
         resumed: false,
     };
@@ -234,6 +240,8 @@ async fn resume_one(state: &Arc<DaemonState>, row: queries::ScanRow) {
         ports: row.request.ports.clone(),
         priority: row.request.priority,
         no_cache: row.request.no_cache,
+        // Not stored: a resumed scan takes the cache's own TTLs.
+        max_age_secs: None,
     };
     let live = state.live();
     let mut plan = match plan(&live.config, &live.scope, &req).await {

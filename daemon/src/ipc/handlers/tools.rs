@@ -152,6 +152,7 @@ fn scan_of_report(req: ImportHeader, parsed: &ParsedOutput) -> (NewScan, ToolRun
         truncated: parsed.partial.is_some(),
         error: None,
         warnings: Vec::new(),
+        cached_at: None,
     };
     run.warnings = hosts::run_warnings(&run, parsed);
     (row, run)
