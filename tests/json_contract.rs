@@ -58,8 +58,9 @@ fn general_rules(stem: &str, path: &str, v: &Value) {
                         assert!(!s.is_empty(), "{stem}: {here} is \"\", not null");
                     }
                 }
+                let moment = ["started", "finished", "created", "seen"];
                 assert!(
-                    !(k.ends_with("_ms") && !k.starts_with("duration") && !k.starts_with("uptime")),
+                    !(k.ends_with("_ms") && moment.iter().any(|m| k.contains(m))),
                     "{stem}: {here}: a time in epoch ms"
                 );
                 general_rules(stem, &here, v);

@@ -211,7 +211,7 @@ mod tests {
                 runs_total: 0,
                 runs_finished: 0,
                 running: vec![],
-                findings: 0,
+                findings_count: 0,
             })
             .collect();
         let status = Response::Status(progress);

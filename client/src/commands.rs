@@ -163,7 +163,7 @@ async fn scan(conn: &mut Client, out: Out, args: ScanArgs) -> Result<(), Failure
     if args.follow && !out.json {
         println!("scan {id} submitted");
     }
-    let details = wait(conn, out, vec![id], args.follow).await?;
+    let details = wait_for(conn, out, vec![id], args.follow, true).await?;
     match fail_on {
         Some(at) => fail_on_findings(details.iter().flat_map(|d| &d.findings), at),
         None => Ok(()),
@@ -195,6 +195,18 @@ async fn wait(
     scans: Vec<ScanId>,
     follow: bool,
 ) -> Result<Vec<ScanDetail>, Failure> {
+    wait_for(conn, out, scans, follow, false).await
+}
+
+/// Waits for the scans to end and prints them: `--json`, one scan document when `single`
+/// (`scan --wait`, like `show`), else the `wait` document (a list, however many).
+async fn wait_for(
+    conn: &mut Client,
+    out: Out,
+    scans: Vec<ScanId>,
+    follow: bool,
+    single: bool,
+) -> Result<Vec<ScanDetail>, Failure> {
     let live = follow && !out.json;
     let mut events = conn.wait(scans.clone(), follow).await?;
     while let Some(e) = events.next().await? {
@@ -206,7 +218,9 @@ async fn wait(
     for id in scans {
         details.push(conn.show(id).await?);
     }
-    if out.json {
+    if out.json && single && details.len() == 1 {
+        render::print_json(&details[0]);
+    } else if out.json {
         render::print_json(&WaitDoc {
             scans: details.clone(),
         });

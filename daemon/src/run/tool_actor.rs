@@ -219,7 +219,8 @@ fn ended(spec: &ToolSpec, job: &ToolJob, status: RunStatus, error: String) -> To
             started_at: None,
             finished_at: Some(Timestamp(crate::storage::queries::now_ms())),
             truncated: false,
-            error: Some(error),
+            // The placeholder of a run not yet tried has no error: null, not "".
+            error: (!error.is_empty()).then_some(error),
             warnings: Vec::new(),
         },
         parsed: ParsedOutput::default(),

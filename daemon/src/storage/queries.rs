@@ -262,7 +262,10 @@ fn run_from_row(r: &Row, at: usize) -> rusqlite::Result<ToolRun> {
         started_at: r.get::<_, Option<i64>>(at + 8)?.map(Timestamp),
         finished_at: r.get::<_, Option<i64>>(at + 9)?.map(Timestamp),
         truncated: r.get(at + 10)?,
-        error: r.get(at + 11)?,
+        // Rows stored before protocol 5 may hold "" for no error: the contract says null.
+        error: r
+            .get::<_, Option<String>>(at + 11)?
+            .filter(|e| !e.is_empty()),
         warnings: parse_list(&r.get::<_, String>(at + 12)?),
     })
 }
@@ -783,7 +786,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            page.scans[0].findings, 1,
+            page.scans[0].findings_count, 1,
             "one finding, however often it is reported"
         );
     }
