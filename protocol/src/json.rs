@@ -129,6 +129,18 @@ fn schema<T: JsonSchema>() -> Schema {
 
 /// Every document's schema, by file stem (`schemas/STEM.json`), and the commands printing it.
 pub fn schemas() -> Vec<(&'static str, &'static str, Schema)> {
+    let mut all = documents();
+    for (stem, commands, schema) in &mut all {
+        schema.insert("title".into(), format!("picket --json: {stem}").into());
+        schema.insert(
+            "description".into(),
+            format!("Printed by: {commands}.").into(),
+        );
+    }
+    all
+}
+
+fn documents() -> Vec<(&'static str, &'static str, Schema)> {
     vec![
         ("ping", "ping", schema::<PingDoc>()),
         ("health", "health", schema::<HealthReport>()),
