@@ -232,6 +232,63 @@ mod tests {
     }
 
     #[test]
+    fn each_kind_of_mistake_has_its_own_exit_code() {
+        let daemon = |kind| {
+            Failure::Client(ClientError::Daemon(picket_protocol::ErrorReply::new(
+                kind, "m", "",
+            )))
+        };
+        let cases = [
+            (Failure::Local("x".into()), exit::ERROR, "error"),
+            (daemon(ErrorKind::Internal), exit::ERROR, "internal"),
+            (daemon(ErrorKind::Invalid), exit::USAGE, "invalid"),
+            (
+                Failure::Usage {
+                    message: "m".into(),
+                    hint: "h".into(),
+                },
+                exit::USAGE,
+                "usage",
+            ),
+            (
+                Failure::Client(ClientError::Closed),
+                exit::UNREACHABLE,
+                "unreachable",
+            ),
+            (daemon(ErrorKind::Refused), exit::REFUSED, "refused"),
+            (daemon(ErrorKind::Busy), exit::REFUSED, "busy"),
+            (daemon(ErrorKind::NotFound), exit::NOT_FOUND, "not_found"),
+            (
+                Failure::ScansNotDone("s".into()),
+                exit::SCAN_NOT_DONE,
+                "scan_not_done",
+            ),
+            (Failure::FailOn("f".into()), exit::FAIL_ON, "fail_on"),
+        ];
+        for (failure, code, kind) in cases {
+            assert_eq!(
+                (failure.exit_code(), failure.kind()),
+                (code, kind),
+                "{failure:?}"
+            );
+            let doc = failure.to_json();
+            assert_eq!(doc["error"]["exit_code"], code);
+        }
+        let codes: std::collections::BTreeSet<i32> = [
+            exit::ERROR,
+            exit::USAGE,
+            exit::UNREACHABLE,
+            exit::REFUSED,
+            exit::NOT_FOUND,
+            exit::SCAN_NOT_DONE,
+            exit::FAIL_ON,
+        ]
+        .into();
+        assert_eq!(codes.len(), 7, "one code per kind");
+        assert!(daemon(ErrorKind::NotFound).to_json()["error"]["hint"].is_null());
+    }
+
+    #[test]
     fn connection_failures_exit_3_and_daemon_errors_by_their_kind() {
         let closed = Failure::Client(ClientError::Closed);
         assert_eq!((closed.exit_code(), closed.kind()), (3, "unreachable"));

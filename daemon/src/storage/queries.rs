@@ -792,6 +792,57 @@ mod tests {
     }
 
     #[test]
+    fn a_finding_comes_with_every_scan_that_saw_it_and_the_run_of_the_latest() {
+        let c = db();
+        let f = crate::parsers::new_finding(
+            "t",
+            "127.0.0.1",
+            Some(80),
+            Severity::High,
+            "x",
+            "what is wrong, in words",
+            vec!["CVE-2013-2566".into()],
+            "e",
+        );
+        let run = ToolRun {
+            tool: "t".into(),
+            target: "127.0.0.1:80".into(),
+            status: RunStatus::Done,
+            exit_code: Some(0),
+            duration_ms: Some(1),
+            cache_hit: false,
+            attempts: 1,
+            tool_version: None,
+            started_at: Some(Timestamp(1_000)),
+            finished_at: Some(Timestamp(2_000)),
+            truncated: false,
+            error: None,
+            warnings: vec![],
+        };
+        let parsed = ParsedOutput {
+            findings: vec![f],
+            ..ParsedOutput::default()
+        };
+        let first = new_scan(&c, "127.0.0.1", ScanStatus::Running);
+        finish_run(&c, first, &run, &parsed).unwrap();
+        let second = new_scan(&c, "127.0.0.1", ScanStatus::Running);
+        finish_run(&c, second, &run, &parsed).unwrap();
+        let id = get_scan(&c, second).unwrap().unwrap().findings[0].id;
+        let d = get_finding(&c, id).unwrap().unwrap();
+        assert_eq!((d.first_scan, d.last_scan), (first, second));
+        assert_eq!(d.scans, vec![first, second]);
+        assert_eq!(d.finding.detail, "what is wrong, in words");
+        assert_eq!(d.finding.cve, vec!["CVE-2013-2566".to_string()]);
+        let produced = d.run.expect("the run of the latest scan");
+        assert_eq!(
+            (produced.tool.as_str(), produced.target.as_str()),
+            ("t", "127.0.0.1:80")
+        );
+        assert_eq!(produced.started_at, Some(Timestamp(1_000)));
+        assert!(get_finding(&c, id + 1000).unwrap().is_none());
+    }
+
+    #[test]
     fn list_queries_walk_an_index() {
         let c = db();
         let plan = |sql: &str| -> String {
