@@ -10,8 +10,7 @@ use std::path::Path;
 
 use picket_client::Client;
 use picket_protocol::{
-    encoded_len, FindingPage, Response, ScanDetail, ScanProgress, ScanRequest, ScanStatus,
-    DEFAULT_MAX_FRAME,
+    encoded_len, FindingPage, Response, ScanDetail, ScanRequest, ScanStatus, DEFAULT_MAX_FRAME,
 };
 use picket_testkit::scripts::until_exists;
 use picket_testkit::*;
@@ -70,13 +69,13 @@ fn a_scan_larger_than_the_frame_cap_is_stored_and_every_view_of_it_works() {
 
     let shown: ScanDetail = env.picket_as(["show", &id]);
     assert_eq!(shown, imported, "show gives back the whole scan, in order");
-    let waited: ScanDetail = env.picket_as(["wait", &id]);
+    let waited: ScanDetail = env.wait_one(&id);
     assert_eq!(waited, imported, "wait ends with the whole scan");
 
-    let status: Vec<ScanProgress> = env.picket_as(["status", &id]);
+    let status = env.status(Some(&id));
     assert_eq!(status.len(), 1);
     assert_eq!(
-        (status[0].status, status[0].findings),
+        (status[0].status, status[0].findings_count),
         (ScanStatus::Done, 200_000)
     );
 
@@ -132,7 +131,7 @@ fn status_of_many_queued_scans_with_long_targets_answers() {
         whole > DEFAULT_MAX_FRAME,
         "{whole} bytes: over the cap as one frame"
     );
-    let listed: Vec<ScanProgress> = env.picket_as(["status"]);
+    let listed = env.status(None);
     assert_eq!(listed.len(), 40);
     assert!(listed.iter().all(|p| p.targets.len() == 256));
     assert!(

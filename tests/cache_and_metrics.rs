@@ -201,7 +201,7 @@ fn two_concurrent_scans_of_the_same_run_start_one_process() {
         || (cache_stats(&env)["in_flight_waiters"] == 1).then_some(()),
     );
     std::fs::write(&gate, "go").unwrap();
-    let both: Vec<ScanDetail> = env.picket_as(["wait", &a, &b]);
+    let both: Vec<ScanDetail> = env.wait_all(&[&a, &b]);
     assert!(both
         .iter()
         .all(|s| s.status == picket_protocol::ScanStatus::Done));

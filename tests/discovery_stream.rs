@@ -84,7 +84,7 @@ fn the_first_hosts_follow_up_starts_before_discovery_ends() {
         .find(|r| r.target.contains("127.0.0.1:"))
         .unwrap_or_else(|| panic!("no follow-up on the first host: {targets:?}"));
     assert!(
-        first.started_ms < disc[0].finished_ms,
+        first.started_at < disc[0].finished_at,
         "the first host's follow-up started before discovery ended: {scan:#?}"
     );
     let log = std::fs::read_to_string(dir.path().join("seen.log")).unwrap();

@@ -119,7 +119,10 @@ fn escaped_grandchildren_end_at_the_timeout_and_other_scans_keep_flowing() {
         .as_i64()
         .unwrap()
         .to_string();
-    let escaped: ScanDetail = parse(&env.picket(["--json", "wait", &escape]));
+    let escaped: ScanDetail =
+        parse::<picket_protocol::json::WaitDoc>(&env.picket(["--json", "wait", &escape]))
+            .scans
+            .remove(0);
     assert_eq!(escaped.tool_runs.len(), 2, "{escaped:#?}");
     for run in &escaped.tool_runs {
         assert_eq!(run.status, RunStatus::TimedOut, "{run:#?}");
@@ -131,7 +134,7 @@ fn escaped_grandchildren_end_at_the_timeout_and_other_scans_keep_flowing() {
         let pid = escaped_pid(&e.pidfile(name));
         assert!(!pid_alive(pid), "{name}'s setsid grandchild {pid} survived");
     }
-    let next: ScanDetail = env.picket_as(["wait", &after]);
+    let next: ScanDetail = env.wait_one(&after);
     assert_eq!(next.status, ScanStatus::Done, "{next:#?}");
     assert_eq!(next.findings.len(), 1, "{next:#?}");
 }
@@ -211,7 +214,7 @@ fn kill_9_ends_the_tools_and_the_restart_runs_each_unfinished_tool_once() {
         .to_string();
     escaped_pid(&e.pidfile("slow"));
     eventually(EVENTUALLY, "fast finished and slow running", || {
-        let st: Vec<picket_protocol::ScanProgress> = env.picket_as(["status", &id]);
+        let st = env.status(Some(&id));
         (st[0].runs_finished == 1 && processes_with(&e.marker).len() >= 2).then_some(())
     });
     daemon.kill9();
@@ -223,7 +226,7 @@ fn kill_9_ends_the_tools_and_the_restart_runs_each_unfinished_tool_once() {
     );
     std::fs::write(&gate, "open").unwrap();
     let _daemon = env.start_daemon();
-    let done: ScanDetail = env.picket_as(["wait", &id]);
+    let done: ScanDetail = env.wait_one(&id);
     assert_eq!(done.status, ScanStatus::Done, "{done:#?}");
     assert_eq!(
         starts(&fast_count),

@@ -6,9 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use picket_protocol::{
-    FindingPage, RunStatus, ScanDetail, ScanPage, ScanProgress, ScanStatus, ToolInfo, ToolRun,
-};
+use picket_protocol::{FindingPage, RunStatus, ScanDetail, ScanPage, ScanStatus, ToolRun};
 use picket_testkit::scripts::{self, count_start, starts, until_exists};
 use picket_testkit::targets::{http, https, Target};
 use picket_testkit::*;
@@ -22,11 +20,16 @@ fn stand_in(name: &str, program: &Path) -> ToolConfig {
         .finds_marked_lines()
 }
 
-/// Largest number of runs whose [started_ms, finished_ms] intervals overlap at one moment.
+/// Largest number of runs whose [started_at, finished_at] intervals overlap at one moment.
 fn max_overlap(runs: &[ToolRun]) -> usize {
     let iv: Vec<(i64, i64)> = runs
         .iter()
-        .map(|r| (r.started_ms.unwrap(), r.finished_ms.unwrap()))
+        .map(|r| {
+            (
+                r.started_at.unwrap().millis(),
+                r.finished_at.unwrap().millis(),
+            )
+        })
         .collect();
     iv.iter()
         .map(|(s, _)| iv.iter().filter(|(a, b)| a <= s && s < b).count())
@@ -331,13 +334,13 @@ fn kill_9_mid_scan_then_restart_finishes_without_rerunning_or_duplicating() {
         .unwrap()
         .to_string();
     eventually(EVENTUALLY, "fast finished and slow running", || {
-        let st: Vec<ScanProgress> = env.picket_as(["status", &id]);
+        let st = env.status(Some(&id));
         (st[0].runs_finished == 1 && starts(&slow_count) > 0).then_some(())
     });
     daemon.kill9();
     std::fs::write(&gate, "open").unwrap();
     let _daemon = env.start_daemon();
-    let done: ScanDetail = env.picket_as(["wait", &id]);
+    let done: ScanDetail = env.wait_one(&id);
     assert_eq!(done.status, ScanStatus::Done, "{done:#?}");
     assert_eq!(
         starts(&fast_count),
@@ -380,11 +383,18 @@ fn a_full_queue_refuses_with_busy_and_a_missing_tool_is_skipped_with_a_warning()
     assert_eq!(third.status.code(), Some(4), "{}", describe(&third));
     assert_eq!(json(&third)["error"]["kind"], "busy");
     std::fs::write(&gate, "open").unwrap();
-    let both: Vec<ScanDetail> = env.picket_as(["wait", &first.to_string(), &second.to_string()]);
+    // Every run of the second scan was skipped: it ends failed (exit 6), saying why.
+    let waited = env.picket(["--json", "wait", &first.to_string(), &second.to_string()]);
+    assert_eq!(waited.status.code(), Some(6), "{}", describe(&waited));
+    let both = parse::<picket_protocol::json::WaitDoc>(&waited).scans;
+    assert_eq!(both[0].status, ScanStatus::Done, "{:#?}", both[0]);
     let ghost = &both[1];
     assert_eq!(ghost.tool_runs[0].status, RunStatus::Skipped, "{ghost:#?}");
     assert!(ghost.warnings[0].contains("not installed"), "{ghost:#?}");
-    let tools: Vec<ToolInfo> = env.picket_as(["tools"]);
+    assert_eq!(ghost.status, ScanStatus::Failed, "{ghost:#?}");
+    let tools = env
+        .picket_as::<picket_protocol::json::ToolsDoc, _, _>(["tools"])
+        .tools;
     let g = tools.iter().find(|t| t.name == "ghost").unwrap();
     assert!(!g.installed);
     assert_eq!(

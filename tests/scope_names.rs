@@ -184,7 +184,7 @@ fn scan_across_a_rebinding(
     });
     env.set_hosts(&hosts(&[(&sensor.address(), name)]));
     std::fs::write(dir.join("gate"), "open").unwrap();
-    let done: ScanDetail = env.picket_as(["wait", &id]);
+    let done: ScanDetail = env.wait_one(&id);
     (done, recorded(dir))
 }
 
@@ -301,7 +301,10 @@ fn a_resumed_scan_checks_its_name_again_and_uses_the_new_checked_address() {
         std::fs::write(&gate, "open").unwrap();
         let _daemon = env.start_daemon();
         // `wait` exits 1 for a failed scan; its JSON is the scan either way.
-        let done: ScanDetail = parse(&env.picket(["--json", "wait", &id]));
+        let done: ScanDetail =
+            parse::<picket_protocol::json::WaitDoc>(&env.picket(["--json", "wait", &id]))
+                .scans
+                .remove(0);
         let lines = recorded(&dir);
         if case == "out" {
             assert_eq!(done.status, ScanStatus::Failed, "{done:#?}");

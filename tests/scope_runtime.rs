@@ -151,7 +151,9 @@ fn reload(env: &Env, daemon: &Daemon, text: &str) {
 
 /// `picket --json wait ID`, whatever the scan's end (a failed scan exits 1).
 fn wait_any(env: &Env, id: &str) -> ScanDetail {
-    parse(&env.picket(["--json", "wait", id]))
+    parse::<picket_protocol::json::WaitDoc>(&env.picket(["--json", "wait", id]))
+        .scans
+        .remove(0)
 }
 
 /// The run was skipped, naming the deny rule that refused it.

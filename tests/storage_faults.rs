@@ -139,7 +139,7 @@ fn a_scan_whose_database_is_moved_away_ends_done_only_once_it_is_back() {
 
     // The same file back: the kept results are written, without running the tool again.
     std::fs::rename(&aside, &db).unwrap();
-    let done: ScanDetail = env.picket_as(["wait", &id]);
+    let done: ScanDetail = env.wait_one(&id);
     assert_eq!(done.status, ScanStatus::Done, "{done:#?}");
     assert_eq!(done.findings.len(), 50, "{done:#?}");
     assert_eq!(starts(&count), 1, "the tool ran once");
@@ -189,7 +189,7 @@ fn a_full_data_filesystem_holds_the_scan_until_space_is_freed() {
 
     let free = env.in_daemon_mounts(&daemon, &format!("rm -f '{}'", filler.display()));
     assert!(free.status.success(), "{}", describe(&free));
-    let done: ScanDetail = env.picket_as(["wait", &id]);
+    let done: ScanDetail = env.wait_one(&id);
     assert_eq!(done.status, ScanStatus::Done, "{done:#?}");
     assert_eq!(done.findings.len(), 50, "every finding stored: {done:#?}");
     assert_eq!(starts(&count), 1, "the tool was not run again");

@@ -104,8 +104,8 @@ fn run_row() -> ToolRun {
         cache_hit: false,
         attempts: 1,
         tool_version: None,
-        started_ms: Some(now),
-        finished_ms: Some(now),
+        started_at: Some(picket_protocol::Timestamp(now)),
+        finished_at: Some(picket_protocol::Timestamp(now)),
         truncated: false,
         error: None,
         warnings: vec![],
@@ -234,8 +234,8 @@ fn bare_insert(dir: &Path, runs: usize) -> anyhow::Result<Duration> {
                 r.cache_hit,
                 r.attempts,
                 r.tool_version,
-                r.started_ms,
-                r.finished_ms,
+                r.started_at.map(|t| t.millis()),
+                r.finished_at.map(|t| t.millis()),
                 r.truncated,
                 r.error
             ])?;

@@ -69,7 +69,10 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
         {
             bail!("the scan did not run its 4 tools to completion: {scan:?}");
         }
-        let starts: Vec<i64> = runs.iter().filter_map(|r| r.started_ms).collect();
+        let starts: Vec<i64> = runs
+            .iter()
+            .filter_map(|r| r.started_at.map(|t| t.millis()))
+            .collect();
         let spread = starts.iter().max().unwrap_or(&0) - starts.iter().min().unwrap_or(&0);
         walls.push(wall);
         spreads.push(spread);

@@ -336,6 +336,14 @@ impl Client {
         }
     }
 
+    /// One finding with the scans and the run that produced it.
+    pub async fn finding(&mut self, id: i64) -> Result<FindingDetail, ClientError> {
+        match self.call(Request::Finding { id }).await? {
+            Response::Finding(d) => Ok(*d),
+            other => unexpected("finding", other),
+        }
+    }
+
     /// Cancels a queued or running scan; returns the status it had.
     pub async fn cancel(&mut self, scan: ScanId) -> Result<ScanStatus, ClientError> {
         match self.call(Request::Cancel { scan }).await? {

@@ -127,8 +127,8 @@ mod tests {
                 cache_hit: false,
                 attempts: 0,
                 tool_version: None,
-                started_ms: None,
-                finished_ms: None,
+                started_at: None,
+                finished_at: None,
                 truncated: false,
                 error: None,
                 warnings: vec!["a record the parser could not place".into()],
@@ -212,7 +212,7 @@ mod tests {
                 runs_total: 0,
                 runs_finished: 0,
                 running: vec![],
-                findings: 0,
+                findings_count: 0,
             })
             .collect();
         let status = Response::Status(progress);

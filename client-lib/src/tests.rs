@@ -504,7 +504,7 @@ async fn a_big_answer_in_parts_is_joined_and_the_connection_goes_on() {
             runs_total: 1,
             runs_finished: 0,
             running: vec![],
-            findings: 0,
+            findings_count: 0,
         })
         .collect();
     let frames: Vec<_> = split_answer(Response::Status(progress.clone()), 16 * 1024)

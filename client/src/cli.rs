@@ -91,6 +91,12 @@ pub enum Command {
     },
     /// Findings, most severe first.
     Findings(FindingsArgs),
+    /// One finding: every field, its detail text, CVEs, first and last seen, the run that
+    /// produced it.
+    Finding {
+        /// The finding's id (the first column of `picket findings --json`'s `id`).
+        id: i64,
+    },
     /// Wait until the scans end; prints their summaries.
     Wait {
         /// The scans' ids.
@@ -163,7 +169,14 @@ pub struct ScanArgs {
     /// then the summary; Ctrl-C detaches, the scan goes on.
     #[arg(long)]
     pub follow: bool,
+    /// With --wait or --follow: exit 7 when the scan has a finding of this severity or
+    /// above (for CI gates); 0 otherwise.
+    #[arg(long, value_name = "SEVERITY", value_parser = SEVERITIES)]
+    pub fail_on: Option<String>,
 }
+
+/// The severities, least severe first, as `--fail-on` and `--min-severity` take them.
+pub const SEVERITIES: [&str; 5] = ["info", "low", "medium", "high", "critical"];
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -200,6 +213,10 @@ pub struct FindingsArgs {
     /// Show each finding's detail, CVEs, evidence and first/last seen.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Exit 7 when a finding of this severity or above exists (for the same scan and
+    /// target; whatever --min-severity, --limit and --cursor show); 0 otherwise.
+    #[arg(long, value_name = "SEVERITY", value_parser = SEVERITIES)]
+    pub fail_on: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use picket_client::{CacheReply, Client, ClientError, ImportFile};
+use picket_protocol::json::{CacheChangedDoc, CancelDoc, ShutdownDoc, SubmittedDoc, WaitDoc};
 use picket_protocol::*;
-use serde_json::json;
 
 use crate::cli::{CacheCmd, Cli, Command, FindingsArgs, ListArgs, ScanArgs};
 use crate::failure::Failure;
@@ -70,19 +70,29 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Cache(cmd) => cache(&mut conn, out, cmd).await,
         Command::Shutdown => {
             conn.shutdown().await?;
-            out.message(json!({"shutting_down": true}), "picketd is shutting down")
+            out.message(
+                ShutdownDoc {
+                    shutting_down: true,
+                },
+                "picketd is shutting down",
+            )
         }
         Command::Scan(args) => scan(&mut conn, out, args).await,
         Command::Status { scan } => out.status(&conn.status(scan).await?),
         Command::List(args) => list(&mut conn, out, args).await,
         Command::Show { scan, verbose } => show(&mut conn, out, scan, verbose).await,
         Command::Findings(args) => findings(&mut conn, out, args).await,
-        Command::Wait { scans } => wait(&mut conn, out, scans, false).await,
-        Command::Follow { scan } => wait(&mut conn, out, vec![scan], true).await,
+        Command::Finding { id } => out.finding_detail(&conn.finding(id).await?),
+        Command::Wait { scans } => wait(&mut conn, out, scans, false).await.map(drop),
+        Command::Follow { scan } => wait(&mut conn, out, vec![scan], true).await.map(drop),
         Command::Cancel { scan } => {
             let was = conn.cancel(scan).await?;
             out.message(
-                json!({"id": scan, "cancelled": true, "was": was}),
+                CancelDoc {
+                    id: scan,
+                    cancelled: true,
+                    was,
+                },
                 &format!("scan {scan} cancelled (was {was})"),
             )
         }
@@ -159,6 +169,13 @@ fn parse_word<T: std::str::FromStr<Err = UnknownWord>>(
 }
 
 async fn scan(conn: &mut Client, out: Out, mut args: ScanArgs) -> Result<(), Failure> {
+    let fail_on = parse_word::<Severity>(args.fail_on.take(), "")?;
+    if fail_on.is_some() && !args.wait && !args.follow {
+        return Err(usage(
+            "--fail-on needs --wait or --follow: the findings are known when the scan ends".into(),
+            "add --wait",
+        ));
+    }
     if let Some((hosts, ports, note)) =
         crate::targets::ports_from_targets(&args.targets, args.ports.as_deref())
     {
@@ -178,14 +195,40 @@ async fn scan(conn: &mut Client, out: Out, mut args: ScanArgs) -> Result<(), Fai
     let id = accepted.id;
     if !args.wait && !args.follow {
         return out.message(
-            json!({"id": id, "queued_behind": accepted.queued_behind}),
+            SubmittedDoc {
+                id,
+                queued_behind: accepted.queued_behind,
+            },
             &format!("scan {id} submitted"),
         );
     }
     if args.follow && !out.json {
         crate::term::emit(&format!("scan {id} submitted"));
     }
-    wait(conn, out, vec![id], args.follow).await
+    let details = wait_for(conn, out, vec![id], args.follow, true).await?;
+    match fail_on {
+        Some(at) => fail_on_findings(details.iter().flat_map(|d| &d.findings), at),
+        None => Ok(()),
+    }
+}
+
+/// `--fail-on`: a failure naming the findings at or above `at`, if there are any.
+fn fail_on_findings<'a>(
+    findings: impl Iterator<Item = &'a Finding>,
+    at: Severity,
+) -> Result<(), Failure> {
+    let hits: Vec<String> = findings
+        .filter(|f| f.severity >= at)
+        .map(|f| format!("{} ({})", f.id, f.severity))
+        .collect();
+    if hits.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::FailOn(format!(
+        "{} finding(s) at or above {at}: {}",
+        hits.len(),
+        hits.join(", ")
+    )))
 }
 
 async fn wait(
@@ -193,7 +236,20 @@ async fn wait(
     out: Out,
     scans: Vec<ScanId>,
     follow: bool,
-) -> Result<(), Failure> {
+) -> Result<Vec<ScanDetail>, Failure> {
+    wait_for(conn, out, scans, follow, false).await
+}
+
+/// Waits for the scans to end (live under a spinner when following in a terminal) and
+/// prints them: `--json`, one scan document when `single` (`scan --wait`, like `show`),
+/// else the `wait` document (a list, however many).
+async fn wait_for(
+    conn: &mut Client,
+    out: Out,
+    scans: Vec<ScanId>,
+    follow: bool,
+    single: bool,
+) -> Result<Vec<ScanDetail>, Failure> {
     if follow && !out.json {
         follow_live(conn, &scans).await?;
     } else {
@@ -204,12 +260,12 @@ async fn wait(
     for id in scans {
         details.push(conn.show(id).await?);
     }
-    if out.json {
-        if details.len() == 1 {
-            render::print_json(&details[0]);
-        } else {
-            render::print_json(&details);
-        }
+    if out.json && single && details.len() == 1 {
+        render::print_json(&details[0]);
+    } else if out.json {
+        render::print_json(&WaitDoc {
+            scans: details.clone(),
+        });
     } else {
         for d in &details {
             render::scan_summary(d, false);
@@ -224,7 +280,7 @@ async fn wait(
     if !not_done.is_empty() {
         return Err(Failure::ScansNotDone(not_done.join(", ")));
     }
-    Ok(())
+    Ok(details)
 }
 
 /// Exit code of a follower detached with Ctrl-C: the shell's for an interrupt (128 + SIGINT).
@@ -286,14 +342,27 @@ async fn findings(conn: &mut Client, out: Out, args: FindingsArgs) -> Result<(),
         args.min_severity,
         "severities: info, low, medium, high, critical",
     )?;
+    let fail_on = parse_word::<Severity>(args.fail_on, "")?;
     let query = FindingsQuery {
         scan: args.scan,
         min_severity,
-        target: args.target,
+        target: args.target.clone(),
         limit: args.limit,
         cursor: args.cursor,
     };
-    out.findings(&conn.findings(query).await?, args.verbose)
+    out.findings(&conn.findings(query).await?, args.verbose)?;
+    let Some(at) = fail_on else {
+        return Ok(());
+    };
+    // Asked apart: the page shown may be cut by --limit, --cursor or --min-severity.
+    let worst = FindingsQuery {
+        scan: args.scan,
+        min_severity: Some(at),
+        target: args.target,
+        limit: 1,
+        cursor: None,
+    };
+    fail_on_findings(conn.findings(worst).await?.findings.iter(), at)
 }
 
 async fn cache(conn: &mut Client, out: Out, cmd: CacheCmd) -> Result<(), Failure> {
@@ -314,7 +383,7 @@ async fn cache(conn: &mut Client, out: Out, cmd: CacheCmd) -> Result<(), Failure
     match conn.cache(command).await? {
         CacheReply::Stats(s) => out.cache_stats(&s),
         CacheReply::Removed(removed) => out.message(
-            json!({"removed": removed}),
+            CacheChangedDoc { removed },
             &format!("removed {removed} cached results"),
         ),
     }

@@ -1,10 +1,12 @@
-//! Why a command failed, as exit codes, hints and the `--json` error document (DESIGN.md:
-//! 0 ok, 1 error, 2 usage, 3 daemon unreachable, 4 refused). Must not print (main.rs does)
-//! nor talk to the daemon: library errors arrive here as `picket_client::ClientError`.
+//! Why a command failed, as exit codes, hints and the `--json` error document. One exit code
+//! per kind of mistake (README, "Exit codes"): 0 ok, 1 error, 2 usage, 3 daemon unreachable,
+//! 4 refused, 5 not found, 6 a scan did not end done, 7 `--fail-on` threshold met.
+//! Must not print (main.rs does) nor talk to the daemon: library errors arrive here as
+//! `picket_client::ClientError`.
 
 use picket_client::ClientError;
+use picket_protocol::json::{Doc, ErrorBody, ErrorDoc};
 use picket_protocol::{ErrorKind, RejectKind};
-use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
@@ -17,14 +19,30 @@ pub enum Failure {
     /// The scans' summaries were printed already; only the exit code is left to give.
     #[error("{0}")]
     ScansNotDone(String),
+    /// `--fail-on`: the output was printed; a finding at or above the threshold exists.
+    #[error("{0}")]
+    FailOn(String),
+}
+
+/// The exit codes, one per kind of mistake (README, "Exit codes").
+pub mod exit {
+    pub const ERROR: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const UNREACHABLE: i32 = 3;
+    pub const REFUSED: i32 = 4;
+    pub const NOT_FOUND: i32 = 5;
+    pub const SCAN_NOT_DONE: i32 = 6;
+    pub const FAIL_ON: i32 = 7;
 }
 
 impl Failure {
     pub fn exit_code(&self) -> i32 {
         match self {
             Failure::Client(e) => client_exit_code(e),
-            Failure::Usage { .. } => 2,
-            Failure::Local(_) | Failure::ScansNotDone(_) => 1,
+            Failure::Usage { .. } => exit::USAGE,
+            Failure::Local(_) => exit::ERROR,
+            Failure::ScansNotDone(_) => exit::SCAN_NOT_DONE,
+            Failure::FailOn(_) => exit::FAIL_ON,
         }
     }
 
@@ -34,6 +52,7 @@ impl Failure {
             Failure::Usage { .. } => "usage",
             Failure::Local(_) => "error",
             Failure::ScansNotDone(_) => "scan_not_done",
+            Failure::FailOn(_) => "fail_on",
         }
     }
 
@@ -44,28 +63,39 @@ impl Failure {
             Failure::Usage { hint, .. } => hint.clone(),
             Failure::Local(_) => String::new(),
             Failure::ScansNotDone(_) => "see `picket show ID` for the tool runs' errors".into(),
+            Failure::FailOn(_) => {
+                "see `picket finding ID` for each; raise --fail-on to gate less".into()
+            }
         }
     }
 
+    /// Whether the output was printed already and only the exit code is left to give.
+    pub fn printed(&self) -> bool {
+        matches!(self, Failure::ScansNotDone(_) | Failure::FailOn(_))
+    }
+
+    /// The `--json` error document (schemas/error.json).
     pub fn to_json(&self) -> serde_json::Value {
-        let mut err = json!({ "kind": self.kind(), "message": self.to_string(), "hint": self.hint(), "exit_code": self.exit_code() });
-        match self {
+        let (daemon_version, daemon_protocol) = match self {
             Failure::Client(ClientError::Rejected {
                 daemon_version,
                 daemon_protocol,
                 ..
-            }) => {
-                err["daemon_version"] = json!(daemon_version);
-                err["daemon_protocol"] = json!(daemon_protocol);
-            }
-            // No daemon spoke, but scripts have always found these fields on a refusal.
-            Failure::Client(ClientError::SocketDenied { .. }) => {
-                err["daemon_version"] = json!("");
-                err["daemon_protocol"] = json!(0);
-            }
-            _ => {}
-        }
-        json!({ "error": err })
+            }) => (Some(daemon_version.clone()), Some(*daemon_protocol)),
+            _ => (None, None),
+        };
+        let hint = self.hint();
+        let doc = Doc::new(ErrorDoc {
+            error: ErrorBody {
+                kind: self.kind().into(),
+                message: self.to_string(),
+                hint: (!hint.is_empty()).then_some(hint),
+                exit_code: self.exit_code(),
+                daemon_version,
+                daemon_protocol,
+            },
+        });
+        serde_json::to_value(doc).unwrap_or_default()
     }
 }
 
@@ -76,23 +106,24 @@ fn client_exit_code(e: &ClientError) -> i32 {
         | ClientError::AutostartFailed { .. }
         | ClientError::Lost(_)
         | ClientError::Closed
-        | ClientError::TimedOut { .. } => 3,
+        | ClientError::TimedOut { .. } => exit::UNREACHABLE,
         // Not a refusal of this user: the fix is a restart, like any other error.
         ClientError::Rejected {
             kind: RejectKind::VersionMismatch,
             ..
-        } => 1,
-        ClientError::Rejected { .. } | ClientError::SocketDenied { .. } => 4,
-        ClientError::Unexpected { .. } | ClientError::Misrouted { .. } => 1,
+        } => exit::ERROR,
+        ClientError::Rejected { .. } | ClientError::SocketDenied { .. } => exit::REFUSED,
+        ClientError::Unexpected { .. } | ClientError::Misrouted { .. } => exit::ERROR,
         // The user's input is what must change: usage-level.
         ClientError::RequestTooLarge { .. }
         | ClientError::NotAFile { .. }
-        | ClientError::ImportTooLarge { .. } => 2,
-        ClientError::ImportUnreadable { .. } => 1,
+        | ClientError::ImportTooLarge { .. } => exit::USAGE,
+        ClientError::ImportUnreadable { .. } => exit::ERROR,
         ClientError::Daemon(e) => match e.kind {
-            ErrorKind::Invalid => 2,
-            ErrorKind::Refused | ErrorKind::Busy => 4,
-            ErrorKind::NotFound | ErrorKind::VersionMismatch | ErrorKind::Internal => 1,
+            ErrorKind::Invalid => exit::USAGE,
+            ErrorKind::Refused | ErrorKind::Busy => exit::REFUSED,
+            ErrorKind::NotFound => exit::NOT_FOUND,
+            ErrorKind::VersionMismatch | ErrorKind::Internal => exit::ERROR,
         },
     }
 }
@@ -110,14 +141,7 @@ fn client_kind(e: &ClientError) -> &'static str {
         ClientError::RequestTooLarge { .. } | ClientError::ImportTooLarge { .. } => "too_large",
         ClientError::NotAFile { .. } => "invalid",
         ClientError::ImportUnreadable { .. } => "error",
-        ClientError::Daemon(e) => match e.kind {
-            ErrorKind::Invalid => "invalid",
-            ErrorKind::Refused => "refused",
-            ErrorKind::Busy => "busy",
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::VersionMismatch => "version_mismatch",
-            ErrorKind::Internal => "internal",
-        },
+        ClientError::Daemon(e) => picket_protocol::json::error_kind_name(e.kind),
     }
 }
 
@@ -198,6 +222,70 @@ mod tests {
         assert_eq!(doc["error"]["kind"], "rejected");
         assert_eq!(doc["error"]["daemon_version"], "9.9.9");
         assert_eq!(doc["error"]["exit_code"], 4);
+        assert_eq!(
+            doc["schema_version"],
+            picket_protocol::json::JSON_SCHEMA_VERSION
+        );
+        let local = Failure::Local("x".into()).to_json();
+        assert!(local["error"]["hint"].is_null(), "absent is null: {local}");
+        assert!(local["error"]["daemon_version"].is_null(), "{local}");
+    }
+
+    #[test]
+    fn each_kind_of_mistake_has_its_own_exit_code() {
+        let daemon = |kind| {
+            Failure::Client(ClientError::Daemon(picket_protocol::ErrorReply::new(
+                kind, "m", "",
+            )))
+        };
+        let cases = [
+            (Failure::Local("x".into()), exit::ERROR, "error"),
+            (daemon(ErrorKind::Internal), exit::ERROR, "internal"),
+            (daemon(ErrorKind::Invalid), exit::USAGE, "invalid"),
+            (
+                Failure::Usage {
+                    message: "m".into(),
+                    hint: "h".into(),
+                },
+                exit::USAGE,
+                "usage",
+            ),
+            (
+                Failure::Client(ClientError::Closed),
+                exit::UNREACHABLE,
+                "unreachable",
+            ),
+            (daemon(ErrorKind::Refused), exit::REFUSED, "refused"),
+            (daemon(ErrorKind::Busy), exit::REFUSED, "busy"),
+            (daemon(ErrorKind::NotFound), exit::NOT_FOUND, "not_found"),
+            (
+                Failure::ScansNotDone("s".into()),
+                exit::SCAN_NOT_DONE,
+                "scan_not_done",
+            ),
+            (Failure::FailOn("f".into()), exit::FAIL_ON, "fail_on"),
+        ];
+        for (failure, code, kind) in cases {
+            assert_eq!(
+                (failure.exit_code(), failure.kind()),
+                (code, kind),
+                "{failure:?}"
+            );
+            let doc = failure.to_json();
+            assert_eq!(doc["error"]["exit_code"], code);
+        }
+        let codes: std::collections::BTreeSet<i32> = [
+            exit::ERROR,
+            exit::USAGE,
+            exit::UNREACHABLE,
+            exit::REFUSED,
+            exit::NOT_FOUND,
+            exit::SCAN_NOT_DONE,
+            exit::FAIL_ON,
+        ]
+        .into();
+        assert_eq!(codes.len(), 7, "one code per kind");
+        assert!(daemon(ErrorKind::NotFound).to_json()["error"]["hint"].is_null());
     }
 
     #[test]

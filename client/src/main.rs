@@ -26,16 +26,13 @@ async fn main() {
     }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            // clap's own exit codes: 0 for --help/--version, 2 for usage errors.
-            e.exit();
-        }
+        Err(e) => usage_error(e),
     };
     let json = cli.json;
     if let Err(err) = commands::run(cli).await {
         if json {
             // A scan that ended badly already printed its summary: one document only.
-            if !matches!(err, failure::Failure::ScansNotDone(_)) {
+            if !err.printed() {
                 println!("{}", err.to_json());
             }
         } else {
@@ -47,4 +44,28 @@ async fn main() {
         }
         std::process::exit(err.exit_code());
     }
+}
+
+/// clap's own exit codes (0 for --help/--version, 2 for usage errors) and text, except that
+/// a usage error under `--json` is the JSON error document, like every other failure.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    let wants_json = std::env::args_os().skip(1).any(|a| a == "--json");
+    if !wants_json || matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    // clap's first line is "error: WHAT"; the rest is its usage and tip lines.
+    let message = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("error: ")
+        .to_string();
+    let err = failure::Failure::Usage {
+        message,
+        hint: "see `picket --help` or `picket COMMAND --help`".into(),
+    };
+    println!("{}", err.to_json());
+    std::process::exit(err.exit_code());
 }

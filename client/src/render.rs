@@ -24,10 +24,13 @@ pub struct Out {
     pub json: bool,
 }
 
+/// One `--json` document: `schema_version`, then the fields of `v` (an object: a list goes
+/// in a named field, see picket_protocol::json).
 pub fn print_json<T: Serialize + ?Sized>(v: &T) {
+    let doc = picket_protocol::json::Doc::new(v);
     std::println!(
         "{}",
-        serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     );
 }
 
@@ -46,19 +49,19 @@ impl Out {
         Ok(())
     }
 
-    pub fn message(self, json: serde_json::Value, text: &str) -> Result<(), Failure> {
+    pub fn message<T: Serialize>(self, json: T, text: &str) -> Result<(), Failure> {
         self.json_or(&json, |_| println!("{text}"))
     }
 
     pub fn ping(self, p: &PingInfo, socket: &std::path::Path) -> Result<(), Failure> {
-        let json = serde_json::json!({
-            "daemon_version": p.daemon_version,
-            "client_version": PACKAGE_VERSION,
-            "protocol_version": p.protocol_version,
-            "pid": p.pid,
-            "uptime_ms": p.uptime_ms,
-            "socket": socket.display().to_string(),
-        });
+        let json = picket_protocol::json::PingDoc {
+            daemon_version: p.daemon_version.clone(),
+            client_version: PACKAGE_VERSION.into(),
+            protocol_version: p.protocol_version,
+            pid: p.pid,
+            uptime_ms: p.uptime_ms,
+            socket: socket.display().to_string(),
+        };
         self.json_or(&json, |_| {
             println!(
                 "picketd {} (protocol {}), pid {}, up {}; picket {}",
@@ -145,6 +148,12 @@ impl Out {
     }
 
     pub fn status(self, scans: &[ScanProgress]) -> Result<(), Failure> {
+        if self.json {
+            print_json(&picket_protocol::json::StatusDoc {
+                scans: scans.to_vec(),
+            });
+            return Ok(());
+        }
         self.json_or(scans, |scans| {
             if scans.is_empty() {
                 println!("no scans running or queued");
@@ -157,7 +166,7 @@ impl Out {
                     s.profile,
                     s.runs_finished,
                     s.runs_total,
-                    s.findings,
+                    s.findings_count,
                     s.targets.join(" "),
                     if s.running.is_empty() {
                         String::new()
@@ -181,7 +190,7 @@ impl Out {
                     s.id,
                     style::padded(style::scan_status(s.status), s.status.as_str(), 11),
                     s.profile,
-                    s.findings,
+                    s.findings_count,
                     local(&s.created_at),
                     s.targets.join(" ")
                 );
@@ -210,6 +219,12 @@ impl Out {
     }
 
     pub fn tools(self, tools: &[ToolInfo]) -> Result<(), Failure> {
+        if self.json {
+            print_json(&picket_protocol::json::ToolsDoc {
+                tools: tools.to_vec(),
+            });
+            return Ok(());
+        }
         self.json_or(tools, |tools| {
             println!(
                 "{:<10} {:<9} {:>4} {:>8} {:>8}  version",
@@ -229,6 +244,54 @@ impl Out {
                         "install it to use it"
                     })
                 );
+            }
+        })
+    }
+}
+
+impl Out {
+    /// `picket finding ID`: every field, the detail text, and where it came from.
+    pub fn finding_detail(self, d: &FindingDetail) -> Result<(), Failure> {
+        self.json_or(d, |d| {
+            let f = &d.finding;
+            let port = f.port.map(|p| format!(":{p}")).unwrap_or_default();
+            println!("finding {}  {}  {}", f.id, f.severity, f.title);
+            let mut rows = vec![
+                ("where", format!("{}{port}", f.host)),
+                ("tool", f.tool.clone()),
+                ("evidence", f.evidence.clone()),
+            ];
+            if !f.cve.is_empty() {
+                rows.push(("cve", f.cve.join(", ")));
+            }
+            let seen = |t: &Option<String>| t.clone().unwrap_or_else(|| "-".into());
+            rows.push((
+                "first seen",
+                format!("{} (scan {})", seen(&f.first_seen), d.first_scan),
+            ));
+            rows.push((
+                "last seen",
+                format!("{} (scan {})", seen(&f.last_seen), d.last_scan),
+            ));
+            let scans: Vec<String> = d.scans.iter().map(|s| s.to_string()).collect();
+            rows.push(("scans", scans.join(", ")));
+            if let Some(r) = &d.run {
+                let when = r.started_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+                rows.push((
+                    "run",
+                    format!("{} on {}, {} {when}", r.tool, r.target, r.status),
+                ));
+            }
+            rows.push(("fingerprint", f.fingerprint.clone()));
+            for (k, v) in rows {
+                println!("  {k:<12} {v}");
+            }
+            println!();
+            if f.detail.is_empty() {
+                println!("  (the tool gave no detail)");
+            }
+            for line in f.detail.lines() {
+                println!("  {line}");
             }
         })
     }

@@ -12,7 +12,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use picket_protocol::{Host, HostName, OsMatch, RunStatus, ScanStatus, Service, ToolRun};
+use picket_protocol::{
+    Host, HostName, OsMatch, RunStatus, ScanStatus, Service, Timestamp, ToolRun,
+};
 use picketd::config::DbConfig;
 use picketd::parsers::ParsedOutput;
 use picketd::storage::{self, queries, schema::SCHEMA_VERSION};
@@ -290,8 +292,8 @@ fn run(tool: &str, target: &str) -> ToolRun {
         cache_hit: false,
         attempts: 1,
         tool_version: None,
-        started_ms: Some(1),
-        finished_ms: Some(2),
+        started_at: Some(Timestamp(1)),
+        finished_at: Some(Timestamp(2)),
         truncated: false,
         error: None,
         warnings: vec![],

@@ -80,10 +80,10 @@ async fn discovery_runs_first_and_its_services_trigger_the_matching_follow_ups()
     // may start before it ends: discovery streams its hosts, tests/discovery_stream.rs).
     let detail = rig.detail(id).await;
     let disc = detail.tool_runs.iter().find(|r| r.tool == "disc").unwrap();
-    let disc_start = disc.started_ms.unwrap();
+    let disc_start = disc.started_at.unwrap();
     for run in detail.tool_runs.iter().filter(|r| r.tool != "disc") {
         assert!(
-            run.started_ms.unwrap() >= disc_start,
+            run.started_at.unwrap() >= disc_start,
             "{} on {} started before discovery",
             run.tool,
             run.target

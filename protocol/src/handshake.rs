@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 /// 2: `HelloReply::Rejected` carries a `RejectKind`.
 /// 3: `Request::Health` carries `deep` (run `PRAGMA quick_check`); big answers come in
 ///    `Response::Part`s; imports stream (`Request::ImportStart`...).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// 5: one JSON contract: `ToolRun.started_at`/`finished_at` (`Timestamp`), `findings_count`
+///    in `ScanSummary` and `ScanProgress`, `Request::Finding` / `Response::Finding`.
+pub const PROTOCOL_VERSION: u32 = 5;
 /// The package version of this build (client or daemon).
 pub const PACKAGE_VERSION: &str = env!("CARGO_PKG_VERSION");
 

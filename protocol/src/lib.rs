@@ -7,10 +7,12 @@
 pub mod error;
 pub mod frame;
 pub mod handshake;
+pub mod json;
 pub mod messages;
 pub mod model;
 pub mod parts;
 pub mod prometheus;
+pub mod time;
 
 pub use error::{ErrorKind, ErrorReply, ProtocolError};
 pub use frame::{
@@ -23,3 +25,4 @@ pub use handshake::{
 pub use messages::*;
 pub use model::*;
 pub use parts::{encoded_len, split_answer, AnswerPart, PART_BUDGET};
+pub use time::Timestamp;

@@ -5,6 +5,7 @@
 //! its report as `ImportStart`, `ImportChunk`s and `ImportEnd`, all under one request id.
 //! Must stay bincode-friendly: no untagged enums, no skipped fields, no `serde_json::Value`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorReply;
@@ -60,6 +61,11 @@ pub enum Request {
     ImportStart(ImportHeader),
     ImportChunk(Vec<u8>),
     ImportEnd,
+    // Appended, protocol 5.
+    /// One finding with the scans and the run that produced it.
+    Finding {
+        id: i64,
+    },
 }
 
 impl Request {
@@ -82,6 +88,7 @@ impl Request {
             Request::Cache(_) => "cache",
             Request::Metrics => "metrics",
             Request::ImportStart(_) | Request::ImportChunk(_) | Request::ImportEnd => "import",
+            Request::Finding { .. } => "finding",
         }
     }
 }
@@ -165,6 +172,8 @@ pub enum Response {
     // Appended (bincode enums are positional): answers of any size, protocol 3.
     /// A leading piece of a big answer; the answer's usual variant follows with the rest.
     Part(AnswerPart),
+    // Appended, protocol 5.
+    Finding(Box<FindingDetail>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,20 +184,20 @@ pub struct PingInfo {
     pub uptime_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HealthReport {
     pub ok: bool,
     pub checks: Vec<HealthCheck>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HealthCheck {
     pub name: String,
     pub ok: bool,
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 pub struct PoolStatus {
     pub max_size: u64,
     pub size: u64,
@@ -196,7 +205,7 @@ pub struct PoolStatus {
     pub waiting: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, JsonSchema)]
 pub struct StatsReport {
     pub uptime_ms: u64,
     pub connections_total: u64,
@@ -209,7 +218,7 @@ pub struct StatsReport {
     pub scans_queued: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ScanProgress {
     pub id: ScanId,
     pub targets: Vec<String>,
@@ -218,22 +227,22 @@ pub struct ScanProgress {
     pub runs_total: u32,
     pub runs_finished: u32,
     pub running: Vec<String>,
-    pub findings: u64,
+    pub findings_count: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ScanPage {
     pub scans: Vec<ScanSummary>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FindingPage {
     pub findings: Vec<Finding>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ToolInfo {
     pub name: String,
     pub program: String,
@@ -286,7 +295,7 @@ pub enum CacheCommand {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, JsonSchema)]
 pub struct CacheStatsReport {
     pub l1_entries: u64,
     pub l1_bytes: u64,
@@ -313,7 +322,7 @@ pub struct CacheStatsReport {
 }
 
 /// A histogram: cumulative counts per upper bound (seconds), like Prometheus'.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, JsonSchema)]
 pub struct Histogram {
     pub bounds: Vec<f64>,
     pub counts: Vec<u64>,
@@ -321,19 +330,19 @@ pub struct Histogram {
     pub sum: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LabeledHistogram {
     pub label: String,
     pub histogram: Histogram,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LabeledCount {
     pub labels: Vec<(String, String)>,
     pub value: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SlowQueryReport {
     pub query: String,
     pub micros: u64,
@@ -341,7 +350,7 @@ pub struct SlowQueryReport {
 }
 
 /// Everything `picket metrics` and `picket stats` show.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, JsonSchema)]
 pub struct MetricsReport {
     pub stats: StatsReport,
     pub cache: CacheStatsReport,

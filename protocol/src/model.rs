@@ -2,7 +2,10 @@
 //! Their serde shape is the `--json` contract of DESIGN.md; renaming a field breaks users.
 //! Must not hold behaviour beyond parsing/printing names.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+pub use crate::time::Timestamp;
 
 pub type ScanId = i64;
 
@@ -28,7 +31,7 @@ fn type_words(rust_name: &'static str) -> &'static str {
 macro_rules! named_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
@@ -101,7 +104,7 @@ impl RunStatus {
 }
 
 /// A network service seen by a tool.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct Service {
     pub host: String,
     pub port: u16,
@@ -114,7 +117,7 @@ pub struct Service {
 }
 
 /// One finding, as stored and reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
     /// Row id once stored; 0 before.
     pub id: i64,
@@ -133,7 +136,7 @@ pub struct Finding {
 }
 
 /// One execution (or cache answer) of one tool against one target within a scan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ToolRun {
     pub tool: String,
     pub target: String,
@@ -143,9 +146,10 @@ pub struct ToolRun {
     pub cache_hit: bool,
     pub attempts: u32,
     pub tool_version: Option<String>,
-    /// Unix milliseconds; used to reason about overlap.
-    pub started_ms: Option<i64>,
-    pub finished_ms: Option<i64>,
+    /// When the run started and ended: RFC 3339 in JSON (milliseconds, UTC), so runs can
+    /// be compared for overlap.
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
     /// The output was cut (the size cap, or the tool stopped mid-report): what was
     /// complete in it is kept, and `warnings` says what was lost.
     pub truncated: bool,
@@ -160,7 +164,7 @@ pub struct ToolRun {
 }
 
 /// A host a tool reported, with what it learned about the host itself (not its ports).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Host {
     pub address: String,
     /// "up" or "down" as the tool says; None when it does not say.
@@ -174,21 +178,21 @@ pub struct Host {
 
 /// A name of a host and where it came from: "PTR" (reverse DNS) or "user" (the name the
 /// user gave as target).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HostName {
     pub name: String,
     pub kind: String,
 }
 
 /// One operating-system guess and the tool's confidence in it, in percent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OsMatch {
     pub name: String,
     pub accuracy: u8,
 }
 
 /// A scan with everything it produced.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ScanDetail {
     pub id: ScanId,
     pub targets: Vec<String>,
@@ -209,7 +213,7 @@ pub struct ScanDetail {
 }
 
 /// A scan as listed (no children).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ScanSummary {
     pub id: ScanId,
     pub targets: Vec<String>,
@@ -217,5 +221,19 @@ pub struct ScanSummary {
     pub status: ScanStatus,
     pub created_at: String,
     pub finished_at: Option<String>,
-    pub findings: u64,
+    /// How many findings the scan has (`show` lists them in `findings`).
+    pub findings_count: u64,
+}
+
+/// One finding with where it came from (`picket finding ID`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FindingDetail {
+    pub finding: Finding,
+    /// The scan that first reported it and the latest one.
+    pub first_scan: ScanId,
+    pub last_scan: ScanId,
+    /// Every scan that reported it, oldest first.
+    pub scans: Vec<ScanId>,
+    /// The run of `last_scan` that produced it (tool, target, when), if still stored.
+    pub run: Option<ToolRun>,
 }

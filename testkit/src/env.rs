@@ -264,7 +264,7 @@ impl Env {
     }
 
     /// `picket_json`, parsed as the protocol type the command prints (`ScanDetail` for
-    /// `show`, `Vec<ScanDetail>` for `wait` of several scans, `ScanPage` for `list`...).
+    /// `show`, `WaitDoc` for `wait`, `ScanPage` for `list`...).
     pub fn picket_as<T, I, S>(&self, args: I) -> T
     where
         T: DeserializeOwned,
@@ -280,6 +280,27 @@ impl Env {
             describe(&out)
         );
         parse(&out)
+    }
+
+    /// `picket --json wait IDS`, which must succeed: the scans, in the order asked.
+    pub fn wait_all(&self, ids: &[&str]) -> Vec<ScanDetail> {
+        let mut all = vec!["wait"];
+        all.extend_from_slice(ids);
+        self.picket_as::<picket_protocol::json::WaitDoc, _, _>(all)
+            .scans
+    }
+
+    /// `picket --json wait ID`: the one finished scan.
+    pub fn wait_one(&self, id: &str) -> ScanDetail {
+        self.wait_all(&[id]).remove(0)
+    }
+
+    /// `picket --json status [ID]`: the scans' progress.
+    pub fn status(&self, id: Option<&str>) -> Vec<picket_protocol::ScanProgress> {
+        let mut all = vec!["status"];
+        all.extend(id);
+        self.picket_as::<picket_protocol::json::StatusDoc, _, _>(all)
+            .scans
     }
 
     /// `picket --json scan ARGS --wait`, which must succeed: the finished scan.

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use actix::Addr;
-use picket_protocol::{RunStatus, ToolRun};
+use picket_protocol::{RunStatus, Timestamp, ToolRun};
 use sha2::{Digest, Sha256};
 
 use crate::cache::actor::{CacheActor, CacheEntry, LeadGuard, Lookup, LookupKey, SharedHit};
@@ -111,8 +111,8 @@ async fn from_entry(
             cache_hit: true,
             attempts: 0,
             tool_version: entry.tool_version.clone(),
-            started_ms: Some(now),
-            finished_ms: Some(now),
+            started_at: Some(Timestamp(now)),
+            finished_at: Some(Timestamp(now)),
             truncated: entry.truncated,
             error: None,
             warnings: Vec::new(),

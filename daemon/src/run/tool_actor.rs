@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use picket_protocol::{RunStatus, ScanEvent, ScanId, ToolRun};
+use picket_protocol::{RunStatus, ScanEvent, ScanId, Timestamp, ToolRun};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
@@ -216,10 +216,11 @@ fn ended(spec: &ToolSpec, job: &ToolJob, status: RunStatus, error: String) -> To
             cache_hit: false,
             attempts: 0,
             tool_version: spec.version.clone(),
-            started_ms: None,
-            finished_ms: Some(crate::storage::queries::now_ms()),
+            started_at: None,
+            finished_at: Some(Timestamp(crate::storage::queries::now_ms())),
             truncated: false,
-            error: Some(error),
+            // The placeholder of a run not yet tried has no error: null, not "".
+            error: (!error.is_empty()).then_some(error),
             warnings: Vec::new(),
             cached_at: None,
         },
@@ -346,8 +347,8 @@ async fn run_attempt(
     let now = crate::storage::queries::now_ms();
     let run = &mut result.run;
     run.attempts = attempt;
-    run.started_ms = Some(started);
-    run.finished_ms = Some(now);
+    run.started_at = Some(Timestamp(started));
+    run.finished_at = Some(Timestamp(now));
     run.duration_ms = Some((now - started).max(0) as u64);
     run.truncated = outcome.truncated;
     let (status, error, attempt) = match outcome.end {

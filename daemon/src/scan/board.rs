@@ -51,7 +51,7 @@ impl ScanBoard {
             runs_total: 0,
             runs_finished: 0,
             running: vec![],
-            findings: 0,
+            findings_count: 0,
         };
         self.lock().insert(
             id,
@@ -129,7 +129,7 @@ impl ScanBoard {
                     p.running.remove(i);
                 }
                 p.runs_finished += 1;
-                p.findings += *findings as u64;
+                p.findings_count += *findings as u64;
             }
             ScanEvent::Warning { .. } => {}
             ScanEvent::Finished { status, .. } => p.status = *status,

@@ -638,6 +638,16 @@ impl ScanSupervisor {
             None if self.ok_runs == 0 && self.refusal.is_some() => {
                 (ScanStatus::Failed, self.refusal.clone())
             }
+            // A missing or unconfigured tool is skipped with a warning: a scan where that
+            // was every run found nothing because it looked at nothing, which is no result.
+            None if self.ok_runs == 0 => (
+                ScanStatus::Failed,
+                Some(
+                    "no tool could run: every run was skipped (a tool missing or not configured); \
+                     see the scan's warnings and `picket tools`"
+                        .to_string(),
+                ),
+            ),
             None => (ScanStatus::Done, None),
         }
     }

@@ -172,8 +172,8 @@ fn upsert_run(
             run.cache_hit,
             run.attempts,
             run.tool_version,
-            run.started_ms,
-            run.finished_ms.unwrap_or(now),
+            run.started_at.map(Timestamp::millis),
+            run.finished_at.map_or(now, Timestamp::millis),
             truncated,
             run.error,
             json_list(warnings),
@@ -260,10 +260,13 @@ fn run_from_row(r: &Row, at: usize) -> rusqlite::Result<ToolRun> {
         cache_hit: r.get(at + 5)?,
         attempts: r.get(at + 6)?,
         tool_version: r.get(at + 7)?,
-        started_ms: r.get(at + 8)?,
-        finished_ms: r.get(at + 9)?,
+        started_at: r.get::<_, Option<i64>>(at + 8)?.map(Timestamp),
+        finished_at: r.get::<_, Option<i64>>(at + 9)?.map(Timestamp),
         truncated: r.get(at + 10)?,
-        error: r.get(at + 11)?,
+        // Rows stored before protocol 5 may hold "" for no error: the contract says null.
+        error: r
+            .get::<_, Option<String>>(at + 11)?
+            .filter(|e| !e.is_empty()),
         warnings: parse_list(&r.get::<_, String>(at + 12)?),
         cached_at: r.get(at + 13)?,
     })
@@ -423,6 +426,53 @@ fn scan_detail(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDet
     }))
 }
 
+/// One finding with the scans that reported it and the run of its latest scan that
+/// produced it (the same tool, on a target naming its host; else that tool's first run).
+/// None if there is no such finding.
+pub fn get_finding(conn: &Connection, id: i64) -> rusqlite::Result<Option<FindingDetail>> {
+    super::transaction(conn, |c| finding_detail(c, id))
+}
+
+fn finding_detail(conn: &Connection, id: i64) -> rusqlite::Result<Option<FindingDetail>> {
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT {FINDING_COLS}, f.first_scan_id, f.last_scan_id FROM findings f WHERE f.id = ?1"
+        ))?
+        .query_row([id], |r| {
+            Ok((
+                finding_from_row(r)?,
+                r.get::<_, i64>(12)?,
+                r.get::<_, i64>(13)?,
+            ))
+        })
+        .optional()?;
+    let Some((finding, first_scan, last_scan)) = row else {
+        return Ok(None);
+    };
+    let scans = conn
+        .prepare_cached("SELECT scan_id FROM scan_findings WHERE finding_id = ?1 ORDER BY scan_id")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<ScanId>>>()?;
+    let runs = conn
+        .prepare_cached(&format!(
+            "SELECT {RUN_COLS} FROM tool_runs WHERE scan_id = ?1 AND tool = ?2 ORDER BY id"
+        ))?
+        .query_map(params![last_scan, finding.tool], |r| run_from_row(r, 0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let run = runs
+        .iter()
+        .find(|r| r.target.contains(finding.host.as_str()))
+        .or(runs.first())
+        .cloned();
+    Ok(Some(FindingDetail {
+        finding,
+        first_scan,
+        last_scan,
+        scans,
+        run,
+    }))
+}
+
 fn bad_cursor(c: &str) -> rusqlite::Error {
     crate::storage::BadCursor::into_sql(c)
 }
@@ -469,7 +519,7 @@ pub fn list_scans(conn: &Connection, q: &ListQuery) -> rusqlite::Result<ScanPage
                 status: row.request.status,
                 created_at: rfc3339(row.created_ms),
                 finished_at: row.finished_ms.map(rfc3339),
-                findings: row.findings_count,
+                findings_count: row.findings_count,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -749,8 +799,8 @@ mod tests {
             cache_hit: false,
             attempts: 1,
             tool_version: None,
-            started_ms: Some(1),
-            finished_ms: Some(2),
+            started_at: Some(Timestamp(1)),
+            finished_at: Some(Timestamp(2)),
             truncated: false,
             error: None,
             warnings: vec![],
@@ -771,9 +821,61 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            page.scans[0].findings, 1,
+            page.scans[0].findings_count, 1,
             "one finding, however often it is reported"
         );
+    }
+
+    #[test]
+    fn a_finding_comes_with_every_scan_that_saw_it_and_the_run_of_the_latest() {
+        let c = db();
+        let f = crate::parsers::new_finding(
+            "t",
+            "127.0.0.1",
+            Some(80),
+            Severity::High,
+            "x",
+            "what is wrong, in words",
+            vec!["CVE-2013-2566".into()],
+            "e",
+        );
+        let run = ToolRun {
+            tool: "t".into(),
+            target: "127.0.0.1:80".into(),
+            status: RunStatus::Done,
+            exit_code: Some(0),
+            duration_ms: Some(1),
+            cache_hit: false,
+            attempts: 1,
+            tool_version: None,
+            started_at: Some(Timestamp(1_000)),
+            finished_at: Some(Timestamp(2_000)),
+            truncated: false,
+            error: None,
+            warnings: vec![],
+            cached_at: None,
+        };
+        let parsed = ParsedOutput {
+            findings: vec![f],
+            ..ParsedOutput::default()
+        };
+        let first = new_scan(&c, "127.0.0.1", ScanStatus::Running);
+        finish_run(&c, first, &run, &parsed).unwrap();
+        let second = new_scan(&c, "127.0.0.1", ScanStatus::Running);
+        finish_run(&c, second, &run, &parsed).unwrap();
+        let id = get_scan(&c, second).unwrap().unwrap().findings[0].id;
+        let d = get_finding(&c, id).unwrap().unwrap();
+        assert_eq!((d.first_scan, d.last_scan), (first, second));
+        assert_eq!(d.scans, vec![first, second]);
+        assert_eq!(d.finding.detail, "what is wrong, in words");
+        assert_eq!(d.finding.cve, vec!["CVE-2013-2566".to_string()]);
+        let produced = d.run.expect("the run of the latest scan");
+        assert_eq!(
+            (produced.tool.as_str(), produced.target.as_str()),
+            ("t", "127.0.0.1:80")
+        );
+        assert_eq!(produced.started_at, Some(Timestamp(1_000)));
+        assert!(get_finding(&c, id + 1000).unwrap().is_none());
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub async fn handle(state: &Arc<DaemonState>, request: Request) -> Reply {
         Request::Import(req) => tools::import(state, req).await.into(),
         Request::Cache(cmd) => cache::cache(state, cmd).await.into(),
         Request::Metrics => admin::metrics(state).await.into(),
+        Request::Finding { id } => scans::finding(state, id).await.into(),
         // The server hands ImportStart and its upload to ipc/upload.rs; these come unasked.
         Request::ImportStart(_) | Request::ImportChunk(_) | Request::ImportEnd => error(
             ErrorKind::Invalid,

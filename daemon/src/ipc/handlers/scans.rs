@@ -308,7 +308,7 @@ pub async fn status(state: &Arc<DaemonState>, scan: Option<ScanId>) -> Response 
                     runs_finished: d.tool_runs.iter().filter(|r| r.status.is_final()).count()
                         as u32,
                     running: vec![],
-                    findings: d.findings.len() as u64,
+                    findings_count: d.findings.len() as u64,
                     targets: d.targets,
                     profile: d.profile,
                     status: d.status,
@@ -367,6 +367,22 @@ pub async fn show(state: &Arc<DaemonState>, id: ScanId) -> Response {
     {
         Ok(Some(d)) => Response::Scan(Box::new(d)),
         Ok(None) => not_found(id),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub async fn finding(state: &Arc<DaemonState>, id: i64) -> Response {
+    match state
+        .db
+        .read("finding detail", move |c| queries::get_finding(c, id))
+        .await
+    {
+        Ok(Some(d)) => Response::Finding(Box::new(d)),
+        Ok(None) => error(
+            ErrorKind::NotFound,
+            format!("no finding {id}"),
+            "`picket findings` lists findings with their ids",
+        ),
         Err(e) => storage_error(e),
     }
 }

@@ -1,0 +1,180 @@
+//! The `--json` contract: one document type per command output, each carrying
+//! `schema_version`, and the JSON Schemas generated from them (shipped in `schemas/`).
+//! Must not print nor decide exit codes: the client fills these and prints them.
+//!
+//! Rules the types keep: the same thing has the same shape in every command (a scan in
+//! `show`, `scan --wait`, `import` and each item of `wait`), counts are named `*_count`,
+//! times are RFC 3339 strings, and an absent value is `null`, never `""`.
+
+use schemars::{JsonSchema, Schema};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorKind;
+use crate::messages::*;
+use crate::model::*;
+
+/// Bumped when a document changes incompatibly (a field renamed, removed or retyped);
+/// adding a field does not bump it.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+/// A document: `schema_version` first, then the command's fields.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Doc<T> {
+    pub schema_version: u32,
+    #[serde(flatten)]
+    pub body: T,
+}
+
+impl<T> Doc<T> {
+    pub fn new(body: T) -> Self {
+        Doc {
+            schema_version: JSON_SCHEMA_VERSION,
+            body,
+        }
+    }
+}
+
+/// `picket ping`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PingDoc {
+    pub daemon_version: String,
+    pub client_version: String,
+    pub protocol_version: u32,
+    pub pid: u32,
+    pub uptime_ms: u64,
+    /// The socket the client used (it looks in several places: README "Which daemon").
+    pub socket: String,
+}
+
+/// `picket scan` without `--wait`/`--follow`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SubmittedDoc {
+    pub id: ScanId,
+    pub queued_behind: u32,
+}
+
+/// `picket wait`: always a list, one scan or many.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct WaitDoc {
+    pub scans: Vec<ScanDetail>,
+}
+
+/// `picket status`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StatusDoc {
+    pub scans: Vec<ScanProgress>,
+}
+
+/// `picket tools`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ToolsDoc {
+    pub tools: Vec<ToolInfo>,
+}
+
+/// `picket cancel`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CancelDoc {
+    pub id: ScanId,
+    pub cancelled: bool,
+    pub was: ScanStatus,
+}
+
+/// `picket cache clear | cleanup | invalidate`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CacheChangedDoc {
+    pub removed: u64,
+}
+
+/// `picket shutdown`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ShutdownDoc {
+    pub shutting_down: bool,
+}
+
+/// Any failure, usage errors included: `{"schema_version", "error": {...}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorDoc {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    /// usage, not_running, unreachable, timeout, autostart_failed, rejected, too_large,
+    /// invalid, refused, busy, not_found, version_mismatch, internal, scan_not_done,
+    /// fail_on, error.
+    pub kind: String,
+    pub message: String,
+    /// What to do about it; null when there is nothing to say.
+    pub hint: Option<String>,
+    /// The process's exit code (README: exit codes).
+    pub exit_code: i32,
+    /// The daemon's versions when it refused the handshake; null otherwise.
+    pub daemon_version: Option<String>,
+    pub daemon_protocol: Option<u32>,
+}
+
+/// The kinds an `ErrorReply` can have, as `ErrorBody.kind` names them.
+pub fn error_kind_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Invalid => "invalid",
+        ErrorKind::Refused => "refused",
+        ErrorKind::Busy => "busy",
+        ErrorKind::NotFound => "not_found",
+        ErrorKind::VersionMismatch => "version_mismatch",
+        ErrorKind::Internal => "internal",
+    }
+}
+
+fn schema<T: JsonSchema>() -> Schema {
+    schemars::schema_for!(Doc<T>)
+}
+
+/// Every document's schema, by file stem (`schemas/STEM.json`), and the commands printing it.
+pub fn schemas() -> Vec<(&'static str, &'static str, Schema)> {
+    let mut all = documents();
+    for (stem, commands, schema) in &mut all {
+        schema.insert("title".into(), format!("picket --json: {stem}").into());
+        schema.insert(
+            "description".into(),
+            format!("Printed by: {commands}.").into(),
+        );
+    }
+    all
+}
+
+fn documents() -> Vec<(&'static str, &'static str, Schema)> {
+    vec![
+        ("ping", "ping", schema::<PingDoc>()),
+        ("health", "health", schema::<HealthReport>()),
+        (
+            "metrics",
+            "stats, metrics --format json",
+            schema::<MetricsReport>(),
+        ),
+        (
+            "submitted",
+            "scan (without --wait/--follow)",
+            schema::<SubmittedDoc>(),
+        ),
+        (
+            "scan",
+            "show, scan --wait/--follow, import",
+            schema::<ScanDetail>(),
+        ),
+        ("wait", "wait", schema::<WaitDoc>()),
+        ("status", "status", schema::<StatusDoc>()),
+        ("list", "list", schema::<ScanPage>()),
+        ("findings", "findings", schema::<FindingPage>()),
+        ("finding", "finding", schema::<FindingDetail>()),
+        ("cancel", "cancel", schema::<CancelDoc>()),
+        ("tools", "tools", schema::<ToolsDoc>()),
+        ("cache-stats", "cache stats", schema::<CacheStatsReport>()),
+        (
+            "cache-changed",
+            "cache clear, cleanup, invalidate",
+            schema::<CacheChangedDoc>(),
+        ),
+        ("shutdown", "shutdown", schema::<ShutdownDoc>()),
+        ("error", "any command that fails", schema::<ErrorDoc>()),
+    ]
+}
