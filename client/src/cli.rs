@@ -84,6 +84,8 @@ pub enum Command {
         #[arg(long, env = "PICKET_MAX_IMPORT_BYTES", default_value_t = picket_client::DEFAULT_MAX_IMPORT_BYTES)]
         max_import_bytes: u64,
     },
+    /// Report on scans as SARIF, HTML, Markdown, CSV or JUnit XML.
+    Report(crate::report::ReportArgs),
 }
 
 #[derive(Debug, Args)]
