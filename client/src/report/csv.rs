@@ -5,8 +5,19 @@
 use super::{Report, ReportError};
 
 pub const HEADER: [&str; 13] = [
-    "severity", "title", "tool", "host", "port", "location", "cve", "detail", "evidence",
-    "fingerprint", "first_seen", "last_seen", "scans",
+    "severity",
+    "title",
+    "tool",
+    "host",
+    "port",
+    "location",
+    "cve",
+    "detail",
+    "evidence",
+    "fingerprint",
+    "first_seen",
+    "last_seen",
+    "scans",
 ];
 
 pub fn inert(s: &str) -> String {

@@ -29,7 +29,10 @@ fn cases(scan: &ScanDetail) -> usize {
 }
 
 fn failing(scan: &ScanDetail, fail_on: Severity) -> usize {
-    scan.findings.iter().filter(|f| f.severity >= fail_on).count()
+    scan.findings
+        .iter()
+        .filter(|f| f.severity >= fail_on)
+        .count()
 }
 
 fn suite(out: &mut String, scan: &ScanDetail, fail_on: Severity) {
@@ -52,7 +55,12 @@ fn suite(out: &mut String, scan: &ScanDetail, fail_on: Severity) {
     let mut findings: Vec<_> = scan.findings.iter().collect();
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.title.cmp(&b.title)));
     for f in findings {
-        let case = format!("[{}] {} @ {}", f.severity, f.title, location(&scan.services, f));
+        let case = format!(
+            "[{}] {} @ {}",
+            f.severity,
+            f.title,
+            location(&scan.services, f)
+        );
         let head = format!(
             "    <testcase classname=\"picket.{}\" name=\"{}\"",
             escape(f.tool.as_str()),

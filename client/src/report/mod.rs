@@ -86,7 +86,12 @@ impl Report {
         Severity::ALL
             .iter()
             .rev()
-            .map(|s| (*s, self.findings.iter().filter(|f| f.severity == *s).count()))
+            .map(|s| {
+                (
+                    *s,
+                    self.findings.iter().filter(|f| f.severity == *s).count(),
+                )
+            })
             .collect()
     }
 
@@ -150,10 +155,13 @@ pub fn created_since(scan: &ScanDetail, since: &str) -> bool {
 pub fn valid_since(since: &str) -> bool {
     let b = since.as_bytes();
     b.len() >= 10
-        && b[..10]
-            .iter()
-            .enumerate()
-            .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+        && b[..10].iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
 }
 
 #[cfg(test)]

@@ -38,10 +38,13 @@ pub struct ReportArgs {
 const PAGE: u32 = 100;
 
 pub async fn run(conn: &mut Client, out: Out, args: ReportArgs) -> Result<(), Failure> {
-    let fail_on: Severity = args.fail_on.parse().map_err(|e: picket_protocol::UnknownWord| Failure::Usage {
-        message: e.to_string(),
-        hint: "severities: info, low, medium, high, critical".into(),
-    })?;
+    let fail_on: Severity = args
+        .fail_on
+        .parse()
+        .map_err(|e: picket_protocol::UnknownWord| Failure::Usage {
+            message: e.to_string(),
+            hint: "severities: info, low, medium, high, critical".into(),
+        })?;
     if let Some(since) = &args.since {
         if !valid_since(since) {
             return Err(Failure::Usage {
@@ -57,7 +60,11 @@ pub async fn run(conn: &mut Client, out: Out, args: ReportArgs) -> Result<(), Fa
     let mut scans: Vec<ScanDetail> = Vec::new();
     for id in ids {
         let scan = conn.show(id).await?;
-        if args.since.as_deref().is_none_or(|s| created_since(&scan, s)) {
+        if args
+            .since
+            .as_deref()
+            .is_none_or(|s| created_since(&scan, s))
+        {
             scans.push(scan);
         }
     }

@@ -1,7 +1,8 @@
 //! SARIF 2.1.0 as GitHub code scanning and VS Code's SARIF viewer read it: one run, driver
 //! "Picket", one rule per finding kind, levels and `security-severity` from our severities,
 //! our fingerprints as `partialFingerprints`, the target URI as location. Must not invent
-//! data the finding does not carry (no fake source lines).
+//! data the finding does not carry; the one exception is `region.startLine` 1, which code
+//! scanning needs on every location and the validator asks for (SARIF2017).
 
 use std::collections::BTreeMap;
 
@@ -52,7 +53,11 @@ pub fn render(report: &Report) -> Result<String, ReportError> {
             *worst = f;
         }
     }
-    let index: BTreeMap<&str, usize> = rules.keys().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = rules
+        .keys()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
     let results: Vec<Value> = report
         .findings
         .iter()
@@ -135,7 +140,10 @@ fn result(report: &Report, f: &Finding, rule_index: usize) -> Value {
         "level": level(f.severity),
         "message": {"text": message},
         "locations": [{
-            "physicalLocation": {"artifactLocation": {"uri": report.location(f)}},
+            "physicalLocation": {
+                "artifactLocation": {"uri": report.location(f)},
+                "region": {"startLine": 1},
+            },
         }],
         "partialFingerprints": {"picketFingerprint/v1": f.fingerprint},
         "properties": {

@@ -69,7 +69,10 @@ pub fn sample() -> Report {
     weak2.port = Some(22);
     weak2.fingerprint = "fp-weak-22".into();
     Report::new(vec![
-        scan(1, vec![finding("ssh", Some(22), Severity::Low, "Old banner")]),
+        scan(
+            1,
+            vec![finding("ssh", Some(22), Severity::Low, "Old banner")],
+        ),
         scan(
             2,
             vec![
@@ -99,7 +102,14 @@ fn report_merges_scans_by_fingerprint_most_severe_first() {
 #[test]
 fn locations_follow_the_service() {
     let r = sample();
-    let loc = |title: &str| r.location(r.findings.iter().find(|f| f.title.starts_with(title)).unwrap());
+    let loc = |title: &str| {
+        r.location(
+            r.findings
+                .iter()
+                .find(|f| f.title.starts_with(title))
+                .unwrap(),
+        )
+    };
     assert_eq!(loc("XSS"), "https://127.0.0.1:8443/");
     assert_eq!(loc("Old banner"), "tcp://127.0.0.1:22");
     assert_eq!(loc("Host note"), "host://127.0.0.1");
@@ -121,39 +131,68 @@ fn since_compares_dates_and_times() {
 #[test]
 fn sarif_shape() {
     let r = sample();
-    let doc: serde_json::Value = serde_json::from_str(&render(&r, Format::Sarif, Severity::Info).unwrap()).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&render(&r, Format::Sarif, Severity::Info).unwrap()).unwrap();
     assert_eq!(doc["version"], "2.1.0");
     let run = &doc["runs"][0];
     assert_eq!(run["tool"]["driver"]["name"], "Picket");
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
     let results = run["results"].as_array().unwrap();
     assert_eq!(results.len(), 6);
-    assert_eq!(rules.len(), 5, "two weak-cipher findings share the rule tls/RC4-SHA");
+    assert_eq!(
+        rules.len(),
+        5,
+        "two weak-cipher findings share the rule tls/RC4-SHA"
+    );
     for res in results {
         let rule = &rules[res["ruleIndex"].as_u64().unwrap() as usize];
         assert_eq!(rule["id"], res["ruleId"]);
-        assert!(res["partialFingerprints"]["picketFingerprint/v1"].as_str().unwrap().starts_with("fp-"));
+        assert!(res["partialFingerprints"]["picketFingerprint/v1"]
+            .as_str()
+            .unwrap()
+            .starts_with("fp-"));
     }
-    let by_title = |t: &str| results.iter().find(|r| r["message"]["text"].as_str().unwrap().starts_with(t)).unwrap();
+    let by_title = |t: &str| {
+        results
+            .iter()
+            .find(|r| r["message"]["text"].as_str().unwrap().starts_with(t))
+            .unwrap()
+    };
     let xss = by_title("XSS");
     assert_eq!(xss["level"], "error");
     assert_eq!(xss["properties"]["security-severity"], "8.0");
     assert_eq!(xss["properties"]["cve"][0], "CVE-2021-44228");
-    assert_eq!(xss["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "https://127.0.0.1:8443/");
+    assert_eq!(
+        xss["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "https://127.0.0.1:8443/"
+    );
     assert_eq!(by_title("Weak cipher")["level"], "warning");
     assert_eq!(by_title("Old banner")["level"], "note");
     assert_eq!(by_title("Host note")["level"], "note");
     assert_eq!(by_title("Unknown port")["level"], "error");
-    let xss_rule = rules.iter().find(|r| r["id"] == "web/XSS <b>bold</b>").unwrap();
-    assert!(xss_rule["properties"]["tags"].as_array().unwrap().contains(&"CVE-2021-44228".into()));
+    let xss_rule = rules
+        .iter()
+        .find(|r| r["id"] == "web/XSS <b>bold</b>")
+        .unwrap();
+    assert!(xss_rule["properties"]["tags"]
+        .as_array()
+        .unwrap()
+        .contains(&"CVE-2021-44228".into()));
     assert_eq!(xss_rule["name"], "WebXSSBBoldB");
 }
 
 #[test]
 fn html_escapes_tool_text_and_is_self_contained() {
     let html = render(&sample(), Format::Html, Severity::Info).unwrap();
-    assert!(!html.contains("<script>alert(1)"), "tool text must be escaped");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;") || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+    assert!(
+        !html.contains("<script>alert(1)"),
+        "tool text must be escaped"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;")
+            || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
     assert!(!html.contains("<b>bold"));
     assert!(html.contains("@media print"));
     for external in ["<link", "src=", "http://", "@import", "url("] {
@@ -170,14 +209,20 @@ fn markdown_keeps_tables_and_fences_intact() {
     assert!(md.contains("| critical | 1 |"));
     let row = md.lines().find(|l| l.starts_with("| high | XSS")).unwrap();
     assert_eq!(row.matches(" | ").count(), 4, "one row, five cells: {row}");
-    assert!(md.contains("````text\n<script>alert(1)</script> | =cmd ``` fence\n````"), "{md}");
+    assert!(
+        md.contains("````text\n<script>alert(1)</script> | =cmd ``` fence\n````"),
+        "{md}"
+    );
 }
 
 #[test]
 fn csv_has_one_row_per_finding_and_no_formulas() {
     let text = render(&sample(), Format::Csv, Severity::Info).unwrap();
     let mut rd = ::csv::Reader::from_reader(text.as_bytes());
-    assert_eq!(rd.headers().unwrap().iter().collect::<Vec<_>>(), csv::HEADER);
+    assert_eq!(
+        rd.headers().unwrap().iter().collect::<Vec<_>>(),
+        csv::HEADER
+    );
     let rows: Vec<::csv::StringRecord> = rd.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 6);
     let banner = rows.iter().find(|r| &r[1] == "Old banner").unwrap();
@@ -191,7 +236,10 @@ fn csv_has_one_row_per_finding_and_no_formulas() {
 fn junit_counts_failures_at_the_threshold() {
     let xml = render(&sample(), Format::Junit, Severity::Medium).unwrap();
     // scan 1: one low (passes); scan 2: six findings, four at medium or above.
-    assert!(xml.contains("<testsuites name=\"Picket\" tests=\"7\" failures=\"4\""), "{xml}");
+    assert!(
+        xml.contains("<testsuites name=\"Picket\" tests=\"7\" failures=\"4\""),
+        "{xml}"
+    );
     assert_eq!(xml.matches("<testsuite ").count(), 2);
     assert_eq!(xml.matches("<failure ").count(), 4);
     assert!(!xml.contains("<script>"));
@@ -200,6 +248,11 @@ fn junit_counts_failures_at_the_threshold() {
     assert!(xml.contains("tests=\"1\" failures=\"0\"") && xml.contains("no findings"));
     let mut ansi = finding("t", None, Severity::High, "red \u{1b}[31m");
     ansi.detail = "\u{1b}[0m".into();
-    let xml = render(&Report::new(vec![scan(4, vec![ansi])]), Format::Junit, Severity::Info).unwrap();
+    let xml = render(
+        &Report::new(vec![scan(4, vec![ansi])]),
+        Format::Junit,
+        Severity::Info,
+    )
+    .unwrap();
     assert!(!xml.contains('\u{1b}'));
 }
