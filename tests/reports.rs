@@ -285,10 +285,18 @@ fn which_chromium() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-/// (tests, failures) of each testsuite, and of the testsuites element.
-fn junit_counts(xml: &str) -> (Vec<(String, usize, usize)>, (usize, usize), usize) {
+/// What a JUnit file says: each testsuite's (name, tests, failures), the testsuites
+/// element's (tests, failures), and how many failure elements there are.
+#[derive(Debug, Default)]
+struct JunitCounts {
+    suites: Vec<(String, usize, usize)>,
+    total: (usize, usize),
+    failure_elements: usize,
+}
+
+fn junit_counts(xml: &str) -> JunitCounts {
     let mut reader = quick_xml::Reader::from_str(xml);
-    let (mut suites, mut total, mut failure_elements) = (Vec::new(), (0, 0), 0);
+    let mut c = JunitCounts::default();
     loop {
         match reader.read_event().expect("well-formed JUnit XML") {
             Event::Start(e) | Event::Empty(e) => {
@@ -299,11 +307,12 @@ fn junit_counts(xml: &str) -> (Vec<(String, usize, usize)>, (usize, usize), usiz
                 };
                 let num = |name: &str| attr(name).unwrap().parse::<usize>().unwrap();
                 match e.name().as_ref() {
-                    b"testsuites" => total = (num("tests"), num("failures")),
+                    b"testsuites" => c.total = (num("tests"), num("failures")),
                     b"testsuite" => {
-                        suites.push((attr("name").unwrap(), num("tests"), num("failures")))
+                        c.suites
+                            .push((attr("name").unwrap(), num("tests"), num("failures")))
                     }
-                    b"failure" => failure_elements += 1,
+                    b"failure" => c.failure_elements += 1,
                     _ => {}
                 }
             }
@@ -311,7 +320,7 @@ fn junit_counts(xml: &str) -> (Vec<(String, usize, usize)>, (usize, usize), usiz
             _ => {}
         }
     }
-    (suites, total, failure_elements)
+    c
 }
 
 #[test]
@@ -324,7 +333,11 @@ fn junit_report_parses_with_the_right_counts() {
         &[&id, "--format", "junit", "--fail-on", "medium"],
         &file,
     );
-    let (suites, total, failure_elements) = junit_counts(&xml);
+    let JunitCounts {
+        suites,
+        total,
+        failure_elements,
+    } = junit_counts(&xml);
     let tests = w.scan.findings.len();
     let failing = w
         .scan

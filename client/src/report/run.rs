@@ -22,7 +22,7 @@ pub struct ReportArgs {
     #[arg(long)]
     pub target: Option<String>,
     /// Only scans created at or after this UTC date or time (2026-11-30, 2026-11-30T08:00:00Z).
-    #[arg(long)]
+    #[arg(long, value_parser = since_arg)]
     pub since: Option<String>,
     #[arg(long, value_enum)]
     pub format: Format,
@@ -30,29 +30,28 @@ pub struct ReportArgs {
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
     /// JUnit: findings at or above this severity are failing test cases.
-    #[arg(long, default_value = "medium")]
-    pub fail_on: String,
+    #[arg(long, default_value = "medium", value_parser = severity_arg)]
+    pub fail_on: Severity,
+}
+
+// Checked by clap, so a mistyped argument is a usage error before the daemon is asked.
+fn since_arg(since: &str) -> Result<String, String> {
+    if valid_since(since) {
+        Ok(since.to_string())
+    } else {
+        Err("expected a UTC date like 2026-11-30 or a time like 2026-11-30T08:00:00Z".into())
+    }
+}
+
+fn severity_arg(word: &str) -> Result<Severity, String> {
+    word.parse()
+        .map_err(|e: picket_protocol::UnknownWord| e.to_string())
 }
 
 /// How many scans one listing page asks for while collecting a target's scans.
 const PAGE: u32 = 100;
 
 pub async fn run(conn: &mut Client, out: Out, args: ReportArgs) -> Result<(), Failure> {
-    let fail_on: Severity = args
-        .fail_on
-        .parse()
-        .map_err(|e: picket_protocol::UnknownWord| Failure::Usage {
-            message: e.to_string(),
-            hint: "severities: info, low, medium, high, critical".into(),
-        })?;
-    if let Some(since) = &args.since {
-        if !valid_since(since) {
-            return Err(Failure::Usage {
-                message: format!("--since {since}: expected a date like 2026-11-30"),
-                hint: "an RFC 3339 time in UTC works too: 2026-11-30T08:00:00Z".into(),
-            });
-        }
-    }
     let ids = match &args.target {
         Some(target) => target_scans(conn, target).await?,
         None => args.scans.clone(),
@@ -72,7 +71,8 @@ pub async fn run(conn: &mut Client, out: Out, args: ReportArgs) -> Result<(), Fa
         return Err(Failure::Local("no scan matches: nothing to report".into()));
     }
     let report = Report::new(scans);
-    let text = render(&report, args.format, fail_on).map_err(|e| Failure::Local(e.to_string()))?;
+    let text =
+        render(&report, args.format, args.fail_on).map_err(|e| Failure::Local(e.to_string()))?;
     let Some(path) = args.output else {
         print!("{text}");
         return Ok(());
