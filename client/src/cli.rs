@@ -136,6 +136,8 @@ pub enum Command {
     },
     /// Print the manual page (roff; `picket man | man -l -`).
     Man,
+    /// Report on scans as SARIF, HTML, Markdown, CSV or JUnit XML.
+    Report(crate::report::ReportArgs),
 }
 
 #[derive(Debug, Args)]

@@ -112,6 +112,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let id = conn.import_file(import).await?;
             show(&mut conn, out, id, false).await
         }
+        Command::Report(args) => crate::report::run(&mut conn, out, args).await,
     }
 }
 

@@ -6,6 +6,7 @@ mod commands;
 mod failure;
 mod progress;
 mod render;
+mod report;
 mod shell;
 mod style;
 mod targets;
