@@ -24,6 +24,8 @@ pub struct ReportArgs {
     /// Only scans created at or after this UTC date or time (2026-11-30, 2026-11-30T08:00:00Z).
     #[arg(long, value_parser = since_arg)]
     pub since: Option<String>,
+    /// The report's format: SARIF for code-scanning tools, a self-contained HTML page,
+    /// Markdown for tickets, CSV for spreadsheets, JUnit XML for CI.
     #[arg(long, value_enum)]
     pub format: Format,
     /// Write the report here instead of stdout.
