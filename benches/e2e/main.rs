@@ -8,7 +8,8 @@
 //! leaves loopback, and every loop is bounded in count or time.
 //!
 //! Usage: e2e [--quick] [--json FILE] [--plans FILE] [--only SECTION,...]
-//! Sections: orchestration, throughput, ipc, ingest, cache, scale.
+//! Sections: orchestration, throughput, ipc, ingest, cache, scale, real (the real tools on
+//! loopback hosts the runner starts, inside a loopback-only network namespace).
 //! (`--bench`, which `cargo bench` adds, is ignored.)
 
 mod cache;
@@ -18,6 +19,7 @@ mod ipc;
 #[path = "../common/l1.rs"]
 mod l1;
 mod orchestration;
+mod real_tools;
 mod report;
 mod scale;
 mod throughput;
@@ -54,7 +56,7 @@ impl Opts {
                 }
                 "--bench" => {}
                 "-h" | "--help" => {
-                    return Err("usage: e2e [--quick] [--json FILE] [--plans FILE] [--only orchestration,throughput,ipc,ingest,cache,scale]".into())
+                    return Err("usage: e2e [--quick] [--json FILE] [--plans FILE] [--only orchestration,throughput,ipc,ingest,cache,scale,real]".into())
                 }
                 other => return Err(format!("unknown argument {other:?} (see --help)")),
             }
@@ -97,13 +99,14 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let sections: [(&str, Section); 6] = [
+    let sections: [(&str, Section); 7] = [
         ("orchestration", orchestration::run),
         ("throughput", throughput::run),
         ("ipc", ipc::run),
         ("ingest", ingest::run),
         ("cache", cache::run),
         ("scale", scale::run),
+        ("real", real_tools::run),
     ];
     let begun = Instant::now();
     let mut report = Report::default();
