@@ -8,7 +8,8 @@
 //! leaves loopback, and every loop is bounded in count or time.
 //!
 //! Usage: e2e [--quick] [--json FILE] [--plans FILE] [--only SECTION,...]
-//! Sections: orchestration, throughput, ipc, ingest, cache, scale, import.
+//! Sections: orchestration, throughput, ipc, ingest, cache, scale, import, real (the real
+//! tools on loopback hosts the runner starts, inside a loopback-only network namespace).
 //! (`--bench`, which `cargo bench` adds, is ignored.)
 
 mod cache;
@@ -19,6 +20,7 @@ mod ipc;
 #[path = "../common/l1.rs"]
 mod l1;
 mod orchestration;
+mod real_tools;
 mod report;
 mod scale;
 mod throughput;
@@ -55,7 +57,7 @@ impl Opts {
                 }
                 "--bench" => {}
                 "-h" | "--help" => {
-                    return Err("usage: e2e [--quick] [--json FILE] [--plans FILE] [--only orchestration,throughput,ipc,ingest,cache,scale,import]".into())
+                    return Err("usage: e2e [--quick] [--json FILE] [--plans FILE] [--only orchestration,throughput,ipc,ingest,cache,scale,import,real]".into())
                 }
                 other => return Err(format!("unknown argument {other:?} (see --help)")),
             }
@@ -106,6 +108,7 @@ fn main() {
         ("cache", cache::run),
         ("scale", scale::run),
         ("import", import::run),
+        ("real", real_tools::run),
     ];
     let begun = Instant::now();
     let mut report = Report::default();
