@@ -339,6 +339,7 @@ async fn follow(
         ports: Some(PORTS.into()),
         priority: 0,
         no_cache: true,
+        max_age_secs: None,
     };
     let id = client.scan(request).await?.id;
     let (mut finding, mut follow_up) = (None, None);
@@ -450,8 +451,14 @@ impl Measure {
             .filter_map(|r| Some(r.duration_ms? as f64 / 1e3))
             .collect();
         durs.sort_by(f64::total_cmp);
-        let starts: Vec<f64> = runs.iter().filter_map(|r| rel(r.started_ms)).collect();
-        let ends: Vec<f64> = runs.iter().filter_map(|r| rel(r.finished_ms)).collect();
+        let starts: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| rel(r.started_at.map(|t| t.millis())))
+            .collect();
+        let ends: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| rel(r.finished_at.map(|t| t.millis())))
+            .collect();
         let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
         let max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         format!(
@@ -474,7 +481,10 @@ impl Measure {
 fn peak(runs: &[&ToolRun]) -> usize {
     let mut edges: Vec<(i64, i32)> = Vec::new();
     for r in runs {
-        if let (Some(s), Some(f)) = (r.started_ms, r.finished_ms) {
+        if let (Some(s), Some(f)) = (
+            r.started_at.map(|t| t.millis()),
+            r.finished_at.map(|t| t.millis()),
+        ) {
             edges.push((s, 1));
             edges.push((f, -1));
         }
