@@ -100,7 +100,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let sections: [(&str, Section); 7] = [
+    let sections: [(&str, Section); 8] = [
         ("orchestration", orchestration::run),
         ("throughput", throughput::run),
         ("ipc", ipc::run),
