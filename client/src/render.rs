@@ -238,11 +238,14 @@ impl Out {
                     t.concurrency,
                     t.timeout_secs,
                     t.cache_ttl_secs,
-                    t.version.as_deref().unwrap_or(if t.installed {
-                        "?"
-                    } else {
-                        "install it to use it"
-                    })
+                    t.version
+                        .as_deref()
+                        .map(short_version)
+                        .unwrap_or(if t.installed {
+                            "?"
+                        } else {
+                            "install it to use it"
+                        })
                 );
             }
         })
@@ -608,6 +611,17 @@ pub fn host_detail(h: &Host) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("  "))
 }
 
+/// The version number out of a tool's banner ("Nmap version 7.93 ( https://nmap.org )" →
+/// "7.93", "WhatWeb version 0.5.5 ( https://… )" → "0.5.5"): the first word that starts with a
+/// digit and holds a dot; the banner as it is when none does (`--json` keeps it whole).
+fn short_version(banner: &str) -> &str {
+    banner
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+        .map(|w| w.trim_start_matches(['v', 'V']))
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()) && w.contains('.'))
+        .unwrap_or(banner)
+}
+
 /// "cached 4 min ago" for a run the cache answered (just "cached" when the daemon did not
 /// say when the output was made); None for a run that ran.
 pub(crate) fn cached_label(run: &ToolRun) -> Option<String> {
@@ -630,6 +644,30 @@ fn quantile(h: &Histogram, q: f64) -> String {
         Some((b, _)) if *b < 1.0 => format!("<{:.1}ms", b * 1000.0),
         Some((b, _)) => format!("<{b}s"),
         None => format!(">{}s", h.bounds.last().copied().unwrap_or(0.0)),
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn banners_shrink_to_their_version_number() {
+        use super::short_version;
+        assert_eq!(
+            short_version("Nmap version 7.93 ( https://nmap.org )"),
+            "7.93"
+        );
+        assert_eq!(
+            short_version(
+                "WhatWeb version 0.5.5 ( https://www.morningstarsecurity.com/research/whatweb )"
+            ),
+            "0.5.5"
+        );
+        assert_eq!(short_version("sslscan v2.0.16-static"), "2.0.16-static");
+        assert_eq!(
+            short_version("testssl.sh 3.0.8 from https://testssl.sh/"),
+            "3.0.8"
+        );
+        assert_eq!(short_version("odd banner"), "odd banner");
     }
 }
 
