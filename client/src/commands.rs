@@ -41,6 +41,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         conn.set_timeout(None);
     }
     conn.set_max_frame(cli.max_frame_bytes);
+    dispatch(&mut conn, out, command).await
+}
+
+/// The commands that talk to the daemon, one call each.
+async fn dispatch(conn: &mut Client, out: Out, command: Command) -> Result<(), Failure> {
     match command {
         Command::Completions { .. } | Command::Man => Ok(()),
         Command::Ping => {
@@ -67,7 +72,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Cache(cmd) => cache(&mut conn, out, cmd).await,
+        Command::Cache(cmd) => cache(conn, out, cmd).await,
         Command::Shutdown => {
             conn.shutdown().await?;
             out.message(
@@ -77,14 +82,14 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 "picketd is shutting down",
             )
         }
-        Command::Scan(args) => scan(&mut conn, out, args).await,
+        Command::Scan(args) => scan(conn, out, args).await,
         Command::Status { scan } => out.status(&conn.status(scan).await?),
-        Command::List(args) => list(&mut conn, out, args).await,
-        Command::Show { scan, verbose } => show(&mut conn, out, scan, verbose).await,
-        Command::Findings(args) => findings(&mut conn, out, args).await,
+        Command::List(args) => list(conn, out, args).await,
+        Command::Show { scan, verbose } => show(conn, out, scan, verbose).await,
+        Command::Findings(args) => findings(conn, out, args).await,
         Command::Finding { id } => out.finding_detail(&conn.finding(id).await?),
-        Command::Wait { scans } => wait(&mut conn, out, scans, false).await.map(drop),
-        Command::Follow { scan } => wait(&mut conn, out, vec![scan], true).await.map(drop),
+        Command::Wait { scans } => wait(conn, out, scans, false).await.map(drop),
+        Command::Follow { scan } => wait(conn, out, vec![scan], true).await.map(drop),
         Command::Cancel { scan } => {
             let was = conn.cancel(scan).await?;
             out.message(
@@ -110,9 +115,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 max_bytes: max_import_bytes,
             };
             let id = conn.import_file(import).await?;
-            show(&mut conn, out, id, false).await
+            show(conn, out, id, false).await
         }
-        Command::Report(args) => crate::report::run(&mut conn, out, args).await,
+        Command::Report(args) => crate::report::run(conn, out, args).await,
     }
 }
 
