@@ -170,15 +170,17 @@ fn signed_webhook_once_per_scan_with_new_findings_and_exec_hook_gets_json_on_std
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(&[]);
     let (hook, out) = exec_hook(dir.path());
-    let config = ConfigBuilder::new().tool(finding_tool(dir.path())).raw(&format!(
-        "[notify]\nallow = [\"127.0.0.1:{port}\"]\n\n\
+    let config = ConfigBuilder::new()
+        .tool(finding_tool(dir.path()))
+        .raw(&format!(
+            "[notify]\nallow = [\"127.0.0.1:{port}\"]\n\n\
          [[notify.hooks]]\nkind = \"webhook\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\n\
          only_new = true\nretries = 0\n\n\
          [[notify.hooks]]\nkind = \"exec\"\ncommand = [\"{hook}\"]\n\n",
-        port = receiver.port,
-        url = receiver.url(),
-        hook = hook.display(),
-    ));
+            port = receiver.port,
+            url = receiver.url(),
+            hook = hook.display(),
+        ));
     let env = Env::new().with_config(&config);
     let _daemon = env.start_daemon();
 
@@ -210,7 +212,11 @@ fn signed_webhook_once_per_scan_with_new_findings_and_exec_hook_gets_json_on_std
     let execs = wait_until(|| Some(payload_lines(&out)).filter(|v| v.len() >= 2));
     assert_eq!(execs[1]["scan"], second.id);
     assert_eq!(execs[1]["new_findings"], serde_json::json!([]));
-    assert_eq!(receiver.received().len(), 1, "a POST for a scan with nothing new");
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "a POST for a scan with nothing new"
+    );
 
     // A new target brings a new finding: one more signed POST.
     let third = scan_done(&env, "127.0.0.2");

@@ -33,9 +33,6 @@ pub async fn run(hook: &Hook, payload: &Payload) -> Result<(), String> {
             "timed out after {}s; its processes were ended",
             hook.timeout_secs
         )),
-        other => Err(format!(
-            "{other:?}: {}",
-            process::stderr_tail(&out.stderr)
-        )),
+        other => Err(format!("{other:?}: {}", process::stderr_tail(&out.stderr))),
     }
 }

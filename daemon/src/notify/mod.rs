@@ -110,7 +110,11 @@ impl Notifier {
 
     /// Told by a scan's supervisor once its final status is stored. Returns at once.
     pub fn scan_ended(self: &Arc<Self>, scan: ScanId, status: ScanStatus) {
-        let config = self.config.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let config = self
+            .config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if config.hooks.is_empty() {
             return;
         }
@@ -142,8 +146,10 @@ impl Notifier {
                     Ok(()) => tracing::info!(scan, hook = %name, "notification sent"),
                     Err(e) => tracing::warn!(scan, hook = %name, "notification failed: {e}"),
                 }
-                me.metrics
-                    .record_notify(kind_word(hook.kind), if ok.is_ok() { "ok" } else { "failed" });
+                me.metrics.record_notify(
+                    kind_word(hook.kind),
+                    if ok.is_ok() { "ok" } else { "failed" },
+                );
             })
         });
         futures::future::join_all(sends).await;
@@ -153,7 +159,10 @@ impl Notifier {
         let (detail, new_ids) = self
             .db
             .read("notify payload", move |c| {
-                Ok((queries::get_scan(c, scan)?, queries::new_finding_ids(c, scan)?))
+                Ok((
+                    queries::get_scan(c, scan)?,
+                    queries::new_finding_ids(c, scan)?,
+                ))
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -281,6 +290,9 @@ mod tests {
         let obj = v.as_object().unwrap();
         assert_eq!(obj.len(), 1);
         let text = obj["text"].as_str().unwrap();
-        assert!(text.contains("scan 7 done") && text.contains("[high] t2"), "{text}");
+        assert!(
+            text.contains("scan 7 done") && text.contains("[high] t2"),
+            "{text}"
+        );
     }
 }

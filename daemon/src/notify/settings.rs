@@ -295,7 +295,11 @@ mod tests {
         let e = config(&["a b"], "http://x/").validate().unwrap_err();
         assert!(e.to_string().contains("notify.allow"), "{e}");
         let mut c = config(&["127.0.0.1"], "ftp://127.0.0.1/");
-        assert!(c.validate().unwrap_err().to_string().contains("http or https"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("http or https"));
         c.hooks = vec![Hook {
             kind: HookKind::Exec,
             ..Hook::default()

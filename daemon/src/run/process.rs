@@ -422,7 +422,16 @@ pub async fn run_with_input(
     output_cap: usize,
     cancel: &CancellationToken,
 ) -> ProcessOutcome {
-    run_fed(program, argv, Some(input), timeout, output_cap, cancel, None).await
+    run_fed(
+        program,
+        argv,
+        Some(input),
+        timeout,
+        output_cap,
+        cancel,
+        None,
+    )
+    .await
 }
 
 async fn run_fed(
