@@ -283,3 +283,36 @@ fn a_webhook_outside_the_allow_list_is_a_config_error_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn an_exec_hook_past_its_timeout_is_ended_with_its_children_and_counted_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = picket_testkit::scripts::hang_marker(15);
+    let started = dir.path().join("hook-started");
+    let hook = tool_script(
+        dir.path(),
+        "hang-hook",
+        &format!(
+            "touch {}\nsleep {marker} &\nsleep {marker}",
+            started.display()
+        ),
+    );
+    let config = ConfigBuilder::new()
+        .tool(finding_tool(dir.path()))
+        .raw(&format!(
+            "[[notify.hooks]]\nkind = \"exec\"\ncommand = [\"{}\"]\ntimeout_secs = 1\n\n",
+            hook.display()
+        ));
+    let env = Env::new().with_config(&config);
+    let _daemon = env.start_daemon();
+    scan_done(&env, "127.0.0.1");
+    eventually(EVENTUALLY, "the hook counted failed", || {
+        stdout(&env.picket(["metrics", "--format", "prometheus"]))
+            .contains("picket_notify_sent_total{kind=\"exec\",outcome=\"failed\"} 1")
+            .then_some(())
+    });
+    assert!(started.exists(), "the hook never ran");
+    eventually(EVENTUALLY, "the hook's processes to end", || {
+        processes_with(&marker).is_empty().then_some(())
+    });
+}
