@@ -106,6 +106,8 @@ pub enum ConfigProblem {
     UnknownLogLevel { given: String },
     #[error(transparent)]
     Scope(#[from] crate::scope::ScopeError),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyConfigError),
 }
 
 /// Every `{placeholder}` an argv template may hold (run/spec.rs expands them).
@@ -262,6 +264,8 @@ pub struct Config {
     pub cache: CacheConfig,
     pub tools: BTreeMap<String, ToolConfig>,
     pub profiles: BTreeMap<String, Profile>,
+    /// `[notify]`: hooks called at each scan's end, and the hosts webhooks may reach.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -524,6 +528,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             tools: builtin_tools(),
             profiles: builtin_profiles(),
+            notify: crate::notify::NotifyConfig::default(),
         }
     }
 }
@@ -935,6 +940,7 @@ impl Config {
             self.validate_profile(name, p)?;
         }
         crate::scope::Scope::from_config(&self.scope)?;
+        self.notify.validate()?;
         Ok(())
     }
 

@@ -26,12 +26,14 @@
 //! | `cache` | the cache actor and the cached-run path |
 //! | `storage` | every SQL statement: pool, schema, queries, the cache table, the `Db` handle, the writer, checkpoints |
 //! | `systemd` | the `--print-systemd-scope` drop-in: the kernel fence of the scope |
+//! | `notify` | `[notify]` hooks at a scan's end: the payload, webhooks (signed, retried) and exec hooks, the allow list webhooks must match |
 //! | `parsers` | one parser per tool, the generic mapping, shared normalisation, finding titles in words (`parsers::titles`) |
 
 pub mod cache;
 pub mod config;
 pub mod ipc;
 pub mod metrics;
+pub mod notify;
 pub mod parsers;
 pub mod run;
 pub mod scan;

@@ -170,12 +170,14 @@ async fn run(
         config.cache.capacity_bytes,
         Duration::from_secs(config.cache.cleanup_interval_secs.max(1)),
     ));
+    let notifier = picketd::notify::Notifier::new(db.clone(), metrics.clone(), &config.notify);
     let deps = SupervisorDeps {
         db: db.clone(),
         metrics: metrics.clone(),
         cache: cache.clone(),
         board: board.clone(),
         toolbox: toolbox.clone(),
+        notifier: Some(notifier.clone()),
     };
     let scheduler = actix::Actor::start(Scheduler::new(
         config.limits.max_concurrent_scans,
@@ -190,6 +192,7 @@ async fn run(
         scheduler,
         board,
         toolbox,
+        notifier,
     };
     let state = DaemonState::new(config, config_path, overrides, parts)?;
     resume_interrupted(&state).await;

@@ -140,6 +140,8 @@ pub struct Metrics {
     runs_by_status: Keyed<u64>,
     findings_by_severity: Keyed<u64>,
     parser_warnings: Keyed<u64>,
+    /// Notifications by (hook kind, outcome).
+    notify_sent: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +173,7 @@ impl Metrics {
             runs_by_status: Keyed::default(),
             findings_by_severity: Keyed::default(),
             parser_warnings: Keyed::default(),
+            notify_sent: Mutex::default(),
         }
     }
 
@@ -219,6 +222,30 @@ impl Metrics {
         if n > 0 {
             self.parser_warnings.add(tool, n);
         }
+    }
+
+    /// One notification delivered or given up on (notify/): `kind` webhook or exec,
+    /// `outcome` ok or failed.
+    pub fn record_notify(&self, kind: &'static str, outcome: &'static str) {
+        *self
+            .notify_sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((kind, outcome))
+            .or_insert(0) += 1;
+    }
+
+    pub fn notify_sent(&self) -> Vec<LabeledCount> {
+        let m = self.notify_sent.lock().unwrap_or_else(|p| p.into_inner());
+        m.iter()
+            .map(|((kind, outcome), v)| LabeledCount {
+                labels: vec![
+                    ("kind".to_string(), kind.to_string()),
+                    ("outcome".to_string(), outcome.to_string()),
+                ],
+                value: *v,
+            })
+            .collect()
     }
 
     pub fn record_query(&self, label: &'static str, took: Duration) {

@@ -369,4 +369,7 @@ pub struct MetricsReport {
     pub slow_query_threshold_ms: u64,
     pub rss_bytes: u64,
     pub cpu_seconds: f64,
+    /// Scan-end notifications by hook kind (webhook, exec) and outcome (ok, failed).
+    #[serde(default)]
+    pub notify_sent: Vec<LabeledCount>,
 }

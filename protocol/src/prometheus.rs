@@ -305,6 +305,12 @@ fn totals_part(o: &mut Out, r: &MetricsReport) {
             &r.parser_warnings,
         ),
         (
+            "picket_notify_sent_total",
+            "counter",
+            "Scan-end notifications, by hook kind and outcome (failed: given up after its retries).",
+            &r.notify_sent,
+        ),
+        (
             "picket_queue_depth",
             "gauge",
             "Work waiting or running per actor.",

@@ -39,6 +39,7 @@ pub struct Parts {
     pub scheduler: actix::Addr<Scheduler>,
     pub board: Arc<ScanBoard>,
     pub toolbox: Arc<Toolbox>,
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 pub struct DaemonState {
@@ -51,6 +52,7 @@ pub struct DaemonState {
     pub scheduler: actix::Addr<Scheduler>,
     pub board: Arc<ScanBoard>,
     pub toolbox: Arc<Toolbox>,
+    pub notifier: Arc<crate::notify::Notifier>,
     pub shutdown: CancellationToken,
     pub pid: u32,
     pub own_uid: u32,
@@ -72,6 +74,7 @@ impl DaemonState {
             scheduler,
             board,
             toolbox,
+            notifier,
         } = parts;
         let scope = Scope::from_config(&config.scope)?;
         let frame_budget = picket_protocol::FrameBudget::new(config.limits.max_pending_frame_bytes);
@@ -88,6 +91,7 @@ impl DaemonState {
             scheduler,
             board,
             toolbox,
+            notifier,
             shutdown: CancellationToken::new(),
             pid: std::process::id(),
             own_uid: nix::unistd::geteuid().as_raw(),
@@ -123,6 +127,7 @@ impl DaemonState {
             max_running: config.limits.max_concurrent_scans,
             max_queued: config.limits.max_queued_scans,
         });
+        self.notifier.apply(&config.notify);
         self.toolbox.apply(&config).await;
         Ok(config)
     }

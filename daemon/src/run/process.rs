@@ -266,7 +266,11 @@ impl Drop for HelperGuard {
 }
 
 /// Starts the helper running `program argv`, its output piped to us.
-fn spawn(program: &Path, argv: &[String]) -> Result<(Child, HelperGuard), SpawnError> {
+fn spawn(
+    program: &Path,
+    argv: &[String],
+    stdin: Stdio,
+) -> Result<(Child, HelperGuard), SpawnError> {
     let runner = runner()?;
     let me = std::process::id();
     let token = format!(
@@ -280,7 +284,7 @@ fn spawn(program: &Path, argv: &[String]) -> Result<(Child, HelperGuard), SpawnE
         .arg(me.to_string())
         .arg(program)
         .args(argv)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("LC_ALL", "C")
@@ -406,9 +410,47 @@ pub async fn run(
     cancel: &CancellationToken,
     stdout_tap: Option<StdoutTap>,
 ) -> ProcessOutcome {
+    run_fed(program, argv, None, timeout, output_cap, cancel, stdout_tap).await
+}
+
+/// `run` with `input` written to the program's stdin (then closed): notify/exec.rs's hooks.
+pub async fn run_with_input(
+    program: &Path,
+    argv: &[String],
+    input: Vec<u8>,
+    timeout: Duration,
+    output_cap: usize,
+    cancel: &CancellationToken,
+) -> ProcessOutcome {
+    run_fed(
+        program,
+        argv,
+        Some(input),
+        timeout,
+        output_cap,
+        cancel,
+        None,
+    )
+    .await
+}
+
+async fn run_fed(
+    program: &Path,
+    argv: &[String],
+    input: Option<Vec<u8>>,
+    timeout: Duration,
+    output_cap: usize,
+    cancel: &CancellationToken,
+    stdout_tap: Option<StdoutTap>,
+) -> ProcessOutcome {
     let started_ms = crate::storage::queries::now_ms();
     let start = Instant::now();
-    let (mut child, mut guard) = match spawn(program, argv) {
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    let (mut child, mut guard) = match spawn(program, argv, stdin) {
         Ok(v) => v,
         Err(e) => {
             return ProcessOutcome {
@@ -421,6 +463,13 @@ pub async fn run(
             }
         }
     };
+    if let (Some(mut pipe), Some(bytes)) = (child.stdin.take(), input) {
+        // A program that never reads its stdin must not hold the run up: write aside.
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = pipe.write_all(&bytes).await;
+        });
+    }
     let stdout = child
         .stdout
         .take()

@@ -74,6 +74,8 @@ pub struct SupervisorDeps {
     pub cache: Addr<CacheActor>,
     pub board: Arc<ScanBoard>,
     pub toolbox: Arc<Toolbox>,
+    /// Scan-end hooks (notify/); None in rigs that test without them.
+    pub notifier: Option<Arc<crate::notify::Notifier>>,
 }
 
 /// Told to the scheduler when a scan has ended and its row is final.
@@ -662,6 +664,10 @@ impl ScanSupervisor {
             status,
         });
         self.ended.do_send(ScanEnded(self.plan.id));
+        // In the background: a slow or failing hook never holds the scan up.
+        if let Some(n) = &self.deps.notifier {
+            n.scan_ended(self.plan.id, status);
+        }
         for w in self.cancel_waiters.drain(..) {
             let _ = w.send(());
         }

@@ -647,6 +647,17 @@ pub fn quick_check(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
     rows.collect()
 }
 
+/// Ids of the scan's findings that no earlier scan had (first seen by this one): what
+/// notify/'s `only_new` hooks wait for.
+pub fn new_finding_ids(conn: &Connection, scan: ScanId) -> rusqlite::Result<Vec<i64>> {
+    conn.prepare_cached(
+        "SELECT f.id FROM scan_findings sf JOIN findings f ON f.id = sf.finding_id
+         WHERE sf.scan_id = ?1 AND f.first_scan_id = ?1",
+    )?
+    .query_map([scan], |r| r.get(0))?
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

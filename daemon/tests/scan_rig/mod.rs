@@ -136,6 +136,7 @@ impl Rig {
             cache,
             board,
             toolbox,
+            notifier: None,
         };
         Rig {
             dir,

@@ -229,5 +229,6 @@ pub async fn metrics(state: &Arc<DaemonState>) -> Response {
         slow_query_threshold_ms: m.slow_query_threshold_ms(),
         rss_bytes,
         cpu_seconds,
+        notify_sent: m.notify_sent(),
     }))
 }
