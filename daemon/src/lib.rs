@@ -26,6 +26,7 @@
 //! | `cache` | the cache actor and the cached-run path |
 //! | `storage` | every SQL statement: pool, schema, queries, the cache table, the `Db` handle, the writer, checkpoints |
 //! | `systemd` | the `--print-systemd-scope` drop-in: the kernel fence of the scope |
+//! | `schedule` | recurring scans: the task that submits due schedules through the normal scan path, due-time rules (interval, cron, missed runs) |
 //! | `parsers` | one parser per tool, the generic mapping, shared normalisation, finding titles in words (`parsers::titles`) |
 
 pub mod cache;
@@ -35,6 +36,7 @@ pub mod metrics;
 pub mod parsers;
 pub mod run;
 pub mod scan;
+pub mod schedule;
 pub mod scope;
 pub mod storage;
 pub mod systemd;

@@ -52,6 +52,8 @@ pub struct DaemonState {
     pub board: Arc<ScanBoard>,
     pub toolbox: Arc<Toolbox>,
     pub shutdown: CancellationToken,
+    /// Wakes the schedule task (schedule/) after a schedule command changed the table.
+    pub schedules: tokio::sync::Notify,
     pub pid: u32,
     pub own_uid: u32,
     /// Shared by every connection's request codec: bounds what half-sent frames hold.
@@ -89,6 +91,7 @@ impl DaemonState {
             board,
             toolbox,
             shutdown: CancellationToken::new(),
+            schedules: tokio::sync::Notify::new(),
             pid: std::process::id(),
             own_uid: nix::unistd::geteuid().as_raw(),
             frame_budget,
