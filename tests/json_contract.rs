@@ -227,6 +227,33 @@ fn every_command_json_validates_against_its_shipped_schema() {
     check(env, 0, "cancel", &["cancel", &c]);
     std::fs::write(&w.gate, "open").unwrap();
 
+    let added = check(
+        env,
+        0,
+        "schedules",
+        &[
+            "schedule",
+            "add",
+            "127.0.0.1",
+            "--every",
+            "1h",
+            "--tools",
+            "mild",
+        ],
+    );
+    let sid = added["schedules"][0]["id"].to_string();
+    assert!(
+        added["schedules"][0]["next_run_at"].is_string(),
+        "{added:#}"
+    );
+    check(env, 0, "schedules", &["schedule", "list"]);
+    let ran = check(env, 0, "schedules", &["schedule", "run-now", &sid]);
+    assert!(ran["schedules"][0]["last_scan"].is_i64(), "{ran:#}");
+    check(env, 0, "schedules", &["schedule", "pause", &sid]);
+    check(env, 0, "schedules", &["schedule", "resume", &sid]);
+    check(env, 0, "schedules", &["schedule", "remove", &sid]);
+    check(env, 5, "error", &["schedule", "remove", &sid]);
+
     // Failures: one document each, with the exit code of README's table.
     let usage = check(env, 2, "error", &["scan"]);
     assert_eq!(usage["error"]["kind"], "usage", "{usage:#}");

@@ -138,6 +138,9 @@ pub enum Command {
     Man,
     /// Report on scans as SARIF, HTML, Markdown, CSV or JUnit XML.
     Report(crate::report::ReportArgs),
+    /// Recurring scans: add, list, pause, resume, remove, run-now.
+    #[command(subcommand)]
+    Schedule(crate::schedule::ScheduleCmd),
 }
 
 #[derive(Debug, Args)]

@@ -118,6 +118,7 @@ async fn dispatch(conn: &mut Client, out: Out, command: Command) -> Result<(), F
             show(conn, out, id, false).await
         }
         Command::Report(args) => crate::report::run(conn, out, args).await,
+        Command::Schedule(cmd) => crate::schedule::run(conn, out, cmd).await,
     }
 }
 

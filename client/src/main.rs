@@ -7,6 +7,7 @@ mod failure;
 mod progress;
 mod render;
 mod report;
+mod schedule;
 mod shell;
 mod style;
 mod targets;

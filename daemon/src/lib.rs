@@ -27,6 +27,7 @@
 //! | `storage` | every SQL statement: pool, schema, queries, the cache table, the `Db` handle, the writer, checkpoints |
 //! | `systemd` | the `--print-systemd-scope` drop-in: the kernel fence of the scope |
 //! | `notify` | `[notify]` hooks at a scan's end: the payload, webhooks (signed, retried) and exec hooks, the allow list webhooks must match |
+//! | `schedule` | recurring scans: the task that submits due schedules through the normal scan path, due-time rules (interval, cron, missed runs) |
 //! | `parsers` | one parser per tool, the generic mapping, shared normalisation, finding titles in words (`parsers::titles`) |
 
 pub mod cache;
@@ -37,6 +38,7 @@ pub mod notify;
 pub mod parsers;
 pub mod run;
 pub mod scan;
+pub mod schedule;
 pub mod scope;
 pub mod storage;
 pub mod systemd;

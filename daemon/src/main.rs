@@ -202,6 +202,7 @@ async fn run(
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     actix::spawn(handle_signals(state.clone(), signals));
+    actix::spawn(picketd::schedule::run(state.clone()));
     let (toolbox, config) = (state.toolbox.clone(), state.config());
     actix::spawn(async move { toolbox.apply(&config).await });
     let connections = server::serve(listener, state.clone()).await;

@@ -85,6 +85,13 @@ pub struct CacheChangedDoc {
     pub removed: u64,
 }
 
+/// `picket schedule add | list | pause | resume | remove | run-now`: the schedules the
+/// command concerns (`list`: all of them).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SchedulesDoc {
+    pub schedules: Vec<ScheduleInfo>,
+}
+
 /// `picket shutdown`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ShutdownDoc {
@@ -175,6 +182,11 @@ fn documents() -> Vec<(&'static str, &'static str, Schema)> {
             schema::<CacheChangedDoc>(),
         ),
         ("shutdown", "shutdown", schema::<ShutdownDoc>()),
+        (
+            "schedules",
+            "schedule add, list, pause, resume, remove, run-now",
+            schema::<SchedulesDoc>(),
+        ),
         ("error", "any command that fails", schema::<ErrorDoc>()),
     ]
 }

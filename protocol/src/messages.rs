@@ -66,6 +66,9 @@ pub enum Request {
     Finding {
         id: i64,
     },
+    // Appended, protocol 6.
+    /// Recurring scans: add, list, pause, resume, remove, run now.
+    Schedule(ScheduleCommand),
 }
 
 impl Request {
@@ -89,6 +92,7 @@ impl Request {
             Request::Metrics => "metrics",
             Request::ImportStart(_) | Request::ImportChunk(_) | Request::ImportEnd => "import",
             Request::Finding { .. } => "finding",
+            Request::Schedule(_) => "schedule",
         }
     }
 }
@@ -174,6 +178,9 @@ pub enum Response {
     Part(AnswerPart),
     // Appended, protocol 5.
     Finding(Box<FindingDetail>),
+    // Appended, protocol 6.
+    /// Every schedule command answers with the schedules it concerns (`list`: all).
+    Schedules(Vec<ScheduleInfo>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -372,4 +379,63 @@ pub struct MetricsReport {
     /// Scan-end notifications by hook kind (webhook, exec) and outcome (ok, failed).
     #[serde(default)]
     pub notify_sent: Vec<LabeledCount>,
+}
+
+pub type ScheduleId = i64;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScheduleCommand {
+    Add(ScheduleSpec),
+    List,
+    Pause {
+        id: ScheduleId,
+    },
+    Resume {
+        id: ScheduleId,
+    },
+    Remove {
+        id: ScheduleId,
+    },
+    /// Submits its scan now; the next due time does not move.
+    RunNow {
+        id: ScheduleId,
+    },
+}
+
+/// When a schedule runs: exactly one of `every_secs` and `cron`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleSpec {
+    pub name: Option<String>,
+    pub targets: Vec<String>,
+    pub every_secs: Option<u64>,
+    /// Five fields (or six, with seconds first), read in `tz`.
+    pub cron: Option<String>,
+    /// `local` (the daemon's timezone, the default) or `UTC`.
+    pub tz: Option<String>,
+    pub profile: Option<String>,
+    pub tools: Vec<String>,
+    pub ports: Option<String>,
+}
+
+/// One stored schedule, as `picket schedule list --json` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ScheduleInfo {
+    pub id: ScheduleId,
+    pub name: Option<String>,
+    pub targets: Vec<String>,
+    pub every_secs: Option<u64>,
+    pub cron: Option<String>,
+    pub tz: String,
+    pub profile: Option<String>,
+    pub tools: Vec<String>,
+    pub ports: Option<String>,
+    pub paused: bool,
+    pub created_at: crate::Timestamp,
+    /// Null while paused.
+    pub next_run_at: Option<crate::Timestamp>,
+    pub last_run_at: Option<crate::Timestamp>,
+    pub last_scan: Option<ScanId>,
+    /// Why the last due run submitted no scan (scope, busy queue, unknown profile); null
+    /// once one is accepted again.
+    pub last_error: Option<String>,
 }

@@ -54,6 +54,8 @@ pub struct DaemonState {
     pub toolbox: Arc<Toolbox>,
     pub notifier: Arc<crate::notify::Notifier>,
     pub shutdown: CancellationToken,
+    /// Wakes the schedule task (schedule/) after a schedule command changed the table.
+    pub schedules: tokio::sync::Notify,
     pub pid: u32,
     pub own_uid: u32,
     /// Shared by every connection's request codec: bounds what half-sent frames hold.
@@ -93,6 +95,7 @@ impl DaemonState {
             toolbox,
             notifier,
             shutdown: CancellationToken::new(),
+            schedules: tokio::sync::Notify::new(),
             pid: std::process::id(),
             own_uid: nix::unistd::geteuid().as_raw(),
             frame_budget,

@@ -12,6 +12,7 @@ pub mod file;
 pub mod hosts;
 pub mod pool;
 pub mod queries;
+pub mod schedules;
 pub mod schema;
 pub mod writer;
 

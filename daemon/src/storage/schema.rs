@@ -144,6 +144,29 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE tool_runs ADD COLUMN cached_at TEXT;
     "#,
+    // 8 (issue 15, schedules): recurring scans. `next_run_ms` is the one due time kept, so
+    // a daemon down across many due times finds one past time, not a list: one run at start.
+    // `last_scan` has no foreign key: a schedule outlives the scans it made.
+    r#"
+    CREATE TABLE schedules (
+        id           INTEGER PRIMARY KEY,
+        name         TEXT,
+        targets      TEXT NOT NULL,               -- JSON array, as the user gave them
+        every_secs   INTEGER,                     -- exactly one of every_secs and cron
+        cron         TEXT,
+        tz           TEXT NOT NULL DEFAULT 'local',
+        profile      TEXT,
+        tools        TEXT NOT NULL DEFAULT '[]',  -- JSON array
+        ports        TEXT,
+        paused       INTEGER NOT NULL DEFAULT 0,
+        created_ms   INTEGER NOT NULL,
+        next_run_ms  INTEGER,                     -- NULL while paused
+        last_run_ms  INTEGER,
+        last_scan    INTEGER,
+        last_error   TEXT
+    );
+    CREATE INDEX schedules_due ON schedules(next_run_ms) WHERE next_run_ms IS NOT NULL;
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -154,6 +154,16 @@ async fn plan(
     Ok((plan, row))
 }
 
+/// The refusal `picket scan` would answer for `req` (config, scope, ports), or None: how a
+/// schedule is checked when added, without writing a scan.
+pub async fn check_request(state: &Arc<DaemonState>, req: &ScanRequest) -> Option<Response> {
+    let live = state.live();
+    plan(&live.config, &live.scope, req)
+        .await
+        .err()
+        .map(|e| e.response())
+}
+
 pub async fn scan(state: &Arc<DaemonState>, req: ScanRequest) -> Response {
     let live = state.live();
     let (mut plan, row) = match plan(&live.config, &live.scope, &req).await {
