@@ -138,6 +138,12 @@ pub enum Command {
     Man,
     /// Report on scans as SARIF, HTML, Markdown, CSV or JUnit XML.
     Report(crate::report::ReportArgs),
+    /// Print a run's raw output byte for byte (the tool's report, or the imported file);
+    /// `picket show SCAN` lists runs with their ids.
+    Output {
+        /// The run's id (`id` of a tool run in `picket show --json`).
+        run: i64,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -113,6 +113,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             show(&mut conn, out, id, false).await
         }
         Command::Report(args) => crate::report::run(&mut conn, out, args).await,
+        Command::Output { run } => crate::output::output(&mut conn, out, run).await,
     }
 }
 

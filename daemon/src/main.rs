@@ -199,6 +199,12 @@ async fn run(
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     actix::spawn(handle_signals(state.clone(), signals));
+    let policy = state.clone();
+    actix::spawn(storage::outputs::retention_loop(
+        db.clone(),
+        state.metrics.clone(),
+        move || policy.config().retention.clone(),
+    ));
     let (toolbox, config) = (state.toolbox.clone(), state.config());
     actix::spawn(async move { toolbox.apply(&config).await });
     let connections = server::serve(listener, state.clone()).await;

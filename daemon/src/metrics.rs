@@ -140,6 +140,10 @@ pub struct Metrics {
     runs_by_status: Keyed<u64>,
     findings_by_severity: Keyed<u64>,
     parser_warnings: Keyed<u64>,
+    /// Compressed bytes of stored tool outputs, set by each retention pass.
+    pub output_bytes_stored: AtomicU64,
+    /// Stored tool outputs removed by retention.
+    pub outputs_removed: AtomicU64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +175,8 @@ impl Metrics {
             runs_by_status: Keyed::default(),
             findings_by_severity: Keyed::default(),
             parser_warnings: Keyed::default(),
+            output_bytes_stored: AtomicU64::new(0),
+            outputs_removed: AtomicU64::new(0),
         }
     }
 

@@ -66,6 +66,11 @@ pub enum Request {
     Finding {
         id: i64,
     },
+    // Appended, protocol 6.
+    /// A run's raw output, kept as evidence (`picket output RUN`).
+    Output {
+        run: i64,
+    },
 }
 
 impl Request {
@@ -89,6 +94,7 @@ impl Request {
             Request::Metrics => "metrics",
             Request::ImportStart(_) | Request::ImportChunk(_) | Request::ImportEnd => "import",
             Request::Finding { .. } => "finding",
+            Request::Output { .. } => "output",
         }
     }
 }
@@ -174,6 +180,26 @@ pub enum Response {
     Part(AnswerPart),
     // Appended, protocol 5.
     Finding(Box<FindingDetail>),
+    // Appended, protocol 6.
+    Output(Box<RunOutput>),
+}
+
+/// A run's raw output as the tool wrote it (or the imported report), with what says which
+/// run it is. `bytes` is empty when none is kept: `removed_at` then says whether retention
+/// removed it. Big outputs come as `AnswerPart::OutputBytes` parts first (see parts.rs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOutput {
+    pub run: i64,
+    pub scan: ScanId,
+    pub tool: String,
+    pub target: String,
+    /// An output was stored with the run (false for a failed run: it has none).
+    pub stored: bool,
+    /// The output's size before compression.
+    pub size: u64,
+    /// When the retention policy removed it (RFC 3339).
+    pub removed_at: Option<String>,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -369,4 +395,10 @@ pub struct MetricsReport {
     pub slow_query_threshold_ms: u64,
     pub rss_bytes: u64,
     pub cpu_seconds: f64,
+    /// Compressed bytes of stored tool outputs, as of the last retention pass (protocol 6).
+    #[serde(default)]
+    pub output_bytes_stored: u64,
+    /// Stored tool outputs removed by retention since start (protocol 6).
+    #[serde(default)]
+    pub outputs_removed: u64,
 }

@@ -144,6 +144,19 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE tool_runs ADD COLUMN cached_at TEXT;
     "#,
+    // 7: each run's raw output (zstd), kept as evidence. Retention empties `data` and
+    // notes when (`removed_ms`), oldest first by `created_ms`; the run row stays.
+    r#"
+    CREATE TABLE run_outputs (
+        run_id       INTEGER PRIMARY KEY REFERENCES tool_runs(id) ON DELETE CASCADE,
+        created_ms   INTEGER NOT NULL,
+        size         INTEGER NOT NULL,       -- bytes before compression
+        stored_bytes INTEGER NOT NULL,       -- bytes of `data`
+        data         BLOB,                   -- NULL once removed by retention
+        removed_ms   INTEGER
+    );
+    CREATE INDEX run_outputs_kept_by_age ON run_outputs(created_ms, run_id) WHERE data IS NOT NULL;
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
