@@ -239,6 +239,27 @@ mod tests {
     }
 
     #[test]
+    fn a_big_output_cut_into_parts_comes_back_byte_for_byte() {
+        let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        let whole = Response::Output(Box::new(RunOutput {
+            run: 3,
+            scan: 1,
+            tool: "nmap".into(),
+            target: "10.0.0.1".into(),
+            stored: true,
+            size: bytes.len() as u64,
+            removed_at: None,
+            bytes,
+        }));
+        let frames = split_answer(whole.clone(), 4096);
+        assert!(frames.len() > 50, "cut into {} frames", frames.len());
+        assert_eq!(join(frames).unwrap(), whole);
+        // Output bytes before another answer are a daemon speaking another protocol.
+        let stray = Response::Part(AnswerPart::OutputBytes(vec![1, 2]));
+        assert!(join(vec![stray, Response::Status(vec![])]).is_err());
+    }
+
+    #[test]
     fn an_answer_without_parts_is_itself_and_misplaced_parts_are_unexpected() {
         assert_eq!(join(vec![Response::End]).unwrap(), Response::End);
         let services = Response::Part(AnswerPart::Services(detail(2).services));

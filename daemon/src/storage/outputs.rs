@@ -108,9 +108,11 @@ pub fn read_output(c: &Connection, run: i64) -> rusqlite::Result<Option<StoredOu
 
 /// Compressed bytes of the outputs still kept.
 pub fn stored_bytes(c: &Connection) -> rusqlite::Result<u64> {
-    c.prepare_cached("SELECT COALESCE(SUM(stored_bytes), 0) FROM run_outputs WHERE data IS NOT NULL")?
-        .query_row([], |r| r.get::<_, i64>(0))
-        .map(|n| n.max(0) as u64)
+    c.prepare_cached(
+        "SELECT COALESCE(SUM(stored_bytes), 0) FROM run_outputs WHERE data IS NOT NULL",
+    )?
+    .query_row([], |r| r.get::<_, i64>(0))
+    .map(|n| n.max(0) as u64)
 }
 
 /// Applies the policy at `now`: outputs older than `days` are removed, then the oldest
@@ -139,9 +141,8 @@ pub fn apply_retention(c: &Connection, cfg: &RetentionConfig, now: i64) -> rusql
         )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut drop = c.prepare_cached(
-        "UPDATE run_outputs SET data = NULL, removed_ms = ?2 WHERE run_id = ?1",
-    )?;
+    let mut drop =
+        c.prepare_cached("UPDATE run_outputs SET data = NULL, removed_ms = ?2 WHERE run_id = ?1")?;
     for (run, bytes) in oldest {
         if over == 0 {
             break;
@@ -234,7 +235,10 @@ mod tests {
         let got = read_output(&c, 1).unwrap().unwrap();
         assert_eq!(got.bytes, raw);
         assert_eq!(got.size, Some(raw.len() as u64));
-        assert!(stored_bytes(&c).unwrap() < raw.len() as u64 / 10, "compressed");
+        assert!(
+            stored_bytes(&c).unwrap() < raw.len() as u64 / 10,
+            "compressed"
+        );
         assert!(read_output(&c, 2).unwrap().is_none());
     }
 
@@ -244,8 +248,11 @@ mod tests {
         for i in 1..=5 {
             store_output(&c, i, &compress(&noise(i as u64)).unwrap()).unwrap();
             // Stored at distinct times, run 1 the oldest.
-            c.execute("UPDATE run_outputs SET created_ms = ?1 WHERE run_id = ?1", [i])
-                .unwrap();
+            c.execute(
+                "UPDATE run_outputs SET created_ms = ?1 WHERE run_id = ?1",
+                [i],
+            )
+            .unwrap();
         }
         let each = stored_bytes(&c).unwrap() / 5;
         // Room for two and a half outputs: the three oldest go.
@@ -281,10 +288,16 @@ mod tests {
             store_output(&c, i, &compress(b"report").unwrap()).unwrap();
         }
         let day = 86_400_000;
-        c.execute("UPDATE run_outputs SET created_ms = ?1 WHERE run_id = 1", [0])
-            .unwrap();
-        c.execute("UPDATE run_outputs SET created_ms = ?1 WHERE run_id = 2", [9 * day])
-            .unwrap();
+        c.execute(
+            "UPDATE run_outputs SET created_ms = ?1 WHERE run_id = 1",
+            [0],
+        )
+        .unwrap();
+        c.execute(
+            "UPDATE run_outputs SET created_ms = ?1 WHERE run_id = 2",
+            [9 * day],
+        )
+        .unwrap();
         let cfg = RetentionConfig {
             days: 5,
             max_bytes: 0,

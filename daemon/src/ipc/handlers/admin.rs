@@ -229,7 +229,9 @@ pub async fn metrics(state: &Arc<DaemonState>) -> Response {
         slow_query_threshold_ms: m.slow_query_threshold_ms(),
         rss_bytes,
         cpu_seconds,
-        output_bytes_stored: m.output_bytes_stored.load(std::sync::atomic::Ordering::Relaxed),
+        output_bytes_stored: m
+            .output_bytes_stored
+            .load(std::sync::atomic::Ordering::Relaxed),
         outputs_removed: m.outputs_removed.load(std::sync::atomic::Ordering::Relaxed),
     }))
 }
