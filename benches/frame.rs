@@ -40,6 +40,8 @@ fn big_scan() -> ServerFrame {
         error: None,
         warnings: vec![],
         cached_at: None,
+        id: 0,
+        output_removed_at: None,
     };
     let service = |i: usize| Service {
         host: format!("127.0.0.{}", i % 250 + 1),

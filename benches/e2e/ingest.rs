@@ -110,6 +110,8 @@ fn run_row() -> ToolRun {
         error: None,
         warnings: vec![],
         cached_at: None,
+        id: 0,
+        output_removed_at: None,
     }
 }
 

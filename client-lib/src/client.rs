@@ -344,6 +344,14 @@ impl Client {
         }
     }
 
+    /// A run's raw output as stored (joined from parts when big).
+    pub async fn output(&mut self, run: i64) -> Result<RunOutput, ClientError> {
+        match self.call(Request::Output { run }).await? {
+            Response::Output(o) => Ok(*o),
+            other => unexpected("output", other),
+        }
+    }
+
     /// Cancels a queued or running scan; returns the status it had.
     pub async fn cancel(&mut self, scan: ScanId) -> Result<ScanStatus, ClientError> {
         match self.call(Request::Cancel { scan }).await? {

@@ -18,6 +18,7 @@ pub(crate) struct Reassembly {
     findings: Vec<Finding>,
     progress: Vec<ScanProgress>,
     scans: Vec<ScanSummary>,
+    output: Vec<u8>,
 }
 
 /// `parts` then `rest`, in that order, in `rest`'s place.
@@ -37,6 +38,7 @@ impl Reassembly {
             AnswerPart::Findings(v) => self.findings.extend(v),
             AnswerPart::Progress(v) => self.progress.extend(v),
             AnswerPart::Scans(v) => self.scans.extend(v),
+            AnswerPart::OutputBytes(v) => self.output.extend(v),
         }
     }
 
@@ -50,7 +52,10 @@ impl Reassembly {
             findings,
             progress,
             scans,
+            output,
         } = self;
+        // Output bytes belong to an `Output` answer only.
+        let stray_output = !output.is_empty() && !matches!(last, Response::Output(_));
         // Each arm takes the lists its answer has and checks the others are empty.
         let (last, fits) = match last {
             Response::Scan(mut d) => {
@@ -82,15 +87,22 @@ impl Reassembly {
                     others && findings.is_empty() && progress.is_empty(),
                 )
             }
+            Response::Output(mut o) => {
+                join(output, &mut o.bytes);
+                let others = tool_runs.is_empty() && hosts.is_empty() && services.is_empty();
+                let fits = others && findings.is_empty() && progress.is_empty();
+                (Response::Output(o), fits && scans.is_empty())
+            }
             other => {
-                let others = tool_runs.is_empty()
+                let others = output.is_empty()
+                    && tool_runs.is_empty()
                     && hosts.is_empty()
                     && services.is_empty()
                     && findings.is_empty();
                 (other, others && progress.is_empty() && scans.is_empty())
             }
         };
-        match fits {
+        match fits && !stray_output {
             true => Ok(last),
             false => unexpected(request, last),
         }
@@ -133,6 +145,8 @@ mod tests {
                 error: None,
                 warnings: vec!["a record the parser could not place".into()],
                 cached_at: None,
+                id: 0,
+                output_removed_at: None,
             }],
             hosts: (1..=services)
                 .map(|i| Host {
@@ -222,6 +236,27 @@ mod tests {
             next_cursor: Some("next".into()),
         });
         assert_eq!(join(split_answer(page.clone(), 4096)).unwrap(), page);
+    }
+
+    #[test]
+    fn a_big_output_cut_into_parts_comes_back_byte_for_byte() {
+        let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        let whole = Response::Output(Box::new(RunOutput {
+            run: 3,
+            scan: 1,
+            tool: "nmap".into(),
+            target: "10.0.0.1".into(),
+            stored: true,
+            size: bytes.len() as u64,
+            removed_at: None,
+            bytes,
+        }));
+        let frames = split_answer(whole.clone(), 4096);
+        assert!(frames.len() > 50, "cut into {} frames", frames.len());
+        assert_eq!(join(frames).unwrap(), whole);
+        // Output bytes before another answer are a daemon speaking another protocol.
+        let stray = Response::Part(AnswerPart::OutputBytes(vec![1, 2]));
+        assert!(join(vec![stray, Response::Status(vec![])]).is_err());
     }
 
     #[test]

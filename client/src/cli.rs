@@ -141,6 +141,12 @@ pub enum Command {
     /// Recurring scans: add, list, pause, resume, remove, run-now.
     #[command(subcommand)]
     Schedule(crate::schedule::ScheduleCmd),
+    /// Print a run's raw output byte for byte (the tool's report, or the imported file);
+    /// `picket show SCAN` lists runs with their ids.
+    Output {
+        /// The run's id (`id` of a tool run in `picket show --json`).
+        run: i64,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -119,6 +119,7 @@ async fn dispatch(conn: &mut Client, out: Out, command: Command) -> Result<(), F
         }
         Command::Report(args) => crate::report::run(conn, out, args).await,
         Command::Schedule(cmd) => crate::schedule::run(conn, out, cmd).await,
+        Command::Output { run } => crate::output::output(conn, out, run).await,
     }
 }
 

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod failure;
+mod output;
 mod progress;
 mod render;
 mod report;

@@ -530,10 +530,12 @@ pub fn scan_summary(d: &ScanDetail, verbose: bool) {
         println!("warning: {w}");
     }
     if !d.tool_runs.is_empty() {
+        // The run's id first: what `picket output RUN` takes.
         println!("\ntool runs:");
         for r in &d.tool_runs {
             println!(
-                "  {:<9} {:<28} {} {:>8}  {}{}",
+                "  {:>4} {:<9} {:<28} {} {:>8}  {}{}",
+                r.id,
                 r.tool,
                 r.target,
                 style::padded(style::run_status(r.status), r.status.as_str(), 10),
@@ -543,6 +545,9 @@ pub fn scan_summary(d: &ScanDetail, verbose: bool) {
             );
             for w in &r.warnings {
                 println!("    warning: {w}");
+            }
+            if let Some(when) = &r.output_removed_at {
+                println!("    output removed by retention at {when}");
             }
         }
     }

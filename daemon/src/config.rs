@@ -266,6 +266,31 @@ pub struct Config {
     pub profiles: BTreeMap<String, Profile>,
     /// `[notify]`: hooks called at each scan's end, and the hosts webhooks may reach.
     pub notify: crate::notify::NotifyConfig,
+    pub retention: RetentionConfig,
+}
+
+/// How long raw tool outputs (the evidence kept with each run) stay: removed when older
+/// than `days`, or oldest first while they take more than `max_bytes` (compressed). Runs
+/// and findings themselves are never removed by it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// 0 keeps outputs whatever their age.
+    pub days: u64,
+    /// 0 sets no size bound.
+    pub max_bytes: u64,
+    /// How often the cleanup runs (it also runs once at start).
+    pub interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            days: 90,
+            max_bytes: 1024 * 1024 * 1024,
+            interval_secs: 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -529,6 +554,7 @@ impl Default for Config {
             tools: builtin_tools(),
             profiles: builtin_profiles(),
             notify: crate::notify::NotifyConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }

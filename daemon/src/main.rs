@@ -140,31 +140,16 @@ fn init_tracing(level: &str) {
     }
 }
 
-async fn run(
-    config: Config,
-    config_path: Option<PathBuf>,
-    overrides: Overrides,
-) -> anyhow::Result<()> {
-    let signals = install_signals().context("cannot install signal handlers")?;
-    let socket = config.socket_path();
-    let data_dir = config.data_dir();
-    // The data directory first: a second daemon of it is refused before it touches a socket.
-    let data_lock = socket_lock::acquire_data_dir(&data_dir, &socket)?;
-    // Set at start; a reload does not change who can reach the socket.
-    let modes = socket_lock::SocketModes::for_access(&config.access);
-    let lock = socket_lock::acquire(&socket, modes)?;
-    process::init(&data_dir);
-    let leftovers = process::end_leftovers();
-    if leftovers > 0 {
-        tracing::warn!("ended {leftovers} tool process(es) a previous picketd of this data directory left running");
-    }
+/// The daemon's actors and shared parts: metrics, the database, the board, the toolbox (with
+/// the versions remembered across restarts), the cache, the notifier and the scheduler.
+async fn start_parts(config: &Config, data_dir: &std::path::Path) -> anyhow::Result<Parts> {
     let metrics = Arc::new(Metrics::new(config.db.slow_query_ms));
     let pool = storage::open(&data_dir.join("picket.db"), &config.db).await?;
     let db = Db::start(pool, metrics.clone(), config.db.write_batch);
     let board = Arc::new(ScanBoard::default());
     let scope = Arc::new(ScopeGate::from_config(&config.scope)?);
-    let versions = picketd::run::versions::VersionCache::load(&data_dir);
-    let toolbox = Toolbox::with_versions(&config, board.clone(), scope, versions);
+    let versions = picketd::run::versions::VersionCache::load(data_dir);
+    let toolbox = Toolbox::with_versions(config, board.clone(), scope, versions);
     let cache = actix::Actor::start(CacheActor::new(
         db.clone(),
         config.cache.capacity_bytes,
@@ -184,8 +169,7 @@ async fn run(
         config.limits.max_queued_scans,
         deps,
     ));
-    let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
-    let parts = Parts {
+    Ok(Parts {
         metrics,
         db: db.clone(),
         cache,
@@ -193,7 +177,30 @@ async fn run(
         board,
         toolbox,
         notifier,
-    };
+    })
+}
+
+async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    overrides: Overrides,
+) -> anyhow::Result<()> {
+    let signals = install_signals().context("cannot install signal handlers")?;
+    let socket = config.socket_path();
+    let data_dir = config.data_dir();
+    // The data directory first: a second daemon of it is refused before it touches a socket.
+    let data_lock = socket_lock::acquire_data_dir(&data_dir, &socket)?;
+    // Set at start; a reload does not change who can reach the socket.
+    let modes = socket_lock::SocketModes::for_access(&config.access);
+    let lock = socket_lock::acquire(&socket, modes)?;
+    process::init(&data_dir);
+    let leftovers = process::end_leftovers();
+    if leftovers > 0 {
+        tracing::warn!("ended {leftovers} tool process(es) a previous picketd of this data directory left running");
+    }
+    let parts = start_parts(&config, &data_dir).await?;
+    let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
+    let db = parts.db.clone();
     let state = DaemonState::new(config, config_path, overrides, parts)?;
     resume_interrupted(&state).await;
 
@@ -203,6 +210,12 @@ async fn run(
 
     actix::spawn(handle_signals(state.clone(), signals));
     actix::spawn(picketd::schedule::run(state.clone()));
+    let policy = state.clone();
+    actix::spawn(storage::outputs::retention_loop(
+        db.clone(),
+        state.metrics.clone(),
+        move || policy.config().retention.clone(),
+    ));
     let (toolbox, config) = (state.toolbox.clone(), state.config());
     actix::spawn(async move { toolbox.apply(&config).await });
     let connections = server::serve(listener, state.clone()).await;

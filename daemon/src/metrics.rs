@@ -142,6 +142,10 @@ pub struct Metrics {
     parser_warnings: Keyed<u64>,
     /// Notifications by (hook kind, outcome).
     notify_sent: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Compressed bytes of stored tool outputs, set by each retention pass.
+    pub output_bytes_stored: AtomicU64,
+    /// Stored tool outputs removed by retention.
+    pub outputs_removed: AtomicU64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +178,8 @@ impl Metrics {
             findings_by_severity: Keyed::default(),
             parser_warnings: Keyed::default(),
             notify_sent: Mutex::default(),
+            output_bytes_stored: AtomicU64::new(0),
+            outputs_removed: AtomicU64::new(0),
         }
     }
 

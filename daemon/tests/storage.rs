@@ -298,6 +298,8 @@ fn run(tool: &str, target: &str) -> ToolRun {
         error: None,
         warnings: vec![],
         cached_at: None,
+        id: 0,
+        output_removed_at: None,
     }
 }
 

@@ -69,6 +69,10 @@ pub enum Request {
     // Appended, protocol 6.
     /// Recurring scans: add, list, pause, resume, remove, run now.
     Schedule(ScheduleCommand),
+    /// A run's raw output, kept as evidence (`picket output RUN`).
+    Output {
+        run: i64,
+    },
 }
 
 impl Request {
@@ -93,6 +97,7 @@ impl Request {
             Request::ImportStart(_) | Request::ImportChunk(_) | Request::ImportEnd => "import",
             Request::Finding { .. } => "finding",
             Request::Schedule(_) => "schedule",
+            Request::Output { .. } => "output",
         }
     }
 }
@@ -181,6 +186,25 @@ pub enum Response {
     // Appended, protocol 6.
     /// Every schedule command answers with the schedules it concerns (`list`: all).
     Schedules(Vec<ScheduleInfo>),
+    Output(Box<RunOutput>),
+}
+
+/// A run's raw output as the tool wrote it (or the imported report), with what says which
+/// run it is. `bytes` is empty when none is kept: `removed_at` then says whether retention
+/// removed it. Big outputs come as `AnswerPart::OutputBytes` parts first (see parts.rs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOutput {
+    pub run: i64,
+    pub scan: ScanId,
+    pub tool: String,
+    pub target: String,
+    /// An output was stored with the run (false for a failed run: it has none).
+    pub stored: bool,
+    /// The output's size before compression.
+    pub size: u64,
+    /// When the retention policy removed it (RFC 3339).
+    pub removed_at: Option<String>,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -379,6 +403,12 @@ pub struct MetricsReport {
     /// Scan-end notifications by hook kind (webhook, exec) and outcome (ok, failed).
     #[serde(default)]
     pub notify_sent: Vec<LabeledCount>,
+    /// Compressed bytes of stored tool outputs, as of the last retention pass (protocol 6).
+    #[serde(default)]
+    pub output_bytes_stored: u64,
+    /// Stored tool outputs removed by retention since start (protocol 6).
+    #[serde(default)]
+    pub outputs_removed: u64,
 }
 
 pub type ScheduleId = i64;

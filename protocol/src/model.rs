@@ -161,6 +161,14 @@ pub struct ToolRun {
     /// cache; None for a run that ran. Lets every view say how old a cached result is.
     #[serde(default)]
     pub cached_at: Option<String>,
+    /// The run's row id, stable: what `picket output RUN` takes. 0 in a run not read
+    /// from the database (a live event before it is stored).
+    #[serde(default)]
+    pub id: i64,
+    /// When the retention policy removed this run's raw output (RFC 3339); None while it
+    /// is kept, or when none was stored.
+    #[serde(default)]
+    pub output_removed_at: Option<String>,
 }
 
 /// A host a tool reported, with what it learned about the host itself (not its ports).

@@ -34,6 +34,8 @@ pub enum AnswerPart {
     /// `ScanDetail::hosts` of a `Response::Scan` (last, so the tags above keep their
     /// numbers).
     Hosts(Vec<Host>),
+    /// Leading bytes of `RunOutput::bytes` of a `Response::Output` (protocol 6).
+    OutputBytes(Vec<u8>),
 }
 
 /// The bytes `value` takes encoded as in a frame payload, counted without building it.
@@ -99,6 +101,13 @@ pub fn split_answer(response: Response, budget: usize) -> Vec<Response> {
             let items = std::mem::take(&mut page.findings);
             parts(&mut out, items, budget, AnswerPart::Findings);
             Response::Findings(page)
+        }
+        Response::Output(mut o) => {
+            let bytes = std::mem::take(&mut o.bytes);
+            for chunk in bytes.chunks(budget.max(1)) {
+                out.push(Response::Part(AnswerPart::OutputBytes(chunk.to_vec())));
+            }
+            Response::Output(o)
         }
         // Nothing else holds a list that grows with stored data.
         other => other,

@@ -344,5 +344,17 @@ fn totals_part(o: &mut Out, r: &MetricsReport) {
             "CPU time (user + system) of picketd.",
             r.cpu_seconds,
         ),
+        (
+            "picket_output_stored_bytes",
+            "gauge",
+            "Compressed bytes of raw tool outputs kept as evidence (as of the last retention pass).",
+            r.output_bytes_stored as f64,
+        ),
+        (
+            "picket_outputs_removed_total",
+            "counter",
+            "Raw tool outputs removed by the retention policy.",
+            r.outputs_removed as f64,
+        ),
     ]);
 }

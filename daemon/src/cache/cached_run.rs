@@ -117,9 +117,13 @@ async fn from_entry(
             error: None,
             warnings: Vec::new(),
             cached_at: Some(crate::storage::queries::rfc3339(entry.created_ms)),
+            id: 0,
+            output_removed_at: None,
         },
         parsed,
-        output: Arc::from(&[][..]),
+        // The same bytes again, so the run keeps its own evidence (stored with the run)
+        // even after the cache entry expires.
+        output: entry.output.clone(),
         refused: false,
     })
 }

@@ -223,6 +223,8 @@ fn ended(spec: &ToolSpec, job: &ToolJob, status: RunStatus, error: String) -> To
             error: (!error.is_empty()).then_some(error),
             warnings: Vec::new(),
             cached_at: None,
+            id: 0,
+            output_removed_at: None,
         },
         parsed: ParsedOutput::default(),
         output: Arc::from(&[][..]),

@@ -10,11 +10,15 @@
 //! (and those runs redone) at the next start. Must not decide a scan's status: the
 //! supervisor does.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use picket_protocol::{RunStatus, ScanId, ToolRun};
 use rusqlite::Connection;
 
-use crate::storage::{Db, StorageError};
+use crate::parsers::ParsedOutput;
+use crate::storage::outputs::{self, Compressed};
+use crate::storage::{queries, Db, StorageError};
 
 /// The first pause after a refused write; doubled up to `LAST_PAUSE`.
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
@@ -48,6 +52,40 @@ where
             other => return other,
         }
     }
+}
+
+/// A finished run's raw output compressed for storing, on a blocking thread (a big report
+/// takes a while); None for a run that did not succeed (it has no output to keep).
+pub async fn compress_output(status: RunStatus, output: Arc<[u8]>) -> Option<Compressed> {
+    if status != RunStatus::Done {
+        return None;
+    }
+    match tokio::task::spawn_blocking(move || outputs::compress(&output)).await {
+        Ok(Ok(c)) => Some(c),
+        Ok(Err(e)) => {
+            tracing::warn!("a run's output could not be compressed, so it is not kept: {e}");
+            None
+        }
+        Err(e) => {
+            tracing::warn!("compressing a run's output failed: {e}");
+            None
+        }
+    }
+}
+
+/// `queries::finish_run` and the run's output, in the caller's transaction.
+pub fn finish_run_with_output(
+    c: &Connection,
+    scan: ScanId,
+    run: &ToolRun,
+    parsed: &ParsedOutput,
+    output: Option<&Compressed>,
+) -> rusqlite::Result<i64> {
+    let run_id = queries::finish_run(c, scan, run, parsed)?;
+    if let Some(o) = output {
+        outputs::store_output(c, run_id, o)?;
+    }
+    Ok(run_id)
 }
 
 #[cfg(test)]

@@ -442,10 +442,12 @@ impl ScanSupervisor {
         let (status, error) = self.final_status();
         let (db, id) = (self.deps.db.clone(), self.plan.id);
         let (run, parsed) = (result.run.clone(), result.parsed.clone());
+        let raw = result.output.clone();
         let on_fault = self.fault_reporter();
         let write = async move {
+            let out = persist::compress_output(run.status, raw).await;
             persist::write_until_stored(&db, "finish tool run and scan", on_fault, move |c| {
-                queries::finish_run(c, id, &run, &parsed)?;
+                persist::finish_run_with_output(c, id, &run, &parsed, out.as_ref())?;
                 queries::set_scan_status(c, id, status, error.as_deref())
             })
             .await
@@ -504,10 +506,12 @@ impl ScanSupervisor {
         self.persisting += 1;
         let (db, id) = (self.deps.db.clone(), self.plan.id);
         let (run, parsed) = (result.run.clone(), result.parsed.clone());
+        let raw = result.output.clone();
         let on_fault = self.fault_reporter();
         let write = async move {
+            let out = persist::compress_output(run.status, raw).await;
             persist::write_until_stored(&db, "finish tool run", on_fault, move |c| {
-                queries::finish_run(c, id, &run, &parsed)
+                persist::finish_run_with_output(c, id, &run, &parsed, out.as_ref())
             })
             .await
         };

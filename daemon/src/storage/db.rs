@@ -132,6 +132,11 @@ impl Db {
         }
     }
 
+    /// The writer has been stopped (`close`): background loops end.
+    pub fn is_closed(&self) -> bool {
+        lock(&self.inner.writer).is_none()
+    }
+
     /// Writes queued for the writer task, for metrics.
     pub fn write_backlog(&self) -> u64 {
         lock(&self.inner.writer)

@@ -230,6 +230,8 @@ mod tests {
             error: None,
             warnings: vec!["own".into()],
             cached_at: None,
+            id: 0,
+            output_removed_at: None,
         };
         let parsed = ParsedOutput {
             warnings: vec!["unplaced".into(), "own".into()],

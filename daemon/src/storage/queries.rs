@@ -243,8 +243,10 @@ fn link_findings(
 
 // Rows are read by position from these explicit column lists: looking columns up by
 // name cost almost half of `show`'s time (see BENCHMARKS.md).
+// The last two are the run's id and when retention removed its output (a subquery on
+// run_outputs' primary key, so RUN_COLS still reads from tool_runs alone).
 const RUN_COLS: &str =
-    "tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version, started_ms, finished_ms, truncated, error, warnings, cached_at";
+    "tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version, started_ms, finished_ms, truncated, error, warnings, cached_at, id, (SELECT removed_ms FROM run_outputs WHERE run_id = tool_runs.id)";
 const SERVICE_COLS: &str = "host, port, proto, name, product, version, tls";
 const FINDING_COLS: &str = "f.id, f.tool, f.host, f.port, f.severity, f.title, f.detail, f.cve, f.evidence, f.fingerprint, f.first_seen_ms, f.last_seen_ms";
 const SCAN_COLS: &str = "s.id, s.targets, s.profile, s.ports, s.tools, s.priority, s.no_cache, s.status, s.created_ms, s.started_ms, s.finished_ms, s.error, s.warnings, s.findings_count";
@@ -269,6 +271,8 @@ fn run_from_row(r: &Row, at: usize) -> rusqlite::Result<ToolRun> {
             .filter(|e| !e.is_empty()),
         warnings: parse_list(&r.get::<_, String>(at + 12)?),
         cached_at: r.get(at + 13)?,
+        id: r.get(at + 14)?,
+        output_removed_at: r.get::<_, Option<i64>>(at + 15)?.map(rfc3339),
     })
 }
 
@@ -816,6 +820,8 @@ mod tests {
             error: None,
             warnings: vec![],
             cached_at: None,
+            id: 0,
+            output_removed_at: None,
         };
         let parsed = ParsedOutput {
             findings: vec![f.clone(), f],
@@ -865,6 +871,8 @@ mod tests {
             error: None,
             warnings: vec![],
             cached_at: None,
+            id: 0,
+            output_removed_at: None,
         };
         let parsed = ParsedOutput {
             findings: vec![f],

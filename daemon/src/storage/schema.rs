@@ -144,7 +144,7 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE tool_runs ADD COLUMN cached_at TEXT;
     "#,
-    // 8 (issue 15, schedules): recurring scans. `next_run_ms` is the one due time kept, so
+    // 6 (issue 15, schedules): recurring scans. `next_run_ms` is the one due time kept, so
     // a daemon down across many due times finds one past time, not a list: one run at start.
     // `last_scan` has no foreign key: a schedule outlives the scans it made.
     r#"
@@ -166,6 +166,19 @@ const MIGRATIONS: &[&str] = &[
         last_error   TEXT
     );
     CREATE INDEX schedules_due ON schedules(next_run_ms) WHERE next_run_ms IS NOT NULL;
+    "#,
+    // 7: each run's raw output (zstd), kept as evidence. Retention empties `data` and
+    // notes when (`removed_ms`), oldest first by `created_ms`; the run row stays.
+    r#"
+    CREATE TABLE run_outputs (
+        run_id       INTEGER PRIMARY KEY REFERENCES tool_runs(id) ON DELETE CASCADE,
+        created_ms   INTEGER NOT NULL,
+        size         INTEGER NOT NULL,       -- bytes before compression
+        stored_bytes INTEGER NOT NULL,       -- bytes of `data`
+        data         BLOB,                   -- NULL once removed by retention
+        removed_ms   INTEGER
+    );
+    CREATE INDEX run_outputs_kept_by_age ON run_outputs(created_ms, run_id) WHERE data IS NOT NULL;
     "#,
 ];
 

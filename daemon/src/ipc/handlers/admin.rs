@@ -230,5 +230,9 @@ pub async fn metrics(state: &Arc<DaemonState>) -> Response {
         rss_bytes,
         cpu_seconds,
         notify_sent: m.notify_sent(),
+        output_bytes_stored: m
+            .output_bytes_stored
+            .load(std::sync::atomic::Ordering::Relaxed),
+        outputs_removed: m.outputs_removed.load(std::sync::atomic::Ordering::Relaxed),
     }))
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod cache;
+mod outputs;
 pub mod scans;
 mod schedules;
 pub mod tools;
@@ -65,6 +66,7 @@ pub async fn handle(state: &Arc<DaemonState>, request: Request) -> Reply {
         Request::Metrics => admin::metrics(state).await.into(),
         Request::Finding { id } => scans::finding(state, id).await.into(),
         Request::Schedule(cmd) => schedules::schedule(state, cmd).await.into(),
+        Request::Output { run } => outputs::output(state, run).await.into(),
         // The server hands ImportStart and its upload to ipc/upload.rs; these come unasked.
         Request::ImportStart(_) | Request::ImportChunk(_) | Request::ImportEnd => error(
             ErrorKind::Invalid,

@@ -75,7 +75,10 @@ pub async fn import_report(
         );
     };
     let default_host = req.target.clone().unwrap_or_default();
-    let parsed = crate::run::spec::parse_output(&spec, content.into(), &default_host).await;
+    let content: std::sync::Arc<[u8]> = content.into();
+    // The report is kept as the run's output, like a tool's: `picket output` gives it back.
+    let kept = crate::scan::persist::compress_output(RunStatus::Done, content.clone()).await;
+    let parsed = crate::run::spec::parse_output(&spec, content, &default_host).await;
     let parsed: ParsedOutput = match parsed {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => {
@@ -100,7 +103,7 @@ pub async fn import_report(
         .db
         .write("import", move |c| {
             let id = queries::create_scan(c, &row)?;
-            queries::finish_run(c, id, &run, &parsed)?;
+            crate::scan::persist::finish_run_with_output(c, id, &run, &parsed, kept.as_ref())?;
             queries::set_scan_status(c, id, ScanStatus::Done, None)?;
             Ok(id)
         })
@@ -153,6 +156,8 @@ fn scan_of_report(req: ImportHeader, parsed: &ParsedOutput) -> (NewScan, ToolRun
         error: None,
         warnings: Vec::new(),
         cached_at: None,
+        id: 0,
+        output_removed_at: None,
     };
     run.warnings = hosts::run_warnings(&run, parsed);
     (row, run)
