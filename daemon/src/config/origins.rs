@@ -94,10 +94,11 @@ pub fn render(config: &Config, origins: &Origins, flags: &Overrides) -> String {
     };
     out += &path_line("socket", &config.socket_path(), &socket_from);
     out += &path_line("data_dir", &config.data_dir(), &data_from);
-    let table = match toml::Table::try_from(config) {
+    let mut table = match toml::Table::try_from(config) {
         Ok(t) => t,
         Err(e) => return format!("{out}# cannot show the rest: {e}\n"),
     };
+    redact_secrets(&mut table);
     walk(&table, "", &mut |key, value| {
         if key == "socket" || key == "data_dir" {
             return;
@@ -112,9 +113,42 @@ pub fn render(config: &Config, origins: &Origins, flags: &Overrides) -> String {
     out
 }
 
+/// Webhook secrets are shown as set or not, never printed: `--print-config` output ends up in
+/// tickets and terminals' scrollback.
+fn redact_secrets(table: &mut toml::Table) {
+    for (key, value) in table.iter_mut() {
+        match value {
+            toml::Value::String(s) if key == "secret" && !s.is_empty() => {
+                *s = "<set, not shown>".into();
+            }
+            toml::Value::Table(t) => redact_secrets(t),
+            toml::Value::Array(items) => items.iter_mut().for_each(|v| {
+                if let toml::Value::Table(t) = v {
+                    redact_secrets(t);
+                }
+            }),
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_never_printed() {
+        let mut table: toml::Table =
+            "[notify]\n[[notify.hooks]]\nkind = \"webhook\"\nsecret = \"hunter2\"\n"
+                .parse()
+                .unwrap();
+        redact_secrets(&mut table);
+        let text = table.to_string();
+        assert!(
+            !text.contains("hunter2") && text.contains("<set, not shown>"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_key_a_file_set_names_the_file_and_the_others_say_default() {
