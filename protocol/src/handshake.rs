@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 ///    `Response::Part`s; imports stream (`Request::ImportStart`...).
 /// 5: one JSON contract: `ToolRun.started_at`/`finished_at` (`Timestamp`), `findings_count`
 ///    in `ScanSummary` and `ScanProgress`, `Request::Finding` / `Response::Finding`.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 /// The package version of this build (client or daemon).
 pub const PACKAGE_VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -144,6 +144,27 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE tool_runs ADD COLUMN cached_at TEXT;
     "#,
+    // 6: finding lifecycle. A finding is open until a later complete run of its tool on
+    // its asset misses it (resolved, by which scan and when); seen again, it reopens.
+    // Per scan: which findings it saw first or reopened (`fresh`), the severity and detail
+    // it saw (for diffs), and which it resolved (`scan_resolutions`).
+    r#"
+    ALTER TABLE findings ADD COLUMN state TEXT NOT NULL DEFAULT 'open';
+    ALTER TABLE findings ADD COLUMN resolved_ms INTEGER;
+    ALTER TABLE findings ADD COLUMN resolved_scan_id INTEGER;
+    ALTER TABLE findings ADD COLUMN reopened_count INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX findings_open_by_asset ON findings(tool, host, port) WHERE state = 'open';
+    ALTER TABLE scan_findings ADD COLUMN fresh INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE scan_findings ADD COLUMN detail TEXT;
+    UPDATE scan_findings SET fresh = 1
+     WHERE scan_id = (SELECT first_scan_id FROM findings WHERE id = scan_findings.finding_id);
+    CREATE TABLE scan_resolutions (
+        scan_id    INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+        finding_id INTEGER NOT NULL REFERENCES findings(id) ON DELETE CASCADE,
+        PRIMARY KEY (scan_id, finding_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX scan_resolutions_by_finding ON scan_resolutions(finding_id);
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
