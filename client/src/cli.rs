@@ -138,6 +138,9 @@ pub enum Command {
     Man,
     /// Report on scans as SARIF, HTML, Markdown, CSV or JUnit XML.
     Report(crate::report::ReportArgs),
+    /// What changed between two scans: new, resolved and changed findings, services
+    /// opened, closed or changed.
+    Diff(crate::diff::DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +222,10 @@ pub struct FindingsArgs {
     /// target; whatever --min-severity, --limit and --cursor show); 0 otherwise.
     #[arg(long, value_name = "SEVERITY", value_parser = SEVERITIES)]
     pub fail_on: Option<String>,
+    /// Open findings (still reported by the latest complete run on their asset), resolved
+    /// ones (a later complete run no longer reported them), or all.
+    #[arg(long, default_value = "open", value_parser = ["open", "resolved", "all"])]
+    pub state: String,
 }
 
 #[derive(Debug, Subcommand)]

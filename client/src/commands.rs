@@ -113,6 +113,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             show(&mut conn, out, id, false).await
         }
         Command::Report(args) => crate::report::run(&mut conn, out, args).await,
+        Command::Diff(args) => crate::diff::run(&mut conn, out, args).await,
     }
 }
 
@@ -344,12 +345,15 @@ async fn findings(conn: &mut Client, out: Out, args: FindingsArgs) -> Result<(),
         "severities: info, low, medium, high, critical",
     )?;
     let fail_on = parse_word::<Severity>(args.fail_on, "")?;
+    // "all" is no filter; clap allows only the three words.
+    let state = args.state.parse::<FindingState>().ok();
     let query = FindingsQuery {
         scan: args.scan,
         min_severity,
         target: args.target.clone(),
         limit: args.limit,
         cursor: args.cursor,
+        state,
     };
     out.findings(&conn.findings(query).await?, args.verbose)?;
     let Some(at) = fail_on else {
@@ -362,6 +366,7 @@ async fn findings(conn: &mut Client, out: Out, args: FindingsArgs) -> Result<(),
         target: args.target,
         limit: 1,
         cursor: None,
+        state,
     };
     fail_on_findings(conn.findings(worst).await?.findings.iter(), at)
 }
