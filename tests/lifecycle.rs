@@ -25,7 +25,13 @@ struct Server(Child);
 impl Server {
     fn start(dir: &Path, port: u16) -> Server {
         let child = Command::new("python3")
-            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
             .arg("--directory")
             .arg(dir)
             .stdout(Stdio::null())
@@ -76,7 +82,9 @@ fn probe(dir: &Path, port: u16, fail: &Path) -> ToolConfig {
         .parser_regex(PROBE_LINES)
 }
 
-fn fingerprints<'a>(fs: impl IntoIterator<Item = &'a picket_protocol::Finding>) -> BTreeSet<String> {
+fn fingerprints<'a>(
+    fs: impl IntoIterator<Item = &'a picket_protocol::Finding>,
+) -> BTreeSet<String> {
     fs.into_iter().map(|f| f.fingerprint.clone()).collect()
 }
 
@@ -102,11 +110,22 @@ fn a_stopped_service_resolves_its_findings_a_restarted_one_reopens_them_and_diff
     let env = env0.with_config(&ConfigBuilder::new().tool(probe(&dir, port, &fail)));
     let _daemon = env.start_daemon();
     let ports = port.to_string();
-    let both = ["127.0.0.1", "--ports", &ports, "--tools", "nmap,probe", "--no-cache"];
+    let both = [
+        "127.0.0.1",
+        "--ports",
+        &ports,
+        "--tools",
+        "nmap,probe",
+        "--no-cache",
+    ];
 
     let server = Server::start(&dir, port);
     let up = env.scan_wait(&both);
-    assert!(up.services.iter().any(|s| s.port == port), "{:#?}", up.services);
+    assert!(
+        up.services.iter().any(|s| s.port == port),
+        "{:#?}",
+        up.services
+    );
     let on_port: BTreeSet<String> =
         fingerprints(up.findings.iter().filter(|f| f.port == Some(port)));
     assert!(
@@ -127,13 +146,26 @@ fn a_stopped_service_resolves_its_findings_a_restarted_one_reopens_them_and_diff
 
     let down = env.scan_wait(&both);
     assert!(!down.services.iter().any(|s| s.port == port));
-    assert_eq!(fingerprints(&down.resolved), on_port, "exactly the port's findings");
-    assert!(down.resolved.iter().all(|f| f.state == FindingState::Resolved
-        && f.resolved_scan == Some(down.id)
-        && f.resolved_at.is_some()));
+    assert_eq!(
+        fingerprints(&down.resolved),
+        on_port,
+        "exactly the port's findings"
+    );
+    assert!(down
+        .resolved
+        .iter()
+        .all(|f| f.state == FindingState::Resolved
+            && f.resolved_scan == Some(down.id)
+            && f.resolved_at.is_some()));
     let open = findings(&env, "open");
-    assert!(open.findings.iter().all(|f| f.port != Some(port)), "{open:#?}");
-    assert!(open.findings.iter().any(|f| f.title == "PICKET-FINDING host-always"));
+    assert!(
+        open.findings.iter().all(|f| f.port != Some(port)),
+        "{open:#?}"
+    );
+    assert!(open
+        .findings
+        .iter()
+        .any(|f| f.title == "PICKET-FINDING host-always"));
     assert_eq!(fingerprints(&findings(&env, "resolved").findings), on_port);
     let all = findings(&env, "all").findings.len();
     assert_eq!(all, open.findings.len() + on_port.len());
@@ -148,20 +180,36 @@ fn a_stopped_service_resolves_its_findings_a_restarted_one_reopens_them_and_diff
     let (a, b) = (up.id.to_string(), down.id.to_string());
     let d: DiffDoc = env.picket_as(["diff", &a, &b]);
     assert_eq!(fingerprints(&d.resolved), on_port);
-    assert!(d.new.is_empty() && d.unchecked.is_empty() && d.changed.is_empty(), "{d:#?}");
+    assert!(
+        d.new.is_empty() && d.unchecked.is_empty() && d.changed.is_empty(),
+        "{d:#?}"
+    );
     let closed: Vec<u16> = d.services_closed.iter().map(|s| s.port).collect();
     assert_eq!(closed, vec![port]);
-    assert!(d.services_opened.is_empty() && d.services_changed.is_empty(), "{d:#?}");
+    assert!(
+        d.services_opened.is_empty() && d.services_changed.is_empty(),
+        "{d:#?}"
+    );
     let human = env.picket(["diff", &a, &b]);
     let text = String::from_utf8_lossy(&human.stdout);
-    assert!(text.contains(&format!("resolved findings ({})", on_port.len())), "{text}");
+    assert!(
+        text.contains(&format!("resolved findings ({})", on_port.len())),
+        "{text}"
+    );
     assert!(text.contains("services closed (1)"), "{text}");
-    assert!(text.contains(&format!("  127.0.0.1:{port}/tcp  http")), "{text}");
+    assert!(
+        text.contains(&format!("  127.0.0.1:{port}/tcp  http")),
+        "{text}"
+    );
 
     // Started again: the same findings come back open, reopened once, new to that scan.
     let _server = Server::start(&dir, port);
     let again = env.scan_wait(&both);
-    let back: Vec<_> = again.findings.iter().filter(|f| f.port == Some(port)).collect();
+    let back: Vec<_> = again
+        .findings
+        .iter()
+        .filter(|f| f.port == Some(port))
+        .collect();
     assert_eq!(fingerprints(back.iter().copied()), on_port);
     assert!(back.iter().all(|f| f.state == FindingState::Open
         && f.reopened_count == 1
@@ -171,6 +219,12 @@ fn a_stopped_service_resolves_its_findings_a_restarted_one_reopens_them_and_diff
     let d: DiffDoc = env.picket_as(["diff", "--target", "127.0.0.1"]);
     assert_eq!((d.from, d.to), (down.id, again.id));
     assert_eq!(fingerprints(&d.new), on_port);
-    assert_eq!(d.services_opened.iter().map(|s| s.port).collect::<Vec<_>>(), vec![port]);
-    assert!(d.resolved.is_empty() && d.services_closed.is_empty(), "{d:#?}");
+    assert_eq!(
+        d.services_opened.iter().map(|s| s.port).collect::<Vec<_>>(),
+        vec![port]
+    );
+    assert!(
+        d.resolved.is_empty() && d.services_closed.is_empty(),
+        "{d:#?}"
+    );
 }

@@ -175,7 +175,10 @@ mod tests {
                     fingerprint: format!("fp{port}"),
                     first_seen: None,
                     last_seen: None,
-                    state: Default::default(), resolved_at: None, resolved_scan: None, reopened_count: 0,
+                    state: Default::default(),
+                    resolved_at: None,
+                    resolved_scan: None,
+                    reopened_count: 0,
                 })
                 .collect(),
             new_count: 0,

@@ -17,7 +17,11 @@ use crate::style;
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// The older scan and the newer one (ids); or use --target.
-    #[arg(num_args = 2, required_unless_present = "target", conflicts_with = "target")]
+    #[arg(
+        num_args = 2,
+        required_unless_present = "target",
+        conflicts_with = "target"
+    )]
     pub scans: Vec<ScanId>,
     /// The last two finished (done) scans of this target, as given to `picket scan`.
     #[arg(long)]
@@ -141,11 +145,15 @@ pub fn diff(a: &ScanDetail, b: &ScanDetail) -> DiffDoc {
 }
 
 fn service_line(s: &Service) -> String {
-    let what = [Some(s.name.as_str()), s.product.as_deref(), s.version.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let what = [
+        Some(s.name.as_str()),
+        s.product.as_deref(),
+        s.version.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
     format!("{}:{}/{}  {what}", s.host, s.port, s.proto)
 }
 
@@ -165,7 +173,10 @@ fn section<T>(title: &str, items: &[T], line: impl Fn(&T) -> String) {
 fn print_human(d: &DiffDoc) {
     println!(
         "{}",
-        style::paint(style::heading(), &format!("scan {} → scan {}", d.from, d.to))
+        style::paint(
+            style::heading(),
+            &format!("scan {} → scan {}", d.from, d.to)
+        )
     );
     section("new findings", &d.new, finding_line);
     section("resolved findings", &d.resolved, finding_line);
@@ -187,7 +198,11 @@ fn print_human(d: &DiffDoc) {
     section("services opened", &d.services_opened, service_line);
     section("services closed", &d.services_closed, service_line);
     section("services changed", &d.services_changed, |c| {
-        format!("{}  (was {})", service_line(&c.after), service_line(&c.before))
+        format!(
+            "{}  (was {})",
+            service_line(&c.after),
+            service_line(&c.before)
+        )
     });
     let nothing = d.new.is_empty()
         && d.resolved.is_empty()

@@ -95,6 +95,8 @@ named_enum!(
     FindingState { Open = "open", Resolved = "resolved" }
 );
 
+// By hand: `named_enum!` has no place for a variant's `#[default]`.
+#[allow(clippy::derivable_impls)]
 impl Default for FindingState {
     fn default() -> Self {
         FindingState::Open

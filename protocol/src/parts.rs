@@ -236,7 +236,10 @@ mod tests {
                     fingerprint: format!("{i}"),
                     first_seen: None,
                     last_seen: None,
-                    state: Default::default(), resolved_at: None, resolved_scan: None, reopened_count: 0,
+                    state: Default::default(),
+                    resolved_at: None,
+                    resolved_scan: None,
+                    reopened_count: 0,
                 })
                 .collect(),
             next_cursor: Some("c".into()),

@@ -80,7 +80,9 @@ pub fn resolve_missing(
             "SELECT id, port FROM findings
              WHERE tool = ?1 AND host = ?2 AND state = 'open' AND last_scan_id != ?3",
         )?
-        .query_map(params![run.tool, host, scan], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![run.tool, host, scan], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     if candidates.is_empty() {
         return Ok(0);
@@ -158,7 +160,10 @@ mod tests {
         assert_eq!(a("127.0.0.1"), ("127.0.0.1".into(), None));
         assert_eq!(a("127.0.0.1:8080"), ("127.0.0.1".into(), Some(8080)));
         assert_eq!(a("http://127.0.0.1:81/x"), ("127.0.0.1".into(), Some(81)));
-        assert_eq!(a("https://example.test"), ("example.test".into(), Some(443)));
+        assert_eq!(
+            a("https://example.test"),
+            ("example.test".into(), Some(443))
+        );
         assert_eq!(a("[::1]:443"), ("::1".into(), Some(443)));
         assert_eq!(a("::1"), ("::1".into(), None));
         assert_eq!(a("10.0.0.0/24"), ("10.0.0.0/24".into(), None));
@@ -171,7 +176,10 @@ mod tests {
         assert!(host_run_covers(&named, Some(8050)));
         assert!(!host_run_covers(&named, Some(443)));
         assert!(host_run_covers(&named, None));
-        assert!(host_run_covers(&None, Some(443)), "no --ports: the tool's own");
+        assert!(
+            host_run_covers(&None, Some(443)),
+            "no --ports: the tool's own"
+        );
         assert!(!host_run_covers(&Some(port_spec("top-100")), Some(80)));
     }
 
@@ -231,12 +239,14 @@ mod tests {
     }
 
     fn states(c: &Connection) -> Vec<(u16, String, Option<ScanId>, u32)> {
-        c.prepare("SELECT port, state, resolved_scan_id, reopened_count FROM findings ORDER BY port")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
+        c.prepare(
+            "SELECT port, state, resolved_scan_id, reopened_count FROM findings ORDER BY port",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
     }
 
     #[test]
@@ -258,7 +268,10 @@ mod tests {
         let on_443 = store(&c, &run("127.0.0.1:443", RunStatus::Done, false), &[]);
         assert_eq!(
             states(&c),
-            vec![(80, "open".into(), None, 0), (443, "resolved".into(), Some(on_443), 0)]
+            vec![
+                (80, "open".into(), None, 0),
+                (443, "resolved".into(), Some(on_443), 0)
+            ]
         );
         let (fresh, resolved) = scan_changes(&c, on_443).unwrap();
         assert_eq!((fresh, resolved.len()), (0, 1));
@@ -266,7 +279,10 @@ mod tests {
         let again = store(&c, &host, &[443]);
         assert_eq!(
             states(&c),
-            vec![(80, "resolved".into(), Some(again), 0), (443, "open".into(), None, 1)]
+            vec![
+                (80, "resolved".into(), Some(again), 0),
+                (443, "open".into(), None, 1)
+            ]
         );
         let (fresh, resolved) = scan_changes(&c, again).unwrap();
         assert_eq!((fresh, resolved.len()), (1, 1), "443 reopened, 80 resolved");
