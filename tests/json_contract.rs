@@ -191,6 +191,9 @@ fn every_command_json_validates_against_its_shipped_schema() {
     let id = page["findings"][0]["id"].to_string();
     let detail = check(env, 0, "finding", &["finding", &id]);
     assert_eq!(detail["run"]["tool"], "finder", "{detail:#}");
+    check(env, 0, "findings", &["findings", "--state", "all"]);
+    let diff = check(env, 0, "diff", &["diff", &a, &b]);
+    assert_eq!(diff["unchecked"][0]["tool"], "finder", "{diff:#}");
 
     let import =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("daemon/tests/data/nmap-http-https.xml");
