@@ -176,6 +176,13 @@ fn a_stopped_service_resolves_its_findings_a_restarted_one_reopens_them_and_diff
         "{text}"
     );
 
+    let shown = env.picket(["show", &down.id.to_string()]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains(&format!("resolved by this scan: {}", on_port.len())),
+        "{text}"
+    );
+
     // diff of the scan before and after: exactly the resolved findings and the closed port.
     let (a, b) = (up.id.to_string(), down.id.to_string());
     let d: DiffDoc = env.picket_as(["diff", &a, &b]);

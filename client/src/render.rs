@@ -565,6 +565,12 @@ pub fn scan_summary(d: &ScanDetail, verbose: bool) {
             finding_detail(f, "  ");
         }
     }
+    if !d.resolved.is_empty() {
+        println!("\nresolved by this scan: {}", d.resolved.len());
+        for f in &d.resolved {
+            println!("  {}", finding_line(f));
+        }
+    }
 }
 
 /// Hosts a tool said more about than their address; nothing when none did (a scan of
