@@ -585,7 +585,12 @@ pub fn findings_page(conn: &Connection, q: &FindingsQuery) -> rusqlite::Result<F
             .query_map(params![scan, min, csev, cid, q.target, limit + 1, state], finding_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?,
         None => {
-            let sql = if q.target.is_some() {
+            let sql = if q.state.is_some() && q.target.is_none() {
+                format!(
+                    "SELECT {FINDING_COLS} FROM findings f WHERE f.state = ?7 AND f.severity >= ?2 AND (f.severity, f.id) < (?3, ?4)
+                       AND ?1 IS NULL AND ?5 IS NULL ORDER BY f.severity DESC, f.id DESC LIMIT ?6"
+                )
+            } else if q.target.is_some() {
                 format!(
                     "SELECT {FINDING_COLS} FROM findings f WHERE f.host = ?5 AND f.severity >= ?2 AND (f.severity, f.id) < (?3, ?4)
                        AND ?1 IS NULL AND (?7 IS NULL OR f.state = ?7) ORDER BY f.severity DESC, f.id DESC LIMIT ?6"
@@ -890,6 +895,27 @@ mod tests {
         );
         assert_eq!(produced.started_at, Some(Timestamp(1_000)));
         assert!(get_finding(&c, id + 1000).unwrap().is_none());
+    }
+
+    #[test]
+    fn findings_in_one_state_walk_their_index() {
+        let c = db();
+        let mut stmt = c
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT {FINDING_COLS} FROM findings f WHERE f.state = 'open' AND f.severity >= 0
+                   AND (f.severity, f.id) < (9, 9) ORDER BY f.severity DESC, f.id DESC LIMIT 5"
+            ))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let plan = plan.join(" | ");
+        assert!(
+            plan.contains("findings_by_state") && !plan.contains("TEMP B-TREE"),
+            "{plan}"
+        );
     }
 
     #[test]
