@@ -24,23 +24,26 @@ struct Server(Child);
 
 impl Server {
     fn start(dir: &Path, port: u16) -> Server {
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--directory")
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 is needed for the test server");
+        // Owned by the Server at once, so a panic below still kills and reaps it.
+        let server = Server(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "http.server",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                ])
+                .arg("--directory")
+                .arg(dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("python3 is needed for the test server"),
+        );
         for _ in 0..200 {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Server(child);
+                return server;
             }
             std::thread::sleep(Duration::from_millis(25));
         }
