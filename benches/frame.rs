@@ -69,6 +69,10 @@ fn big_scan() -> ServerFrame {
         fingerprint: format!("{:024x}", i * 7919),
         first_seen: Some("2026-11-22T10:00:00.000Z".into()),
         last_seen: Some("2026-11-22T10:05:00.000Z".into()),
+        state: Default::default(),
+        resolved_at: None,
+        resolved_scan: None,
+        reopened_count: 0,
     };
     ServerFrame {
         id: 1000,
@@ -89,6 +93,8 @@ fn big_scan() -> ServerFrame {
             hosts: vec![],
             services: (0..100).map(service).collect(),
             findings: (0..1000).map(finding).collect(),
+            new_count: 0,
+            resolved: vec![],
         })),
     }
 }

@@ -184,6 +184,9 @@ fn scans_waits_and_findings(env: &Env) {
     let id = page["findings"][0]["id"].to_string();
     let detail = check(env, 0, "finding", &["finding", &id]);
     assert_eq!(detail["run"]["tool"], "finder", "{detail:#}");
+    check(env, 0, "findings", &["findings", "--state", "all"]);
+    let diff = check(env, 0, "diff", &["diff", &a, &b]);
+    assert_eq!(diff["unchecked"][0]["tool"], "finder", "{diff:#}");
 }
 
 #[test]

@@ -131,22 +131,9 @@ mod tests {
             error: None,
             warnings: vec![],
             tool_runs: vec![ToolRun {
-                tool: "nmap".into(),
-                target: "10.0.0.1".into(),
-                status: RunStatus::Done,
-                exit_code: None,
                 duration_ms: Some(0),
-                cache_hit: false,
-                attempts: 0,
-                tool_version: None,
-                started_at: None,
-                finished_at: None,
-                truncated: false,
-                error: None,
                 warnings: vec!["a record the parser could not place".into()],
-                cached_at: None,
-                id: 0,
-                output_removed_at: None,
+                ..ToolRun::new("nmap", "10.0.0.1", RunStatus::Done)
             }],
             hosts: (1..=services)
                 .map(|i| Host {
@@ -189,8 +176,14 @@ mod tests {
                     fingerprint: format!("fp{port}"),
                     first_seen: None,
                     last_seen: None,
+                    state: Default::default(),
+                    resolved_at: None,
+                    resolved_scan: None,
+                    reopened_count: 0,
                 })
                 .collect(),
+            new_count: 0,
+            resolved: vec![],
         }
     }
 

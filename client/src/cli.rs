@@ -147,6 +147,9 @@ pub enum Command {
         /// The run's id (`id` of a tool run in `picket show --json`).
         run: i64,
     },
+    /// What changed between two scans: new, resolved and changed findings, services
+    /// opened, closed or changed.
+    Diff(crate::diff::DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +231,10 @@ pub struct FindingsArgs {
     /// target; whatever --min-severity, --limit and --cursor show); 0 otherwise.
     #[arg(long, value_name = "SEVERITY", value_parser = SEVERITIES)]
     pub fail_on: Option<String>,
+    /// Open findings (still reported by the latest complete run on their asset), resolved
+    /// ones (a later complete run no longer reported them), or all.
+    #[arg(long, default_value = "open", value_parser = ["open", "resolved", "all"])]
+    pub state: String,
 }
 
 #[derive(Debug, Subcommand)]

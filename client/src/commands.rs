@@ -120,6 +120,7 @@ async fn dispatch(conn: &mut Client, out: Out, command: Command) -> Result<(), F
         Command::Report(args) => crate::report::run(conn, out, args).await,
         Command::Schedule(cmd) => crate::schedule::run(conn, out, cmd).await,
         Command::Output { run } => crate::output::output(conn, out, run).await,
+        Command::Diff(args) => crate::diff::run(conn, out, args).await,
     }
 }
 
@@ -351,12 +352,15 @@ async fn findings(conn: &mut Client, out: Out, args: FindingsArgs) -> Result<(),
         "severities: info, low, medium, high, critical",
     )?;
     let fail_on = parse_word::<Severity>(args.fail_on, "")?;
+    // "all" is no filter; clap allows only the three words.
+    let state = args.state.parse::<FindingState>().ok();
     let query = FindingsQuery {
         scan: args.scan,
         min_severity,
         target: args.target.clone(),
         limit: args.limit,
         cursor: args.cursor,
+        state,
     };
     out.findings(&conn.findings(query).await?, args.verbose)?;
     let Some(at) = fail_on else {
@@ -369,6 +373,7 @@ async fn findings(conn: &mut Client, out: Out, args: FindingsArgs) -> Result<(),
         target: args.target,
         limit: 1,
         cursor: None,
+        state,
     };
     fail_on_findings(conn.findings(worst).await?.findings.iter(), at)
 }

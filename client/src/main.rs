@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod diff;
 mod failure;
 mod output;
 mod progress;

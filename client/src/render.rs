@@ -406,21 +406,27 @@ fn histogram_table(title: &str, histograms: &[LabeledHistogram]) {
     }
 }
 
-fn finding_line(f: &Finding) -> String {
+pub(crate) fn finding_line(f: &Finding) -> String {
     let port = f.port.map(|p| format!(":{p}")).unwrap_or_default();
     let cve = if f.cve.is_empty() {
         String::new()
     } else {
         format!("  [{}]", f.cve.join(", "))
     };
+    let state = match (f.state, f.resolved_scan) {
+        (FindingState::Resolved, Some(scan)) => format!("  (resolved by scan {scan})"),
+        (FindingState::Resolved, None) => "  (resolved)".to_string(),
+        (FindingState::Open, _) => String::new(),
+    };
     format!(
-        "{} {:<8} {}{:<7} {}{}",
+        "{} {:<8} {}{:<7} {}{}{}",
         style::padded(style::severity(f.severity), f.severity.as_str(), 8),
         f.tool,
         f.host,
         port,
         f.title,
-        cve
+        cve,
+        state
     )
 }
 
@@ -473,11 +479,10 @@ pub fn end_summary(d: &ScanDetail) {
             counts.push(style::paint(style::severity(*sev), &format!("{n} {sev}")));
         }
     }
-    let new = d
-        .findings
-        .iter()
-        .filter(|f| is_new(f, d.started_at.as_deref()))
-        .count();
+    // Counted by the daemon as it stored the scan: first seen or reopened here, and what
+    // its complete runs no longer reported.
+    let new = d.new_count.min(d.findings.len() as u64);
+    let still_open = d.findings.len() as u64 - new;
     println!(
         "{} {}{}: {}{}",
         style::paint(style::heading(), &format!("scan {}", d.id)),
@@ -488,10 +493,13 @@ pub fn end_summary(d: &ScanDetail) {
         } else {
             counts.join(", ")
         },
-        if d.findings.is_empty() {
+        if d.findings.is_empty() && d.resolved.is_empty() {
             String::new()
         } else {
-            format!(" ({new} new)")
+            format!(
+                " ({new} new, {still_open} still open, {} resolved)",
+                d.resolved.len()
+            )
         }
     );
     let cached = d.tool_runs.iter().filter(|r| r.cache_hit).count();
@@ -500,14 +508,6 @@ pub fn end_summary(d: &ScanDetail) {
             "{cached} of {} runs answered from the cache; `--no-cache` runs them afresh",
             d.tool_runs.len()
         ));
-    }
-}
-
-/// Seen first by this scan: its first sighting is not before the scan started.
-fn is_new(f: &Finding, started_at: Option<&str>) -> bool {
-    match (f.first_seen.as_deref(), started_at) {
-        (Some(first), Some(start)) => crate::time::between_ms(start, first).is_some(),
-        _ => false,
     }
 }
 
@@ -571,6 +571,12 @@ pub fn scan_summary(d: &ScanDetail, verbose: bool) {
         println!("  {}", finding_line(f));
         if verbose {
             finding_detail(f, "  ");
+        }
+    }
+    if !d.resolved.is_empty() {
+        println!("\nresolved by this scan: {}", d.resolved.len());
+        for f in &d.resolved {
+            println!("  {}", finding_line(f));
         }
     }
 }

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 /// 5: one JSON contract: `ToolRun.started_at`/`finished_at` (`Timestamp`), `findings_count`
 ///    in `ScanSummary` and `ScanProgress`, `Request::Finding` / `Response::Finding`.
 /// 6: issue 15: schedules (`Request::Schedule` / `Response::Schedules`), notification and
-/// output metrics, run outputs (`Request::Output`).
+/// output metrics, run outputs (`Request::Output`), finding lifecycle (`Finding.state`…,
+///    `FindingsQuery.state`, `ScanDetail.new_count`/`resolved`).
 pub const PROTOCOL_VERSION: u32 = 6;
 /// The package version of this build (client or daemon).
 pub const PACKAGE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -98,6 +98,42 @@ pub struct ShutdownDoc {
     pub shutting_down: bool,
 }
 
+/// `picket diff A B` / `picket diff --target T`: what changed from scan `from` to scan `to`.
+/// Findings are matched by fingerprint, services by host, port and protocol.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DiffDoc {
+    pub from: ScanId,
+    pub to: ScanId,
+    /// In `to`, not in `from`.
+    pub new: Vec<Finding>,
+    /// In `from`, and resolved since: a complete run after `from`, up to `to`, of the same
+    /// tool on the same asset no longer reported them.
+    pub resolved: Vec<Finding>,
+    /// In `from`, not in `to`, yet not resolved: `to` had no complete run of their tool
+    /// on their asset (it failed, was cut or did not run), so nothing is known.
+    pub unchecked: Vec<Finding>,
+    /// In both, with another severity or detail.
+    pub changed: Vec<FindingChange>,
+    pub services_opened: Vec<Service>,
+    pub services_closed: Vec<Service>,
+    /// On the same port in both, with another name, product or version.
+    pub services_changed: Vec<ServiceChange>,
+}
+
+/// A finding both scans saw: as `to` saw it, and what `from` saw.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct FindingChange {
+    pub finding: Finding,
+    pub severity_before: Severity,
+    pub detail_before: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ServiceChange {
+    pub before: Service,
+    pub after: Service,
+}
+
 /// Any failure, usage errors included: `{"schema_version", "error": {...}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorDoc {
@@ -187,6 +223,7 @@ fn documents() -> Vec<(&'static str, &'static str, Schema)> {
             "schedule add, list, pause, resume, remove, run-now",
             schema::<SchedulesDoc>(),
         ),
+        ("diff", "diff", schema::<DiffDoc>()),
         ("error", "any command that fails", schema::<ErrorDoc>()),
     ]
 }

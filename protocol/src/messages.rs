@@ -130,6 +130,9 @@ pub struct FindingsQuery {
     pub target: Option<String>,
     pub limit: u32,
     pub cursor: Option<String>,
+    /// Only findings in this state; None: all.
+    #[serde(default)]
+    pub state: Option<FindingState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,6 +24,7 @@ fn type_words(rust_name: &'static str) -> &'static str {
         "Severity" => "severity",
         "ScanStatus" => "scan status",
         "RunStatus" => "run status",
+        "FindingState" => "finding state",
         other => other,
     }
 }
@@ -88,6 +89,20 @@ named_enum!(RunStatus {
     Skipped = "skipped",
 });
 
+named_enum!(
+    /// Open until a later complete run of the same tool on the same asset no longer
+    /// reports it; seen again after that, it is open again (reopened).
+    FindingState { Open = "open", Resolved = "resolved" }
+);
+
+// By hand: `named_enum!` has no place for a variant's `#[default]`.
+#[allow(clippy::derivable_impls)]
+impl Default for FindingState {
+    fn default() -> Self {
+        FindingState::Open
+    }
+}
+
 impl ScanStatus {
     pub fn is_final(self) -> bool {
         matches!(
@@ -133,6 +148,18 @@ pub struct Finding {
     pub fingerprint: String,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
+    /// "open", or "resolved" once a later complete run of the same tool on the same host
+    /// and port no longer reported it.
+    #[serde(default)]
+    pub state: FindingState,
+    /// When and by which scan it was resolved; null while open.
+    #[serde(default)]
+    pub resolved_at: Option<String>,
+    #[serde(default)]
+    pub resolved_scan: Option<ScanId>,
+    /// How many times it was seen again after being resolved.
+    #[serde(default)]
+    pub reopened_count: u32,
 }
 
 /// One execution (or cache answer) of one tool against one target within a scan.
@@ -169,6 +196,31 @@ pub struct ToolRun {
     /// is kept, or when none was stored.
     #[serde(default)]
     pub output_removed_at: Option<String>,
+}
+
+impl ToolRun {
+    /// A run of `tool` on `target` in `status`, nothing else known yet: what every producer
+    /// (a tool actor, the cache, an import, a test) starts from and fills in.
+    pub fn new(tool: impl Into<String>, target: impl Into<String>, status: RunStatus) -> Self {
+        Self {
+            tool: tool.into(),
+            target: target.into(),
+            status,
+            exit_code: None,
+            duration_ms: None,
+            cache_hit: false,
+            attempts: 0,
+            tool_version: None,
+            started_at: None,
+            finished_at: None,
+            truncated: false,
+            error: None,
+            warnings: Vec::new(),
+            cached_at: None,
+            id: 0,
+            output_removed_at: None,
+        }
+    }
 }
 
 /// A host a tool reported, with what it learned about the host itself (not its ports).
@@ -218,6 +270,12 @@ pub struct ScanDetail {
     pub hosts: Vec<Host>,
     pub services: Vec<Service>,
     pub findings: Vec<Finding>,
+    /// Findings of `findings` this scan saw first, or saw again after they were resolved.
+    #[serde(default)]
+    pub new_count: u64,
+    /// Findings this scan resolved: open before, not reported by its complete runs.
+    #[serde(default)]
+    pub resolved: Vec<Finding>,
 }
 
 /// A scan as listed (no children).

@@ -207,6 +207,8 @@ mod tests {
             hosts: hosts.clone(),
             services: vec![service(80)],
             findings: vec![],
+            new_count: 0,
+            resolved: vec![],
         };
         let budget = 2048;
         let frames = split_answer(Response::Scan(Box::new(detail)), budget);
@@ -243,6 +245,10 @@ mod tests {
                     fingerprint: format!("{i}"),
                     first_seen: None,
                     last_seen: None,
+                    state: Default::default(),
+                    resolved_at: None,
+                    resolved_scan: None,
+                    reopened_count: 0,
                 })
                 .collect(),
             next_cursor: Some("c".into()),

@@ -19,6 +19,10 @@ pub fn finding(tool: &str, port: Option<u16>, severity: Severity, title: &str) -
         fingerprint: format!("fp-{tool}-{title}"),
         first_seen: Some("2026-11-30T20:00:00.000Z".into()),
         last_seen: Some("2026-11-30T21:00:00.000Z".into()),
+        state: Default::default(),
+        resolved_at: None,
+        resolved_scan: None,
+        reopened_count: 0,
     }
 }
 
@@ -56,6 +60,8 @@ pub fn scan(id: i64, findings: Vec<Finding>) -> ScanDetail {
         }],
         services: vec![service(8443, "http", true), service(22, "ssh", false)],
         findings,
+        new_count: 0,
+        resolved: vec![],
     }
 }
 

@@ -159,5 +159,9 @@ pub fn new_finding(
         evidence,
         first_seen: None,
         last_seen: None,
+        state: Default::default(),
+        resolved_at: None,
+        resolved_scan: None,
+        reopened_count: 0,
     }
 }

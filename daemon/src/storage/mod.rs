@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod db;
 pub mod file;
 pub mod hosts;
+pub mod lifecycle;
 pub mod outputs;
 pub mod pool;
 pub mod queries;

@@ -138,6 +138,7 @@ pub fn finish_run(
         tx.prepare_cached("UPDATE scans SET findings_count = findings_count + ?2 WHERE id = ?1")?
             .execute(params![scan, linked as i64])?;
     }
+    super::lifecycle::resolve_missing(tx, scan, run, truncated, now)?;
     Ok(run_id)
 }
 
@@ -184,7 +185,8 @@ fn upsert_run(
 }
 
 /// Stores each finding once by fingerprint (first/last seen kept) and links it to the
-/// scan; answers how many links are new.
+/// scan with the severity and detail this scan saw, marked fresh when the finding is new
+/// or reopened (it was resolved); answers how many links are new.
 fn link_findings(
     tx: &Connection,
     scan: ScanId,
@@ -206,7 +208,7 @@ fn link_findings(
     )?;
     let mut id_of = tx.prepare_cached("SELECT id FROM findings WHERE fingerprint = ?1")?;
     let mut link = tx.prepare_cached(
-        "INSERT OR IGNORE INTO scan_findings (scan_id, finding_id, severity) VALUES (?1, ?2, ?3)",
+        "INSERT OR IGNORE INTO scan_findings (scan_id, finding_id, severity, fresh, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     let mut cves =
         tx.prepare_cached("INSERT OR IGNORE INTO finding_cves (cve, finding_id) VALUES (?1, ?2)")?;
@@ -227,13 +229,14 @@ fn link_findings(
             now,
             scan
         ])?;
-        let id: i64 = if inserted == 1 {
-            tx.last_insert_rowid()
+        let (id, fresh): (i64, bool) = if inserted == 1 {
+            (tx.last_insert_rowid(), true)
         } else {
             seen_again.execute(params![f.fingerprint, now, scan, f.detail, sev, cve])?;
-            id_of.query_row([&f.fingerprint], |r| r.get(0))?
+            let id = id_of.query_row([&f.fingerprint], |r| r.get(0))?;
+            (id, super::lifecycle::seen_again(tx, scan, id)?)
         };
-        linked += link.execute(params![scan, id, sev])?;
+        linked += link.execute(params![scan, id, sev, fresh, f.detail])?;
         for c in &f.cve {
             cves.execute(params![c, id])?;
         }
@@ -248,7 +251,10 @@ fn link_findings(
 const RUN_COLS: &str =
     "tool, target, status, exit_code, duration_ms, cache_hit, attempts, tool_version, started_ms, finished_ms, truncated, error, warnings, cached_at, id, (SELECT removed_ms FROM run_outputs WHERE run_id = tool_runs.id)";
 const SERVICE_COLS: &str = "host, port, proto, name, product, version, tls";
-const FINDING_COLS: &str = "f.id, f.tool, f.host, f.port, f.severity, f.title, f.detail, f.cve, f.evidence, f.fingerprint, f.first_seen_ms, f.last_seen_ms";
+pub(super) const FINDING_COLS: &str = "f.id, f.tool, f.host, f.port, f.severity, f.title, f.detail, f.cve, f.evidence, f.fingerprint, f.first_seen_ms, f.last_seen_ms, f.state, f.resolved_ms, f.resolved_scan_id, f.reopened_count";
+/// FINDING_COLS as one scan saw them: its severity and detail (older rows have no detail
+/// of their own: the latest stands in).
+const SCAN_FINDING_COLS: &str = "f.id, f.tool, f.host, f.port, sf.severity, f.title, COALESCE(sf.detail, f.detail), f.cve, f.evidence, f.fingerprint, f.first_seen_ms, f.last_seen_ms, f.state, f.resolved_ms, f.resolved_scan_id, f.reopened_count";
 const SCAN_COLS: &str = "s.id, s.targets, s.profile, s.ports, s.tools, s.priority, s.no_cache, s.status, s.created_ms, s.started_ms, s.finished_ms, s.error, s.warnings, s.findings_count";
 
 /// A tool run from RUN_COLS, starting at column `at`.
@@ -319,7 +325,7 @@ fn service_from_row(r: &Row) -> rusqlite::Result<Service> {
     })
 }
 
-fn finding_from_row(r: &Row) -> rusqlite::Result<Finding> {
+pub(super) fn finding_from_row(r: &Row) -> rusqlite::Result<Finding> {
     let cve: String = r.get(7)?;
     Ok(Finding {
         id: r.get(0)?,
@@ -334,6 +340,10 @@ fn finding_from_row(r: &Row) -> rusqlite::Result<Finding> {
         fingerprint: r.get(9)?,
         first_seen: Some(rfc3339(r.get(10)?)),
         last_seen: Some(rfc3339(r.get(11)?)),
+        state: status_from(r.get(12)?, FindingState::Open),
+        resolved_at: r.get::<_, Option<i64>>(13)?.map(rfc3339),
+        resolved_scan: r.get(14)?,
+        reopened_count: r.get::<_, i64>(15)?.clamp(0, u32::MAX as i64) as u32,
     })
 }
 
@@ -405,11 +415,12 @@ fn scan_detail(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDet
     let services = one_row_per_port(services);
     let findings = conn
         .prepare_cached(&format!(
-            "SELECT {FINDING_COLS} FROM scan_findings sf JOIN findings f ON f.id = sf.finding_id
+            "SELECT {SCAN_FINDING_COLS} FROM scan_findings sf JOIN findings f ON f.id = sf.finding_id
              WHERE sf.scan_id = ?1 ORDER BY sf.severity DESC, sf.finding_id DESC"
         ))?
         .query_map([id], finding_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let (new_count, resolved) = super::lifecycle::scan_changes(conn, id)?;
     Ok(Some(ScanDetail {
         id,
         targets: row.request.targets,
@@ -427,6 +438,8 @@ fn scan_detail(conn: &Connection, id: ScanId) -> rusqlite::Result<Option<ScanDet
         hosts,
         services,
         findings,
+        new_count,
+        resolved,
     }))
 }
 
@@ -445,8 +458,8 @@ fn finding_detail(conn: &Connection, id: i64) -> rusqlite::Result<Option<Finding
         .query_row([id], |r| {
             Ok((
                 finding_from_row(r)?,
-                r.get::<_, i64>(12)?,
-                r.get::<_, i64>(13)?,
+                r.get::<_, i64>(16)?,
+                r.get::<_, i64>(17)?,
             ))
         })
         .optional()?;
@@ -564,30 +577,36 @@ pub fn findings_page(conn: &Connection, q: &FindingsQuery) -> rusqlite::Result<F
         }
         None => (i64::MAX, i64::MAX),
     };
+    let state = q.state.map(FindingState::as_str);
     let findings = match q.scan {
         Some(scan) => conn
             .prepare_cached(&format!(
                 "SELECT {FINDING_COLS} FROM scan_findings sf JOIN findings f ON f.id = sf.finding_id
                  WHERE sf.scan_id = ?1 AND sf.severity >= ?2 AND (sf.severity, sf.finding_id) < (?3, ?4)
-                   AND (?5 IS NULL OR f.host = ?5)
+                   AND (?5 IS NULL OR f.host = ?5) AND (?7 IS NULL OR f.state = ?7)
                  ORDER BY sf.severity DESC, sf.finding_id DESC LIMIT ?6"
             ))?
-            .query_map(params![scan, min, csev, cid, q.target, limit + 1], finding_from_row)?
+            .query_map(params![scan, min, csev, cid, q.target, limit + 1, state], finding_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?,
         None => {
-            let sql = if q.target.is_some() {
+            let sql = if q.state.is_some() && q.target.is_none() {
+                format!(
+                    "SELECT {FINDING_COLS} FROM findings f WHERE f.state = ?7 AND f.severity >= ?2 AND (f.severity, f.id) < (?3, ?4)
+                       AND ?1 IS NULL AND ?5 IS NULL ORDER BY f.severity DESC, f.id DESC LIMIT ?6"
+                )
+            } else if q.target.is_some() {
                 format!(
                     "SELECT {FINDING_COLS} FROM findings f WHERE f.host = ?5 AND f.severity >= ?2 AND (f.severity, f.id) < (?3, ?4)
-                       AND ?1 IS NULL ORDER BY f.severity DESC, f.id DESC LIMIT ?6"
+                       AND ?1 IS NULL AND (?7 IS NULL OR f.state = ?7) ORDER BY f.severity DESC, f.id DESC LIMIT ?6"
                 )
             } else {
                 format!(
                     "SELECT {FINDING_COLS} FROM findings f WHERE f.severity >= ?2 AND (f.severity, f.id) < (?3, ?4)
-                       AND ?1 IS NULL AND ?5 IS NULL ORDER BY f.severity DESC, f.id DESC LIMIT ?6"
+                       AND ?1 IS NULL AND ?5 IS NULL AND (?7 IS NULL OR f.state = ?7) ORDER BY f.severity DESC, f.id DESC LIMIT ?6"
                 )
             };
             conn.prepare_cached(&sql)?
-                .query_map(params![Option::<i64>::None, min, csev, cid, q.target, limit + 1], finding_from_row)?
+                .query_map(params![Option::<i64>::None, min, csev, cid, q.target, limit + 1, state], finding_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?
         }
     };
@@ -895,6 +914,27 @@ mod tests {
         );
         assert_eq!(produced.started_at, Some(Timestamp(1_000)));
         assert!(get_finding(&c, id + 1000).unwrap().is_none());
+    }
+
+    #[test]
+    fn findings_in_one_state_walk_their_index() {
+        let c = db();
+        let mut stmt = c
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT {FINDING_COLS} FROM findings f WHERE f.state = 'open' AND f.severity >= 0
+                   AND (f.severity, f.id) < (9, 9) ORDER BY f.severity DESC, f.id DESC LIMIT 5"
+            ))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let plan = plan.join(" | ");
+        assert!(
+            plan.contains("findings_by_state") && !plan.contains("TEMP B-TREE"),
+            "{plan}"
+        );
     }
 
     #[test]

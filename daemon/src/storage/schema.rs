@@ -180,6 +180,32 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX run_outputs_kept_by_age ON run_outputs(created_ms, run_id) WHERE data IS NOT NULL;
     "#,
+    // 8: finding lifecycle. A finding is open until a later complete run of its tool on
+    // its asset misses it (resolved, by which scan and when); seen again, it reopens.
+    // Per scan: which findings it saw first or reopened (`fresh`), the severity and detail
+    // it saw (for diffs), and which it resolved (`scan_resolutions`, read by scan only:
+    // no index by finding, which would also cover the table and be what the start's probe
+    // of each table's first row reads). The table comes before the indexes, so the file
+    // still ends in index pages the probe does not read (tests/storage_faults.rs damages
+    // the last two).
+    r#"
+    CREATE TABLE scan_resolutions (
+        scan_id    INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+        finding_id INTEGER NOT NULL REFERENCES findings(id) ON DELETE CASCADE,
+        PRIMARY KEY (scan_id, finding_id)
+    ) WITHOUT ROWID;
+    ALTER TABLE findings ADD COLUMN state TEXT NOT NULL DEFAULT 'open';
+    ALTER TABLE findings ADD COLUMN resolved_ms INTEGER;
+    ALTER TABLE findings ADD COLUMN resolved_scan_id INTEGER;
+    ALTER TABLE findings ADD COLUMN reopened_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE scan_findings ADD COLUMN fresh INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE scan_findings ADD COLUMN detail TEXT;
+    UPDATE scan_findings SET fresh = 1
+     WHERE scan_id = (SELECT first_scan_id FROM findings WHERE id = scan_findings.finding_id);
+    CREATE INDEX findings_open_by_asset ON findings(tool, host, port) WHERE state = 'open';
+    -- `picket findings` (open by default): a keyset walk in one state.
+    CREATE INDEX findings_by_state ON findings(state, severity DESC, id DESC);
+    "#,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
