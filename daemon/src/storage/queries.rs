@@ -126,7 +126,21 @@ pub fn finish_run(
     let run_id = upsert_run(tx, scan, run, (truncated, &warnings), now)?;
     super::hosts::store_hosts(tx, scan, run_id, &parsed.hosts)?;
     let mut svc = tx.prepare_cached(
-        "INSERT OR IGNORE INTO services (scan_id, run_id, host, port, proto, name, product, version, tls) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+        // Two tools naming one endpoint alike (nmap and whatweb both say "http") share a row,
+        // whichever run is stored first (discovery streams: a follow-up may be stored before
+        // it). What the row ends up saying must not depend on that order: the longer (more
+        // specific) product and version win, then the greater, and TLS if either says so.
+        "INSERT INTO services (scan_id, run_id, host, port, proto, name, product, version, tls) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)
+         ON CONFLICT (scan_id, host, port, proto, name) DO UPDATE SET
+           product = CASE WHEN length(coalesce(excluded.product, '')) > length(coalesce(product, ''))
+                            OR (length(coalesce(excluded.product, '')) = length(coalesce(product, ''))
+                                AND coalesce(excluded.product, '') > coalesce(product, ''))
+                          THEN excluded.product ELSE product END,
+           version = CASE WHEN length(coalesce(excluded.version, '')) > length(coalesce(version, ''))
+                            OR (length(coalesce(excluded.version, '')) = length(coalesce(version, ''))
+                                AND coalesce(excluded.version, '') > coalesce(version, ''))
+                          THEN excluded.version ELSE version END,
+           tls = tls OR excluded.tls",
     )?;
     for s in &parsed.services {
         svc.execute(params![
