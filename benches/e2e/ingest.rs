@@ -96,22 +96,12 @@ fn chunk(c: usize) -> ParsedOutput {
 fn run_row() -> ToolRun {
     let now = queries::now_ms();
     ToolRun {
-        tool: "bench".into(),
-        target: "127.0.0.1".into(),
-        status: RunStatus::Done,
         exit_code: Some(0),
         duration_ms: Some(1),
-        cache_hit: false,
         attempts: 1,
-        tool_version: None,
         started_at: Some(picket_protocol::Timestamp(now)),
         finished_at: Some(picket_protocol::Timestamp(now)),
-        truncated: false,
-        error: None,
-        warnings: vec![],
-        cached_at: None,
-        id: 0,
-        output_removed_at: None,
+        ..ToolRun::new("bench", "127.0.0.1", RunStatus::Done)
     }
 }
 

@@ -284,22 +284,12 @@ async fn pragmas_are_applied_to_every_pooled_connection() {
 
 fn run(tool: &str, target: &str) -> ToolRun {
     ToolRun {
-        tool: tool.into(),
-        target: target.into(),
-        status: RunStatus::Done,
         exit_code: Some(0),
         duration_ms: Some(5),
-        cache_hit: false,
         attempts: 1,
-        tool_version: None,
         started_at: Some(Timestamp(1)),
         finished_at: Some(Timestamp(2)),
-        truncated: false,
-        error: None,
-        warnings: vec![],
-        cached_at: None,
-        id: 0,
-        output_removed_at: None,
+        ..ToolRun::new(tool, target, RunStatus::Done)
     }
 }
 

@@ -216,22 +216,8 @@ mod tests {
     #[test]
     fn run_warnings_put_the_runs_own_first_and_say_what_was_cut() {
         let run = ToolRun {
-            tool: "nmap".into(),
-            target: "t".into(),
-            status: picket_protocol::RunStatus::Done,
-            exit_code: None,
-            duration_ms: None,
-            cache_hit: false,
-            attempts: 0,
-            tool_version: None,
-            started_at: None,
-            finished_at: None,
-            truncated: false,
-            error: None,
             warnings: vec!["own".into()],
-            cached_at: None,
-            id: 0,
-            output_removed_at: None,
+            ..ToolRun::new("nmap", "t", picket_protocol::RunStatus::Done)
         };
         let parsed = ParsedOutput {
             warnings: vec!["unplaced".into(), "own".into()],

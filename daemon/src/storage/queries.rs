@@ -839,22 +839,12 @@ mod tests {
             "e",
         );
         let run = ToolRun {
-            tool: "t".into(),
-            target: "127.0.0.1".into(),
-            status: RunStatus::Done,
             exit_code: Some(0),
             duration_ms: Some(1),
-            cache_hit: false,
             attempts: 1,
-            tool_version: None,
             started_at: Some(Timestamp(1)),
             finished_at: Some(Timestamp(2)),
-            truncated: false,
-            error: None,
-            warnings: vec![],
-            cached_at: None,
-            id: 0,
-            output_removed_at: None,
+            ..ToolRun::new("t", "127.0.0.1", RunStatus::Done)
         };
         let parsed = ParsedOutput {
             findings: vec![f.clone(), f],
@@ -890,22 +880,12 @@ mod tests {
             "e",
         );
         let run = ToolRun {
-            tool: "t".into(),
-            target: "127.0.0.1:80".into(),
-            status: RunStatus::Done,
             exit_code: Some(0),
             duration_ms: Some(1),
-            cache_hit: false,
             attempts: 1,
-            tool_version: None,
             started_at: Some(Timestamp(1_000)),
             finished_at: Some(Timestamp(2_000)),
-            truncated: false,
-            error: None,
-            warnings: vec![],
-            cached_at: None,
-            id: 0,
-            output_removed_at: None,
+            ..ToolRun::new("t", "127.0.0.1:80", RunStatus::Done)
         };
         let parsed = ParsedOutput {
             findings: vec![f],
