@@ -35,14 +35,14 @@ fn three_host_report(dir: &Path, cut: bool) -> PathBuf {
         )
     };
     let mut xml = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<nmaprun scanner=\"nmap\" args=\"nmap -oX - 10.0.0.1-3\" version=\"7.94\" xmloutputversion=\"1.05\">\n",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<nmaprun scanner=\"nmap\" args=\"nmap -oX - 127.0.3.1-3\" version=\"7.94\" xmloutputversion=\"1.05\">\n",
     );
-    xml += &host("10.0.0.3", 80, "http");
-    xml += &host("10.0.0.1", 22, "ssh");
+    xml += &host("127.0.3.3", 80, "http");
+    xml += &host("127.0.3.1", 22, "ssh");
     if cut {
-        xml += "<host><status state=\"up\" reason=\"syn-ack\"/><address addr=\"10.0.0.2\" addrtype=\"ipv4\"/><ports><port protocol=\"tcp\" portid=\"44";
+        xml += "<host><status state=\"up\" reason=\"syn-ack\"/><address addr=\"127.0.3.2\" addrtype=\"ipv4\"/><ports><port protocol=\"tcp\" portid=\"44";
     } else {
-        xml += &host("10.0.0.2", 443, "https");
+        xml += &host("127.0.3.2", 443, "https");
         xml += "<runstats><finished time=\"1\" elapsed=\"1.0\" exit=\"success\"/><hosts up=\"3\" down=\"0\" total=\"3\"/></runstats>\n</nmaprun>\n";
     }
     let path = dir.join(if cut { "cut.xml" } else { "three.xml" });
@@ -76,7 +76,7 @@ fn a_multi_host_import_targets_every_host_and_its_run_has_no_error() {
     assert_eq!(imported["status"], "done");
     assert_eq!(
         imported["targets"],
-        serde_json::json!(["10.0.0.3", "10.0.0.1", "10.0.0.2"]),
+        serde_json::json!(["127.0.3.3", "127.0.3.1", "127.0.3.2"]),
         "every host of the report, in the order first seen: {imported:#}"
     );
     assert_run_without_error(&imported);
@@ -92,7 +92,7 @@ fn a_multi_host_import_targets_every_host_and_its_run_has_no_error() {
     assert_eq!(shown, imported, "show --json is what import answered");
 
     // Each host finds the scan: its targets are indexed like a scan's.
-    for host in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+    for host in ["127.0.3.1", "127.0.3.2", "127.0.3.3"] {
         let page: ScanPage = env.picket_as(["list", "--target", host]);
         let ids: Vec<String> = page.scans.iter().map(|s| s.id.to_string()).collect();
         assert_eq!(ids, vec![id.as_str()], "list --target {host}");
@@ -110,10 +110,10 @@ fn a_multi_host_import_targets_every_host_and_its_run_has_no_error() {
         "nmap",
         report.to_str().unwrap(),
         "--target",
-        "10.0.0.9",
+        "127.0.3.9",
     ]);
-    assert_eq!(given["targets"], serde_json::json!(["10.0.0.9"]));
-    assert_eq!(runs(&given)[0]["target"], "10.0.0.9");
+    assert_eq!(given["targets"], serde_json::json!(["127.0.3.9"]));
+    assert_eq!(runs(&given)[0]["target"], "127.0.3.9");
     assert_run_without_error(&given);
 }
 
@@ -129,7 +129,7 @@ fn nmap_parser_a_cut_report_imports_as_done_truncated_with_the_warning() {
     assert_eq!(imported["status"], "done", "{imported:#}");
     assert_eq!(
         imported["targets"],
-        serde_json::json!(["10.0.0.3", "10.0.0.1"]),
+        serde_json::json!(["127.0.3.3", "127.0.3.1"]),
         "the complete hosts: {imported:#}"
     );
     assert_run_without_error(&imported);
@@ -268,7 +268,7 @@ fn nmap_parser_a_real_run_and_its_cache_hit_store_hosts_and_warnings() {
         let scan = env.scan_wait(&["127.0.0.1", "--tools", "hostsnmap,cutnmap"]);
         assert_eq!(scan.status, ScanStatus::Done, "{scan:#?}");
         let mut want = fixture_hosts();
-        want.extend(["10.0.0.1", "10.0.0.3"].map(|a| Host {
+        want.extend(["127.0.3.1", "127.0.3.3"].map(|a| Host {
             address: a.into(),
             state: Some("up".into()),
             ..Host::default()

@@ -35,15 +35,23 @@ fn not_found(id: ScheduleId) -> Response {
     )
 }
 
-async fn one(state: &Arc<DaemonState>, id: ScheduleId) -> Response {
+/// The stored schedule `id`, or the answer saying why there is none (not found, storage).
+async fn existing(state: &Arc<DaemonState>, id: ScheduleId) -> Result<ScheduleInfo, Response> {
     match state
         .db
         .read("get schedule", move |c| schedules::get(c, id))
         .await
     {
-        Ok(Some(s)) => Response::Schedules(vec![s]),
-        Ok(None) => not_found(id),
-        Err(e) => storage_error(e),
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(not_found(id)),
+        Err(e) => Err(storage_error(e)),
+    }
+}
+
+async fn one(state: &Arc<DaemonState>, id: ScheduleId) -> Response {
+    match existing(state, id).await {
+        Ok(s) => Response::Schedules(vec![s]),
+        Err(answer) => answer,
     }
 }
 
@@ -108,14 +116,9 @@ async fn add(state: &Arc<DaemonState>, spec: ScheduleSpec) -> Response {
 }
 
 async fn set_paused(state: &Arc<DaemonState>, id: ScheduleId, paused: bool) -> Response {
-    let current = match state
-        .db
-        .read("get schedule", move |c| schedules::get(c, id))
-        .await
-    {
-        Ok(Some(s)) => s,
-        Ok(None) => return not_found(id),
-        Err(e) => return storage_error(e),
+    let current = match existing(state, id).await {
+        Ok(s) => s,
+        Err(answer) => return answer,
     };
     // Resumed: due one period from now, not at the times it missed while paused.
     let next = match (paused, schedule::repeat_of(&current)) {
@@ -145,14 +148,9 @@ async fn set_paused(state: &Arc<DaemonState>, id: ScheduleId, paused: bool) -> R
 }
 
 async fn remove(state: &Arc<DaemonState>, id: ScheduleId) -> Response {
-    let current = match state
-        .db
-        .read("get schedule", move |c| schedules::get(c, id))
-        .await
-    {
-        Ok(Some(s)) => s,
-        Ok(None) => return not_found(id),
-        Err(e) => return storage_error(e),
+    let current = match existing(state, id).await {
+        Ok(s) => s,
+        Err(answer) => return answer,
     };
     match state
         .db
@@ -170,14 +168,9 @@ async fn remove(state: &Arc<DaemonState>, id: ScheduleId) -> Response {
 /// Submits the schedule's scan now (paused or not); its due time stays. A refused scan is
 /// answered as the refusal, and recorded like a due run's.
 async fn run_now(state: &Arc<DaemonState>, id: ScheduleId) -> Response {
-    let current = match state
-        .db
-        .read("get schedule", move |c| schedules::get(c, id))
-        .await
-    {
-        Ok(Some(s)) => s,
-        Ok(None) => return not_found(id),
-        Err(e) => return storage_error(e),
+    let current = match existing(state, id).await {
+        Ok(s) => s,
+        Err(answer) => return answer,
     };
     let record = schedule::fire(state, &current, None).await;
     let refused = record.error.clone();
