@@ -246,7 +246,7 @@ fn backoff(attempt: u32) -> Duration {
 /// Runs the tool for one job, with retries, and parses its output. Each start, retries
 /// included, is asked of the scope gate first.
 async fn execute(
-    spec: &ToolSpec,
+    spec: &Arc<ToolSpec>,
     job: &ToolJob,
     board: &ScanBoard,
     scope: &ScopeGate,
@@ -313,7 +313,7 @@ enum Attempt {
 
 /// One start of the process; records its outcome in `result`.
 async fn run_attempt(
-    spec: &ToolSpec,
+    spec: &Arc<ToolSpec>,
     job: &ToolJob,
     program: &std::path::Path,
     attempt: u32,
@@ -335,7 +335,7 @@ async fn run_attempt(
         .discovered
         .clone()
         .filter(|_| discovery_stream::streams(spec))
-        .map(|to| discovery_stream::spawn(Arc::new(spec.clone()), job.target.host.clone(), to));
+        .map(|to| discovery_stream::spawn(spec.clone(), job.target.host.clone(), to));
     let outcome = process::run(
         program,
         &argv,
