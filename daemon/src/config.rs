@@ -108,6 +108,8 @@ pub enum ConfigProblem {
     Scope(#[from] crate::scope::ScopeError),
     #[error(transparent)]
     Notify(#[from] crate::notify::NotifyConfigError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterConfigError),
 }
 
 /// Every `{placeholder}` an argv template may hold (run/spec.rs expands them).
@@ -267,6 +269,10 @@ pub struct Config {
     /// `[notify]`: hooks called at each scan's end, and the hosts webhooks may reach.
     pub notify: crate::notify::NotifyConfig,
     pub retention: RetentionConfig,
+    /// `[http]`: the opt-in TCP door of the JSON API and dashboard (`api.sock` is always on).
+    pub http: crate::http::HttpConfig,
+    /// `[cluster]`: absent, this node works alone, exactly as without it.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 /// How long raw tool outputs (the evidence kept with each run) stay: removed when older
@@ -555,6 +561,8 @@ impl Default for Config {
             profiles: builtin_profiles(),
             notify: crate::notify::NotifyConfig::default(),
             retention: RetentionConfig::default(),
+            http: crate::http::HttpConfig::default(),
+            cluster: None,
         }
     }
 }
@@ -967,6 +975,9 @@ impl Config {
         }
         crate::scope::Scope::from_config(&self.scope)?;
         self.notify.validate()?;
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
+        }
         Ok(())
     }
 

@@ -28,10 +28,14 @@
 //! | `systemd` | the `--print-systemd-scope` drop-in: the kernel fence of the scope |
 //! | `notify` | `[notify]` hooks at a scan's end: the payload, webhooks (signed, retried) and exec hooks, the allow list webhooks must match |
 //! | `schedule` | recurring scans: the task that submits due schedules through the normal scan path, due-time rules (interval, cron, missed runs) |
+//! | `http` | the JSON API over `api.sock` and opt-in loopback TCP: the same handlers as `ipc`, answered as `--json` documents |
+//! | `cluster` | optional `[cluster]`: several nodes as one over Redis Streams (coordinator and worker roles) |
 //! | `parsers` | one parser per tool, the generic mapping, shared normalisation, finding titles in words (`parsers::titles`) |
 
 pub mod cache;
+pub mod cluster;
 pub mod config;
+pub mod http;
 pub mod ipc;
 pub mod metrics;
 pub mod notify;

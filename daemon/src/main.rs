@@ -205,6 +205,7 @@ async fn run(
     resume_interrupted(&state).await;
 
     let listener = listen(&socket, modes)?;
+    let api = picketd::http::server::start(state.clone(), &socket, modes)?;
     tracing::info!(socket = %socket.display(), data = %data_dir.display(), pid = state.pid, "picketd {} ready", picket_protocol::PACKAGE_VERSION);
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
@@ -219,6 +220,7 @@ async fn run(
     let (toolbox, config) = (state.toolbox.clone(), state.config());
     actix::spawn(async move { toolbox.apply(&config).await });
     let connections = server::serve(listener, state.clone()).await;
+    api.stop().await;
 
     // Stop accepting happened when serve returned (the listener is dropped there, which
     // also removes the socket file). Now let in-flight requests finish, within the grace.

@@ -1,0 +1,19 @@
+//! The HTTP face of picketd: the same handlers as the socket protocol (ipc/handlers),
+//! answered as JSON documents of exactly the `picket --json` shapes, on two doors:
+//! `api.sock` beside the main socket (same modes and peer check, no token: Docker's API
+//! socket is the model) and, opt-in, `[http] listen` on loopback TCP for browsers and
+//! Prometheus. Must not decide what a request does (ipc/handlers does) nor speak bincode.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `config` | `[http]`: the TCP listener, who may reach it |
+//! | `server` | binding both doors, the peer check on `api.sock`, start and stop |
+//! | `answer` | a handler's `Response` turned into an HTTP answer (status, JSON document) |
+//! | `v1` | the `/v1` routes, one function per endpoint |
+
+pub mod answer;
+pub mod config;
+pub mod server;
+pub mod v1;
+
+pub use config::HttpConfig;
