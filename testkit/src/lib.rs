@@ -15,6 +15,7 @@ pub mod bins;
 pub mod config;
 pub mod daemon;
 pub mod env;
+pub mod http;
 pub mod output;
 pub mod process;
 pub mod scripts;
