@@ -448,3 +448,72 @@ fn allow_remote_with_tls_serves_https_only() {
         "plain HTTP must not be answered on the TLS door"
     );
 }
+
+/// `out`'s stdout validates against `schemas/web.json`.
+fn valid_web_doc(out: &std::process::Output) -> serde_json::Value {
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/web.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}\n{doc:#}");
+    assert_eq!(doc["schema_version"], 1);
+    doc
+}
+
+#[test]
+fn picket_web_prints_the_url_and_where_the_token_is_and_opens_a_browser() {
+    let port = free_port();
+    let d = door(&format!(
+        "listen = \"127.0.0.1:{{port}}\"\nmetrics_listen = \"127.0.0.1:{port}\""
+    ));
+    let out = d.env.picket(["web"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = stdout(&out);
+    let token_file = d.env.data_dir().join("http-token").display().to_string();
+    assert!(text.contains(&format!("{}/", d.base)), "{text}");
+    assert!(text.contains(&token_file), "{text}");
+    assert!(
+        text.contains(&format!("http://127.0.0.1:{port}/metrics")),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&d.token),
+        "the token itself is never printed"
+    );
+    let doc = valid_web_doc(&d.env.picket(["--json", "web"]));
+    assert_eq!(doc["url"], format!("{}/", d.base));
+    assert_eq!(doc["token_file"], token_file.as_str());
+    // --open hands the URL, as one argument, to $BROWSER.
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("seen");
+    let browser = tool_script(
+        dir.path(),
+        "browser",
+        &format!("printf '%s\\n' \"$@\" > {}", seen.display()),
+    );
+    let out = output_with_deadline(
+        d.env.picket_cmd(["web", "--open"]).env("BROWSER", &browser),
+        CLIENT_DEADLINE,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        format!("{}/\n", d.base)
+    );
+}
+
+#[test]
+fn picket_web_without_a_tcp_door_says_how_to_open_one() {
+    let env = Env::new();
+    let _daemon = env.start_daemon();
+    let out = env.picket(["web"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = picket_testkit::stderr(&out);
+    assert!(err.contains("[http] listen = \"127.0.0.1:8080\""), "{err}");
+    assert!(
+        !env.data_dir().join("http-token").exists(),
+        "no door, no token"
+    );
+}

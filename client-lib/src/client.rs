@@ -285,6 +285,14 @@ impl Client {
         }
     }
 
+    /// The HTTP API's TCP door: its URL and the token's file (`picket web`).
+    pub async fn web(&mut self) -> Result<WebInfo, ClientError> {
+        match self.call(Request::Web).await? {
+            Response::Web(w) => Ok(w),
+            other => unexpected("web", other),
+        }
+    }
+
     pub async fn metrics(&mut self) -> Result<MetricsReport, ClientError> {
         match self.call(Request::Metrics).await? {
             Response::Metrics(m) => Ok(*m),

@@ -150,6 +150,12 @@ pub enum Command {
     /// What changed between two scans: new, resolved and changed findings, services
     /// opened, closed or changed.
     Diff(crate::diff::DiffArgs),
+    /// Where the HTTP API and web dashboard listen (`[http] listen`) and how to log in.
+    Web {
+        /// Also open the dashboard in a browser ($BROWSER, else xdg-open).
+        #[arg(long)]
+        open: bool,
+    },
 }
 
 #[derive(Debug, Args)]

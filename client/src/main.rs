@@ -15,6 +15,7 @@ mod style;
 mod targets;
 mod term;
 mod time;
+mod web;
 
 use clap::Parser;
 

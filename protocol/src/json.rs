@@ -188,6 +188,7 @@ pub fn schemas() -> Vec<(&'static str, &'static str, Schema)> {
 fn documents() -> Vec<(&'static str, &'static str, Schema)> {
     vec![
         ("ping", "ping", schema::<PingDoc>()),
+        ("web", "web", schema::<WebInfo>()),
         ("health", "health", schema::<HealthReport>()),
         (
             "metrics",

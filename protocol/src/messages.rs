@@ -73,6 +73,9 @@ pub enum Request {
     Output {
         run: i64,
     },
+    // Appended, protocol 7.
+    /// Where the HTTP API's TCP door listens and where its token is (`picket web`).
+    Web,
 }
 
 impl Request {
@@ -98,6 +101,7 @@ impl Request {
             Request::Finding { .. } => "finding",
             Request::Schedule(_) => "schedule",
             Request::Output { .. } => "output",
+            Request::Web => "web",
         }
     }
 }
@@ -190,6 +194,20 @@ pub enum Response {
     /// Every schedule command answers with the schedules it concerns (`list`: all).
     Schedules(Vec<ScheduleInfo>),
     Output(Box<RunOutput>),
+    // Appended, protocol 7.
+    Web(WebInfo),
+}
+
+/// `picket web`: the TCP door of the HTTP API (`[http] listen`), if it is open. Also the
+/// `picket web --json` document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WebInfo {
+    /// `http://127.0.0.1:PORT/` (https with TLS); none: no `[http] listen` configured.
+    pub url: Option<String>,
+    /// The bearer token's file (`DATA_DIR/http-token`, readable by the daemon's user).
+    pub token_file: Option<String>,
+    /// `[http] metrics_listen`'s `/metrics`, served without a token.
+    pub metrics_url: Option<String>,
 }
 
 /// A run's raw output as the tool wrote it (or the imported report), with what says which

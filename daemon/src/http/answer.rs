@@ -76,6 +76,7 @@ fn kind_of(r: &Response) -> &'static str {
         Response::End => "end",
         Response::Part(_) => "part",
         Response::Output(_) => "output",
+        Response::Web(_) => "web",
         _ => "another answer",
     }
 }

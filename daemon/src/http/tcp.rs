@@ -106,3 +106,38 @@ pub fn start_metrics(
         addr: bound,
     }))
 }
+
+/// What `picket web` prints, from the configuration in force: `listen` with port 0 shows
+/// port 0 (the port picked is in the log), so give the door a fixed port.
+pub fn web_info(config: &crate::config::Config) -> picket_protocol::WebInfo {
+    let http = &config.http;
+    let scheme = if http.tls() { "https" } else { "http" };
+    picket_protocol::WebInfo {
+        url: http
+            .listen
+            .map(|a| format!("{scheme}://{}/", display_addr(a))),
+        token_file: http.listen.map(|_| {
+            config
+                .data_dir()
+                .join(token::TOKEN_FILE)
+                .display()
+                .to_string()
+        }),
+        metrics_url: http
+            .metrics_listen
+            .map(|a| format!("http://{}/metrics", display_addr(a))),
+    }
+}
+
+/// An unspecified address (0.0.0.0, [::]) is reachable as loopback from this machine.
+fn display_addr(addr: SocketAddr) -> SocketAddr {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    addr
+}
