@@ -63,7 +63,8 @@ impl HttpConfig {
             return Err(HttpConfigError::HalfTls);
         }
         if let Some(addr) = self.listen {
-            if !addr.ip().is_loopback() && !(self.allow_remote && self.tls()) {
+            let remote_ok = self.allow_remote && self.tls();
+            if !(addr.ip().is_loopback() || remote_ok) {
                 return Err(HttpConfigError::Remote {
                     field: "listen",
                     addr,
