@@ -264,3 +264,51 @@ mod tests {
         assert_eq!(gate.sessions.lock().unwrap().len(), MAX_SESSIONS);
     }
 }
+
+#[cfg(test)]
+mod middleware_tests {
+    use actix_web::cookie::Cookie;
+    use actix_web::middleware::from_fn;
+    use actix_web::{test, web, App, HttpRequest};
+
+    use super::*;
+
+    /// Echoes the body, so a test sees that the CSRF check put the form back.
+    async fn echo(req: HttpRequest, body: web::Bytes) -> HttpResponse {
+        let csrf = csrf_token(&req).unwrap_or_default();
+        HttpResponse::Ok().body(format!("{csrf}|{}", String::from_utf8_lossy(&body)))
+    }
+
+    #[actix_web::test]
+    async fn a_form_keeps_its_body_after_the_csrf_check() {
+        let gate = web::Data::new(Gate::new("t".repeat(64), false));
+        let id = gate.open_session().unwrap();
+        let csrf = gate.session(&id).unwrap();
+        let app = test::init_service(
+            App::new()
+                .app_data(gate.clone())
+                .wrap(from_fn(authenticate))
+                .route("/echo", web::post().to(echo)),
+        )
+        .await;
+        let form = format!("target=127.0.0.1&csrf_token={csrf}&tools=a");
+        let req = test::TestRequest::post()
+            .uri("/echo")
+            .cookie(Cookie::new(SESSION_COOKIE, id.clone()))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .set_payload(form.clone())
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body = test::read_body(res).await;
+        assert_eq!(body, format!("{csrf}|{form}").as_bytes());
+        let forged = test::TestRequest::post()
+            .uri("/echo")
+            .cookie(Cookie::new(SESSION_COOKIE, id))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .set_payload("csrf_token=forged")
+            .to_request();
+        let res = test::call_service(&app, forged).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    }
+}
