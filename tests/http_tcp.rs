@@ -224,15 +224,14 @@ fn metrics_on_every_door_pass_promtool() {
     ]);
     assert_eq!(sock.status, 200, "api.sock needs no token: {sock:#?}");
     promtool_check_metrics(&sock.body);
-    let log = d
-        ._daemon
-        .wait_for_log("Prometheus metrics listening on TCP");
-    let addr = log
-        .lines()
-        .find(|l| l.contains("Prometheus metrics listening"))
-        .and_then(|l| l.split("addr=").nth(1))
-        .map(|a| a.split_whitespace().next().unwrap().to_string())
-        .expect("the metrics listener logs its address");
+    // Port 0: `picket web` names the port the kernel picked.
+    let web = d.env.picket_json(["web"]);
+    let metrics_url = web["metrics_url"].as_str().expect("metrics_listen is open");
+    let addr = metrics_url
+        .strip_prefix("http://")
+        .and_then(|a| a.strip_suffix("/metrics"))
+        .unwrap();
+    assert!(!addr.ends_with(":0"), "{metrics_url}");
     let plain = curl(&[&format!("http://{addr}/metrics")]);
     assert_eq!(
         plain.status, 200,

@@ -93,6 +93,7 @@ pub fn start(
     let door = crate::http::tcp::start_api(&state, &http)?;
     let metrics = crate::http::tcp::start_metrics(&state, &http)?;
     let tcp_addr = door.as_ref().map(|d| d.addr);
+    crate::http::tcp::publish(&state.config(), tcp_addr, metrics.as_ref().map(|m| m.addr));
     let tcp = door.into_iter().chain(metrics).map(|d| d.handle).collect();
     Ok(Api {
         handle,

@@ -4,11 +4,12 @@
 //! metrics_route.rs): it binds and stacks those pieces.
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use actix_web::dev::ServerHandle;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use picket_protocol::WebInfo;
 
 use crate::http::auth::{self, Gate};
 use crate::http::guard::{self, Hosts};
@@ -107,26 +108,36 @@ pub fn start_metrics(
     }))
 }
 
-/// What `picket web` prints, from the configuration in force: `listen` with port 0 shows
-/// port 0 (the port picked is in the log), so give the door a fixed port.
-pub fn web_info(config: &crate::config::Config) -> picket_protocol::WebInfo {
-    let http = &config.http;
-    let scheme = if http.tls() { "https" } else { "http" };
-    picket_protocol::WebInfo {
-        url: http
-            .listen
-            .map(|a| format!("{scheme}://{}/", display_addr(a))),
-        token_file: http.listen.map(|_| {
-            config
-                .data_dir()
-                .join(token::TOKEN_FILE)
-                .display()
-                .to_string()
-        }),
-        metrics_url: http
-            .metrics_listen
-            .map(|a| format!("http://{}/metrics", display_addr(a))),
-    }
+/// The doors this process opened, for `picket web`: what is bound, not what a reloaded
+/// config says (`[http]` changes take effect at restart).
+static OPEN: Mutex<Option<WebInfo>> = Mutex::new(None);
+
+/// Records the doors `server::start` opened.
+pub fn publish(
+    config: &crate::config::Config,
+    api: Option<SocketAddr>,
+    metrics: Option<SocketAddr>,
+) {
+    let scheme = if config.http.tls() { "https" } else { "http" };
+    let token = config.data_dir().join(token::TOKEN_FILE);
+    let info = WebInfo {
+        url: api.map(|a| format!("{scheme}://{}/", display_addr(a))),
+        token_file: api.map(|_| token.display().to_string()),
+        metrics_url: metrics.map(|a| format!("http://{}/metrics", display_addr(a))),
+    };
+    *OPEN.lock().unwrap_or_else(|p| p.into_inner()) = Some(info);
+}
+
+/// What `picket web` prints: the doors open now (none before `publish`).
+pub fn web_info() -> WebInfo {
+    OPEN.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .unwrap_or(WebInfo {
+            url: None,
+            token_file: None,
+            metrics_url: None,
+        })
 }
 
 /// An unspecified address (0.0.0.0, [::]) is reachable as loopback from this machine.

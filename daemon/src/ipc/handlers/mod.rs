@@ -67,7 +67,7 @@ pub async fn handle(state: &Arc<DaemonState>, request: Request) -> Reply {
         Request::Finding { id } => scans::finding(state, id).await.into(),
         Request::Schedule(cmd) => schedules::schedule(state, cmd).await.into(),
         Request::Output { run } => outputs::output(state, run).await.into(),
-        Request::Web => Response::Web(crate::http::tcp::web_info(&state.config())).into(),
+        Request::Web => Response::Web(crate::http::tcp::web_info()).into(),
         // The server hands ImportStart and its upload to ipc/upload.rs; these come unasked.
         Request::ImportStart(_) | Request::ImportChunk(_) | Request::ImportEnd => error(
             ErrorKind::Invalid,
