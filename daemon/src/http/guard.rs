@@ -144,3 +144,54 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod middleware_tests {
+    use actix_web::middleware::from_fn;
+    use actix_web::{test, web, App, HttpResponse};
+
+    use super::*;
+
+    /// A route that tries to open itself to every origin.
+    async fn generous() -> HttpResponse {
+        HttpResponse::Ok()
+            .insert_header(("Access-Control-Allow-Origin", "*"))
+            .insert_header(("Access-Control-Allow-Credentials", "true"))
+            .finish()
+    }
+
+    #[actix_web::test]
+    async fn no_cors_header_survives_and_the_csp_is_set() {
+        let hosts = web::Data::new(Hosts::for_door("127.0.0.1:8080".parse().unwrap(), &[]));
+        let app = test::init_service(
+            App::new()
+                .app_data(hosts)
+                .wrap(from_fn(check_host))
+                .wrap(from_fn(secure_headers))
+                .route("/x", web::get().to(generous)),
+        )
+        .await;
+        let ok = test::TestRequest::get()
+            .uri("/x")
+            .insert_header((header::HOST, "localhost:8080"))
+            .to_request();
+        let res = test::call_service(&app, ok).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let h = res.headers();
+        assert!(
+            !h.keys().any(|k| k.as_str().starts_with("access-control-")),
+            "{h:?}"
+        );
+        assert_eq!(h.get(header::CONTENT_SECURITY_POLICY).unwrap(), CSP);
+        let foreign = test::TestRequest::get()
+            .uri("/x")
+            .insert_header((header::HOST, "rebound.example:8080"))
+            .to_request();
+        let res = test::call_service(&app, foreign).await;
+        assert_eq!(res.status(), StatusCode::MISDIRECTED_REQUEST);
+        assert_eq!(
+            res.headers().get(header::X_CONTENT_TYPE_OPTIONS).unwrap(),
+            "nosniff"
+        );
+    }
+}
