@@ -10,6 +10,7 @@
 //! | `server` | binding both doors, the peer check on `api.sock`, start and stop |
 //! | `answer` | a handler's `Response` turned into an HTTP answer (status, JSON document) |
 //! | `v1` | the `/v1` routes, one function per endpoint |
+//! | `v1/reports` | `/v1/diff` and `/v1/reports`, through picket-report (as the CLI) |
 
 pub mod answer;
 pub mod config;

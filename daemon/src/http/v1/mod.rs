@@ -6,6 +6,8 @@ use actix_web::{web, HttpResponse};
 use picket_protocol::{ListQuery, Request};
 use serde::Deserialize;
 
+mod reports;
+
 use crate::http::answer::call;
 use crate::ipc::state::DaemonState;
 
@@ -15,7 +17,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1")
             .route("/health", web::get().to(health))
-            .route("/scans", web::get().to(list_scans)),
+            .route("/scans", web::get().to(list_scans))
+            .configure(reports::configure),
     );
 }
 
