@@ -25,14 +25,26 @@ const BEFORE: [(&str, &str, &str); 3] = [
         "<script>alert('picket')</script> in a header",
     ),
     ("medium", "Weak TLS cipher RC4", "cipher RC4-SHA accepted"),
-    ("low", "Server banner leaks version", "Server: Test/1.0 & more"),
+    (
+        "low",
+        "Server banner leaks version",
+        "Server: Test/1.0 & more",
+    ),
 ];
 
 /// The second's: Log4Shell gone (resolved: the run is complete), the cipher's detail
 /// changed, the banner kept, a listing new.
 const AFTER: [(&str, &str, &str); 3] = [
-    ("medium", "Weak TLS cipher RC4", "ciphers RC4-SHA, RC4-MD5 accepted"),
-    ("low", "Server banner leaks version", "Server: Test/1.0 & more"),
+    (
+        "medium",
+        "Weak TLS cipher RC4",
+        "ciphers RC4-SHA, RC4-MD5 accepted",
+    ),
+    (
+        "low",
+        "Server banner leaks version",
+        "Server: Test/1.0 & more",
+    ),
     ("info", "Directory listing enabled", "GET / lists files"),
 ];
 
@@ -101,12 +113,8 @@ struct Answer {
 
 impl Answer {
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
@@ -190,11 +198,7 @@ fn titles(fs: &[picket_protocol::Finding]) -> Vec<&str> {
 fn diff_over_the_api_is_picket_diff_json() {
     let w = scanned_twice();
     let (a, b) = (w.first.id.to_string(), w.second.id.to_string());
-    let d = same_diff(
-        &w.env,
-        &format!("a={a}&b={b}"),
-        &["--json", "diff", &a, &b],
-    );
+    let d = same_diff(&w.env, &format!("a={a}&b={b}"), &["--json", "diff", &a, &b]);
     assert_eq!((d.from, d.to), (w.first.id, w.second.id));
     assert_eq!(titles(&d.new), ["Directory listing enabled"]);
     assert_eq!(titles(&d.resolved), ["Log4Shell reachable"]);
@@ -210,11 +214,7 @@ fn diff_over_the_api_is_picket_diff_json() {
     );
     assert_eq!((by_target.from, by_target.to), (w.first.id, w.second.id));
     // And the other way round, so the pair's order really comes from the query.
-    let back = same_diff(
-        &w.env,
-        &format!("a={b}&b={a}"),
-        &["--json", "diff", &b, &a],
-    );
+    let back = same_diff(&w.env, &format!("a={b}&b={a}"), &["--json", "diff", &b, &a]);
     assert_eq!(titles(&back.new), ["Log4Shell reachable"]);
 }
 
@@ -259,18 +259,34 @@ fn reports_over_the_api_are_picket_reports_bytes() {
         );
         // Both scans are in it: a finding only the first had, and one only the second.
         assert!(text.contains("Log4Shell reachable"), "{format}: {text}");
-        assert!(text.contains("Directory listing enabled"), "{format}: {text}");
+        assert!(
+            text.contains("Directory listing enabled"),
+            "{format}: {text}"
+        );
         if format == "html" {
-            assert!(!text.contains("<script>alert"), "the page escapes tool text");
+            assert!(
+                !text.contains("<script>alert"),
+                "the page escapes tool text"
+            );
         }
     }
     let junit = same_report(
         &w.env,
         "target=127.0.0.1&format=junit&fail_on=high",
         "application/xml; charset=utf-8",
-        &["--target", "127.0.0.1", "--format", "junit", "--fail-on", "high"],
+        &[
+            "--target",
+            "127.0.0.1",
+            "--format",
+            "junit",
+            "--fail-on",
+            "high",
+        ],
     );
-    assert!(junit.contains("failures=\"1\""), "only Log4Shell fails: {junit}");
+    assert!(
+        junit.contains("failures=\"1\""),
+        "only Log4Shell fails: {junit}"
+    );
     // `since` after the first scan's creation keeps the second scan only.
     let since = &w.second.created_at;
     let newer = same_report(
@@ -304,8 +320,20 @@ fn bad_queries_get_error_documents_naming_the_fix() {
     let env = Env::new();
     let _daemon = env.start_daemon();
     refused(&env, "/v1/diff?a=1", 400, "invalid", &["not both"]);
-    refused(&env, "/v1/diff?a=1&b=2&target=x", 400, "invalid", &["not both"]);
-    refused(&env, "/v1/diff?a=one&b=2", 400, "invalid", &["does not parse"]);
+    refused(
+        &env,
+        "/v1/diff?a=1&b=2&target=x",
+        400,
+        "invalid",
+        &["not both"],
+    );
+    refused(
+        &env,
+        "/v1/diff?a=one&b=2",
+        400,
+        "invalid",
+        &["does not parse"],
+    );
     refused(&env, "/v1/diff?a=1&b=2", 404, "not_found", &[]);
     refused(
         &env,
@@ -315,9 +343,27 @@ fn bad_queries_get_error_documents_naming_the_fix() {
         &["fewer than two done scans"],
     );
     refused(&env, "/v1/reports?scans=1", 400, "invalid", &["format"]);
-    refused(&env, "/v1/reports?scans=1&format=pdf", 400, "invalid", &["pdf"]);
-    refused(&env, "/v1/reports?scans=1,x&format=csv", 400, "invalid", &["1,x"]);
-    refused(&env, "/v1/reports?format=csv", 400, "invalid", &["not both"]);
+    refused(
+        &env,
+        "/v1/reports?scans=1&format=pdf",
+        400,
+        "invalid",
+        &["pdf"],
+    );
+    refused(
+        &env,
+        "/v1/reports?scans=1,x&format=csv",
+        400,
+        "invalid",
+        &["1,x"],
+    );
+    refused(
+        &env,
+        "/v1/reports?format=csv",
+        400,
+        "invalid",
+        &["not both"],
+    );
     refused(
         &env,
         "/v1/reports?scans=1&format=junit&fail_on=worst",
@@ -339,5 +385,11 @@ fn bad_queries_get_error_documents_naming_the_fix() {
         "not_found",
         &["nothing to report"],
     );
-    refused(&env, "/v1/reports?scans=7&format=csv", 404, "not_found", &[]);
+    refused(
+        &env,
+        "/v1/reports?scans=7&format=csv",
+        404,
+        "not_found",
+        &[],
+    );
 }

@@ -10,9 +10,9 @@ use picket_client::Client;
 use picket_protocol::{ListQuery, ScanDetail, ScanId, Severity};
 use serde_json::json;
 
-use picket_report::{created_since, render, valid_since, Format, Report, NOTHING_TO_REPORT};
 use crate::failure::Failure;
 use crate::render::Out;
+use picket_report::{created_since, render, valid_since, Format, Report, NOTHING_TO_REPORT};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {

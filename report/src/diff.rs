@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use picket_protocol::json::{DiffDoc, FindingChange, ServiceChange};
-use picket_protocol::{Finding, FindingState, ListQuery, ScanDetail, ScanId, ScanPage, ScanStatus};
 use picket_protocol::Service;
+use picket_protocol::{Finding, FindingState, ListQuery, ScanDetail, ScanId, ScanPage, ScanStatus};
 
 /// The listing that finds a target's last two finished (done) scans, newest first.
 pub fn target_query(target: &str) -> ListQuery {
@@ -167,17 +167,36 @@ mod tests {
             vec![kept, gone, still_fixed],
             vec![service(80, "1"), service(22, "1")],
         );
-        let mut b = scan(2, vec![grown, fresh], vec![service(80, "2"), service(443, "1")]);
+        let mut b = scan(
+            2,
+            vec![grown, fresh],
+            vec![service(80, "2"), service(443, "1")],
+        );
         b.resolved = vec![fixed];
         let d = diff(&a, &b);
         assert_eq!((d.from, d.to), (1, 2));
-        assert_eq!(d.new.iter().map(|f| &f.title).collect::<Vec<_>>(), ["fresh"]);
-        assert_eq!(d.resolved.iter().map(|f| &f.title).collect::<Vec<_>>(), ["fixed"]);
-        assert_eq!(d.unchecked.iter().map(|f| &f.title).collect::<Vec<_>>(), ["gone"]);
+        assert_eq!(
+            d.new.iter().map(|f| &f.title).collect::<Vec<_>>(),
+            ["fresh"]
+        );
+        assert_eq!(
+            d.resolved.iter().map(|f| &f.title).collect::<Vec<_>>(),
+            ["fixed"]
+        );
+        assert_eq!(
+            d.unchecked.iter().map(|f| &f.title).collect::<Vec<_>>(),
+            ["gone"]
+        );
         assert_eq!(d.changed.len(), 1);
         assert_eq!(d.changed[0].severity_before, Severity::Low);
-        assert_eq!(d.services_opened.iter().map(|s| s.port).collect::<Vec<_>>(), [443]);
-        assert_eq!(d.services_closed.iter().map(|s| s.port).collect::<Vec<_>>(), [22]);
+        assert_eq!(
+            d.services_opened.iter().map(|s| s.port).collect::<Vec<_>>(),
+            [443]
+        );
+        assert_eq!(
+            d.services_closed.iter().map(|s| s.port).collect::<Vec<_>>(),
+            [22]
+        );
         assert_eq!(d.services_changed.len(), 1);
         assert_eq!(d.services_changed[0].before.version.as_deref(), Some("1"));
     }

@@ -135,14 +135,19 @@ fn check(q: ReportParams) -> Result<ReportAsk, ErrorReply> {
     let format = q
         .format
         .as_deref()
-        .ok_or_else(|| invalid("format is missing", "add format=sarif|html|markdown|csv|junit"))?
+        .ok_or_else(|| {
+            invalid(
+                "format is missing",
+                "add format=sarif|html|markdown|csv|junit",
+            )
+        })?
         .parse::<Format>()
         .map_err(|m| invalid(m, "add format=sarif|html|markdown|csv|junit"))?;
     let fail_on = match q.fail_on.as_deref() {
         None => Severity::Medium,
-        Some(word) => word
-            .parse()
-            .map_err(|e: picket_protocol::UnknownWord| invalid(e.to_string(), "e.g. fail_on=high"))?,
+        Some(word) => word.parse().map_err(|e: picket_protocol::UnknownWord| {
+            invalid(e.to_string(), "e.g. fail_on=high")
+        })?,
     };
     if let Some(since) = q.since.as_deref().filter(|s| !valid_since(s)) {
         return Err(invalid(
