@@ -327,13 +327,8 @@ fn bad_queries_get_error_documents_naming_the_fix() {
         "invalid",
         &["not both"],
     );
-    refused(
-        &env,
-        "/v1/diff?a=one&b=2",
-        400,
-        "invalid",
-        &["does not parse"],
-    );
+    refused(&env, "/v1/diff?a=one&b=2", 400, "invalid", &["query"]);
+    refused(&env, "/v1/diff?a=1&b=2&from=3", 400, "invalid", &["from"]);
     refused(&env, "/v1/diff?a=1&b=2", 404, "not_found", &[]);
     refused(
         &env,
@@ -392,4 +387,34 @@ fn bad_queries_get_error_documents_naming_the_fix() {
         "not_found",
         &[],
     );
+}
+
+#[test]
+fn the_openapi_document_describes_diff_and_reports() {
+    require_installed(&["curl"]);
+    let env = Env::new();
+    let _daemon = env.start_daemon();
+    let doc = get(&env, "/v1/openapi.json").json();
+    let diff = &doc["paths"]["/v1/diff"]["get"];
+    assert_eq!(
+        diff["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/diff",
+        "{diff:#}"
+    );
+    let report = &doc["paths"]["/v1/reports"]["get"];
+    let content = &report["responses"]["200"]["content"];
+    for (format, content_type) in FORMATS {
+        let media = content_type.split(';').next().unwrap();
+        assert!(
+            content.get(media).is_some(),
+            "{format}: {media} in {report:#}"
+        );
+    }
+    let params: Vec<&str> = report["parameters"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(params, ["scans", "target", "since", "format", "fail_on"]);
 }

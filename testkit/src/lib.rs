@@ -11,6 +11,7 @@
 //! binaries (`cargo build --workspace` does), and must not share anything between two `Env`s,
 //! so that tests run in parallel.
 
+pub mod api;
 pub mod bins;
 pub mod config;
 pub mod daemon;

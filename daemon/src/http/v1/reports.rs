@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use actix_web::error::QueryPayloadError;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::Method;
+use actix_web::{web, HttpResponse};
 use picket_protocol::{
     ErrorKind, ErrorReply, ListQuery, Request, Response, ScanDetail, ScanId, ScanPage, Severity,
 };
@@ -14,37 +14,66 @@ use picket_report::diff::{diff, target_pair, target_query};
 use picket_report::{created_since, render, valid_since, Format, Report, NOTHING_TO_REPORT};
 use serde::Deserialize;
 
+use super::{Answer, Endpoint, Routes, State, Ty};
 use crate::http::answer::{error_document, ok};
 use crate::ipc::handlers::{self, Reply};
 use crate::ipc::state::DaemonState;
 
-type State = web::Data<DaemonState>;
-
 /// How many scans one listing page asks for while collecting a target's scans (as the CLI).
 const PAGE: u32 = 100;
 
-/// Mounts both routes; a query that does not parse is answered with an error document
-/// rather than actix's plain-text 400, like every other `/v1` error.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let query = web::QueryConfig::default().error_handler(bad_query);
-    cfg.service(
-        web::resource("/diff")
-            .app_data(query.clone())
-            .route(web::get().to(get_diff)),
-    )
-    .service(
-        web::resource("/reports")
-            .app_data(query)
-            .route(web::get().to(get_report)),
-    );
-}
+const FORMATS: &[&str] = &["sarif", "html", "markdown", "csv", "junit"];
+const SEVERITIES: &[&str] = &["info", "low", "medium", "high", "critical"];
+/// `Format::content_type` without its charset, as OpenAPI lists media types.
+const MEDIA_TYPES: &[&str] = &[
+    "application/sarif+json",
+    "text/html",
+    "text/markdown",
+    "text/csv",
+    "application/xml",
+];
 
-fn bad_query(e: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let doc = error_document(&invalid(
-        format!("the query does not parse: {e}"),
-        "see /v1/openapi.json for this route's parameters",
-    ));
-    actix_web::error::InternalError::from_response(e, doc).into()
+pub fn routes(r: &mut Routes) {
+    r.add(
+        Endpoint::new(Method::GET, "/diff", "diffScans")
+            .summary("What changed between two scans (`picket diff A B`, `--target T`)")
+            .query("a", Ty::Int, "The older scan (with b)")
+            .query("b", Ty::Int, "The newer scan (with a)")
+            .query(
+                "target",
+                Ty::Str,
+                "Instead of a and b: the target's last two done scans",
+            )
+            .answers(200, "diff"),
+        get_diff,
+    );
+    r.add(
+        Endpoint::new(Method::GET, "/reports", "report")
+            .summary("A report file of scans, the bytes `picket report` writes")
+            .query("scans", Ty::Str, "Scan ids, comma-separated (or target)")
+            .query(
+                "target",
+                Ty::Str,
+                "Instead of scans: every stored scan of this target",
+            )
+            .query(
+                "since",
+                Ty::Str,
+                "Only scans created at or after this UTC date or time",
+            )
+            .query(
+                "format",
+                Ty::Words(FORMATS),
+                "The report's format (required)",
+            )
+            .query(
+                "fail_on",
+                Ty::Words(SEVERITIES),
+                "JUnit: failing at or above (medium)",
+            )
+            .answers_with(Answer::Files(MEDIA_TYPES)),
+        get_report,
+    );
 }
 
 fn invalid(message: impl Into<String>, hint: impl Into<String>) -> ErrorReply {
@@ -53,6 +82,7 @@ fn invalid(message: impl Into<String>, hint: impl Into<String>) -> ErrorReply {
 
 /// `picket diff A B` is `?a=A&b=B`; `picket diff --target T` is `?target=T`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DiffParams {
     a: Option<ScanId>,
     b: Option<ScanId>,
@@ -96,6 +126,7 @@ async fn diff_doc(
 /// `picket report`'s options: `scans=1,2` or `target=T` (with `since`), `format`,
 /// `fail_on` (JUnit; medium unless given).
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ReportParams {
     scans: Option<String>,
     target: Option<String>,
@@ -263,5 +294,31 @@ fn unexpected(what: &str, reply: Reply) -> ErrorReply {
             format!("the {what} handler answered something other than its document"),
             "report this as a bug in picketd",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_words_and_media_types_are_picket_reports() {
+        let words: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+        assert_eq!(words, FORMATS);
+        let types: Vec<&str> = Format::ALL
+            .iter()
+            .map(|f| f.content_type().split(';').next().unwrap_or_default())
+            .collect();
+        assert_eq!(types, MEDIA_TYPES);
+        for word in SEVERITIES {
+            assert!(word.parse::<Severity>().is_ok(), "{word}");
+        }
+    }
+
+    #[test]
+    fn scan_lists_are_ids_or_a_clear_refusal() {
+        assert_eq!(scan_ids("3, 1,2").ok(), Some(vec![3, 1, 2]));
+        let e = scan_ids("1,,2").unwrap_err();
+        assert!(e.message.contains("1,,2") && !e.hint.is_empty(), "{e:?}");
     }
 }
