@@ -80,11 +80,20 @@ impl World {
     /// GET `path` answers 200 with exactly what `picket --json ARGS` prints, valid as `stem`.
     fn same_as_cli(&self, path: &str, args: &[&str], stem: &str) -> Value {
         let answer = self.call("GET", path, None);
-        assert_eq!(answer.status, 200, "{path}: {}", String::from_utf8_lossy(&answer.body));
+        assert_eq!(
+            answer.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
         assert_eq!(answer.content_type, "application/json", "{path}");
         let doc = answer.json();
         valid(stem, &doc);
-        assert_eq!(doc, self.env.picket_json(args), "GET {path} vs picket --json {args:?}");
+        assert_eq!(
+            doc,
+            self.env.picket_json(args),
+            "GET {path} vs picket --json {args:?}"
+        );
         doc
     }
 
@@ -94,7 +103,12 @@ impl World {
             self.target.port
         );
         let answer = self.call("POST", "/v1/scans", Some(&body));
-        assert_eq!(answer.status, 201, "{}", String::from_utf8_lossy(&answer.body));
+        assert_eq!(
+            answer.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
         let doc = answer.json();
         valid("submitted", &doc);
         doc["id"].as_i64().expect("the scan's id")
@@ -140,18 +154,37 @@ fn curl_on_api_sock_lists_starts_follows_and_shows_what_picket_json_does() {
     assert_eq!(kinds.first(), Some(&"started"), "{events:#?}");
     assert!(kinds.contains(&"tool_finished"), "{events:#?}");
     assert_eq!(events.last().unwrap()["status"], "done", "{events:#?}");
-    assert!(one.next_event().is_none(), "one scan's stream ends at its end");
+    assert!(
+        one.next_event().is_none(),
+        "one scan's stream ends at its end"
+    );
     everything.extend(until_finished(&mut all, id));
     assert_eq!(everything, events, "/v1/events carries the same events");
 
-    let show = w.same_as_cli(&format!("/v1/scans/{id}"), &["show", &id.to_string()], "scan");
+    let show = w.same_as_cli(
+        &format!("/v1/scans/{id}"),
+        &["show", &id.to_string()],
+        "scan",
+    );
     assert_eq!(show["status"], "done");
     w.same_as_cli("/v1/scans", &["list"], "list");
-    w.same_as_cli("/v1/scans?status=done&limit=1", &["list", "--status", "done", "--limit", "1"], "list");
+    w.same_as_cli(
+        "/v1/scans?status=done&limit=1",
+        &["list", "--status", "done", "--limit", "1"],
+        "list",
+    );
     let findings = w.same_as_cli("/v1/findings", &["findings"], "findings");
     let finding = findings["findings"][0]["id"].to_string();
-    w.same_as_cli(&format!("/v1/findings/{finding}"), &["finding", &finding], "finding");
-    w.same_as_cli("/v1/findings?state=all&min_severity=high", &["findings", "--state", "all", "--min-severity", "high"], "findings");
+    w.same_as_cli(
+        &format!("/v1/findings/{finding}"),
+        &["finding", &finding],
+        "finding",
+    );
+    w.same_as_cli(
+        "/v1/findings?state=all&min_severity=high",
+        &["findings", "--state", "all", "--min-severity", "high"],
+        "findings",
+    );
     w.same_as_cli("/v1/status", &["status"], "status");
     w.same_as_cli("/v1/tools", &["tools"], "tools");
     w.same_as_cli("/v1/schedules", &["schedule", "list"], "schedules");
@@ -191,9 +224,17 @@ fn errors_are_the_cli_error_document_with_the_status_of_their_kind() {
     let bad = w.call("GET", "/v1/scans?status=fnished", None);
     assert_eq!(bad.status, 400);
     valid("error", &bad.json());
-    assert!(bad.json()["error"]["message"].as_str().unwrap().contains("fnished"));
+    assert!(bad.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("fnished"));
     let refused = w.call("POST", "/v1/scans", Some(r#"{"targets":["192.0.2.1"]}"#));
-    assert_eq!(refused.status, 403, "out of scope: {}", String::from_utf8_lossy(&refused.body));
+    assert_eq!(
+        refused.status,
+        403,
+        "out of scope: {}",
+        String::from_utf8_lossy(&refused.body)
+    );
     valid("error", &refused.json());
     let garbled = w.call("POST", "/v1/scans", Some(r#"{"targets":"x","bogus":1}"#));
     assert_eq!(garbled.status, 400);
@@ -210,17 +251,29 @@ fn schedules_and_cache_change_through_the_api_as_through_picket() {
         "/v1/schedules",
         Some(r#"{"name":"nightly","targets":["127.0.0.1"],"every_secs":86400,"tools":["finder"]}"#),
     );
-    assert_eq!(added.status, 201, "{}", String::from_utf8_lossy(&added.body));
+    assert_eq!(
+        added.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&added.body)
+    );
     valid("schedules", &added.json());
     let id = added.json()["schedules"][0]["id"].to_string();
-    let paused = w.call("POST", &format!("/v1/schedules/{id}/pause"), None).json();
+    let paused = w
+        .call("POST", &format!("/v1/schedules/{id}/pause"), None)
+        .json();
     assert_eq!(paused["schedules"][0]["paused"], true);
     w.same_as_cli("/v1/schedules", &["schedule", "list"], "schedules");
-    let resumed = w.call("POST", &format!("/v1/schedules/{id}/resume"), None).json();
+    let resumed = w
+        .call("POST", &format!("/v1/schedules/{id}/resume"), None)
+        .json();
     assert_eq!(resumed["schedules"][0]["paused"], false);
     let removed = w.call("DELETE", &format!("/v1/schedules/{id}"), None);
     assert_eq!(removed.status, 200);
-    assert_eq!(w.call("GET", "/v1/schedules", None).json()["schedules"], serde_json::json!([]));
+    assert_eq!(
+        w.call("GET", "/v1/schedules", None).json()["schedules"],
+        serde_json::json!([])
+    );
     let cleared = w.call("POST", "/v1/cache/clear", None);
     assert_eq!(cleared.status, 200);
     valid("cache-changed", &cleared.json());
@@ -240,9 +293,19 @@ fn the_openapi_document_validates_and_lists_exactly_the_routes_served() {
     let file = w.dir.path().join("openapi.json");
     std::fs::write(&file, &answer.body).unwrap();
     let validator = root().join(".venv-checks/bin/openapi-spec-validator");
-    assert!(validator.exists(), "{validator:?}: run scripts/setup (or link .venv-checks)");
-    let out = std::process::Command::new(&validator).arg(&file).output().unwrap();
-    assert!(out.status.success(), "openapi-spec-validator: {}", describe(&out));
+    assert!(
+        validator.exists(),
+        "{validator:?}: run scripts/setup (or link .venv-checks)"
+    );
+    let out = std::process::Command::new(&validator)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator: {}",
+        describe(&out)
+    );
 
     let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
     let paths = doc["paths"].as_object().unwrap();
@@ -254,7 +317,8 @@ fn the_openapi_document_validates_and_lists_exactly_the_routes_served() {
             let answer = route_probe(&w, method, &url);
             let routed = !no_route(&answer);
             assert_eq!(
-                routed, documented,
+                routed,
+                documented,
                 "{method} {path}: served {routed}, documented {documented}: {}",
                 String::from_utf8_lossy(&answer.body)
             );
@@ -271,7 +335,11 @@ fn route_probe(w: &World, method: &str, url: &str) -> Answer {
         // `/v1/events` answers with a stream (no body to read to its end); a finished or
         // unknown scan's stream ends at once.
         let _ = url != "/v1/events" && s.next_event().is_some();
-        return Answer { status: 200, content_type: String::new(), body: Vec::new() };
+        return Answer {
+            status: 200,
+            content_type: String::new(),
+            body: Vec::new(),
+        };
     }
     let body = (method != "GET" && method != "DELETE").then_some("{}");
     w.call(method, url, body)
@@ -281,7 +349,12 @@ fn route_probe(w: &World, method: &str, url: &str) -> Answer {
 fn no_route(a: &Answer) -> bool {
     a.status == 404
         && serde_json::from_slice::<Value>(&a.body)
-            .map(|d| d["error"]["message"].as_str().unwrap_or("").starts_with("no route "))
+            .map(|d| {
+                d["error"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("no route ")
+            })
             .unwrap_or(false)
 }
 
@@ -291,7 +364,13 @@ fn assert_only_the_registrar_routes(dir: &Path) {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
         let name = path.file_name().unwrap().to_str().unwrap();
-        for needle in [".route(", "web::resource(", ".service(", "web::get()", "web::post()"] {
+        for needle in [
+            ".route(",
+            "web::resource(",
+            ".service(",
+            "web::get()",
+            "web::post()",
+        ] {
             let allowed = name == "mod.rs" && (needle == ".route(" || needle == ".service(");
             assert!(
                 allowed || !text.contains(needle),

@@ -39,17 +39,28 @@ impl Answer {
 /// `curl --unix-socket SOCKET -X METHOD http://picket/PATH [-d BODY]`.
 pub fn curl(socket: &Path, method: &str, path: &str, body: Option<&str>) -> Answer {
     let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--unix-socket"])
-        .arg(socket)
-        .args(["-X", method, "-w", "\n%{http_code} %{content_type}"]);
+    cmd.args(["-sS", "--unix-socket"]).arg(socket).args([
+        "-X",
+        method,
+        "-w",
+        "\n%{http_code} %{content_type}",
+    ]);
     if let Some(body) = body {
-        cmd.args(["-H", "Content-Type: application/json", "--data-binary", body]);
+        cmd.args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+        ]);
     }
     cmd.arg(format!("http://picket{path}"));
     let out = output_with_deadline(&mut cmd, CLIENT_DEADLINE);
     assert!(out.status.success(), "curl {method} {path}: {out:?}");
     let text = out.stdout;
-    let cut = text.iter().rposition(|b| *b == b'\n').expect("curl's -w line");
+    let cut = text
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .expect("curl's -w line");
     let tail = String::from_utf8_lossy(&text[cut + 1..]).to_string();
     let (status, content_type) = tail.split_once(' ').unwrap_or((&tail, ""));
     Answer {
@@ -134,7 +145,11 @@ impl KeepAlive {
         write!(self.writer, "GET {path} HTTP/1.1\r\nHost: picket\r\n\r\n")?;
         let mut line = String::new();
         self.reader.read_line(&mut line)?;
-        let status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let (mut length, mut content_type) = (0usize, String::new());
         loop {
             line.clear();

@@ -13,7 +13,11 @@ pub fn routes(r: &mut Routes) {
     r.add(
         Endpoint::new(Method::GET, "/health", "health")
             .summary("The daemon's health checks (`picket health`)")
-            .query("deep", Ty::Bool, "Also check the database file (reads all of it)")
+            .query(
+                "deep",
+                Ty::Bool,
+                "Also check the database file (reads all of it)",
+            )
             .answers(200, "health"),
         health,
     );

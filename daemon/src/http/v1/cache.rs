@@ -8,12 +8,14 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{invalid, json_body, Endpoint, Routes, State};
-use crate::http::answer::call;
+use crate::http::answer::{call, error_document};
 
 pub fn routes(r: &mut Routes) {
     r.add(
         Endpoint::new(Method::GET, "/cache", "cacheStats")
-            .summary("Entries, bytes, hits (L1, L2, shared), misses, hit rate (`picket cache stats`)")
+            .summary(
+                "Entries, bytes, hits (L1, L2, shared), misses, hit rate (`picket cache stats`)",
+            )
             .answers(200, "cache-stats"),
         stats,
     );
@@ -69,7 +71,7 @@ async fn cleanup(state: State) -> HttpResponse {
 async fn invalidate(state: State, body: web::Bytes) -> HttpResponse {
     let b: InvalidateBody = match json_body(&body, "invalidate") {
         Ok(b) => b,
-        Err(answer) => return answer,
+        Err(e) => return error_document(&e),
     };
     if b.target.is_none() && b.scan.is_none() && b.tool.is_none() {
         return invalid(

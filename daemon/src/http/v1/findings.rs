@@ -17,9 +17,17 @@ pub fn routes(r: &mut Routes) {
         Endpoint::new(Method::GET, "/findings", "listFindings")
             .summary("Findings, most severe first, a page at a time (`picket findings`)")
             .query("scan", Ty::Int, "Only this scan's findings")
-            .query("min_severity", Ty::Words(SEVERITIES), "Only this severe or more")
+            .query(
+                "min_severity",
+                Ty::Words(SEVERITIES),
+                "Only this severe or more",
+            )
             .query("target", Ty::Str, "Only findings on this target")
-            .query("state", Ty::Words(STATES), "open (default), resolved or all")
+            .query(
+                "state",
+                Ty::Words(STATES),
+                "open (default), resolved or all",
+            )
             .query("limit", Ty::Int, "Most findings in the page (default 50)")
             .query("cursor", Ty::Str, "The previous page's next_cursor")
             .answers(200, "findings"),

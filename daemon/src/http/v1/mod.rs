@@ -207,10 +207,11 @@ pub fn invalid(message: impl Into<String>, hint: impl Into<String>) -> HttpRespo
     error_document(&ErrorReply::new(ErrorKind::Invalid, message, hint))
 }
 
-/// A JSON body read into `T`, or the 400 answer naming what is wrong with it.
-pub fn json_body<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, HttpResponse> {
+/// A JSON body read into `T`, or the `invalid` error naming what is wrong with it.
+pub fn json_body<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ErrorReply> {
     serde_json::from_slice(body).map_err(|e| {
-        invalid(
+        ErrorReply::new(
+            ErrorKind::Invalid,
             format!("the {what} body is not valid: {e}"),
             "send a JSON object; GET /v1/openapi.json gives its schema",
         )

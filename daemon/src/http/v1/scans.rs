@@ -9,9 +9,16 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{json_body, Endpoint, Routes, State, Ty};
-use crate::http::answer::call;
+use crate::http::answer::{call, error_document};
 
-const STATUSES: &[&str] = &["queued", "running", "done", "failed", "cancelled", "interrupted"];
+const STATUSES: &[&str] = &[
+    "queued",
+    "running",
+    "done",
+    "failed",
+    "cancelled",
+    "interrupted",
+];
 
 pub fn routes(r: &mut Routes) {
     r.add(
@@ -109,7 +116,7 @@ pub struct ScanBody {
 async fn create(state: State, body: web::Bytes) -> HttpResponse {
     let b: ScanBody = match json_body(&body, "scan") {
         Ok(b) => b,
-        Err(answer) => return answer,
+        Err(e) => return error_document(&e),
     };
     let request = ScanRequest {
         targets: b.targets,

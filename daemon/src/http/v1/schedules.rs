@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{json_body, Endpoint, Routes, State};
-use crate::http::answer::call;
+use crate::http::answer::{call, error_document};
 
 pub fn routes(r: &mut Routes) {
     r.add(
@@ -31,11 +31,21 @@ pub fn routes(r: &mut Routes) {
             .answers(200, "schedules")
     };
     r.add(
-        one(Method::POST, "/schedules/{id}/pause", "pauseSchedule", "Pauses it"),
+        one(
+            Method::POST,
+            "/schedules/{id}/pause",
+            "pauseSchedule",
+            "Pauses it",
+        ),
         pause,
     );
     r.add(
-        one(Method::POST, "/schedules/{id}/resume", "resumeSchedule", "Resumes it"),
+        one(
+            Method::POST,
+            "/schedules/{id}/resume",
+            "resumeSchedule",
+            "Resumes it",
+        ),
         resume,
     );
     r.add(
@@ -48,7 +58,12 @@ pub fn routes(r: &mut Routes) {
         run_now,
     );
     r.add(
-        one(Method::DELETE, "/schedules/{id}", "removeSchedule", "Removes it"),
+        one(
+            Method::DELETE,
+            "/schedules/{id}",
+            "removeSchedule",
+            "Removes it",
+        ),
         remove,
     );
 }
@@ -87,7 +102,7 @@ async fn list(state: State) -> HttpResponse {
 async fn add(state: State, body: web::Bytes) -> HttpResponse {
     let b: ScheduleBody = match json_body(&body, "schedule") {
         Ok(b) => b,
-        Err(answer) => return answer,
+        Err(e) => return error_document(&e),
     };
     let spec = ScheduleSpec {
         name: b.name,
