@@ -108,6 +108,8 @@ fn scanned_twice() -> World {
 struct Answer {
     status: u16,
     content_type: String,
+    /// The header block as curl dumped it (`-D`).
+    headers: String,
     body: Vec<u8>,
 }
 
@@ -125,12 +127,15 @@ fn api_socket(env: &Env) -> PathBuf {
 /// `curl --unix-socket api.sock http://picket/PATH`.
 fn get(env: &Env, path: &str) -> Answer {
     let body_file = env.root().join("answer.body");
+    let head_file = env.root().join("answer.head");
     let out = output_with_deadline(
         Command::new("curl")
             .args(["-sS", "-m", "60", "--unix-socket"])
             .arg(api_socket(env))
             .args(["-w", "%{http_code} %{content_type}", "-o"])
             .arg(&body_file)
+            .arg("-D")
+            .arg(&head_file)
             .arg(format!("http://picket{path}")),
         CLIENT_DEADLINE,
     );
@@ -140,6 +145,7 @@ fn get(env: &Env, path: &str) -> Answer {
     Answer {
         status: status.parse().unwrap_or_else(|_| panic!("{written:?}")),
         content_type: content_type.to_string(),
+        headers: std::fs::read_to_string(&head_file).unwrap(),
         body: std::fs::read(&body_file).unwrap(),
     }
 }
@@ -257,6 +263,22 @@ fn reports_over_the_api_are_picket_reports_bytes() {
             content_type,
             &[&a, &b, "--format", format],
         );
+        let ext = if format == "markdown" {
+            "md"
+        } else if format == "junit" {
+            "xml"
+        } else {
+            format
+        };
+        let head = get(
+            &w.env,
+            &format!("/v1/reports?scans={a},{b}&format={format}"),
+        )
+        .headers
+        .to_ascii_lowercase();
+        let named =
+            format!("content-disposition: attachment; filename=\"picket-report-{a}-{b}.{ext}\"");
+        assert!(head.contains(&named), "{format}: {named} in {head}");
         // Both scans are in it: a finding only the first had, and one only the second.
         assert!(text.contains("Log4Shell reachable"), "{format}: {text}");
         assert!(

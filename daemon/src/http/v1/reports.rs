@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use picket_protocol::{
@@ -155,10 +156,29 @@ async fn get_report(state: State, q: web::Query<ReportParams>) -> HttpResponse {
         Err(e) => return error_document(&e),
     };
     match report(&state, &ask).await {
-        Ok(text) => HttpResponse::Ok()
+        Ok((text, ids)) => HttpResponse::Ok()
             .content_type(ask.format.content_type())
+            .insert_header(attachment(&ids, ask.format))
             .body(text),
         Err(e) => error_document(&e),
+    }
+}
+
+/// Served as a file to save: a browser on the TCP door applies that door's strict CSP to
+/// what it displays, which would strip the HTML report's inline style; saved and opened,
+/// the page is whole (and curl ignores the header).
+fn attachment(ids: &[ScanId], format: Format) -> ContentDisposition {
+    let scans = match ids {
+        [one] => one.to_string(),
+        [first, .., last] => format!("{first}-{last}"),
+        [] => "none".into(),
+    };
+    ContentDisposition {
+        disposition: DispositionType::Attachment,
+        parameters: vec![DispositionParam::Filename(format!(
+            "picket-report-{scans}.{}",
+            format.extension()
+        ))],
     }
 }
 
@@ -222,8 +242,11 @@ fn scan_ids(list: &str) -> Result<Vec<ScanId>, ErrorReply> {
     Ok(ids)
 }
 
-/// The report's text, gathered as `picket report` gathers it.
-async fn report(state: &Arc<DaemonState>, ask: &ReportAsk) -> Result<String, ErrorReply> {
+/// The report's text, gathered as `picket report` gathers it, and the scans in it.
+async fn report(
+    state: &Arc<DaemonState>,
+    ask: &ReportAsk,
+) -> Result<(String, Vec<ScanId>), ErrorReply> {
     let ids = match &ask.ids {
         Ids::Given(ids) => ids.clone(),
         Ids::Target(target) => target_scans(state, target).await?,
@@ -242,13 +265,15 @@ async fn report(state: &Arc<DaemonState>, ask: &ReportAsk) -> Result<String, Err
             "check the scan ids, the target's spelling (as given to picket scan) or since",
         ));
     }
-    render(&Report::new(scans), ask.format, ask.fail_on).map_err(|e| {
+    let report = Report::new(scans);
+    let text = render(&report, ask.format, ask.fail_on).map_err(|e| {
         ErrorReply::new(
             ErrorKind::Internal,
             format!("the {} report failed: {e}", ask.format.as_str()),
             "report this as a bug in picketd",
         )
-    })
+    })?;
+    Ok((text, report.scans.iter().map(|s| s.id).collect()))
 }
 
 async fn target_scans(state: &Arc<DaemonState>, target: &str) -> Result<Vec<ScanId>, ErrorReply> {
@@ -313,6 +338,20 @@ mod tests {
         for word in SEVERITIES {
             assert!(word.parse::<Severity>().is_ok(), "{word}");
         }
+    }
+
+    #[test]
+    fn reports_are_files_named_after_their_scans() {
+        let named = |ids: &[ScanId], f| attachment(ids, f).get_filename().map(str::to_string);
+        assert_eq!(
+            named(&[4], Format::Sarif).as_deref(),
+            Some("picket-report-4.sarif")
+        );
+        assert_eq!(
+            named(&[1, 2, 9], Format::Markdown).as_deref(),
+            Some("picket-report-1-9.md")
+        );
+        assert!(attachment(&[1], Format::Html).is_attachment());
     }
 
     #[test]
