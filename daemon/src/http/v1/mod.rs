@@ -22,7 +22,7 @@ mod cache;
 mod events;
 mod findings;
 pub mod openapi;
-mod reports;
+pub mod reports;
 mod scans;
 mod schedules;
 mod tools;

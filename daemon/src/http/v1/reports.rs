@@ -84,10 +84,10 @@ fn invalid(message: impl Into<String>, hint: impl Into<String>) -> ErrorReply {
 /// `picket diff A B` is `?a=A&b=B`; `picket diff --target T` is `?target=T`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DiffParams {
-    a: Option<ScanId>,
-    b: Option<ScanId>,
-    target: Option<String>,
+pub struct DiffParams {
+    pub a: Option<ScanId>,
+    pub b: Option<ScanId>,
+    pub target: Option<String>,
 }
 
 async fn get_diff(state: State, q: web::Query<DiffParams>) -> HttpResponse {
@@ -98,7 +98,8 @@ async fn get_diff(state: State, q: web::Query<DiffParams>) -> HttpResponse {
     }
 }
 
-async fn diff_doc(
+/// The `/v1/diff` document, for pages that show a diff too (the dashboard).
+pub async fn diff_doc(
     state: &Arc<DaemonState>,
     q: DiffParams,
 ) -> Result<picket_protocol::json::DiffDoc, ErrorReply> {
