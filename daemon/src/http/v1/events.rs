@@ -159,7 +159,11 @@ mod tests {
             message: "two\nlines".into(),
         });
         let text = std::str::from_utf8(&warning).unwrap();
-        assert_eq!(text.matches('\n').count(), 3, "a newline in a field stays escaped");
+        assert_eq!(
+            text.matches('\n').count(),
+            3,
+            "a newline in a field stays escaped"
+        );
         assert!(text.starts_with("event: warning\ndata: "));
     }
 }
