@@ -32,7 +32,7 @@ fn valid(stem: &str, doc: &Value) {
 
 struct World {
     env: Env,
-    _daemon: Daemon,
+    daemon: Daemon,
     api: PathBuf,
     target: picket_testkit::targets::Target,
     gate: PathBuf,
@@ -64,7 +64,7 @@ fn world() -> World {
     let target = picket_testkit::targets::http(dir.path());
     World {
         env,
-        _daemon: daemon,
+        daemon,
         api,
         target,
         gate,
@@ -379,4 +379,26 @@ fn assert_only_the_registrar_routes(dir: &Path) {
             );
         }
     }
+}
+
+#[test]
+fn event_streams_end_when_the_daemon_stops() {
+    let mut w = world();
+    let mut all = EventStream::open(&w.api, "/v1/events");
+    let id = w.submit();
+    // Followed (its run held at the gate): the stream is open on the daemon's side.
+    until_kind(&mut all, id, "started");
+    w.daemon.signal(Signal::SIGTERM);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rest: Vec<_> = all.by_ref().collect();
+        let _ = tx.send(rest);
+    });
+    // Within actix's 30 s graceful stop the server would close it anyway: the stream ends
+    // because it watches the daemon's shutdown, or the daemon's exit would wait for it.
+    let rest = rx
+        .recv_timeout(EVENTUALLY)
+        .expect("/v1/events still open after the daemon was told to stop");
+    assert!(rest.iter().all(|e| e.name != "started"), "{rest:?}");
+    assert!(w.daemon.wait_exit().success());
 }

@@ -8,9 +8,9 @@
 //! leaves loopback, and every loop is bounded in count or time.
 //!
 //! Usage: e2e [--quick] [--json FILE] [--plans FILE] [--only SECTION,...]
-//! Sections: orchestration, throughput, ipc, ingest, cache, scale, import, api (the HTTP
-//! API against the bincode socket, SSE latency), real (the real
-//! tools on loopback hosts the runner starts, inside a loopback-only network namespace).
+//! Sections: orchestration, throughput, ipc, ingest, cache, scale, import, real (the real
+//! tools on loopback hosts the runner starts, inside a loopback-only network namespace),
+//! api (the HTTP API's GET of a scan against the bincode `show`, SSE latency).
 //! (`--bench`, which `cargo bench` adds, is ignored.)
 
 mod api;

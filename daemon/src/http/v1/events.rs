@@ -138,3 +138,32 @@ fn live(rx: broadcast::Receiver<ScanEvent>) -> impl Stream<Item = Bytes> {
         Some((bytes, (rx, tick)))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_one_sse_message_named_by_its_kind_with_the_document_on_one_line() {
+        let bytes = frame(ScanEvent::Finished {
+            scan: 7,
+            status: ScanStatus::Done,
+        });
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            "event: finished\ndata: {\"schema_version\":1,\"kind\":\"finished\",\"scan\":7,\
+             \"status\":\"done\"}\n\n"
+        );
+        let warning = frame(ScanEvent::Warning {
+            scan: 7,
+            message: "two\nlines".into(),
+        });
+        let text = std::str::from_utf8(&warning).unwrap();
+        assert_eq!(
+            text.matches('\n').count(),
+            3,
+            "a newline in a field stays escaped"
+        );
+        assert!(text.starts_with("event: warning\ndata: "));
+    }
+}
