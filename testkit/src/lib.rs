@@ -4,13 +4,15 @@
 //! Owns: finding the built binaries (`bins`), the private world and the daemons started in
 //! it (`env`, `daemon`), process helpers that turn hangs into failures (`process`), stand-in
 //! tool configs and scripts (`config`, `scripts`), the loopback scan targets (`targets`), the
-//! escape sensor that proves nothing left loopback (`sensor`) and
-//! reading the client's `--json` output, typed or not (`output`).
+//! escape sensor that proves nothing left loopback (`sensor`),
+//! reading the client's `--json` output, typed or not (`output`) and the HTTP API's
+//! `api.sock` through curl or a kept-alive connection (`api`).
 //!
 //! Must not assert anything about Picket's behaviour (the tests do), must not build the
 //! binaries (`cargo build --workspace` does), and must not share anything between two `Env`s,
 //! so that tests run in parallel.
 
+pub mod api;
 pub mod bins;
 pub mod config;
 pub mod daemon;

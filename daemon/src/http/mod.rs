@@ -17,6 +17,7 @@
 //! | `login` | `GET/POST /login`, `POST /logout`: the dashboard's session |
 //! | `tls` | rustls from `[http] tls_cert` / `tls_key` |
 //! | `metrics_route` | `GET /metrics`: Prometheus text on every door |
+//! | `v1/reports` | `/v1/diff` and `/v1/reports`, through picket-report (as the CLI) |
 
 pub mod answer;
 pub mod auth;
