@@ -1,30 +1,94 @@
-//! `picket report`: turns stored scans (the daemon's `show` answers) into files for other
-//! tools: SARIF for code scanning, one self-contained HTML page, Markdown for tickets, CSV
-//! for spreadsheets, JUnit XML for CI. Owns the merged view of several scans (`Report`) and
-//! the one place a finding's location is spelled. Must not talk to the daemon (commands.rs
-//! fetches the scans) nor print: each format returns its text.
+//! picket-report: stored scans (the daemon's `show` answers) turned into files for other
+//! tools, SARIF for code scanning, one self-contained HTML page, Markdown for tickets, CSV
+//! for spreadsheets, JUnit XML for CI, and the diff of two scans (`DiffDoc`). Shared by
+//! `picket report`/`picket diff` and picketd's `/v1/reports`/`/v1/diff`, so both print the
+//! same bytes. Owns the merged view of several scans (`Report`) and the one place a
+//! finding's location is spelled. Must not talk to the daemon nor print: callers fetch the
+//! scans, and each format returns its text.
 
 mod csv;
+pub mod diff;
 mod html;
 mod junit;
 mod markdown;
-mod run;
 mod sarif;
 
-pub use run::{run, ReportArgs};
+pub use diff::diff;
 
 use std::collections::BTreeMap;
 
 use picket_protocol::{Finding, Host, ScanDetail, Service, Severity};
 
-/// The formats `--format` takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// The formats `picket report --format` and `/v1/reports?format=` take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     Sarif,
     Html,
     Markdown,
     Csv,
     Junit,
+}
+
+impl Format {
+    pub const ALL: [Format; 5] = [
+        Format::Sarif,
+        Format::Html,
+        Format::Markdown,
+        Format::Csv,
+        Format::Junit,
+    ];
+
+    /// The word `--format` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Sarif => "sarif",
+            Format::Html => "html",
+            Format::Markdown => "markdown",
+            Format::Csv => "csv",
+            Format::Junit => "junit",
+        }
+    }
+
+    /// The media type a report of this format is served as: SARIF's registered one
+    /// (application/sarif+json), text types with their charset, JUnit as plain XML (it has
+    /// no registered type of its own).
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Sarif => "application/sarif+json",
+            Format::Html => "text/html; charset=utf-8",
+            Format::Markdown => "text/markdown; charset=utf-8",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Junit => "application/xml; charset=utf-8",
+        }
+    }
+
+    /// A file extension for downloads (`picket-report.sarif`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Sarif => "sarif",
+            Format::Html => "html",
+            Format::Markdown => "md",
+            Format::Csv => "csv",
+            Format::Junit => "xml",
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(word: &str) -> Result<Format, String> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str() == word)
+            .ok_or_else(|| {
+                format!(
+                    "unknown report format {word:?}: use one of sarif, html, markdown, csv, junit"
+                )
+            })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +208,9 @@ pub fn render(report: &Report, format: Format, fail_on: Severity) -> Result<Stri
         Format::Junit => Ok(junit::render(report, fail_on)),
     }
 }
+
+/// What `picket report` and `/v1/reports` say when the ids or the target give no scan.
+pub const NOTHING_TO_REPORT: &str = "no scan matches: nothing to report";
 
 /// Whether a scan's creation time is at or after `since` (a date `2026-11-30` or an RFC 3339
 /// time): the daemon writes UTC RFC 3339 with a `Z`, which sorts as text.

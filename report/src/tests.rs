@@ -262,3 +262,16 @@ fn junit_counts_failures_at_the_threshold() {
     .unwrap();
     assert!(!xml.contains('\u{1b}'));
 }
+
+#[test]
+fn formats_round_trip_their_words_and_have_media_types() {
+    for f in Format::ALL {
+        assert_eq!(f.as_str().parse::<Format>(), Ok(f));
+        let from_json: Format = serde_json::from_value(serde_json::json!(f.as_str())).unwrap();
+        assert_eq!(from_json, f, "the query word is the CLI word");
+    }
+    assert_eq!(Format::Sarif.content_type(), "application/sarif+json");
+    assert!(Format::Html.content_type().starts_with("text/html"));
+    let err = "pdf".parse::<Format>().unwrap_err();
+    assert!(err.contains("pdf") && err.contains("sarif"), "{err}");
+}

@@ -1,6 +1,7 @@
 //! `picket report`: its arguments, and gathering the scans it covers (explicit ids, or a
 //! target's scans since a date) through picket-client, then writing the chosen format to a
-//! file or stdout. Must not build any format itself (the sibling modules do).
+//! file or stdout. Must not build any format itself (picket-report does, for the daemon's
+//! `/v1/reports` too, so both give the same bytes).
 
 use std::path::PathBuf;
 
@@ -9,7 +10,7 @@ use picket_client::Client;
 use picket_protocol::{ListQuery, ScanDetail, ScanId, Severity};
 use serde_json::json;
 
-use super::{created_since, render, valid_since, Format, Report};
+use picket_report::{created_since, render, valid_since, Format, Report, NOTHING_TO_REPORT};
 use crate::failure::Failure;
 use crate::render::Out;
 
@@ -70,7 +71,7 @@ pub async fn run(conn: &mut Client, out: Out, args: ReportArgs) -> Result<(), Fa
         }
     }
     if scans.is_empty() {
-        return Err(Failure::Local("no scan matches: nothing to report".into()));
+        return Err(Failure::Local(NOTHING_TO_REPORT.into()));
     }
     let report = Report::new(scans);
     let text =
