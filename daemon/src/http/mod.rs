@@ -10,10 +10,12 @@
 //! | `server` | binding both doors, the peer check on `api.sock`, start and stop |
 //! | `answer` | a handler's `Response` turned into an HTTP answer (status, JSON document) |
 //! | `v1` | the `/v1` routes, one function per endpoint |
+//! | `dashboard` | the web dashboard: server-rendered pages over the same handlers, live through `/v1/events` |
 
 pub mod answer;
 pub mod config;
 pub mod server;
 pub mod v1;
+pub mod dashboard;
 
 pub use config::HttpConfig;

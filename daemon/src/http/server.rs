@@ -62,6 +62,7 @@ pub fn start(
             .app_data(app_state.clone())
             .wrap(from_fn(check_peer))
             .configure(crate::http::v1::configure)
+            .configure(crate::http::dashboard::configure)
     })
     .workers(2)
     .disable_signals()

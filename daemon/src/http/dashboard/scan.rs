@@ -43,7 +43,7 @@ pub fn context_of(scan: &ScanDetail) -> minijinja::Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use picket_protocol::{Finding, FindingState, RunStatus, ScanStatus, Severity, ToolRun};
 
