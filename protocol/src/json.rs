@@ -225,5 +225,77 @@ fn documents() -> Vec<(&'static str, &'static str, Schema)> {
         ),
         ("diff", "diff", schema::<DiffDoc>()),
         ("error", "any command that fails", schema::<ErrorDoc>()),
+        (
+            "event",
+            "the HTTP API's Server-Sent Events (/v1/events, /v1/scans/{id}/events)",
+            schema::<EventDoc>(),
+        ),
     ]
+}
+
+/// One event of a scan as the HTTP API streams it (each Server-Sent Event's `data`; its
+/// `event:` line is `kind`): what `picket follow` shows live, as a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventDoc {
+    Started {
+        scan: ScanId,
+    },
+    ToolStarted {
+        scan: ScanId,
+        tool: String,
+        target: String,
+    },
+    ToolFinished {
+        scan: ScanId,
+        run: ToolRun,
+        services_count: u32,
+        findings_count: u32,
+    },
+    Warning {
+        scan: ScanId,
+        message: String,
+    },
+    /// The last event of its scan.
+    Finished {
+        scan: ScanId,
+        status: ScanStatus,
+    },
+}
+
+impl EventDoc {
+    /// The `kind` field's value, the SSE `event:` name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventDoc::Started { .. } => "started",
+            EventDoc::ToolStarted { .. } => "tool_started",
+            EventDoc::ToolFinished { .. } => "tool_finished",
+            EventDoc::Warning { .. } => "warning",
+            EventDoc::Finished { .. } => "finished",
+        }
+    }
+}
+
+impl From<ScanEvent> for EventDoc {
+    fn from(e: ScanEvent) -> Self {
+        match e {
+            ScanEvent::Started { scan } => EventDoc::Started { scan },
+            ScanEvent::ToolStarted { scan, tool, target } => {
+                EventDoc::ToolStarted { scan, tool, target }
+            }
+            ScanEvent::ToolFinished {
+                scan,
+                run,
+                services,
+                findings,
+            } => EventDoc::ToolFinished {
+                scan,
+                run,
+                services_count: services,
+                findings_count: findings,
+            },
+            ScanEvent::Warning { scan, message } => EventDoc::Warning { scan, message },
+            ScanEvent::Finished { scan, status } => EventDoc::Finished { scan, status },
+        }
+    }
 }

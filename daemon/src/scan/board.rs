@@ -31,9 +31,21 @@ struct Entry {
 /// What `ScanBoard::subscribe` gives: live events, the status then, the events before.
 pub type Subscription = (broadcast::Receiver<ScanEvent>, ScanStatus, Vec<ScanEvent>);
 
+/// What `ScanBoard::subscribe_all` gives: every scan's live events, and each scan on the
+/// board then with its status and the events before.
+pub type AllSubscription = (
+    broadcast::Receiver<ScanEvent>,
+    Vec<(ScanId, ScanStatus, Vec<ScanEvent>)>,
+);
+
+/// Events of all scans buffered per follower of every scan (the API's `/v1/events`).
+const EVENTS_ALL: usize = 1024;
+
 #[derive(Default)]
 pub struct ScanBoard {
     scans: Mutex<HashMap<ScanId, Entry>>,
+    /// Every scan's events, made on the first `subscribe_all` (most daemons have none).
+    all: Mutex<Option<broadcast::Sender<ScanEvent>>>,
 }
 
 impl ScanBoard {
@@ -78,6 +90,23 @@ impl ScanBoard {
             };
             (rx, e.progress.status, e.past.clone())
         })
+    }
+
+    /// A receiver of every scan's events, with each scan on the board at that instant,
+    /// its status and its events before (under the scans' lock, as `subscribe`).
+    pub fn subscribe_all(&self) -> AllSubscription {
+        let g = self.lock();
+        let rx = {
+            let mut all = self.all.lock().unwrap_or_else(|p| p.into_inner());
+            all.get_or_insert_with(|| broadcast::channel(EVENTS_ALL).0)
+                .subscribe()
+        };
+        let mut on_board: Vec<_> = g
+            .iter()
+            .map(|(id, e)| (*id, e.progress.status, e.past.clone()))
+            .collect();
+        on_board.sort_by_key(|(id, _, _)| *id);
+        (rx, on_board)
     }
 
     pub fn progress(&self, id: ScanId) -> Option<ScanProgress> {
@@ -146,6 +175,9 @@ impl ScanBoard {
         if let Some(tx) = &entry.events {
             let _ = tx.send(event.clone());
         }
+        if let Some(tx) = &*self.all.lock().unwrap_or_else(|p| p.into_inner()) {
+            let _ = tx.send(event.clone());
+        }
         if matches!(event, ScanEvent::Finished { .. }) {
             g.remove(&id);
         }
@@ -180,5 +212,24 @@ mod tests {
             rx.try_recv().is_err(),
             "the replayed start is not sent twice"
         );
+    }
+
+    #[test]
+    fn a_follower_of_every_scan_gets_each_scan_on_the_board_then_every_later_event() {
+        let board = ScanBoard::default();
+        board.add(1, vec!["127.0.0.1".into()], "quick".into());
+        board.publish(ScanEvent::Started { scan: 1 });
+        let (mut rx, on_board) = board.subscribe_all();
+        assert_eq!(on_board, vec![(1, ScanStatus::Running, vec![])]);
+        board.add(2, vec!["127.0.0.2".into()], "quick".into());
+        board.publish(ScanEvent::Started { scan: 2 });
+        let end = ScanEvent::Finished {
+            scan: 1,
+            status: ScanStatus::Done,
+        };
+        board.publish(end.clone());
+        assert_eq!(rx.try_recv().unwrap(), ScanEvent::Started { scan: 2 });
+        assert_eq!(rx.try_recv().unwrap(), end);
+        assert!(rx.try_recv().is_err());
     }
 }

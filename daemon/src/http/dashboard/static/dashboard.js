@@ -49,7 +49,7 @@
   var events = new EventSource('/v1/events');
   events.onopen = soon;  // what happened before the stream opened
   events.onmessage = soon;
-  ['started', 'tool_started', 'tool_finished', 'warning', 'finished', 'end'].forEach(function (kind) {
+  ['started', 'tool_started', 'tool_finished', 'warning', 'finished'].forEach(function (kind) {
     events.addEventListener(kind, soon);
   });
 })();

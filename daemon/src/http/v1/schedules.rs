@@ -1,0 +1,127 @@
+//! `/v1/schedules`: `picket schedule list | add | pause | resume | run-now | remove`. Must
+//! not validate a schedule itself (ipc/handlers/schedules.rs does, for both doors alike).
+
+use actix_web::http::Method;
+use actix_web::{web, HttpResponse};
+use picket_protocol::{Request, ScheduleCommand, ScheduleId, ScheduleSpec};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{json_body, Endpoint, Routes, State};
+use crate::http::answer::call;
+
+pub fn routes(r: &mut Routes) {
+    r.add(
+        Endpoint::new(Method::GET, "/schedules", "listSchedules")
+            .summary("Every recurring scan (`picket schedule list`)")
+            .answers(200, "schedules"),
+        list,
+    );
+    r.add(
+        Endpoint::new(Method::POST, "/schedules", "addSchedule")
+            .summary("Adds a recurring scan: every_secs or cron (`picket schedule add`)")
+            .body::<ScheduleBody>("ScheduleBody")
+            .answers(201, "schedules"),
+        add,
+    );
+    let one = |method, path, operation, summary| {
+        Endpoint::new(method, path, operation)
+            .summary(summary)
+            .id("id", "The schedule's id")
+            .answers(200, "schedules")
+    };
+    r.add(
+        one(Method::POST, "/schedules/{id}/pause", "pauseSchedule", "Pauses it"),
+        pause,
+    );
+    r.add(
+        one(Method::POST, "/schedules/{id}/resume", "resumeSchedule", "Resumes it"),
+        resume,
+    );
+    r.add(
+        one(
+            Method::POST,
+            "/schedules/{id}/run",
+            "runSchedule",
+            "Submits its scan now; the next due time does not move",
+        ),
+        run_now,
+    );
+    r.add(
+        one(Method::DELETE, "/schedules/{id}", "removeSchedule", "Removes it"),
+        remove,
+    );
+}
+
+/// `picket schedule add`'s options: exactly one of `every_secs` and `cron`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleBody {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub every_secs: Option<u64>,
+    /// Five fields (or six, with seconds first), read in `tz`.
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// `local` (the daemon's timezone, the default) or `UTC`.
+    #[serde(default)]
+    pub tz: Option<String>,
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub tools: Vec<String>,
+    #[serde(default)]
+    pub ports: Option<String>,
+}
+
+async fn command(state: State, cmd: ScheduleCommand) -> HttpResponse {
+    call(&state.into_inner(), Request::Schedule(cmd)).await
+}
+
+async fn list(state: State) -> HttpResponse {
+    command(state, ScheduleCommand::List).await
+}
+
+async fn add(state: State, body: web::Bytes) -> HttpResponse {
+    let b: ScheduleBody = match json_body(&body, "schedule") {
+        Ok(b) => b,
+        Err(answer) => return answer,
+    };
+    let spec = ScheduleSpec {
+        name: b.name,
+        targets: b.targets,
+        every_secs: b.every_secs,
+        cron: b.cron,
+        tz: b.tz,
+        profile: b.profile,
+        tools: b.tools,
+        ports: b.ports,
+    };
+    let mut answer = command(state, ScheduleCommand::Add(spec)).await;
+    if answer.status().is_success() {
+        *answer.status_mut() = actix_web::http::StatusCode::CREATED;
+    }
+    answer
+}
+
+async fn pause(state: State, id: web::Path<ScheduleId>) -> HttpResponse {
+    let id = id.into_inner();
+    command(state, ScheduleCommand::Pause { id }).await
+}
+
+async fn resume(state: State, id: web::Path<ScheduleId>) -> HttpResponse {
+    let id = id.into_inner();
+    command(state, ScheduleCommand::Resume { id }).await
+}
+
+async fn run_now(state: State, id: web::Path<ScheduleId>) -> HttpResponse {
+    let id = id.into_inner();
+    command(state, ScheduleCommand::RunNow { id }).await
+}
+
+async fn remove(state: State, id: web::Path<ScheduleId>) -> HttpResponse {
+    let id = id.into_inner();
+    command(state, ScheduleCommand::Remove { id }).await
+}
