@@ -1,0 +1,157 @@
+"""Drives the dashboard in headless Chromium (Debian's chromium and chromedriver, selenium
+from .venv-checks): log in with the token, start a scan from the form, see its status turn
+to done without a reload, open it, see its findings, visit every page, screenshot each.
+Run by tests/http_dashboard.rs, which starts the daemon, its stand-in tool and the gate the
+tool waits on. Must not start or stop the daemon; prints one JSON line of what it saw, and
+exits non-zero naming the step that failed."""
+
+import argparse
+import json
+import os
+import sys
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+PAGES = [("/findings", "Findings"), ("/diff", "Diff of two scans"), ("/performance", "Performance"),
+         ("/tools", "Tools"), ("/schedules", "Schedules")]
+
+
+def browser(profile_dir):
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1280,1000", f"--user-data-dir={profile_dir}"]:
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+class Check:
+    def __init__(self, driver, shots):
+        self.driver, self.shots, self.seen = driver, shots, {}
+
+    def shot(self, name):
+        path = os.path.join(self.shots, f"{name}.png")
+        if not self.driver.save_screenshot(path):
+            fail(f"screenshot {name}", "chromium wrote no screenshot")
+        self.seen.setdefault("screenshots", []).append(path)
+
+    def h1(self):
+        return self.driver.find_element(By.TAG_NAME, "h1").text
+
+
+def fail(step, why):
+    print(json.dumps({"failed": step, "why": why}))
+    sys.exit(1)
+
+
+def wait(driver, step, cond, secs=60):
+    try:
+        return WebDriverWait(driver, secs, poll_frequency=0.1).until(lambda d: cond(d))
+    except TimeoutException:
+        fail(step, f"not within {secs} s; page {driver.current_url}:\n{driver.page_source[:4000]}")
+
+
+def log_in(c, url, token):
+    d = c.driver
+    d.get(url + "/")
+    wait(d, "redirect to the login page", lambda d: "/login" in d.current_url)
+    c.shot("login")
+    field = d.find_element(By.NAME, "token")
+    field.send_keys(token)
+    field.submit()
+    wait(d, "the scans page after logging in", lambda d: d.find_elements(By.ID, "scans-live"))
+    c.shot("scans-empty")
+
+
+def start_scan(c):
+    d = c.driver
+    d.find_element(By.ID, "targets").send_keys("127.0.0.1")
+    d.find_element(By.ID, "profile").send_keys("dash")
+    d.find_element(By.CSS_SELECTOR, "form.start button[type=submit]").click()
+    wait(d, "the notice of the started scan", lambda d: "started=" in d.current_url)
+    scan = d.current_url.split("started=")[1].split("&")[0]
+    status = d.find_element(By.CSS_SELECTOR, f"#scan-{scan} [data-status]").text
+    if status == "done":
+        fail("status before the gate opens", "the scan is done while its tool still waits")
+    c.seen["first_status"] = status
+    return scan
+
+
+def watch_it_finish(c, scan, gate):
+    d = c.driver
+    # A reload would drop this value: it proves the change came without one.
+    d.execute_script("window.picketNoReload = 'kept';")
+    url_before = d.current_url
+    c.shot("scans-running")
+    with open(gate, "w") as f:
+        f.write("open\n")
+    wait(d, "status done without reloading",
+         lambda d: d.find_element(By.CSS_SELECTOR, f"#scan-{scan} [data-status]").text == "done")
+    if d.execute_script("return window.picketNoReload;") != "kept" or d.current_url != url_before:
+        fail("no reload", "the page was reloaded to show the new status")
+    c.seen["final_status"] = "done"
+    c.shot("scans-done")
+
+
+def open_scan(c, scan):
+    d = c.driver
+    d.find_element(By.CSS_SELECTOR, f"a[href='/scans/{scan}']").click()
+    wait(d, "the scan page", lambda d: c.h1() == f"Scan #{scan}")
+    status = d.find_element(By.CSS_SELECTOR, "#scan-status [data-status]").text
+    findings = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#findings-h + table tbody td:nth-child(2)")]
+    if status != "done" or not any("PICKET-FINDING" in f for f in findings):
+        fail("the scan's findings", f"status {status}, findings {findings}")
+    c.seen["findings"] = findings
+    c.shot("scan")
+
+
+def other_pages(c, url):
+    d = c.driver
+    for path, title in PAGES:
+        d.get(url + path)
+        if c.h1() != title:
+            fail(f"page {path}", f"h1 is {c.h1()!r}, not {title!r}")
+        c.shot(path.strip("/"))
+    d.get(url + "/findings")
+    if "PICKET-FINDING" not in d.find_element(By.ID, "findings-live").text:
+        fail("the findings page", "the scan's finding is not listed")
+
+
+def csp_clean(c):
+    # Chromium logs a refused inline script or style as a console error naming the CSP.
+    errors = [e["message"] for e in c.driver.get_log("browser")
+              if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+    if errors:
+        fail("console errors", "\n".join(errors))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for arg in ["--url", "--token-file", "--gate", "--shots", "--profile-dir"]:
+        p.add_argument(arg, required=True)
+    a = p.parse_args()
+    token = open(a.token_file).read().strip()
+    driver = browser(a.profile_dir)
+    try:
+        c = Check(driver, a.shots)
+        log_in(c, a.url, token)
+        scan = start_scan(c)
+        watch_it_finish(c, scan, a.gate)
+        open_scan(c, scan)
+        csp_clean(c)
+        other_pages(c, a.url)
+        csp_clean(c)
+        c.seen["scan"] = int(scan)
+        print(json.dumps(c.seen))
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main()
