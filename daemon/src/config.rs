@@ -110,6 +110,8 @@ pub enum ConfigProblem {
     Notify(#[from] crate::notify::NotifyConfigError),
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterConfigError),
+    #[error(transparent)]
+    Http(#[from] crate::http::config::HttpConfigError),
 }
 
 /// Every `{placeholder}` an argv template may hold (run/spec.rs expands them).
@@ -978,6 +980,7 @@ impl Config {
         if let Some(cluster) = &self.cluster {
             cluster.validate()?;
         }
+        self.http.validate()?;
         Ok(())
     }
 

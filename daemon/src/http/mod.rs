@@ -10,11 +10,25 @@
 //! | `server` | binding both doors, the peer check on `api.sock`, start and stop |
 //! | `answer` | a handler's `Response` turned into an HTTP answer (status, JSON document) |
 //! | `v1` | the `/v1` routes, one function per endpoint |
+//! | `tcp` | the opt-in TCP doors: `[http] listen` (guarded) and `metrics_listen` |
+//! | `guard` | the TCP door's `Host` allow-list and security headers (CSP, no CORS) |
+//! | `auth` | bearer token or session cookie; the CSRF check of cookie changes |
+//! | `token` | `DATA_DIR/http-token`: made once (0600), compared in constant time |
+//! | `login` | `GET/POST /login`, `POST /logout`: the dashboard's session |
+//! | `tls` | rustls from `[http] tls_cert` / `tls_key` |
+//! | `metrics_route` | `GET /metrics`: Prometheus text on every door |
 //! | `dashboard` | the web dashboard: server-rendered pages over the same handlers, live through `/v1/events` |
 
 pub mod answer;
+pub mod auth;
 pub mod config;
+pub mod guard;
+pub mod login;
+pub mod metrics_route;
 pub mod server;
+pub mod tcp;
+pub mod tls;
+pub mod token;
 pub mod v1;
 pub mod dashboard;
 

@@ -1,5 +1,6 @@
 //! Binds the API's doors and runs them in the daemon's actix System: `api.sock` beside the
-//! main socket, with the same modes and the same peer-credential check. Must not know any
+//! main socket, with the same modes and the same peer-credential check, and the opt-in TCP
+//! doors (http/tcp.rs). `routes` is the one list of what both doors serve. Must not know any
 //! route (http/v1 does) nor answer a request itself, except to refuse a peer.
 
 use std::path::{Path, PathBuf};
@@ -29,14 +30,28 @@ pub fn api_socket_path(main_socket: &Path) -> PathBuf {
     main_socket.with_file_name("api.sock")
 }
 
+/// What every door serves (the TCP door adds /login and /logout): mount new route groups
+/// here, one `.configure` each.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(crate::http::v1::configure)
+        .configure(crate::http::metrics_route::configure)
+        .configure(crate::http::dashboard::configure);
+}
+
 /// The running API; `stop` ends it and removes `api.sock`.
 pub struct Api {
     handle: ServerHandle,
     socket: PathBuf,
+    tcp: Vec<ServerHandle>,
+    /// `[http] listen`'s bound address, if it is open.
+    pub tcp_addr: Option<std::net::SocketAddr>,
 }
 
 impl Api {
     pub async fn stop(self) {
+        for door in self.tcp {
+            door.stop(true).await;
+        }
         self.handle.stop(true).await;
         let _ = std::fs::remove_file(&self.socket);
     }
@@ -56,13 +71,13 @@ pub fn start(
     let listener = std::os::unix::net::UnixListener::bind(&socket)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", socket.display()))?;
     socket_lock::publish_socket(&socket, modes)?;
-    let app_state = web::Data::from(state);
+    let http = state.config().http.clone();
+    let app_state = web::Data::from(state.clone());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
             .wrap(from_fn(check_peer))
-            .configure(crate::http::v1::configure)
-            .configure(crate::http::dashboard::configure)
+            .configure(routes)
     })
     .workers(2)
     .disable_signals()
@@ -76,10 +91,20 @@ pub fn start(
         }
     });
     tracing::info!(socket = %socket.display(), "HTTP API ready");
-    Ok(Api { handle, socket })
+    let door = crate::http::tcp::start_api(&state, &http)?;
+    let metrics = crate::http::tcp::start_metrics(&state, &http)?;
+    let tcp_addr = door.as_ref().map(|d| d.addr);
+    let tcp = door.into_iter().chain(metrics).map(|d| d.handle).collect();
+    Ok(Api {
+        handle,
+        socket,
+        tcp,
+        tcp_addr,
+    })
 }
 
-fn remember_door(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
+/// Notes which door a connection came through (and, on `api.sock`, who is calling).
+pub fn remember_door(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
     if let Some(unix) = conn.downcast_ref::<tokio::net::UnixStream>() {
         let cred = unix.peer_cred().ok();
         ext.insert(Door::Socket {
@@ -101,7 +126,7 @@ async fn check_peer(
         Door::Socket { uid, gid } => req
             .app_data::<web::Data<DaemonState>>()
             .is_some_and(|s| s.peer_allowed(uid, gid)),
-        // No TCP door is opened yet.
+        // The TCP door has its own App (http/tcp.rs) with token checks; never this one.
         Door::Tcp => false,
     };
     if !allowed {

@@ -10,6 +10,7 @@ use minijinja::{context, Environment, Value};
 use picket_protocol::{ErrorKind, ErrorReply, Request, Response};
 
 use crate::http::answer::status_of;
+use crate::http::auth::csrf_token;
 use crate::ipc::handlers::{self, Reply};
 use crate::ipc::state::DaemonState;
 
@@ -40,13 +41,6 @@ static TEMPLATE_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_filter("pct", percent);
     env
 });
-
-/// The anti-forgery token of the request's session, for forms; None where no session
-/// exists (api.sock, bearer requests), which need none.
-pub fn csrf_token(req: &HttpRequest) -> Option<String> {
-    let _ = req;
-    None
-}
 
 /// A page: `template` rendered with `ctx` plus what the layout needs (`nav`, `csrf`).
 pub fn page(req: &HttpRequest, template: &str, nav: &str, ctx: Value) -> HttpResponse {
