@@ -76,6 +76,8 @@ fn a_browser_logs_in_starts_a_scan_and_sees_it_finish_live() {
         daemon.log()
     );
     let seen: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    let refusal = seen["refusal"].as_str().unwrap_or("");
+    assert!(refusal.contains("192.0.2.1"), "the scope refusal names the target: {seen}");
     assert_ne!(seen["first_status"], "done", "{seen}");
     assert_eq!(seen["final_status"], "done", "{seen}");
     let findings = seen["findings"].as_array().expect("findings listed");
@@ -83,7 +85,7 @@ fn a_browser_logs_in_starts_a_scan_and_sees_it_finish_live() {
         findings.iter().any(|f| f.as_str().unwrap_or("").contains("PICKET-FINDING dashboard-127.0.0.1")),
         "{seen}"
     );
-    for page in ["login", "scans-running", "scans-done", "scan", "findings", "diff", "performance", "tools", "schedules"] {
+    for page in ["login", "scan-refused", "scans-running", "scans-done", "scan", "findings", "diff", "performance", "tools", "schedules"] {
         let shot = shots.join(format!("{page}.png"));
         let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
         assert!(size > 1000, "no screenshot of {page} at {shot:?}");

@@ -83,6 +83,20 @@ def start_scan(c):
     return scan
 
 
+def refused_outside_scope(c):
+    # The same scope check as `picket scan`: a TEST-NET address is refused, on the form.
+    d = c.driver
+    d.find_element(By.ID, "targets").send_keys("192.0.2.1")
+    d.find_element(By.CSS_SELECTOR, "form.start button[type=submit]").click()
+    alert = wait(d, "the form's refusal", lambda d: d.find_elements(By.ID, "form-error"))
+    if d.find_element(By.ID, "targets").get_attribute("value") != "192.0.2.1":
+        fail("the refused form", "the targets typed were lost")
+    c.seen["refusal"] = alert[0].text
+    c.shot("scan-refused")
+    csp_clean(c, expected="/scans - Failed to load resource: the server responded with a status of 403")
+    d.get(d.current_url.split("/scans")[0] + "/")
+
+
 def watch_it_finish(c, scan, gate):
     d = c.driver
     # A reload would drop this value: it proves the change came without one.
@@ -123,10 +137,12 @@ def other_pages(c, url):
         fail("the findings page", "the scan's finding is not listed")
 
 
-def csp_clean(c):
-    # Chromium logs a refused inline script or style as a console error naming the CSP.
+def csp_clean(c, expected=None):
+    # Chromium logs a refused inline script or style as a console error naming the CSP;
+    # reading the log empties it. `expected`: the one error the step itself caused.
     errors = [e["message"] for e in c.driver.get_log("browser")
-              if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+              if e["level"] == "SEVERE" and "favicon" not in e["message"]
+              and not (expected and expected in e["message"])]
     if errors:
         fail("console errors", "\n".join(errors))
 
@@ -141,6 +157,7 @@ def main():
     try:
         c = Check(driver, a.shots)
         log_in(c, a.url, token)
+        refused_outside_scope(c)
         scan = start_scan(c)
         watch_it_finish(c, scan, a.gate)
         open_scan(c, scan)

@@ -32,6 +32,8 @@ use actix_web::web;
 /// Mounts every page; the caller's middleware decides who may see them.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(scans::page))
+        // GET too: the page a refused form left in the address bar reloads as the list.
+        .route("/scans", web::get().to(scans::page))
         .route("/scans", web::post().to(scans::start))
         .route("/scans/{id}", web::get().to(scan::page))
         .route("/scans/{id}/cancel", web::post().to(scan::cancel))

@@ -54,7 +54,12 @@ pub fn page_with_status(
     nav: &str,
     ctx: Value,
 ) -> HttpResponse {
-    let full = context! { nav => nav, csrf => csrf_token(req), ..ctx };
+    let full = context! {
+        nav => nav,
+        csrf => csrf_token(req),
+        version => env!("CARGO_PKG_VERSION"),
+        ..ctx
+    };
     match render(template, full) {
         Ok(html) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
