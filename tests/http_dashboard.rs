@@ -24,7 +24,10 @@ fn free_port() -> u16 {
 
 /// A discovery tool that blocks until `gate` exists, then reports one finding.
 fn gated_tool(dir: &Path, gate: &Path) -> ToolConfig {
-    let body = format!("{}\necho \"PICKET-FINDING dashboard-$1\"", until_exists(gate));
+    let body = format!(
+        "{}\necho \"PICKET-FINDING dashboard-$1\"",
+        until_exists(gate)
+    );
     ToolConfig::new("gated")
         .program(tool_script(dir, "gated", &body))
         .no_version_probe()
@@ -33,14 +36,19 @@ fn gated_tool(dir: &Path, gate: &Path) -> ToolConfig {
 
 fn token_file(env: &Env) -> PathBuf {
     let path = env.data_dir().join("http-token");
-    eventually(EVENTUALLY, "picketd writes its http-token", || path.exists().then_some(()));
+    eventually(EVENTUALLY, "picketd writes its http-token", || {
+        path.exists().then_some(())
+    });
     path
 }
 
 #[test]
 fn a_browser_logs_in_starts_a_scan_and_sees_it_finish_live() {
     let python = root().join(".venv-checks/bin/python");
-    assert!(python.exists(), "{python:?} is missing: run scripts/setup (or link .venv-checks)");
+    assert!(
+        python.exists(),
+        "{python:?} is missing: run scripts/setup (or link .venv-checks)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let gate = dir.path().join("gate");
     let port = free_port();
@@ -77,15 +85,32 @@ fn a_browser_logs_in_starts_a_scan_and_sees_it_finish_live() {
     );
     let seen: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
     let refusal = seen["refusal"].as_str().unwrap_or("");
-    assert!(refusal.contains("192.0.2.1"), "the scope refusal names the target: {seen}");
+    assert!(
+        refusal.contains("192.0.2.1"),
+        "the scope refusal names the target: {seen}"
+    );
     assert_ne!(seen["first_status"], "done", "{seen}");
     assert_eq!(seen["final_status"], "done", "{seen}");
     let findings = seen["findings"].as_array().expect("findings listed");
     assert!(
-        findings.iter().any(|f| f.as_str().unwrap_or("").contains("PICKET-FINDING dashboard-127.0.0.1")),
+        findings.iter().any(|f| f
+            .as_str()
+            .unwrap_or("")
+            .contains("PICKET-FINDING dashboard-127.0.0.1")),
         "{seen}"
     );
-    for page in ["login", "scan-refused", "scans-running", "scans-done", "scan", "findings", "diff", "performance", "tools", "schedules"] {
+    for page in [
+        "login",
+        "scan-refused",
+        "scans-running",
+        "scans-done",
+        "scan",
+        "findings",
+        "diff",
+        "performance",
+        "tools",
+        "schedules",
+    ] {
         let shot = shots.join(format!("{page}.png"));
         let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
         assert!(size > 1000, "no screenshot of {page} at {shot:?}");

@@ -22,6 +22,7 @@
 pub mod answer;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod guard;
 pub mod login;
 pub mod metrics_route;
@@ -30,6 +31,5 @@ pub mod tcp;
 pub mod tls;
 pub mod token;
 pub mod v1;
-pub mod dashboard;
 
 pub use config::HttpConfig;

@@ -27,13 +27,22 @@ mod tests {
 
     #[actix_web::test]
     async fn serves_only_the_embedded_files() {
-        let app = test::init_service(
-            App::new().route("/static/{file}", web::get().to(file)),
+        let app = test::init_service(App::new().route("/static/{file}", web::get().to(file))).await;
+        let js = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/static/dashboard.js")
+                .to_request(),
         )
         .await;
-        let js = test::call_service(&app, test::TestRequest::get().uri("/static/dashboard.js").to_request()).await;
         assert_eq!(js.status(), 200);
-        assert!(js.headers().get(header::CONTENT_TYPE).unwrap().to_str().unwrap().starts_with("text/javascript"));
+        assert!(js
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript"));
         let body = test::read_body(js).await;
         assert!(std::str::from_utf8(&body).unwrap().contains("EventSource"));
         for path in ["/static/..%2fmod.rs", "/static/other.js"] {

@@ -49,8 +49,11 @@ async fn diff_of(
         target => {
             let query = picket_report::diff::target_query(target);
             match ask(state, Request::List(query)).await? {
-                Response::Scans(page) => picket_report::diff::target_pair(target, &page)
-                    .map_err(|m| invalid(m, "scan the target again, or compare two scan numbers"))?,
+                Response::Scans(page) => {
+                    picket_report::diff::target_pair(target, &page).map_err(|m| {
+                        invalid(m, "scan the target again, or compare two scan numbers")
+                    })?
+                }
                 _ => return Err(unexpected("something other than scans")),
             }
         }
@@ -86,7 +89,10 @@ mod tests {
     fn scan_numbers_are_read_or_refused_with_the_fix() {
         assert_eq!(scan_number(" #12 ", "a").unwrap(), 12);
         let e = scan_number("", "b").unwrap_err();
-        assert!(e.message.contains("b ''") && e.hint.contains("two scan numbers"), "{e:?}");
+        assert!(
+            e.message.contains("b ''") && e.hint.contains("two scan numbers"),
+            "{e:?}"
+        );
     }
 
     #[test]

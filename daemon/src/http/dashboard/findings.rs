@@ -66,17 +66,26 @@ pub fn query_of(f: &Filters) -> Result<FindingsQuery, ErrorReply> {
     let scan = match f.scan.trim() {
         "" => None,
         s => Some(s.trim_start_matches('#').parse().map_err(|_| {
-            invalid(format!("scan '{s}' is not a scan number"), "enter a number such as 12, or leave Scan empty")
+            invalid(
+                format!("scan '{s}' is not a scan number"),
+                "enter a number such as 12, or leave Scan empty",
+            )
         })?),
     };
     let min_severity = match f.severity.as_str() {
         "" => None,
-        s => Some(s.parse().map_err(|e| invalid(format!("{e}"), "pick a severity from the list"))?),
+        s => Some(
+            s.parse()
+                .map_err(|e| invalid(format!("{e}"), "pick a severity from the list"))?,
+        ),
     };
     let state = match f.state.as_str() {
         "" | "open" => Some(picket_protocol::FindingState::Open),
         "all" => None,
-        s => Some(s.parse().map_err(|e| invalid(format!("{e}"), "pick open, resolved or all"))?),
+        s => Some(
+            s.parse()
+                .map_err(|e| invalid(format!("{e}"), "pick open, resolved or all"))?,
+        ),
     };
     Ok(FindingsQuery {
         scan,
@@ -105,17 +114,29 @@ mod tests {
     #[test]
     fn filters_read_as_picket_findings() {
         let q = query_of(&filters("#4", "medium", "")).unwrap();
-        assert_eq!((q.scan, q.min_severity, q.state), (Some(4), Some(Severity::Medium), Some(FindingState::Open)));
+        assert_eq!(
+            (q.scan, q.min_severity, q.state),
+            (Some(4), Some(Severity::Medium), Some(FindingState::Open))
+        );
         assert_eq!(query_of(&filters("", "", "all")).unwrap().state, None);
-        assert_eq!(query_of(&filters("", "", "resolved")).unwrap().state, Some(FindingState::Resolved));
+        assert_eq!(
+            query_of(&filters("", "", "resolved")).unwrap().state,
+            Some(FindingState::Resolved)
+        );
     }
 
     #[test]
     fn unknown_words_are_refused_with_the_fix() {
         let e = query_of(&filters("x", "", "")).unwrap_err();
-        assert!(e.message.contains("'x'") && e.hint.contains("number"), "{e:?}");
+        assert!(
+            e.message.contains("'x'") && e.hint.contains("number"),
+            "{e:?}"
+        );
         let e = query_of(&filters("", "severe", "")).unwrap_err();
-        assert!(e.message.contains("severe") && e.message.contains("critical"), "{e:?}");
+        assert!(
+            e.message.contains("severe") && e.message.contains("critical"),
+            "{e:?}"
+        );
         assert!(query_of(&filters("", "", "gone")).is_err());
     }
 
@@ -128,8 +149,14 @@ mod tests {
         };
         let html = super::super::render::render("findings.html", ctx).unwrap();
         assert!(html.contains(r#"<option selected>high</option>"#), "{html}");
-        assert!(html.contains(r#"<option value="resolved" selected>"#), "{html}");
-        assert!(html.contains(r#"id="f-scan" name="scan" inputmode="numeric" value="4""#), "{html}");
+        assert!(
+            html.contains(r#"<option value="resolved" selected>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"id="f-scan" name="scan" inputmode="numeric" value="4""#),
+            "{html}"
+        );
         assert!(html.contains("cursor=n1"), "{html}");
     }
 }

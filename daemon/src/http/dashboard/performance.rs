@@ -73,9 +73,17 @@ fn quantile(h: &Histogram, q: f64) -> String {
         return "–".into();
     }
     let rank = (q * h.count as f64).ceil() as u64;
-    match h.bounds.iter().zip(&h.counts).find(|(_, &c)| c >= rank.max(1)) {
+    match h
+        .bounds
+        .iter()
+        .zip(&h.counts)
+        .find(|(_, &c)| c >= rank.max(1))
+    {
         Some((bound, _)) => format!("≤ {}", seconds(*bound)),
-        None => format!("> {}", h.bounds.last().map_or("0 s".into(), |b| seconds(*b))),
+        None => format!(
+            "> {}",
+            h.bounds.last().map_or("0 s".into(), |b| seconds(*b))
+        ),
     }
 }
 
@@ -94,15 +102,30 @@ mod tests {
 
     fn hist() -> Histogram {
         // 10 observations: 6 under 10 ms, 3 more under 100 ms, 1 above 1 s.
-        Histogram { bounds: vec![0.01, 0.1, 1.0], counts: vec![6, 9, 9], count: 10, sum: 2.5 }
+        Histogram {
+            bounds: vec![0.01, 0.1, 1.0],
+            counts: vec![6, 9, 9],
+            count: 10,
+            sum: 2.5,
+        }
     }
 
     #[test]
     fn quantiles_come_from_the_buckets() {
         let l = latency("scan", &hist());
-        assert_eq!((l.p50.as_str(), l.p95.as_str(), l.p99.as_str()), ("≤ 10 ms", "> 1 s", "> 1 s"));
+        assert_eq!(
+            (l.p50.as_str(), l.p95.as_str(), l.p99.as_str()),
+            ("≤ 10 ms", "> 1 s", "> 1 s")
+        );
         assert_eq!(l.mean_ms, Some(250));
-        assert_eq!(l.buckets, [("≤ 10 ms".to_string(), 6), ("≤ 100 ms".into(), 3), ("≤ 1 s".into(), 0)]);
+        assert_eq!(
+            l.buckets,
+            [
+                ("≤ 10 ms".to_string(), 6),
+                ("≤ 100 ms".into(), 3),
+                ("≤ 1 s".into(), 0)
+            ]
+        );
         assert_eq!(latency("empty", &Histogram::default()).p50, "–");
     }
 
@@ -113,11 +136,27 @@ mod tests {
         m.cache.l1_entries = 42;
         m.stats.db_pool.max_size = 8;
         m.stats.db_pool.waiting = 3;
-        m.queue_depths = vec![LabeledCount { labels: vec![("queue".into(), "nmap".into())], value: 5 }];
-        m.slow_queries = vec![SlowQueryReport { query: "SELECT <x>".into(), micros: 250_000, at: "t".into() }];
+        m.queue_depths = vec![LabeledCount {
+            labels: vec![("queue".into(), "nmap".into())],
+            value: 5,
+        }];
+        m.slow_queries = vec![SlowQueryReport {
+            query: "SELECT <x>".into(),
+            micros: 250_000,
+            at: "t".into(),
+        }];
         let ctx = context! { title => "Performance", nav => "performance", m => m, latencies => vec![latency("scan", &hist())] };
         let html = render::render("performance.html", ctx).unwrap();
-        for needle in ["75.0 %", ">42<", "3 waiting", "nmap", ">5<", "SELECT &lt;x&gt;", "250 ms", "≤ 10 ms"] {
+        for needle in [
+            "75.0 %",
+            ">42<",
+            "3 waiting",
+            "nmap",
+            ">5<",
+            "SELECT &lt;x&gt;",
+            "250 ms",
+            "≤ 10 ms",
+        ] {
             assert!(html.contains(needle), "{needle} missing in {html}");
         }
     }

@@ -23,7 +23,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("findings.html", include_str!("templates/findings.html")),
     ("finding.html", include_str!("templates/finding.html")),
     ("diff.html", include_str!("templates/diff.html")),
-    ("performance.html", include_str!("templates/performance.html")),
+    (
+        "performance.html",
+        include_str!("templates/performance.html"),
+    ),
     ("tools.html", include_str!("templates/tools.html")),
     ("schedules.html", include_str!("templates/schedules.html")),
     ("error.html", include_str!("templates/error.html")),
@@ -161,7 +164,10 @@ mod tests {
         let ctx = context! { title => "x", message => "<script>alert(1)</script>", hint => "" };
         let html = render("error.html", ctx).unwrap();
         assert!(!html.contains("<script>alert"), "{html}");
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{html}"
+        );
     }
 
     #[test]

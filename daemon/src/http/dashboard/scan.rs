@@ -33,7 +33,11 @@ pub async fn cancel(req: HttpRequest, state: State, id: web::Path<i64>) -> HttpR
 
 /// The template's data: the scan, and how far its runs are.
 pub fn context_of(scan: &ScanDetail) -> minijinja::Value {
-    let finished = scan.tool_runs.iter().filter(|r| r.status.is_final()).count();
+    let finished = scan
+        .tool_runs
+        .iter()
+        .filter(|r| r.status.is_final())
+        .count();
     context! {
         title => format!("Scan #{}", scan.id),
         scan => scan,

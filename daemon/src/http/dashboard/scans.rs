@@ -109,7 +109,9 @@ async fn render_list(
         "" => None,
         s => match s.parse() {
             Ok(s) => Some(s),
-            Err(e) => return error_page(req, &invalid(format!("{e}"), "pick a status from the list")),
+            Err(e) => {
+                return error_page(req, &invalid(format!("{e}"), "pick a status from the list"))
+            }
         },
     };
     let query = ListQuery {
@@ -162,17 +164,29 @@ mod tests {
     #[test]
     fn the_form_reads_as_picket_scan() {
         let r = scan_request(&form("127.0.0.1, http://localhost:8080/\nlocalhost", "5")).unwrap();
-        assert_eq!(r.targets, ["127.0.0.1", "http://localhost:8080/", "localhost"]);
+        assert_eq!(
+            r.targets,
+            ["127.0.0.1", "http://localhost:8080/", "localhost"]
+        );
         assert_eq!(r.tools, ["nmap", "whatweb"]);
-        assert_eq!((r.priority, r.no_cache, r.profile, r.ports), (5, true, None, None));
+        assert_eq!(
+            (r.priority, r.no_cache, r.profile, r.ports),
+            (5, true, None, None)
+        );
     }
 
     #[test]
     fn bad_fields_are_refused_with_the_fix() {
         let e = scan_request(&form("  ", "")).unwrap_err();
-        assert!(e.message.contains("no target") && e.hint.contains("Targets"), "{e:?}");
+        assert!(
+            e.message.contains("no target") && e.hint.contains("Targets"),
+            "{e:?}"
+        );
         let e = scan_request(&form("127.0.0.1", "high")).unwrap_err();
-        assert!(e.message.contains("'high'") && e.hint.contains("number"), "{e:?}");
+        assert!(
+            e.message.contains("'high'") && e.hint.contains("number"),
+            "{e:?}"
+        );
     }
 
     fn listing(csrf: Option<&str>, error: Option<&str>) -> String {
@@ -211,21 +225,35 @@ mod tests {
         assert!(html.contains(r#"href="/scans/7""#), "{html}");
         assert!(html.contains(r#"data-status="running""#), "{html}");
         assert!(html.contains(r#"<progress max="4" value="1""#), "{html}");
-        assert!(html.contains(r#"id="scans-live""#) && html.contains("data-live"), "{html}");
+        assert!(
+            html.contains(r#"id="scans-live""#) && html.contains("data-live"),
+            "{html}"
+        );
         assert!(html.contains("cursor=abc"), "{html}");
         // No inline script or style: the CSP forbids them.
-        assert!(!html.contains("<script>") && !html.contains("style="), "{html}");
+        assert!(
+            !html.contains("<script>") && !html.contains("style="),
+            "{html}"
+        );
     }
 
     #[test]
     fn the_form_carries_the_csrf_token_and_its_error() {
         let html = listing(Some("tok123"), Some("target outside the scope"));
-        assert!(html.contains(r#"name="csrf_token" value="tok123""#), "{html}");
+        assert!(
+            html.contains(r#"name="csrf_token" value="tok123""#),
+            "{html}"
+        );
         assert!(html.contains(r#"role="alert""#) && html.contains("target outside the scope"));
         let without = listing(None, None);
         assert!(!without.contains("csrf_token"), "{without}");
-        for field in ["targets", "profile", "tools", "ports", "priority", "no_cache"] {
-            assert!(without.contains(&format!(r#"for="{field}""#)), "label of {field}");
+        for field in [
+            "targets", "profile", "tools", "ports", "priority", "no_cache",
+        ] {
+            assert!(
+                without.contains(&format!(r#"for="{field}""#)),
+                "label of {field}"
+            );
         }
     }
 }

@@ -12,7 +12,12 @@ use crate::ipc::state::DaemonState;
 type State = web::Data<DaemonState>;
 
 pub async fn page(req: HttpRequest, state: State) -> HttpResponse {
-    match ask(&state.into_inner(), Request::Schedule(ScheduleCommand::List)).await {
+    match ask(
+        &state.into_inner(),
+        Request::Schedule(ScheduleCommand::List),
+    )
+    .await
+    {
         Ok(Response::Schedules(list)) => {
             let ctx = context! { title => "Schedules", schedules => list };
             render::page(&req, "schedules.html", "schedules", ctx)
@@ -54,8 +59,14 @@ mod tests {
 
     #[test]
     fn actions_map_to_schedule_commands() {
-        assert_eq!(command_of(4, "pause").unwrap(), ScheduleCommand::Pause { id: 4 });
-        assert_eq!(command_of(4, "run-now").unwrap(), ScheduleCommand::RunNow { id: 4 });
+        assert_eq!(
+            command_of(4, "pause").unwrap(),
+            ScheduleCommand::Pause { id: 4 }
+        );
+        assert_eq!(
+            command_of(4, "run-now").unwrap(),
+            ScheduleCommand::RunNow { id: 4 }
+        );
         let e = command_of(4, "remove").unwrap_err();
         assert!(e.hint.contains("pause, resume or run-now"), "{e:?}");
     }
@@ -83,6 +94,9 @@ mod tests {
         let html = render::render("schedules.html", ctx).unwrap();
         assert!(html.contains(r#"action="/schedules/9/resume""#), "{html}");
         assert!(!html.contains("/schedules/9/pause"), "{html}");
-        assert!(html.contains(r#"value="c5""#) && html.contains(r#"href="/scans/5""#), "{html}");
+        assert!(
+            html.contains(r#"value="c5""#) && html.contains(r#"href="/scans/5""#),
+            "{html}"
+        );
     }
 }

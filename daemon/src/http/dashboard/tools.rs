@@ -10,9 +10,12 @@ use crate::ipc::state::DaemonState;
 
 pub async fn page(req: HttpRequest, state: web::Data<DaemonState>) -> HttpResponse {
     match ask(&state.into_inner(), Request::Tools).await {
-        Ok(Response::Tools(tools)) => {
-            render::page(&req, "tools.html", "tools", context! { title => "Tools", tools => tools })
-        }
+        Ok(Response::Tools(tools)) => render::page(
+            &req,
+            "tools.html",
+            "tools",
+            context! { title => "Tools", tools => tools },
+        ),
         Ok(_) => error_page(&req, &unexpected("something other than tools")),
         Err(e) => error_page(&req, &e),
     }
@@ -39,7 +42,10 @@ mod tests {
         let ctx = context! { title => "Tools", nav => "tools", tools => vec![tool("nmap", true), tool("nuclei", false)] };
         let html = render::render("tools.html", ctx).unwrap();
         // minijinja escapes `/` too; a browser shows /usr/bin/nmap.
-        assert!(html.contains("&#x2f;usr&#x2f;bin&#x2f;nmap") && html.contains("7.93"), "{html}");
+        assert!(
+            html.contains("&#x2f;usr&#x2f;bin&#x2f;nmap") && html.contains("7.93"),
+            "{html}"
+        );
         assert!(html.contains("not installed"), "{html}");
     }
 }
