@@ -84,6 +84,7 @@ fn a_browser_logs_in_starts_a_scan_and_sees_it_finish_live() {
         daemon.log()
     );
     let seen: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(seen["csrf_refused"], 403, "{seen}");
     let refusal = seen["refusal"].as_str().unwrap_or("");
     assert!(
         refusal.contains("192.0.2.1"),

@@ -14,6 +14,7 @@ from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 PAGES = [("/findings", "Findings"), ("/diff", "Diff of two scans"), ("/performance", "Performance"),
@@ -81,6 +82,27 @@ def start_scan(c):
         fail("status before the gate opens", "the scan is done while its tool still waits")
     c.seen["first_status"] = status
     return scan
+
+
+def guarded(c):
+    # A forged POST (the session cookie rides along, no CSRF token) is refused; the
+    # keyboard reaches the skip link first, and it leads to the main landmark.
+    d = c.driver
+    status = d.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch('/scans', {method: 'POST', credentials: 'same-origin',"
+        " body: new URLSearchParams({targets: '127.0.0.1'})}).then(r => done(r.status));")
+    if status != 403:
+        fail("CSRF", f"a POST /scans without the token answered {status}")
+    csp_clean(c, expected="/scans - Failed to load resource: the server responded with a status of 403")
+    d.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    first = d.switch_to.active_element
+    if first.get_attribute("href") is None or not first.get_attribute("href").endswith("#main"):
+        fail("keyboard", f"the first Tab stop is {first.get_attribute('outerHTML')}")
+    first.send_keys(Keys.ENTER)
+    if d.switch_to.active_element.get_attribute("id") != "main":
+        fail("keyboard", "the skip link does not move the focus to <main>")
+    c.seen["csrf_refused"] = status
 
 
 def refused_outside_scope(c):
@@ -157,6 +179,7 @@ def main():
     try:
         c = Check(driver, a.shots)
         log_in(c, a.url, token)
+        guarded(c)
         refused_outside_scope(c)
         scan = start_scan(c)
         watch_it_finish(c, scan, a.gate)
