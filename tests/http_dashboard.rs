@@ -116,6 +116,8 @@ fn a_browser_logs_in_starts_a_scan_and_sees_it_finish_live() {
         let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
         assert!(size > 1000, "no screenshot of {page} at {shot:?}");
     }
+    let diff = format!("From #{} to #{}", seen["scan"], seen["scan"].as_i64().unwrap() + 1);
+    assert_eq!(seen["diff"], diff.as_str(), "{seen}");
     // The browser's scan is the daemon's scan: the CLI sees it done with the same finding.
     let id = seen["scan"].as_i64().expect("scan id").to_string();
     let detail = env.wait_one(&id);
