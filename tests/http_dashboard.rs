@@ -116,12 +116,31 @@ fn a_browser_logs_in_starts_a_scan_and_sees_it_finish_live() {
         let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
         assert!(size > 1000, "no screenshot of {page} at {shot:?}");
     }
-    let diff = format!("From #{} to #{}", seen["scan"], seen["scan"].as_i64().unwrap() + 1);
+    let diff = format!(
+        "From #{} to #{}",
+        seen["scan"],
+        seen["scan"].as_i64().unwrap() + 1
+    );
     assert_eq!(seen["diff"], diff.as_str(), "{seen}");
     // The browser's scan is the daemon's scan: the CLI sees it done with the same finding.
     let id = seen["scan"].as_i64().expect("scan id").to_string();
     let detail = env.wait_one(&id);
     assert_eq!(detail.findings.len(), 1, "{detail:#?}");
+    // api.sock serves the same pages (peer-checked, no session, so no CSRF field).
+    let api = env.socket().with_file_name("api.sock");
+    let page = Command::new("curl")
+        .args(["-sS", "--unix-socket"])
+        .arg(&api)
+        .arg(format!("http://picket/scans/{id}"))
+        .output()
+        .expect("curl");
+    let html = String::from_utf8_lossy(&page.stdout);
+    assert!(html.contains(&format!("<h1>Scan #{id}</h1>")), "{html}");
+    assert!(
+        html.contains("PICKET-FINDING dashboard-127.0.0.1"),
+        "{html}"
+    );
+    assert!(!html.contains("csrf_token"), "{html}");
     if std::env::var_os("PICKET_KEEP_SCREENSHOTS").is_some() {
         let _ = dir.keep();
     }
