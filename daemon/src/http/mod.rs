@@ -18,10 +18,12 @@
 //! | `tls` | rustls from `[http] tls_cert` / `tls_key` |
 //! | `metrics_route` | `GET /metrics`: Prometheus text on every door |
 //! | `v1/reports` | `/v1/diff` and `/v1/reports`, through picket-report (as the CLI) |
+//! | `dashboard` | the web dashboard: server-rendered pages over the same handlers, live through `/v1/events` |
 
 pub mod answer;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod guard;
 pub mod login;
 pub mod metrics_route;

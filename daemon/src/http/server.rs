@@ -34,7 +34,8 @@ pub fn api_socket_path(main_socket: &Path) -> PathBuf {
 /// here, one `.configure` each.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::http::v1::configure)
-        .configure(crate::http::metrics_route::configure);
+        .configure(crate::http::metrics_route::configure)
+        .configure(crate::http::dashboard::configure);
 }
 
 /// The running API; `stop` ends it and removes `api.sock`.
