@@ -53,10 +53,10 @@ pub fn run(opts: &Opts, report: &mut Report) -> anyhow::Result<()> {
         events.until_finished(id)?;
     }
     let sse = Samples::new(latencies);
-    let detail = format!("{} runs; p95 {:.2} ms", sse.len(), sse.ms(0.95));
+    let detail = format!("{} runs; p95 {:.2} ms", sse.len(), sse.ms(95.0));
     report.add(
         "api: SSE latency, run end -> client, p50",
-        sse.ms(0.5),
+        sse.ms(50.0),
         "ms",
         Cmp::AtMost,
         50.0,
@@ -108,15 +108,15 @@ fn show_ratio(
     let (h, b) = (Samples::new(over_http), Samples::new(over_bincode));
     let detail = format!(
         "p50 {:.0} us over api.sock vs {:.0} us over the bincode socket; p95 {:.0} vs {:.0} us; {} each",
-        h.us(0.5),
-        b.us(0.5),
-        h.us(0.95),
-        b.us(0.95),
+        h.us(50.0),
+        b.us(50.0),
+        h.us(95.0),
+        b.us(95.0),
         h.len()
     );
     report.add(
         "api: GET scan over api.sock / show over bincode, p50",
-        h.us(0.5) / b.us(0.5),
+        h.us(50.0) / b.us(50.0),
         "x",
         Cmp::AtMost,
         1.5,
