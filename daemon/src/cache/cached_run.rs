@@ -11,8 +11,8 @@ use picket_protocol::{RunStatus, Timestamp, ToolRun};
 use sha2::{Digest, Sha256};
 
 use crate::cache::actor::{CacheActor, CacheEntry, LeadGuard, Lookup, LookupKey, SharedHit};
-use crate::run::spec::{RunTarget, ToolSpec};
 use crate::cluster::runner::Runner;
+use crate::run::spec::{RunTarget, ToolSpec};
 use crate::run::tool_actor::{ToolJob, ToolResult};
 use crate::storage::queries::now_ms;
 

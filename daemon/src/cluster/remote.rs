@@ -244,6 +244,9 @@ async fn publish_cancel(conn: &mut redis::aio::ConnectionManager, node: &str, sc
         .query_async(conn)
         .await;
     if let Err(e) = set {
-        tracing::warn!(scan, "cluster: could not tell workers of a cancel ({e}); their runs end at their timeout");
+        tracing::warn!(
+            scan,
+            "cluster: could not tell workers of a cancel ({e}); their runs end at their timeout"
+        );
     }
 }

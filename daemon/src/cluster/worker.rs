@@ -113,8 +113,12 @@ impl Worker {
                 .query_async(&mut conn)
                 .await;
             match handed {
-                Ok(()) => tracing::info!(run = %desc.run_id, "cluster: handed back a run on shutdown"),
-                Err(e) => tracing::warn!(run = %desc.run_id, "cluster: could not hand back ({e}); it is reclaimed after the lease"),
+                Ok(()) => {
+                    tracing::info!(run = %desc.run_id, "cluster: handed back a run on shutdown")
+                }
+                Err(e) => {
+                    tracing::warn!(run = %desc.run_id, "cluster: could not hand back ({e}); it is reclaimed after the lease")
+                }
             }
         }
     }
@@ -233,11 +237,22 @@ impl Worker {
         self.report(&entry.id, &desc, result).await;
     }
 
-    async fn execute(&self, id: &str, desc: &RunDescriptor, cancel: CancellationToken) -> ToolResult {
+    async fn execute(
+        &self,
+        id: &str,
+        desc: &RunDescriptor,
+        cancel: CancellationToken,
+    ) -> ToolResult {
         let tools = &self.inner.toolbox;
         let (spec, actor) = match (tools.spec(&desc.tool), tools.actor(&desc.tool)) {
             (Some(s), Some(a)) => (s, a),
-            _ => return failed(desc, format!("{} is not configured on worker {}; configure the same [tools] on every node", desc.tool, self.inner.node)),
+            _ => return failed(
+                desc,
+                format!(
+                    "{} is not configured on worker {}; configure the same [tools] on every node",
+                    desc.tool, self.inner.node
+                ),
+            ),
         };
         let job = ToolJob {
             scan: desc.scan,
@@ -335,7 +350,10 @@ impl Worker {
         let conn = self.inner.redis.manager.clone();
         until_ok("dead-letter a run", || {
             let mut c = conn.clone();
-            let (d, r) = (serde_json::to_vec(&desc).unwrap_or_default(), reason.clone());
+            let (d, r) = (
+                serde_json::to_vec(&desc).unwrap_or_default(),
+                reason.clone(),
+            );
             async move {
                 redis::cmd("XADD")
                     .arg(runs::DEAD)
@@ -385,7 +403,14 @@ async fn run_on(actor: &Addr<ToolActor>, spec: &ToolSpec, job: ToolJob) -> ToolR
     let fallback = job.clone();
     match actor.send(RunTool(job)).await {
         Ok(r) => r,
-        Err(e) => ended(spec, &fallback, RunStatus::Failed, format!("the tool actor is unavailable ({e}); picketd is stopping or must be restarted")),
+        Err(e) => ended(
+            spec,
+            &fallback,
+            RunStatus::Failed,
+            format!(
+                "the tool actor is unavailable ({e}); picketd is stopping or must be restarted"
+            ),
+        ),
     }
 }
 
@@ -395,8 +420,7 @@ fn unreachable_beat(spec: &ToolSpec, desc: &RunDescriptor) -> ToolResult {
 
 /// A failed run built from its descriptor alone (no spec needed).
 fn failed(desc: &RunDescriptor, why: String) -> ToolResult {
-    let mut run =
-        picket_protocol::ToolRun::new(&desc.tool, &desc.target.label, RunStatus::Failed);
+    let mut run = picket_protocol::ToolRun::new(&desc.tool, &desc.target.label, RunStatus::Failed);
     run.error = Some(why);
     run.finished_at = Some(picket_protocol::Timestamp(crate::storage::queries::now_ms()));
     ToolResult {
