@@ -199,14 +199,21 @@ fn work_node(
     roles: &[&str],
     then: &str,
 ) -> (Env, Daemon) {
+    work_node_with(dir, redis, me, roles, then, |c| c)
+}
+
+/// `work_node` with more config (`more` gets the node's config and returns it changed).
+fn work_node_with(
+    dir: &Path,
+    redis: &RedisServer,
+    me: &str,
+    roles: &[&str],
+    then: &str,
+    more: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+) -> (Env, Daemon) {
     let tool = logging_tool(&dir.join(me), &dir.join("logs"), me, then);
-    start(&with_cluster(
-        ConfigBuilder::new().tool(tool),
-        redis,
-        me,
-        roles,
-        1,
-    ))
+    let cfg = with_cluster(ConfigBuilder::new().tool(tool), redis, me, roles, 1);
+    start(&more(cfg))
 }
 
 /// Every run of `scan` done, one finding per run, no fingerprint twice.
@@ -376,4 +383,63 @@ fn descends_from(mut pid: u32, ancestor: u32) -> bool {
         pid = ppid;
     }
     false
+}
+
+#[test]
+fn a_worker_refuses_a_target_outside_its_own_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let redis = RedisServer::start(&dir.path().join("redis"));
+    let (coord, _c) = work_node(dir.path(), &redis, "coord", &["coordinator"], "");
+    let deny = |c: ConfigBuilder| c.set("scope", "deny", vec!["127.0.0.2"]);
+    let (_wa, _a) = work_node_with(dir.path(), &redis, "a", &["worker"], "", deny);
+
+    let scan = coord.scan_wait(&["127.0.0.1", "127.0.0.2", "--tools", "work"]);
+
+    let ran = lines(&logs.join("a.log"));
+    assert_eq!(ran, vec!["a 127.0.0.1".to_string()], "{scan:#?}");
+    let refused = scan.tool_runs.iter().find(|r| r.target == "127.0.0.2");
+    let refused = refused.unwrap_or_else(|| panic!("{scan:#?}"));
+    assert_eq!(refused.status, RunStatus::Skipped, "{scan:#?}");
+    assert!(
+        refused.error.as_deref().unwrap_or("").contains("127.0.0.2"),
+        "{scan:#?}"
+    );
+}
+
+#[test]
+fn a_run_delivered_too_often_is_dead_lettered_and_ends_failed_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let release = dir.path().join("release");
+    let redis = RedisServer::start(&dir.path().join("redis"));
+    let once = |c: ConfigBuilder| c.set("cluster", "max_deliveries", 1);
+    let (coord, _c) = work_node_with(dir.path(), &redis, "coord", &["coordinator"], "", once);
+    let hold = until_exists(&release);
+    let (_wa, mut a) = work_node_with(dir.path(), &redis, "a", &["worker"], &hold, once);
+    let id = scan_id(&coord, &["127.0.0.1", "--tools", "work"]);
+    eventually(EVENTUALLY, "worker a starts the run", || {
+        (lines(&logs.join("a.log")).len() == 1).then_some(())
+    });
+    a.kill9();
+    let (_wb, _b) = work_node_with(dir.path(), &redis, "b", &["worker"], "", once);
+
+    // `wait` exits non-zero for a scan with a failed run; `show` tells the rest.
+    coord.picket(["wait", &id]);
+    let scan: ScanDetail = coord.picket_as(["show", &id]);
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(scan.tool_runs.len(), 1, "{scan:#?}");
+    let run = &scan.tool_runs[0];
+    assert_eq!(run.status, RunStatus::Failed, "{scan:#?}");
+    assert!(
+        run.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("max_deliveries = 1"),
+        "{scan:#?}"
+    );
+    assert!(lines(&logs.join("b.log")).is_empty(), "b ran a dead letter");
+    assert_eq!(redis.cli(&["XLEN", "picket:dead"]).trim(), "1");
 }
