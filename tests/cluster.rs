@@ -443,3 +443,34 @@ fn a_run_delivered_too_often_is_dead_lettered_and_ends_failed_with_the_reason() 
     assert!(lines(&logs.join("b.log")).is_empty(), "b ran a dead letter");
     assert_eq!(redis.cli(&["XLEN", "picket:dead"]).trim(), "1");
 }
+
+#[test]
+fn a_stopping_worker_hands_its_run_back_to_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let release = dir.path().join("release");
+    let redis = RedisServer::start(&dir.path().join("redis"));
+    // A lease far beyond the test: the run can only move by being handed back.
+    let long = |c: ConfigBuilder| {
+        c.set("cluster", "lease_secs", 600)
+            .set("limits", "shutdown_grace_secs", 1)
+    };
+    let (coord, _c) = work_node_with(dir.path(), &redis, "coord", &["coordinator"], "", long);
+    let hold = until_exists(&release);
+    let (_wa, mut a) = work_node_with(dir.path(), &redis, "a", &["worker"], &hold, long);
+    let id = scan_id(&coord, &["127.0.0.1", "--tools", "work"]);
+    eventually(EVENTUALLY, "worker a starts the run", || {
+        (lines(&logs.join("a.log")).len() == 1).then_some(())
+    });
+    let (_wb, _b) = work_node_with(dir.path(), &redis, "b", &["worker"], "", long);
+
+    a.signal(Signal::SIGTERM);
+    a.wait_exit();
+
+    let scan = coord.wait_one(&id);
+    std::fs::write(&release, "").unwrap();
+    assert_each_finding_once(&scan, 1);
+    assert_eq!(lines(&logs.join("b.log")), vec!["b 127.0.0.1".to_string()]);
+    assert!(a.log().contains("handed back"), "{}", a.log());
+}

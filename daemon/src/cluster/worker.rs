@@ -152,8 +152,8 @@ impl Worker {
                     continue;
                 }
             }
-            let reply: StreamReadReply = redis::cmd("XREADGROUP")
-                .arg("GROUP")
+            let mut cmd = redis::cmd("XREADGROUP");
+            cmd.arg("GROUP")
                 .arg(WORKERS)
                 .arg(&self.inner.node)
                 .arg("COUNT")
@@ -162,9 +162,14 @@ impl Worker {
                 .arg(BLOCK_MS)
                 .arg("STREAMS")
                 .arg(RUNS)
-                .arg(">")
-                .query_async(&mut conn)
-                .await?;
+                .arg(">");
+            let read = cmd.query_async::<StreamReadReply>(&mut conn);
+            // A stopping worker stops reading now (an entry delivered as the read is
+            // dropped stays pending and is reclaimed after the lease).
+            let reply = tokio::select! {
+                r = read => r?,
+                _ = self.inner.stop.cancelled() => return Ok(()),
+            };
             if let Some(entry) = reply.keys.into_iter().flat_map(|k| k.ids).next() {
                 let me = self.clone();
                 actix::spawn(async move { me.handle(entry, permit).await });
