@@ -474,3 +474,40 @@ fn a_stopping_worker_hands_its_run_back_to_another() {
     assert_eq!(lines(&logs.join("b.log")), vec!["b 127.0.0.1".to_string()]);
     assert!(a.log().contains("handed back"), "{}", a.log());
 }
+
+#[test]
+fn a_restarted_coordinator_takes_the_result_that_came_while_it_was_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let gate = dir.path().join("gate");
+    let redis = RedisServer::start(&dir.path().join("redis"));
+    let (coord, mut c) = work_node(dir.path(), &redis, "coord", &["coordinator"], "");
+    let ended = logs.join("ended");
+    let then = format!(
+        "{}\necho \"$1\" >> {}",
+        until_exists(&gate),
+        ended.display()
+    );
+    let (_wa, _a) = work_node(dir.path(), &redis, "a", &["worker"], &then);
+    let id = scan_id(&coord, &["127.0.0.1", "--tools", "work"]);
+    eventually(EVENTUALLY, "worker a starts the run", || {
+        (lines(&logs.join("a.log")).len() == 1).then_some(())
+    });
+
+    c.kill9();
+    std::fs::write(&gate, "").unwrap();
+    eventually(EVENTUALLY, "the result waits in redis", || {
+        (redis.cli(&["XLEN", "picket:results:coord"]).trim() == "1").then_some(())
+    });
+    let _c = coord.start_daemon();
+
+    let scan = coord.wait_one(&id);
+    assert_each_finding_once(&scan, 1);
+    assert_eq!(lines(&logs.join("a.log")).len(), 1, "the run ran again");
+    // Acknowledged once stored (just after the scan's end, so not at once).
+    eventually(EVENTUALLY, "no result left pending", || {
+        let pending = redis.cli(&["XPENDING", "picket:results:coord", "coord"]);
+        (pending.lines().next().map(str::trim) == Some("0")).then_some(())
+    });
+}
