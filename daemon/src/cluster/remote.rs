@@ -6,7 +6,7 @@
 //! sets the scan's cancel flag and publishes it. Must not store results (the supervisor
 //! does) nor run tools.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -60,15 +60,49 @@ struct Inner {
     waiting: Mutex<HashMap<String, oneshot::Sender<ToolResult>>>,
     /// Results that came with no run waiting (read from the pending list after a restart):
     /// the resumed scan takes them instead of enqueueing the run again.
-    parked: Mutex<HashMap<String, ToolResult>>,
+    parked: Mutex<Aging<ToolResult>>,
     /// Runs already answered: another result for one of them (a redelivered run) is a
     /// duplicate.
-    answered: Mutex<HashSet<String>>,
+    answered: Mutex<Aging<()>>,
     /// Result entries handed to a scan, acknowledged once the scan stored them.
     unacked: Mutex<HashMap<RunKey, String>>,
     /// True once the consumer has read what was waiting at start: until then a run's
     /// result may still be on its way in, and enqueueing it again would run it twice.
     caught_up: tokio::sync::watch::Sender<bool>,
+}
+
+/// A map whose entries are forgotten an hour after they were put in (checked as it grows),
+/// so a coordinator running for months does not keep every run id it ever saw. A result
+/// later than that is a duplicate of a run long stored, or belongs to a scan long ended.
+pub struct Aging<T> {
+    map: HashMap<String, (std::time::Instant, T)>,
+}
+
+impl<T> Default for Aging<T> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+        }
+    }
+}
+
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+impl<T> Aging<T> {
+    pub fn insert(&mut self, key: String, value: T) {
+        if self.map.len() >= 4096 && self.map.len().is_power_of_two() {
+            self.map.retain(|_, (at, _)| at.elapsed() < FORGET_AFTER);
+        }
+        self.map.insert(key, (std::time::Instant::now(), value));
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<T> {
+        self.map.remove(key).map(|(_, v)| v)
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -102,7 +136,7 @@ impl Remote {
         let mut caught_up = self.inner.caught_up.subscribe();
         let _ = caught_up.wait_for(|c| *c).await;
         if let Some(done) = lock(&self.inner.parked).remove(&desc.run_id) {
-            lock(&self.inner.answered).insert(desc.run_id.clone());
+            lock(&self.inner.answered).insert(desc.run_id.clone(), ());
             return done;
         }
         let (tx, rx) = oneshot::channel();
@@ -124,7 +158,7 @@ impl Remote {
             },
             _ = job.cancel.cancelled() => {
                 lock(&self.inner.waiting).remove(&desc.run_id);
-                lock(&self.inner.answered).insert(desc.run_id.clone());
+                lock(&self.inner.answered).insert(desc.run_id.clone(), ());
                 publish_cancel(&mut conn, &self.inner.node, job.scan).await;
                 ended(spec, &job, RunStatus::Cancelled, "cancelled".into())
             }
@@ -220,7 +254,7 @@ impl Remote {
         }
         let waiter = lock(&self.inner.waiting).remove(&msg.run_id);
         if let Some(tx) = waiter {
-            lock(&self.inner.answered).insert(msg.run_id.clone());
+            lock(&self.inner.answered).insert(msg.run_id.clone(), ());
             lock(&self.inner.unacked).insert(key.clone(), e.id.clone());
             if tx.send(result).is_err() {
                 // The scan stopped waiting (it ended): nothing will store it.
