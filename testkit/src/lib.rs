@@ -23,6 +23,8 @@ pub mod process;
 pub mod scripts;
 pub mod sensor;
 pub mod targets;
+// Appended: the cluster tests' redis-server and `[cluster]` section (issue 17).
+pub mod cluster;
 
 pub use bins::{bin_dir, picket_bin, picket_for_everyone, picketd_bin, require_installed};
 pub use config::{ConfigBuilder, ToolConfig};
