@@ -199,6 +199,10 @@ async fn run(
         tracing::warn!("ended {leftovers} tool process(es) a previous picketd of this data directory left running");
     }
     let parts = start_parts(&config, &data_dir).await?;
+    let _cluster = match &config.cluster {
+        Some(c) => Some(picketd::cluster::join::join(c, &parts.cache, parts.toolbox.clone()).await?),
+        None => None,
+    };
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
     let db = parts.db.clone();
     let state = DaemonState::new(config, config_path, overrides, parts)?;

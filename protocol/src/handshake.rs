@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 /// 6: issue 15: schedules (`Request::Schedule` / `Response::Schedules`), notification and
 /// output metrics, run outputs (`Request::Output`), finding lifecycle (`Finding.state`…,
 ///    `FindingsQuery.state`, `ScanDetail.new_count`/`resolved`).
-pub const PROTOCOL_VERSION: u32 = 6;
+/// 7: issues 16 and 17: the HTTP API's helpers; the cluster (`Request::Cluster` /
+///    `Response::Cluster`, `MetricsReport.cluster`).
+pub const PROTOCOL_VERSION: u32 = 7;
 /// The package version of this build (client or daemon).
 pub const PACKAGE_VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -225,5 +225,6 @@ fn documents() -> Vec<(&'static str, &'static str, Schema)> {
         ),
         ("diff", "diff", schema::<DiffDoc>()),
         ("error", "any command that fails", schema::<ErrorDoc>()),
+        ("cluster", "cluster", schema::<ClusterReport>()),
     ]
 }

@@ -6,7 +6,17 @@
 //! | file | owns |
 //! |---|---|
 //! | `config` | `[cluster]`: the Redis address, this node's id and roles, the timings |
+//! | `lease` | the per-target lease semaphore (`picket:slots:{host}`, one Lua script per step, the server's clock) |
+//! | `cache` | the shared L2 cache (`picket:cache:{key}`) and single flight across nodes (`picket:inflight:{key}`) |
+//! | `nodes` | the node registry (`picket:nodes:{id}`, heartbeats with a TTL), the protocol-version refusal |
+//! | `status` | what `picket cluster` and `picket_cluster_*` show: nodes, streams, pending, lag, dead letters |
+//! | `join` | joining at start: connect, check versions, register, shared cache, slot-freed listener |
 
 pub mod config;
+pub mod lease;
+pub mod cache;
+pub mod nodes;
+pub mod status;
+pub mod join;
 
 pub use config::{ClusterConfig, ClusterConfigError, Role};
