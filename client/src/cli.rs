@@ -150,6 +150,9 @@ pub enum Command {
     /// What changed between two scans: new, resolved and changed findings, services
     /// opened, closed or changed.
     Diff(crate::diff::DiffArgs),
+    /// The cluster this daemon belongs to ([cluster]): nodes with heartbeats, roles,
+    /// versions and runs in flight; stream lengths, pending entries and lag; dead letters.
+    Cluster,
 }
 
 #[derive(Debug, Args)]

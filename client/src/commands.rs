@@ -121,6 +121,7 @@ async fn dispatch(conn: &mut Client, out: Out, command: Command) -> Result<(), F
         Command::Schedule(cmd) => crate::schedule::run(conn, out, cmd).await,
         Command::Output { run } => crate::output::output(conn, out, run).await,
         Command::Diff(args) => crate::diff::run(conn, out, args).await,
+        Command::Cluster => crate::cluster::show(conn, out).await,
     }
 }
 

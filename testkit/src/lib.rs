@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod env;
 pub mod output;
 pub mod process;
+pub mod redis_server;
 pub mod scripts;
 pub mod sensor;
 pub mod targets;
@@ -33,3 +34,4 @@ pub use process::{
 };
 pub use scripts::tool_script;
 pub use sensor::Sensor;
+pub use redis_server::RedisServer;
