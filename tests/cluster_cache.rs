@@ -20,7 +20,10 @@ fn counting_tool(dir: &Path, extra: &str) -> (ToolConfig, PathBuf) {
     let script = tool_script(
         dir,
         "shared",
-        &format!("{}\n{extra}\necho \"PICKET-FINDING shared-$1\"", count_start(&count)),
+        &format!(
+            "{}\n{extra}\necho \"PICKET-FINDING shared-$1\"",
+            count_start(&count)
+        ),
     );
     let tool = ToolConfig::new("shared")
         .program(script)
@@ -64,7 +67,11 @@ fn a_run_cached_by_one_node_is_a_hit_on_another_without_a_process() {
     assert_eq!(starts(&count), 1);
     let second = scan(&b);
     assert!(second.tool_runs[0].cache_hit, "{:#?}", second.tool_runs);
-    assert_eq!(starts(&count), 1, "a hit on another node must not start the tool");
+    assert_eq!(
+        starts(&count),
+        1,
+        "a hit on another node must not start the tool"
+    );
     assert_eq!(fingerprints(&first), fingerprints(&second));
     assert_eq!(first.findings.len(), 1);
     // The shared entry expires with the tool's TTL (PX), set by Redis, not by a node.
@@ -75,7 +82,10 @@ fn a_run_cached_by_one_node_is_a_hit_on_another_without_a_process() {
     // `cache clear` clears the shared level (and this node's L1; other nodes' L1 keep
     // theirs until their TTL or their own clear: README "Cluster").
     a.picket_json(["cache", "clear"]);
-    assert_eq!(redis.cli(&["--scan", "--pattern", "picket:cache:*"]).trim(), "");
+    assert_eq!(
+        redis.cli(&["--scan", "--pattern", "picket:cache:*"]).trim(),
+        ""
+    );
     let third = scan(&a);
     assert!(!third.tool_runs[0].cache_hit);
     assert_eq!(starts(&count), 2);
@@ -94,10 +104,19 @@ fn two_nodes_asking_for_the_same_run_at_once_start_one_process() {
         (ta.join().unwrap(), tb.join().unwrap())
     });
     assert_eq!(starts(&count), 1, "single flight holds across nodes");
-    let hits = [&ra, &rb].iter().filter(|s| s.tool_runs[0].cache_hit).count();
+    let hits = [&ra, &rb]
+        .iter()
+        .filter(|s| s.tool_runs[0].cache_hit)
+        .count();
     assert_eq!(hits, 1, "one node ran it, the other waited for its entry");
     assert_eq!(fingerprints(&ra), fingerprints(&rb));
-    assert_eq!(redis.cli(&["--scan", "--pattern", "picket:inflight:*"]).trim(), "", "the claim is lifted");
+    assert_eq!(
+        redis
+            .cli(&["--scan", "--pattern", "picket:inflight:*"])
+            .trim(),
+        "",
+        "the claim is lifted"
+    );
 }
 
 #[test]
@@ -105,12 +124,24 @@ fn a_node_speaking_another_protocol_is_refused_naming_both_versions() {
     let redis = RedisServer::start();
     let old = PROTOCOL_VERSION - 1;
     redis.cli(&[
-        "HSET", "picket:nodes:old-node", "node_id", "old-node", "protocol", &old.to_string(),
-        "version", "0.0.1", "roles", "worker", "heartbeat_ms", "0",
+        "HSET",
+        "picket:nodes:old-node",
+        "node_id",
+        "old-node",
+        "protocol",
+        &old.to_string(),
+        "version",
+        "0.0.1",
+        "roles",
+        "worker",
+        "heartbeat_ms",
+        "0",
     ]);
-    let env = Env::new().with_config(
-        &ConfigBuilder::new().raw(&redis.cluster_toml("new-node", &["coordinator"], 3)),
-    );
+    let env = Env::new().with_config(&ConfigBuilder::new().raw(&redis.cluster_toml(
+        "new-node",
+        &["coordinator"],
+        3,
+    )));
     let mut d = env.spawn_daemon(std::iter::empty::<&str>());
     let status = d.wait_exit();
     assert!(!status.success());
@@ -122,7 +153,11 @@ fn a_node_speaking_another_protocol_is_refused_naming_both_versions() {
         "{log}"
     );
     assert!(env.try_ping().is_none(), "a refused node does not serve");
-    assert_eq!(redis.cli(&["EXISTS", "picket:nodes:new-node"]).trim(), "0", "nor registers");
+    assert_eq!(
+        redis.cli(&["EXISTS", "picket:nodes:new-node"]).trim(),
+        "0",
+        "nor registers"
+    );
 }
 
 fn schema_errors(stem: &str, doc: &Value) -> Vec<String> {
@@ -132,14 +167,34 @@ fn schema_errors(stem: &str, doc: &Value) -> Vec<String> {
         .should_validate_formats(true)
         .build(&schema)
         .unwrap();
-    validator.iter_errors(doc).map(|e| format!("{e} at {}", e.instance_path())).collect()
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
 }
 
 /// A results stream with one entry delivered and unacknowledged and one not delivered.
 fn results_stream_with_pending_and_lag(redis: &RedisServer) {
-    redis.cli(&["XGROUP", "CREATE", "picket:results:node-a", "coord", "$", "MKSTREAM"]);
+    redis.cli(&[
+        "XGROUP",
+        "CREATE",
+        "picket:results:node-a",
+        "coord",
+        "$",
+        "MKSTREAM",
+    ]);
     redis.cli(&["XADD", "picket:results:node-a", "*", "run", "1"]);
-    redis.cli(&["XREADGROUP", "GROUP", "coord", "c1", "COUNT", "1", "STREAMS", "picket:results:node-a", ">"]);
+    redis.cli(&[
+        "XREADGROUP",
+        "GROUP",
+        "coord",
+        "c1",
+        "COUNT",
+        "1",
+        "STREAMS",
+        "picket:results:node-a",
+        ">",
+    ]);
     redis.cli(&["XADD", "picket:results:node-a", "*", "run", "2"]);
     redis.cli(&["XADD", "picket:dead", "*", "run", "x", "reason", "test"]);
 }
@@ -155,10 +210,19 @@ fn picket_cluster_shows_nodes_streams_and_dead_letters_and_metrics_agree() {
     let out = a.picket(["cluster", "--json"]);
     assert!(out.status.success(), "{}", describe(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(schema_errors("cluster", &doc), Vec::<String>::new(), "{doc:#}");
+    assert_eq!(
+        schema_errors("cluster", &doc),
+        Vec::<String>::new(),
+        "{doc:#}"
+    );
     assert_eq!(doc["schema_version"], 1);
     assert_eq!(doc["node_id"], "node-a");
-    let ids: Vec<&str> = doc["nodes"].as_array().unwrap().iter().map(|n| n["node_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["node_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["node-a", "node-b"]);
     for n in doc["nodes"].as_array().unwrap() {
         assert_eq!(n["roles"], serde_json::json!(["coordinator", "worker"]));
@@ -167,8 +231,19 @@ fn picket_cluster_shows_nodes_streams_and_dead_letters_and_metrics_agree() {
     }
     let streams = doc["streams"].as_array().unwrap();
     assert_eq!(streams[0]["stream"], "picket:runs");
-    let results = streams.iter().find(|s| s["stream"] == "picket:results:node-a").expect("results stream");
-    assert_eq!((&results["group"], &results["length"], &results["pending"], &results["lag"]), (&"coord".into(), &2.into(), &1.into(), &1.into()));
+    let results = streams
+        .iter()
+        .find(|s| s["stream"] == "picket:results:node-a")
+        .expect("results stream");
+    assert_eq!(
+        (
+            &results["group"],
+            &results["length"],
+            &results["pending"],
+            &results["lag"]
+        ),
+        (&"coord".into(), &2.into(), &1.into(), &1.into())
+    );
     assert_eq!(doc["dead_letters"], 1);
     let text = stdout(&a.picket(["metrics"]));
     for line in [
@@ -181,10 +256,14 @@ fn picket_cluster_shows_nodes_streams_and_dead_letters_and_metrics_agree() {
     }
     // A node that stops heartbeating leaves the registry by itself (its hash's TTL).
     drop(db);
-    eventually(Duration::from_secs(15), "node-b leaving the registry", || {
-        let doc = a.picket_json(["cluster"]);
-        (doc["nodes"].as_array().unwrap().len() == 1).then_some(())
-    });
+    eventually(
+        Duration::from_secs(15),
+        "node-b leaving the registry",
+        || {
+            let doc = a.picket_json(["cluster"]);
+            (doc["nodes"].as_array().unwrap().len() == 1).then_some(())
+        },
+    );
 }
 
 #[test]

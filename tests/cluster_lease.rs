@@ -80,11 +80,18 @@ fn never_more_holders_than_the_limit_across_nodes() {
             within("every acquisition", t).await.unwrap();
         }
         assert_eq!(total.load(SeqCst), 240);
-        assert_eq!(max.load(SeqCst), 2, "the limit is 2 and 12 workers wanted slots");
+        assert_eq!(
+            max.load(SeqCst),
+            2,
+            "the limit is 2 and 12 workers wanted slots"
+        );
         assert!(nodes[0].holders("10.0.0.1").await.unwrap().is_empty());
     });
     // An idle host leaves no key behind once its leases are gone.
-    assert_eq!(redis.cli(&["EXISTS", "picket:slots:{10.0.0.1}"]).trim(), "0");
+    assert_eq!(
+        redis.cli(&["EXISTS", "picket:slots:{10.0.0.1}"]).trim(),
+        "0"
+    );
 }
 
 #[test]
@@ -94,13 +101,25 @@ fn a_dead_holders_slot_frees_when_its_lease_runs_out() {
         let dead = node(&redis, Duration::from_millis(800), false).await;
         let alive = node(&redis, Duration::from_millis(800), false).await;
         assert!(dead.try_acquire("h", "dead-run", 1).await.unwrap());
-        assert!(!alive.try_acquire("h", "other-run", 1).await.unwrap(), "the slot is held");
+        assert!(
+            !alive.try_acquire("h", "other-run", 1).await.unwrap(),
+            "the slot is held"
+        );
         // "dead" never renews nor releases: only the expiry can free the slot.
-        within("the expired slot being taken", alive.acquire("h", "other-run", 1))
-            .await
-            .unwrap();
-        assert_eq!(alive.holders("h").await.unwrap(), vec!["other-run".to_string()]);
-        assert!(!dead.renew("h", "dead-run").await.unwrap(), "an expired lease cannot be renewed");
+        within(
+            "the expired slot being taken",
+            alive.acquire("h", "other-run", 1),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            alive.holders("h").await.unwrap(),
+            vec!["other-run".to_string()]
+        );
+        assert!(
+            !dead.renew("h", "dead-run").await.unwrap(),
+            "an expired lease cannot be renewed"
+        );
     });
 }
 
@@ -116,7 +135,10 @@ fn a_renewed_lease_is_kept_and_acquiring_again_is_a_renewal() {
         for _ in 0..8 {
             tokio::time::sleep(Duration::from_millis(300)).await;
             assert!(a.renew("h", "run-a").await.unwrap());
-            assert!(!b.try_acquire("h", "run-b", 1).await.unwrap(), "a renewed lease is held");
+            assert!(
+                !b.try_acquire("h", "run-b", 1).await.unwrap(),
+                "a renewed lease is held"
+            );
         }
         assert!(a.release("h", "run-a").await.unwrap());
         assert!(!a.release("h", "run-a").await.unwrap(), "released twice");

@@ -200,7 +200,9 @@ async fn run(
     }
     let parts = start_parts(&config, &data_dir).await?;
     let _cluster = match &config.cluster {
-        Some(c) => Some(picketd::cluster::join::join(c, &parts.cache, parts.toolbox.clone()).await?),
+        Some(c) => {
+            Some(picketd::cluster::join::join(c, &parts.cache, parts.toolbox.clone()).await?)
+        }
         None => None,
     };
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);

@@ -127,9 +127,17 @@ fn cluster_part(o: &mut Out, c: &crate::ClusterReport) {
         c.nodes.len() as f64,
     );
     let node = |n: &crate::ClusterNode| kv("node", &n.node_id);
-    o.head("picket_cluster_node_runs_in_flight", "gauge", "Tool runs each node is running.");
+    o.head(
+        "picket_cluster_node_runs_in_flight",
+        "gauge",
+        "Tool runs each node is running.",
+    );
     for n in &c.nodes {
-        o.sample("picket_cluster_node_runs_in_flight", &node(n), n.runs_in_flight as f64);
+        o.sample(
+            "picket_cluster_node_runs_in_flight",
+            &node(n),
+            n.runs_in_flight as f64,
+        );
     }
     o.head(
         "picket_cluster_node_heartbeat_age_seconds",
@@ -137,15 +145,34 @@ fn cluster_part(o: &mut Out, c: &crate::ClusterReport) {
         "Seconds since each node's last heartbeat (Redis server clock).",
     );
     for n in &c.nodes {
-        o.sample("picket_cluster_node_heartbeat_age_seconds", &node(n), n.heartbeat_age_ms as f64 / 1000.0);
+        o.sample(
+            "picket_cluster_node_heartbeat_age_seconds",
+            &node(n),
+            n.heartbeat_age_ms as f64 / 1000.0,
+        );
     }
     let stream = |s: &crate::ClusterStream| {
-        vec![("stream".to_string(), s.stream.clone()), ("group".to_string(), s.group.clone())]
+        vec![
+            ("stream".to_string(), s.stream.clone()),
+            ("group".to_string(), s.group.clone()),
+        ]
     };
     for (name, help, pick) in [
-        ("picket_cluster_stream_length", "Entries in each stream.", (|s| Some(s.length)) as fn(&crate::ClusterStream) -> Option<u64>),
-        ("picket_cluster_stream_pending", "Entries delivered and not yet acknowledged, per stream and group.", |s| Some(s.pending)),
-        ("picket_cluster_stream_lag", "Entries not yet delivered to the group.", |s| s.lag),
+        (
+            "picket_cluster_stream_length",
+            "Entries in each stream.",
+            (|s| Some(s.length)) as fn(&crate::ClusterStream) -> Option<u64>,
+        ),
+        (
+            "picket_cluster_stream_pending",
+            "Entries delivered and not yet acknowledged, per stream and group.",
+            |s| Some(s.pending),
+        ),
+        (
+            "picket_cluster_stream_lag",
+            "Entries not yet delivered to the group.",
+            |s| s.lag,
+        ),
     ] {
         o.head(name, "gauge", help);
         for s in &c.streams {

@@ -32,6 +32,6 @@ pub use process::{
     eventually, output_with_deadline, pid_alive, processes_with, KillOnDrop, CLIENT_DEADLINE,
     EVENTUALLY, READY_DEADLINE,
 };
+pub use redis_server::RedisServer;
 pub use scripts::tool_script;
 pub use sensor::Sensor;
-pub use redis_server::RedisServer;

@@ -47,7 +47,11 @@ impl RedisServer {
         self.child = Some(child);
         let until = Instant::now() + READY_DEADLINE;
         while !self.answers() {
-            assert!(Instant::now() < until, "redis-server on port {} never answered PING", self.port);
+            assert!(
+                Instant::now() < until,
+                "redis-server on port {} never answered PING",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -76,7 +80,11 @@ impl RedisServer {
             .args(args)
             .output()
             .expect("redis-cli runs");
-        assert!(out.status.success(), "redis-cli {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "redis-cli {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 

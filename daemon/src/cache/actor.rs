@@ -226,14 +226,20 @@ enum Level2 {
 impl CacheActor {
     /// The L2 read of one key: SQLite, or the cluster's Redis (which also waits for
     /// another node's run of the key). A failed read is a miss: the run goes ahead.
-    fn read_l2(&self, key: String, min_created: i64) -> futures::future::BoxFuture<'static, Level2> {
+    fn read_l2(
+        &self,
+        key: String,
+        min_created: i64,
+    ) -> futures::future::BoxFuture<'static, Level2> {
         if let Some(shared) = self.shared.clone() {
             return Box::pin(async move {
                 match shared.lookup(&key, min_created).await {
                     Ok(Shared::Hit(e)) => Level2::Entry(e),
                     Ok(Shared::Lead) => Level2::Claimed,
                     Err(e) => {
-                        tracing::warn!("cache: shared (Redis) lookup failed, treated as a miss: {e}");
+                        tracing::warn!(
+                            "cache: shared (Redis) lookup failed, treated as a miss: {e}"
+                        );
                         Level2::Miss
                     }
                 }
@@ -255,7 +261,13 @@ impl CacheActor {
     }
 
     /// Stores a led run's entry in the cluster's Redis, or lifts this node's claim.
-    fn complete_shared(&mut self, shared: SharedCache, key: &str, entry: Option<Arc<CacheEntry>>, ctx: &mut Context<Self>) {
+    fn complete_shared(
+        &mut self,
+        shared: SharedCache,
+        key: &str,
+        entry: Option<Arc<CacheEntry>>,
+        ctx: &mut Context<Self>,
+    ) {
         let claimed = self.claimed.remove(key);
         let key = key.to_string();
         ctx.spawn(
@@ -358,13 +370,13 @@ impl Handler<Invalidate> for CacheActor {
                 .await;
             from_redis
                 + match removed {
-                Ok(n) => n as u64,
-                Err(e) => {
-                    // L1 is already cleared; the L2 rows stay until the next cleanup.
-                    tracing::warn!("cache: could not delete entries from SQLite: {e}");
-                    0
+                    Ok(n) => n as u64,
+                    Err(e) => {
+                        // L1 is already cleared; the L2 rows stay until the next cleanup.
+                        tracing::warn!("cache: could not delete entries from SQLite: {e}");
+                        0
+                    }
                 }
-            }
         })
     }
 }

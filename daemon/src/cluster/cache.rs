@@ -107,7 +107,11 @@ impl SharedCache {
     /// node holds the claim, waits for its entry (polling: the wait is a tool run long).
     pub async fn lookup(&self, key: &str, min_created_ms: i64) -> redis::RedisResult<Shared> {
         loop {
-            if let Some(e) = self.get(key).await?.filter(|e| e.created_ms >= min_created_ms) {
+            if let Some(e) = self
+                .get(key)
+                .await?
+                .filter(|e| e.created_ms >= min_created_ms)
+            {
                 return Ok(Shared::Hit(e));
             }
             if self.try_claim(key).await? {
@@ -133,7 +137,8 @@ impl SharedCache {
     pub async fn renew(&self, keys: &[String]) -> redis::RedisResult<()> {
         let mut pipe = redis::pipe();
         for k in keys {
-            pipe.pexpire(inflight_key(k), self.claim.as_millis() as i64).ignore();
+            pipe.pexpire(inflight_key(k), self.claim.as_millis() as i64)
+                .ignore();
         }
         pipe.query_async::<()>(&mut self.conn.clone()).await
     }

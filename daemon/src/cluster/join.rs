@@ -41,12 +41,20 @@ pub async fn runs_in_flight(toolbox: &Toolbox) -> u64 {
     n
 }
 
-pub async fn join(cfg: &ClusterConfig, cache: &Addr<CacheActor>, toolbox: Arc<Toolbox>) -> Result<Joined, NodeError> {
+pub async fn join(
+    cfg: &ClusterConfig,
+    cache: &Addr<CacheActor>,
+    toolbox: Arc<Toolbox>,
+) -> Result<Joined, NodeError> {
     let (client, mut conn) = connect(cfg).await?;
     nodes::check_versions(&mut conn, &cfg.node_id).await?;
     nodes::beat(&mut conn, cfg, 0).await?;
     let lease = Duration::from_secs(cfg.lease_secs);
-    cache.do_send(UseShared(SharedCache::new(conn.clone(), &cfg.node_id, lease)));
+    cache.do_send(UseShared(SharedCache::new(
+        conn.clone(),
+        &cfg.node_id,
+        lease,
+    )));
     let leases = Leases::new(conn.clone(), lease);
     actix::spawn(leases.clone().listen(client));
     let in_flight = move || {

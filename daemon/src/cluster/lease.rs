@@ -82,7 +82,12 @@ impl Leases {
     }
 
     /// Takes one of `limit` slots of `host` for `holder` (or renews it if already held).
-    pub async fn try_acquire(&self, host: &str, holder: &str, limit: u32) -> redis::RedisResult<bool> {
+    pub async fn try_acquire(
+        &self,
+        host: &str,
+        holder: &str,
+        limit: u32,
+    ) -> redis::RedisResult<bool> {
         let n: i64 = self
             .acquire
             .key(slots_key(host))

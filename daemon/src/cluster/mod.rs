@@ -12,11 +12,11 @@
 //! | `status` | what `picket cluster` and `picket_cluster_*` show: nodes, streams, pending, lag, dead letters |
 //! | `join` | joining at start: connect, check versions, register, shared cache, slot-freed listener |
 
-pub mod config;
-pub mod lease;
 pub mod cache;
+pub mod config;
+pub mod join;
+pub mod lease;
 pub mod nodes;
 pub mod status;
-pub mod join;
 
 pub use config::{ClusterConfig, ClusterConfigError, Role};

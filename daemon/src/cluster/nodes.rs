@@ -34,7 +34,9 @@ pub enum NodeError {
         ours: u32,
         ours_version: String,
     },
-    #[error("cannot reach the cluster's Redis: {0}; check [cluster] redis and that redis-server runs")]
+    #[error(
+        "cannot reach the cluster's Redis: {0}; check [cluster] redis and that redis-server runs"
+    )]
     Redis(#[from] redis::RedisError),
 }
 
@@ -66,7 +68,10 @@ fn roles_text(roles: &[Role]) -> String {
 }
 
 /// Every key matching `pattern` (SCAN, never KEYS: the server stays responsive).
-pub async fn scan_keys(conn: &mut ConnectionManager, pattern: &str) -> redis::RedisResult<Vec<String>> {
+pub async fn scan_keys(
+    conn: &mut ConnectionManager,
+    pattern: &str,
+) -> redis::RedisResult<Vec<String>> {
     let mut keys = Vec::new();
     let mut cursor: u64 = 0;
     loop {
@@ -90,7 +95,10 @@ pub async fn scan_keys(conn: &mut ConnectionManager, pattern: &str) -> redis::Re
 pub async fn check_versions(conn: &mut ConnectionManager, own_id: &str) -> Result<(), NodeError> {
     for key in scan_keys(conn, &format!("{NODES_PREFIX}*")).await? {
         let h: HashMap<String, String> = conn.hgetall(&key).await?;
-        let node = h.get("node_id").cloned().unwrap_or_else(|| key[NODES_PREFIX.len()..].into());
+        let node = h
+            .get("node_id")
+            .cloned()
+            .unwrap_or_else(|| key[NODES_PREFIX.len()..].into());
         if node == own_id {
             continue;
         }
@@ -99,7 +107,10 @@ pub async fn check_versions(conn: &mut ConnectionManager, own_id: &str) -> Resul
             return Err(NodeError::VersionMismatch {
                 node,
                 theirs,
-                their_version: h.get("version").cloned().unwrap_or_else(|| "unknown".into()),
+                their_version: h
+                    .get("version")
+                    .cloned()
+                    .unwrap_or_else(|| "unknown".into()),
                 ours: PROTOCOL_VERSION,
                 ours_version: PACKAGE_VERSION.into(),
             });
@@ -109,7 +120,11 @@ pub async fn check_versions(conn: &mut ConnectionManager, own_id: &str) -> Resul
 }
 
 /// Writes this node's hash now; `in_flight` is its current count of running tool runs.
-pub async fn beat(conn: &mut ConnectionManager, cfg: &ClusterConfig, in_flight: u64) -> redis::RedisResult<()> {
+pub async fn beat(
+    conn: &mut ConnectionManager,
+    cfg: &ClusterConfig,
+    in_flight: u64,
+) -> redis::RedisResult<()> {
     let ttl = beat_interval(cfg) * 3;
     let _: i64 = Script::new(BEAT)
         .key(node_key(&cfg.node_id))
@@ -141,7 +156,10 @@ pub async fn heartbeat(
 }
 
 /// The registered nodes, sorted by id, with heartbeat ages on the server's clock.
-pub async fn list(conn: &mut ConnectionManager, now_ms: i64) -> redis::RedisResult<Vec<ClusterNode>> {
+pub async fn list(
+    conn: &mut ConnectionManager,
+    now_ms: i64,
+) -> redis::RedisResult<Vec<ClusterNode>> {
     let mut nodes = Vec::new();
     for key in scan_keys(conn, &format!("{NODES_PREFIX}*")).await? {
         let h: HashMap<String, String> = conn.hgetall(&key).await?;
@@ -151,10 +169,18 @@ pub async fn list(conn: &mut ConnectionManager, now_ms: i64) -> redis::RedisResu
         let num = |f: &str| h.get(f).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
         let beat_ms = num("heartbeat_ms");
         nodes.push(ClusterNode {
-            node_id: h.get("node_id").cloned().unwrap_or_else(|| key[NODES_PREFIX.len()..].into()),
+            node_id: h
+                .get("node_id")
+                .cloned()
+                .unwrap_or_else(|| key[NODES_PREFIX.len()..].into()),
             roles: h
                 .get("roles")
-                .map(|r| r.split(',').filter(|s| !s.is_empty()).map(String::from).collect())
+                .map(|r| {
+                    r.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default(),
             version: h.get("version").cloned().unwrap_or_default(),
             protocol_version: num("protocol") as u32,

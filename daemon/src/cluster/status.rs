@@ -39,11 +39,21 @@ fn as_u64(v: Option<&Value>) -> Option<u64> {
 }
 
 /// A stream and one group of it; zeros for a stream or group not made yet.
-async fn stream(conn: &mut ConnectionManager, name: &str, group: &str) -> redis::RedisResult<ClusterStream> {
+async fn stream(
+    conn: &mut ConnectionManager,
+    name: &str,
+    group: &str,
+) -> redis::RedisResult<ClusterStream> {
     let length: u64 = conn.xlen(name).await?;
     let exists: bool = conn.exists(name).await?;
     let groups: Vec<HashMap<String, Value>> = match exists {
-        true => redis::cmd("XINFO").arg("GROUPS").arg(name).query_async(conn).await?,
+        true => {
+            redis::cmd("XINFO")
+                .arg("GROUPS")
+                .arg(name)
+                .query_async(conn)
+                .await?
+        }
         false => Vec::new(),
     };
     let g = groups.iter().find(|g| match g.get("name") {
@@ -63,7 +73,10 @@ async fn stream(conn: &mut ConnectionManager, name: &str, group: &str) -> redis:
     })
 }
 
-pub async fn report(conn: &mut ConnectionManager, cfg: &ClusterConfig) -> redis::RedisResult<ClusterReport> {
+pub async fn report(
+    conn: &mut ConnectionManager,
+    cfg: &ClusterConfig,
+) -> redis::RedisResult<ClusterReport> {
     let now = nodes::server_now_ms(conn).await?;
     let mut streams = vec![stream(conn, RUNS_STREAM, RUNS_GROUP).await?];
     let mut results = nodes::scan_keys(conn, &format!("{RESULTS_PREFIX}*")).await?;

@@ -18,11 +18,17 @@ const DEADLINE: Duration = Duration::from_secs(3);
 async fn fetch(cfg: &ClusterConfig) -> Result<ClusterReport, String> {
     let ask = async {
         let (_, mut conn) = join::connect(cfg).await.map_err(|e| e.to_string())?;
-        status::report(&mut conn, cfg).await.map_err(|e| e.to_string())
+        status::report(&mut conn, cfg)
+            .await
+            .map_err(|e| e.to_string())
     };
     match tokio::time::timeout(DEADLINE, ask).await {
         Ok(r) => r,
-        Err(_) => Err(format!("Redis at {} did not answer within {}s", status::redacted(&cfg.redis), DEADLINE.as_secs())),
+        Err(_) => Err(format!(
+            "Redis at {} did not answer within {}s",
+            status::redacted(&cfg.redis),
+            DEADLINE.as_secs()
+        )),
     }
 }
 
