@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use picket_protocol::{ScanDetail, ScanStatus, PROTOCOL_VERSION};
 use picket_testkit::scripts::{count_start, starts};
+use picket_testkit::cluster::{with_cluster, RedisServer};
 use picket_testkit::*;
 use serde_json::Value;
 
@@ -35,8 +36,7 @@ fn counting_tool(dir: &Path, extra: &str) -> (ToolConfig, PathBuf) {
 
 /// One node (coordinator and worker) of `redis`'s cluster, with `tool`.
 fn node(redis: &RedisServer, id: &str, tool: &ToolConfig) -> (Env, Daemon) {
-    let config = ConfigBuilder::new()
-        .raw(&redis.cluster_toml(id, &["coordinator", "worker"], 3))
+    let config = with_cluster(ConfigBuilder::new(), redis, id, &["coordinator", "worker"], 4)
         .tool(tool.clone());
     let env = Env::new().with_config(&config);
     let daemon = env.start_daemon();
@@ -58,7 +58,7 @@ fn fingerprints(s: &ScanDetail) -> Vec<String> {
 #[test]
 fn a_run_cached_by_one_node_is_a_hit_on_another_without_a_process() {
     let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start();
+    let redis = RedisServer::start(&dir.path().join("redis"));
     let (tool, count) = counting_tool(dir.path(), "");
     let (a, _da) = node(&redis, "node-a", &tool);
     let (b, _db) = node(&redis, "node-b", &tool);
@@ -94,7 +94,7 @@ fn a_run_cached_by_one_node_is_a_hit_on_another_without_a_process() {
 #[test]
 fn two_nodes_asking_for_the_same_run_at_once_start_one_process() {
     let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start();
+    let redis = RedisServer::start(&dir.path().join("redis"));
     let (tool, count) = counting_tool(dir.path(), "sleep 1");
     let (a, _da) = node(&redis, "node-a", &tool);
     let (b, _db) = node(&redis, "node-b", &tool);
@@ -121,7 +121,8 @@ fn two_nodes_asking_for_the_same_run_at_once_start_one_process() {
 
 #[test]
 fn a_node_speaking_another_protocol_is_refused_naming_both_versions() {
-    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(&dir.path().join("redis"));
     let old = PROTOCOL_VERSION - 1;
     redis.cli(&[
         "HSET",
@@ -137,11 +138,13 @@ fn a_node_speaking_another_protocol_is_refused_naming_both_versions() {
         "heartbeat_ms",
         "0",
     ]);
-    let env = Env::new().with_config(&ConfigBuilder::new().raw(&redis.cluster_toml(
+    let env = Env::new().with_config(&with_cluster(
+        ConfigBuilder::new(),
+        &redis,
         "new-node",
         &["coordinator"],
-        3,
-    )));
+        1,
+    ));
     let mut d = env.spawn_daemon(std::iter::empty::<&str>());
     let status = d.wait_exit();
     assert!(!status.success());
@@ -178,12 +181,12 @@ fn results_stream_with_pending_and_lag(redis: &RedisServer) {
     redis.cli(&[
         "XGROUP",
         "CREATE",
-        "picket:results:node-a",
+        "picket:results:ghost",
         "coord",
         "$",
         "MKSTREAM",
     ]);
-    redis.cli(&["XADD", "picket:results:node-a", "*", "run", "1"]);
+    redis.cli(&["XADD", "picket:results:ghost", "*", "run", "1"]);
     redis.cli(&[
         "XREADGROUP",
         "GROUP",
@@ -192,17 +195,17 @@ fn results_stream_with_pending_and_lag(redis: &RedisServer) {
         "COUNT",
         "1",
         "STREAMS",
-        "picket:results:node-a",
+        "picket:results:ghost",
         ">",
     ]);
-    redis.cli(&["XADD", "picket:results:node-a", "*", "run", "2"]);
+    redis.cli(&["XADD", "picket:results:ghost", "*", "run", "2"]);
     redis.cli(&["XADD", "picket:dead", "*", "run", "x", "reason", "test"]);
 }
 
 #[test]
 fn picket_cluster_shows_nodes_streams_and_dead_letters_and_metrics_agree() {
     let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start();
+    let redis = RedisServer::start(&dir.path().join("redis"));
     let (tool, _) = counting_tool(dir.path(), "");
     let (a, _da) = node(&redis, "node-a", &tool);
     let (_b, db) = node(&redis, "node-b", &tool);
@@ -233,7 +236,7 @@ fn picket_cluster_shows_nodes_streams_and_dead_letters_and_metrics_agree() {
     assert_eq!(streams[0]["stream"], "picket:runs");
     let results = streams
         .iter()
-        .find(|s| s["stream"] == "picket:results:node-a")
+        .find(|s| s["stream"] == "picket:results:ghost")
         .expect("results stream");
     assert_eq!(
         (
@@ -249,7 +252,7 @@ fn picket_cluster_shows_nodes_streams_and_dead_letters_and_metrics_agree() {
     for line in [
         "picket_cluster_nodes 2",
         "picket_cluster_dead_letters 1",
-        "picket_cluster_stream_pending{stream=\"picket:results:node-a\",group=\"coord\"} 1",
+        "picket_cluster_stream_pending{stream=\"picket:results:ghost\",group=\"coord\"} 1",
         "picket_cluster_node_runs_in_flight{node=\"node-b\"} 0",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");

@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use picket_testkit::RedisServer;
-use picketd::cluster::config::ClusterConfig;
-use picketd::cluster::join::connect;
+use picket_testkit::cluster::RedisServer;
+use picketd::cluster::conn::Redis;
 use picketd::cluster::lease::Leases;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -20,20 +19,12 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn cfg(redis: &RedisServer) -> ClusterConfig {
-    ClusterConfig {
-        redis: redis.url(),
-        node_id: "test".into(),
-        ..ClusterConfig::default()
-    }
-}
-
 /// One "node": its own connection (and, with `listen`, its own slot-freed subscriber).
 async fn node(redis: &RedisServer, lease: Duration, listen: bool) -> Leases {
-    let (client, conn) = connect(&cfg(redis)).await.unwrap();
-    let leases = Leases::new(conn, lease);
+    let redis = Redis::open(&redis.url()).await.unwrap();
+    let leases = Leases::new(redis.manager.clone(), lease);
     if listen {
-        tokio::spawn(leases.clone().listen(client));
+        tokio::spawn(leases.clone().listen(redis));
     }
     leases
 }
@@ -47,7 +38,8 @@ async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 
 #[test]
 fn never_more_holders_than_the_limit_across_nodes() {
-    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(dir.path());
     rt().block_on(async {
         let mut nodes = Vec::new();
         for _ in 0..3 {
@@ -96,7 +88,8 @@ fn never_more_holders_than_the_limit_across_nodes() {
 
 #[test]
 fn a_dead_holders_slot_frees_when_its_lease_runs_out() {
-    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(dir.path());
     rt().block_on(async {
         let dead = node(&redis, Duration::from_millis(800), false).await;
         let alive = node(&redis, Duration::from_millis(800), false).await;
@@ -125,7 +118,8 @@ fn a_dead_holders_slot_frees_when_its_lease_runs_out() {
 
 #[test]
 fn a_renewed_lease_is_kept_and_acquiring_again_is_a_renewal() {
-    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(dir.path());
     rt().block_on(async {
         let a = node(&redis, Duration::from_millis(900), false).await;
         let b = node(&redis, Duration::from_millis(900), false).await;
@@ -148,7 +142,8 @@ fn a_renewed_lease_is_kept_and_acquiring_again_is_a_renewal() {
 
 #[test]
 fn a_release_wakes_a_waiter_on_another_node() {
-    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(dir.path());
     rt().block_on(async {
         // A minute's lease: the waiter's fallback poll (every lease/3 = 20 s) is beyond
         // `within`'s bound, so only the published release can wake it in time.

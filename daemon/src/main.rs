@@ -142,7 +142,11 @@ fn init_tracing(level: &str) {
 
 /// The daemon's actors and shared parts: metrics, the database, the board, the toolbox (with
 /// the versions remembered across restarts), the cache, the notifier and the scheduler.
-async fn start_parts(config: &Config, data_dir: &std::path::Path) -> anyhow::Result<Parts> {
+async fn start_parts(
+    config: &Config,
+    data_dir: &std::path::Path,
+    cluster: &picketd::cluster::start::Node,
+) -> anyhow::Result<Parts> {
     let metrics = Arc::new(Metrics::new(config.db.slow_query_ms));
     let pool = storage::open(&data_dir.join("picket.db"), &config.db).await?;
     let db = Db::start(pool, metrics.clone(), config.db.write_batch);
@@ -163,6 +167,7 @@ async fn start_parts(config: &Config, data_dir: &std::path::Path) -> anyhow::Res
         board: board.clone(),
         toolbox: toolbox.clone(),
         notifier: Some(notifier.clone()),
+        remote: cluster.remote.clone(),
     };
     let scheduler = actix::Actor::start(Scheduler::new(
         config.limits.max_concurrent_scans,
@@ -198,13 +203,11 @@ async fn run(
     if leftovers > 0 {
         tracing::warn!("ended {leftovers} tool process(es) a previous picketd of this data directory left running");
     }
-    let parts = start_parts(&config, &data_dir).await?;
-    let _cluster = match &config.cluster {
-        Some(c) => {
-            Some(picketd::cluster::join::join(c, &parts.cache, parts.toolbox.clone()).await?)
-        }
-        None => None,
-    };
+    picketd::cluster::join::check(config.cluster.as_ref()).await?;
+    let cluster =
+        picketd::cluster::start::connect(config.cluster.as_ref(), config.limits.per_target).await?;
+    let parts = start_parts(&config, &data_dir, &cluster).await?;
+    picketd::cluster::join::join(&cluster, &parts.cache, parts.toolbox.clone()).await?;
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
     let db = parts.db.clone();
     let state = DaemonState::new(config, config_path, overrides, parts)?;
@@ -224,9 +227,18 @@ async fn run(
         move || policy.config().retention.clone(),
     ));
     let (toolbox, config) = (state.toolbox.clone(), state.config());
-    actix::spawn(async move { toolbox.apply(&config).await });
+    let worker = std::rc::Rc::new(std::cell::OnceCell::new());
+    let started = worker.clone();
+    actix::spawn(async move {
+        toolbox.apply(&config).await;
+        // After the tools are known, so the first run read finds its tool.
+        let _ = started.set(cluster.start_worker(toolbox));
+    });
     let connections = server::serve(listener, state.clone()).await;
     api.stop().await;
+    if let Some(Some(worker)) = worker.get() {
+        worker.drain(grace).await;
+    }
 
     // Stop accepting happened when serve returned (the listener is dropped there, which
     // also removes the socket file). Now let in-flight requests finish, within the grace.

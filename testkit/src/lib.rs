@@ -17,10 +17,11 @@ pub mod daemon;
 pub mod env;
 pub mod output;
 pub mod process;
-pub mod redis_server;
 pub mod scripts;
 pub mod sensor;
 pub mod targets;
+// Appended: the cluster tests' redis-server and `[cluster]` section (issue 17).
+pub mod cluster;
 
 pub use bins::{bin_dir, picket_bin, picket_for_everyone, picketd_bin, require_installed};
 pub use config::{ConfigBuilder, ToolConfig};
@@ -32,6 +33,5 @@ pub use process::{
     eventually, output_with_deadline, pid_alive, processes_with, KillOnDrop, CLIENT_DEADLINE,
     EVENTUALLY, READY_DEADLINE,
 };
-pub use redis_server::RedisServer;
 pub use scripts::tool_script;
 pub use sensor::Sensor;

@@ -11,8 +11,9 @@ use picket_protocol::{RunStatus, Timestamp, ToolRun};
 use sha2::{Digest, Sha256};
 
 use crate::cache::actor::{CacheActor, CacheEntry, LeadGuard, Lookup, LookupKey, SharedHit};
+use crate::cluster::runner::Runner;
 use crate::run::spec::{RunTarget, ToolSpec};
-use crate::run::tool_actor::{RunTool, ToolActor, ToolJob, ToolResult};
+use crate::run::tool_actor::{ToolJob, ToolResult};
 use crate::storage::queries::now_ms;
 
 /// Why a run could not be asked for at all (its result says why a run that ran failed).
@@ -132,7 +133,7 @@ async fn from_entry(
 /// the cache answers), so a scan served from the cache skips what only a real run needs.
 pub async fn run(
     cache: &Addr<CacheActor>,
-    actor: &Addr<ToolActor>,
+    runner: &Runner,
     spec: Arc<ToolSpec>,
     job: ToolJob,
     fresh: Freshness,
@@ -140,7 +141,7 @@ pub async fn run(
 ) -> Result<ToolResult, RunError> {
     if spec.config.ttl_secs == 0 || !spec.installed() {
         before_tool();
-        return actor.send(RunTool(job)).await.map_err(RunError::ToolActor);
+        return runner.run(&spec, job).await;
     }
     let mut before_tool = Some(before_tool);
     let mut run_tool = move || {
@@ -165,7 +166,7 @@ pub async fn run(
                 }
                 // An entry the current parser rejects: run afresh, without the cache.
                 run_tool();
-                return actor.send(RunTool(job)).await.map_err(RunError::ToolActor);
+                return runner.run(&spec, job).await;
             }
             Lookup::Wait(rx) => {
                 if let Ok(Some(entry)) = rx.await {
@@ -179,10 +180,7 @@ pub async fn run(
             Lookup::Lead => {
                 let guard = LeadGuard::new(cache.clone(), key.clone());
                 run_tool();
-                let result = actor
-                    .send(RunTool(job.clone()))
-                    .await
-                    .map_err(RunError::ToolActor)?;
+                let result = runner.run(&spec, job.clone()).await?;
                 let entry = (result.run.status == RunStatus::Done).then(|| {
                     let now = now_ms();
                     CacheEntry {

@@ -26,6 +26,9 @@ pub struct ClusterConfig {
     pub lease_secs: u64,
     /// Deliveries after which a run goes to the dead-letter stream and ends failed.
     pub max_deliveries: u32,
+    /// Runs a worker holds at once (each read takes one free slot: prefetch 1). Per-tool
+    /// concurrency still comes from each tool's own limit.
+    pub worker_slots: usize,
 }
 
 impl Default for ClusterConfig {
@@ -36,6 +39,7 @@ impl Default for ClusterConfig {
             roles: vec![Role::Coordinator, Role::Worker],
             lease_secs: 30,
             max_deliveries: 3,
+            worker_slots: 16,
         }
     }
 }
@@ -54,6 +58,8 @@ pub enum ClusterConfigError {
     ShortLease,
     #[error("[cluster] max_deliveries must be at least 1")]
     NoDeliveries,
+    #[error("[cluster] worker_slots must be at least 1 (runs a worker holds at once)")]
+    NoSlots,
 }
 
 impl ClusterConfig {
@@ -76,6 +82,9 @@ impl ClusterConfig {
         }
         if self.max_deliveries == 0 {
             return Err(ClusterConfigError::NoDeliveries);
+        }
+        if self.worker_slots == 0 {
+            return Err(ClusterConfigError::NoSlots);
         }
         Ok(())
     }

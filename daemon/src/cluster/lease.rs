@@ -13,6 +13,8 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 use tokio::sync::Notify;
 
+use crate::cluster::conn::Redis;
+
 /// The channel a release publishes on (the payload is the host).
 pub const SLOT_FREED: &str = "picket:slotfreed";
 
@@ -75,6 +77,10 @@ impl Leases {
             release: Arc::new(Script::new(RELEASE)),
             freed: Arc::new(Notify::new()),
         }
+    }
+
+    pub fn lease(&self) -> Duration {
+        self.lease
     }
 
     fn lease_ms(&self) -> u64 {
@@ -143,6 +149,46 @@ impl Leases {
         Ok(n == 1)
     }
 
+    /// `acquire`, retried through Redis errors (a restart delays the run, never skips
+    /// the limit). Limit 0: no lease asked.
+    pub async fn take(&self, host: &str, holder: &str, limit: u32) {
+        if limit == 0 {
+            return;
+        }
+        let mut tries = 0u32;
+        while let Err(e) = self.acquire(host, holder, limit).await {
+            if tries % 20 == 0 {
+                tracing::warn!(host, holder, "cluster: taking a host slot failed ({e}); retrying");
+            }
+            tries += 1;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Renews `holder`'s lease every lease/3 for as long as it is polled (never returns);
+    /// a lease that already ran out is left alone (whoever released it meant it).
+    pub async fn keep(&self, host: &str, holder: &str, limit: u32) {
+        loop {
+            tokio::time::sleep(self.lease / 3).await;
+            if limit == 0 {
+                continue;
+            }
+            if let Err(e) = self.renew(host, holder).await {
+                tracing::warn!(host, holder, "cluster: renewing a host slot failed ({e})");
+            }
+        }
+    }
+
+    /// `release`, logging a failure (the lease then runs out by itself).
+    pub async fn give_back(&self, host: &str, holder: &str, limit: u32) {
+        if limit == 0 {
+            return;
+        }
+        if let Err(e) = self.release(host, holder).await {
+            tracing::warn!(host, holder, "cluster: releasing a host slot failed ({e}); it frees when its lease runs out");
+        }
+    }
+
     /// Live holders of `host`'s slots now (for `picket cluster` and tests).
     pub async fn holders(&self, host: &str) -> redis::RedisResult<Vec<String>> {
         let script = Script::new(
@@ -158,9 +204,9 @@ impl Leases {
 
     /// Forwards `picket:slotfreed` to local waiters until the process ends; reconnects
     /// after a lost connection (waiters fall back to polling meanwhile).
-    pub async fn listen(self, client: redis::Client) {
+    pub async fn listen(self, redis: Redis) {
         loop {
-            match client.get_async_pubsub().await {
+            match redis.pubsub().await {
                 Ok(mut ps) => {
                     if ps.subscribe(SLOT_FREED).await.is_ok() {
                         let mut msgs = ps.on_message();

@@ -6,6 +6,12 @@
 //! | file | owns |
 //! |---|---|
 //! | `config` | `[cluster]`: the Redis address, this node's id and roles, the timings |
+//! | `conn` | connections: a reconnecting manager, a dedicated one per blocking reader |
+//! | `runs` | key names, the run descriptor and the result as they travel |
+//! | `runner` | a run goes to the local ToolActor or to the cluster |
+//! | `remote` | coordinator: enqueue, wait, results consumer, acknowledge after storing, cancel |
+//! | `worker` | worker: read runs, heartbeat, reclaim, dead letters, cancel, drain |
+//! | `start` | starting this node's parts from `[cluster]` |
 //! | `lease` | the per-target lease semaphore (`picket:slots:{host}`, one Lua script per step, the server's clock) |
 //! | `cache` | the shared L2 cache (`picket:cache:{key}`) and single flight across nodes (`picket:inflight:{key}`) |
 //! | `nodes` | the node registry (`picket:nodes:{id}`, heartbeats with a TTL), the protocol-version refusal |
@@ -14,6 +20,12 @@
 
 pub mod cache;
 pub mod config;
+pub mod conn;
+pub mod remote;
+pub mod runner;
+pub mod runs;
+pub mod start;
+pub mod worker;
 pub mod join;
 pub mod lease;
 pub mod nodes;

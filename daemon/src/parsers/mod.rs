@@ -18,8 +18,8 @@ mod xml_tree;
 use picket_protocol::{Finding, Host, Service, Severity};
 use sha2::{Digest, Sha256};
 
-/// What one run of a tool produced.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What one run of a tool produced (serde: a cluster worker returns it, cluster/runs.rs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ParsedOutput {
     /// Hosts with what the tool learned about them (names, OS, state); empty for tools
     /// that only report endpoints.
@@ -42,7 +42,7 @@ pub struct ParsedOutput {
 /// An HTTP redirect (a 3xx `Location`, or a meta refresh) to another endpoint. Redirects
 /// that stay on the endpoint that answered (same scheme, host and port) are not reported:
 /// the run that saw them already covers that endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Redirect {
     /// The endpoint that answered with the redirect.
     pub from_url: String,

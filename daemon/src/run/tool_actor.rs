@@ -205,7 +205,8 @@ impl Handler<UpdateSpec> for ToolActor {
     }
 }
 
-fn ended(spec: &ToolSpec, job: &ToolJob, status: RunStatus, error: String) -> ToolResult {
+/// A run that ends without its tool running (skipped, cancelled, failed before a start).
+pub fn ended(spec: &ToolSpec, job: &ToolJob, status: RunStatus, error: String) -> ToolResult {
     ToolResult {
         run: ToolRun {
             tool: spec.name.clone(),

@@ -76,6 +76,8 @@ pub struct SupervisorDeps {
     pub toolbox: Arc<Toolbox>,
     /// Scan-end hooks (notify/); None in rigs that test without them.
     pub notifier: Option<Arc<crate::notify::Notifier>>,
+    /// `[cluster]` with the coordinator role: runs go to the cluster's workers.
+    pub remote: Option<crate::cluster::remote::Remote>,
 }
 
 /// Told to the scheduler when a scan has ended and its row is final.
@@ -324,13 +326,17 @@ impl ScanSupervisor {
         };
         let me = ctx.address();
         let gate = self.deps.toolbox.scope.clone();
+        let runner = match &self.deps.remote {
+            Some(remote) => crate::cluster::runner::Runner::Remote(remote.clone()),
+            None => crate::cluster::runner::Runner::Local(actor),
+        };
         let fut = async move {
             // Asked when the run is due, not when it was planned: the scan may have waited
             // in the scheduler's queue through a reload. The ToolActor asks again at start.
             if let Err(why) = gate.admit(&job.target).await {
                 return Ok(refused(&spec, &job, &why));
             }
-            crate::cache::cached_run::run(&cache, &actor, spec, job, fresh, || {
+            crate::cache::cached_run::run(&cache, &runner, spec, job, fresh, || {
                 me.do_send(ToolStarting)
             })
             .await
@@ -533,6 +539,10 @@ impl ScanSupervisor {
 
     /// Tells followers about a run once it is stored.
     fn publish_run(&self, result: ToolResult) {
+        if let Some(remote) = &self.deps.remote {
+            // Stored: the cluster may forget its copy of the result now, not before.
+            remote.stored(self.plan.id, &result.run.tool, &result.run.target);
+        }
         self.deps.board.publish(ScanEvent::ToolFinished {
             scan: self.plan.id,
             services: result.parsed.services.len() as u32,

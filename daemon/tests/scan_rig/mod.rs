@@ -137,6 +137,7 @@ impl Rig {
             board,
             toolbox,
             notifier: None,
+            remote: None,
         };
         Rig {
             dir,
