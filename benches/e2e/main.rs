@@ -9,10 +9,12 @@
 //!
 //! Usage: e2e [--quick] [--json FILE] [--plans FILE] [--only SECTION,...]
 //! Sections: orchestration, throughput, ipc, ingest, cache, scale, import, real (the real
-//! tools on loopback hosts the runner starts, inside a loopback-only network namespace).
+//! tools on loopback hosts the runner starts, inside a loopback-only network namespace),
+//! cluster (a coordinator and 1-3 workers over a redis-server the runner starts).
 //! (`--bench`, which `cargo bench` adds, is ignored.)
 
 mod cache;
+mod cluster;
 mod env;
 mod import;
 mod ingest;
@@ -57,7 +59,7 @@ impl Opts {
                 }
                 "--bench" => {}
                 "-h" | "--help" => {
-                    return Err("usage: e2e [--quick] [--json FILE] [--plans FILE] [--only orchestration,throughput,ipc,ingest,cache,scale,import,real]".into())
+                    return Err("usage: e2e [--quick] [--json FILE] [--plans FILE] [--only orchestration,throughput,ipc,ingest,cache,scale,import,real,cluster]".into())
                 }
                 other => return Err(format!("unknown argument {other:?} (see --help)")),
             }
@@ -100,7 +102,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let sections: [(&str, Section); 8] = [
+    let sections: [(&str, Section); 9] = [
         ("orchestration", orchestration::run),
         ("throughput", throughput::run),
         ("ipc", ipc::run),
@@ -109,6 +111,7 @@ fn main() {
         ("scale", scale::run),
         ("import", import::run),
         ("real", real_tools::run),
+        ("cluster", cluster::run),
     ];
     let begun = Instant::now();
     let mut report = Report::default();
