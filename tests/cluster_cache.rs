@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use picket_protocol::{ScanDetail, ScanStatus, PROTOCOL_VERSION};
-use picket_testkit::scripts::{count_start, starts};
 use picket_testkit::cluster::{with_cluster, RedisServer};
+use picket_testkit::scripts::{count_start, starts};
 use picket_testkit::*;
 use serde_json::Value;
 
@@ -36,8 +36,14 @@ fn counting_tool(dir: &Path, extra: &str) -> (ToolConfig, PathBuf) {
 
 /// One node (coordinator and worker) of `redis`'s cluster, with `tool`.
 fn node(redis: &RedisServer, id: &str, tool: &ToolConfig) -> (Env, Daemon) {
-    let config = with_cluster(ConfigBuilder::new(), redis, id, &["coordinator", "worker"], 4)
-        .tool(tool.clone());
+    let config = with_cluster(
+        ConfigBuilder::new(),
+        redis,
+        id,
+        &["coordinator", "worker"],
+        4,
+    )
+    .tool(tool.clone());
     let env = Env::new().with_config(&config);
     let daemon = env.start_daemon();
     (env, daemon)

@@ -67,7 +67,13 @@ fn one_run_per_host_at_once_across_two_workers() {
     let log = dir.path().join("runs.log");
     let redis = RedisServer::start(&dir.path().join("redis"));
     let node = |name: &str, roles: &[&str]| {
-        let cfg = with_cluster(tools(&dir.path().join(name), &log, name), &redis, name, roles, 1);
+        let cfg = with_cluster(
+            tools(&dir.path().join(name), &log, name),
+            &redis,
+            name,
+            roles,
+            1,
+        );
         let env = Env::new().with_config(&cfg);
         let daemon = env.start_daemon();
         (env, daemon)
@@ -79,7 +85,10 @@ fn one_run_per_host_at_once_across_two_workers() {
     let scan = coord.scan_wait(&["127.0.0.1", "--tools", "t1,t2,t3,t4"]);
     assert_eq!(scan.status, ScanStatus::Done, "{scan:#?}");
     assert_eq!(scan.tool_runs.len(), 4);
-    assert!(scan.tool_runs.iter().all(|r| r.status == RunStatus::Done), "{scan:#?}");
+    assert!(
+        scan.tool_runs.iter().all(|r| r.status == RunStatus::Done),
+        "{scan:#?}"
+    );
 
     let by_host = intervals(&log);
     assert_eq!(by_host.len(), 1, "one host");
@@ -99,7 +108,14 @@ fn one_run_per_host_at_once_across_two_workers() {
         workers.extend(runs.iter().map(|r| r.worker.clone()));
     }
     assert!(!workers.contains("coord"), "the coordinator ran a tool");
-    assert_eq!(workers.len(), 2, "the runs spread over both workers: {workers:?}");
+    assert_eq!(
+        workers.len(),
+        2,
+        "the runs spread over both workers: {workers:?}"
+    );
     // Every slot was given back: no lease is left.
-    assert_eq!(redis.cli(&["ZCARD", "picket:slots:{127.0.0.1}"]).trim(), "0");
+    assert_eq!(
+        redis.cli(&["ZCARD", "picket:slots:{127.0.0.1}"]).trim(),
+        "0"
+    );
 }

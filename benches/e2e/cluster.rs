@@ -52,7 +52,9 @@ fn round(env: &Env) -> anyhow::Result<Duration> {
         let start = Instant::now();
         let mut ids = Vec::new();
         for k in 1..=SCANS {
-            let targets = (1..=RUNS / SCANS).map(|h| format!("127.0.{k}.{h}")).collect();
+            let targets = (1..=RUNS / SCANS)
+                .map(|h| format!("127.0.{k}.{h}"))
+                .collect();
             let scan = ScanRequest {
                 targets,
                 tools: vec!["s".into()],
@@ -68,7 +70,11 @@ fn round(env: &Env) -> anyhow::Result<Duration> {
         let mut done = 0;
         for id in ids {
             let d = client.show(id).await?;
-            done += d.tool_runs.iter().filter(|r| r.status == RunStatus::Done).count();
+            done += d
+                .tool_runs
+                .iter()
+                .filter(|r| r.status == RunStatus::Done)
+                .count();
         }
         if done != RUNS {
             bail!("{done} of {RUNS} runs done");

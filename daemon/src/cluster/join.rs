@@ -18,9 +18,7 @@ use crate::metrics::GetDepth;
 use crate::run::toolbox::Toolbox;
 
 /// A connection of its own (for `check` and `picket cluster`: short-lived uses).
-pub async fn connect(
-    cfg: &ClusterConfig,
-) -> Result<(redis::Client, ConnectionManager), NodeError> {
+pub async fn connect(cfg: &ClusterConfig) -> Result<(redis::Client, ConnectionManager), NodeError> {
     let client = redis::Client::open(cfg.redis.as_str())?;
     let conn = ConnectionManager::new(client.clone()).await?;
     Ok((client, conn))
@@ -58,7 +56,11 @@ pub async fn join(
     let mut conn = redis.manager.clone();
     nodes::beat(&mut conn, &cfg, 0).await?;
     let claim = Duration::from_secs(cfg.lease_secs);
-    cache.do_send(UseShared(SharedCache::new(conn.clone(), &cfg.node_id, claim)));
+    cache.do_send(UseShared(SharedCache::new(
+        conn.clone(),
+        &cfg.node_id,
+        claim,
+    )));
     let in_flight = move || {
         let toolbox = toolbox.clone();
         async move { runs_in_flight(&toolbox).await }.boxed()

@@ -157,8 +157,12 @@ impl Leases {
         }
         let mut tries = 0u32;
         while let Err(e) = self.acquire(host, holder, limit).await {
-            if tries % 20 == 0 {
-                tracing::warn!(host, holder, "cluster: taking a host slot failed ({e}); retrying");
+            if tries.is_multiple_of(20) {
+                tracing::warn!(
+                    host,
+                    holder,
+                    "cluster: taking a host slot failed ({e}); retrying"
+                );
             }
             tries += 1;
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -185,7 +189,11 @@ impl Leases {
             return;
         }
         if let Err(e) = self.release(host, holder).await {
-            tracing::warn!(host, holder, "cluster: releasing a host slot failed ({e}); it frees when its lease runs out");
+            tracing::warn!(
+                host,
+                holder,
+                "cluster: releasing a host slot failed ({e}); it frees when its lease runs out"
+            );
         }
     }
 

@@ -21,14 +21,14 @@
 pub mod cache;
 pub mod config;
 pub mod conn;
+pub mod join;
+pub mod lease;
+pub mod nodes;
 pub mod remote;
 pub mod runner;
 pub mod runs;
 pub mod start;
-pub mod worker;
-pub mod join;
-pub mod lease;
-pub mod nodes;
 pub mod status;
+pub mod worker;
 
 pub use config::{ClusterConfig, ClusterConfigError, Role};

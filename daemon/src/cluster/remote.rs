@@ -35,7 +35,7 @@ where
         match f().await {
             Ok(v) => return v,
             Err(e) => {
-                if tries % 20 == 0 {
+                if tries.is_multiple_of(20) {
                     tracing::warn!("cluster: {what} failed ({e}); retrying until redis answers");
                 }
                 tries += 1;

@@ -9,25 +9,9 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Value};
 
 use crate::cluster::config::ClusterConfig;
+use crate::cluster::conn::redacted;
 use crate::cluster::nodes;
-
-pub const RUNS_STREAM: &str = "picket:runs";
-pub const RUNS_GROUP: &str = "workers";
-pub const RESULTS_PREFIX: &str = "picket:results:";
-pub const RESULTS_GROUP: &str = "coord";
-pub const DEAD_STREAM: &str = "picket:dead";
-
-/// The Redis URL without its password, for display.
-pub fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => url.to_string(),
-    }
-}
+use crate::cluster::runs::{results_key, COORD_GROUP, DEAD, RUNS, WORKERS};
 
 fn as_u64(v: Option<&Value>) -> Option<u64> {
     match v? {
@@ -78,17 +62,17 @@ pub async fn report(
     cfg: &ClusterConfig,
 ) -> redis::RedisResult<ClusterReport> {
     let now = nodes::server_now_ms(conn).await?;
-    let mut streams = vec![stream(conn, RUNS_STREAM, RUNS_GROUP).await?];
-    let mut results = nodes::scan_keys(conn, &format!("{RESULTS_PREFIX}*")).await?;
+    let mut streams = vec![stream(conn, RUNS, WORKERS).await?];
+    let mut results = nodes::scan_keys(conn, &results_key("*")).await?;
     results.sort();
     for name in results {
-        streams.push(stream(conn, &name, RESULTS_GROUP).await?);
+        streams.push(stream(conn, &name, COORD_GROUP).await?);
     }
     Ok(ClusterReport {
         node_id: cfg.node_id.clone(),
         redis: redacted(&cfg.redis),
         nodes: nodes::list(conn, now).await?,
         streams,
-        dead_letters: conn.xlen(DEAD_STREAM).await?,
+        dead_letters: conn.xlen(DEAD).await?,
     })
 }

@@ -242,7 +242,10 @@ impl Worker {
         // The coordinator took the slot for this run id: this renews it. A reclaimed run
         // whose lease ran out takes it again (or waits for one) before it starts.
         let host = desc.target.host.clone();
-        self.inner.leases.take(&host, &desc.run_id, desc.slot_limit).await;
+        self.inner
+            .leases
+            .take(&host, &desc.run_id, desc.slot_limit)
+            .await;
         let result = self.execute(&entry.id, &desc, cancel).await;
         let held = lock(&self.inner.held).remove(&entry.id);
         if held.is_some_and(|h| h.handed_back) {
@@ -260,13 +263,15 @@ impl Worker {
         let tools = &self.inner.toolbox;
         let (spec, actor) = match (tools.spec(&desc.tool), tools.actor(&desc.tool)) {
             (Some(s), Some(a)) => (s, a),
-            _ => return failed(
-                desc,
-                format!(
+            _ => {
+                return failed(
+                    desc,
+                    format!(
                     "{} is not configured on worker {}; configure the same [tools] on every node",
                     desc.tool, self.inner.node
                 ),
-            ),
+                )
+            }
         };
         let job = ToolJob {
             scan: desc.scan,
@@ -345,7 +350,10 @@ impl Worker {
         })
         .await;
         let host = &desc.target.host;
-        self.inner.leases.give_back(host, &desc.run_id, desc.slot_limit).await;
+        self.inner
+            .leases
+            .give_back(host, &desc.run_id, desc.slot_limit)
+            .await;
         self.ack(id).await;
     }
 

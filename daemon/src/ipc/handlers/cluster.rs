@@ -26,7 +26,7 @@ async fn fetch(cfg: &ClusterConfig) -> Result<ClusterReport, String> {
         Ok(r) => r,
         Err(_) => Err(format!(
             "Redis at {} did not answer within {}s",
-            status::redacted(&cfg.redis),
+            crate::cluster::conn::redacted(&cfg.redis),
             DEADLINE.as_secs()
         )),
     }
