@@ -104,4 +104,11 @@ mod tests {
         assert!(!r.contains("s3cret"), "{r}");
         assert!(r.contains("picket:***@"), "{r}");
     }
+
+    #[test]
+    fn rediss_urls_are_understood() {
+        // Without the crate's TLS features this fails ("TLS feature is not enabled").
+        let tls = redis::Client::open("rediss://picket:s3cret@127.0.0.1:6380");
+        assert!(tls.is_ok(), "{:?}", tls.err());
+    }
 }

@@ -71,6 +71,9 @@ struct Inner {
     answered: Mutex<HashSet<String>>,
     /// Result entries handed to a scan, acknowledged once the scan stored them.
     unacked: Mutex<HashMap<RunKey, String>>,
+    /// True once the consumer has read what was waiting at start: until then a run's
+    /// result may still be on its way in, and enqueueing it again would run it twice.
+    caught_up: tokio::sync::watch::Sender<bool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -91,6 +94,7 @@ impl Remote {
                 parked: Mutex::default(),
                 answered: Mutex::default(),
                 unacked: Mutex::default(),
+                caught_up: tokio::sync::watch::Sender::new(false),
             }),
         };
         let consumer = me.clone();
@@ -103,6 +107,8 @@ impl Remote {
     pub async fn run(&self, spec: &ToolSpec, job: ToolJob) -> ToolResult {
         let mut desc = RunDescriptor::new(&self.inner.node, job.scan, &spec.name, &job.target);
         desc.slot_limit = self.inner.per_target;
+        let mut caught_up = self.inner.caught_up.subscribe();
+        let _ = caught_up.wait_for(|c| *c).await;
         if let Some(done) = lock(&self.inner.parked).remove(&desc.run_id) {
             lock(&self.inner.answered).insert(desc.run_id.clone());
             return done;
@@ -192,14 +198,19 @@ impl Remote {
                 .query_async(&mut conn)
                 .await?;
             let entries: Vec<StreamId> = reply.keys.into_iter().flat_map(|k| k.ids).collect();
-            if cursor != ">" {
+            let read_new = cursor == ">";
+            if !read_new {
                 match entries.last() {
                     Some(last) => cursor = last.id.clone(),
                     None => cursor = ">".into(),
                 }
             }
+            let read = entries.len();
             for e in entries {
                 self.deliver(e).await;
+            }
+            if read_new && read < 32 {
+                self.inner.caught_up.send_replace(true);
             }
         }
     }
@@ -219,6 +230,10 @@ impl Remote {
             refused: msg.refused,
         };
         let key = (msg.scan, result.run.tool.clone(), result.run.target.clone());
+        if lock(&self.inner.unacked).get(&key) == Some(&e.id) {
+            // Read again from the pending list after a reconnect: its scan has it already.
+            return;
+        }
         let waiter = lock(&self.inner.waiting).remove(&msg.run_id);
         if let Some(tx) = waiter {
             lock(&self.inner.answered).insert(msg.run_id.clone());

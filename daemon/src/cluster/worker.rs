@@ -4,8 +4,9 @@
 //! node's own scope before the tool starts). While a run goes, a heartbeat every lease/3
 //! keeps its entry (`XCLAIM … JUSTID`) and reads the scan's cancel flag; the cancel channel
 //! cancels it at once. The result goes to `picket:results:{coord}`, then the entry is
-//! acknowledged. A reclaimer takes entries idle longer than the lease (a dead worker's
-//! runs) and, after `max_deliveries`, dead-letters them with a failed result. Draining
+//! acknowledged. With a slot free, the reader first takes over entries idle longer than
+//! the lease (a dead worker's runs), every lease/2 at most, and after `max_deliveries`
+//! dead-letters them with a failed result. Draining
 //! stops the reading and hands back the runs still going. Must not store results nor
 //! decide scheduling.
 
@@ -83,9 +84,8 @@ impl Worker {
                 stop: CancellationToken::new(),
             }),
         };
-        let (reader, reclaimer, cancels) = (me.clone(), me.clone(), me.clone());
+        let (reader, cancels) = (me.clone(), me.clone());
         actix::spawn(async move { reader.read_loop().await });
-        actix::spawn(async move { reclaimer.reclaim_loop().await });
         actix::spawn(async move { cancels.cancel_loop().await });
         me
     }
@@ -145,13 +145,25 @@ impl Worker {
     async fn read_once(&self) -> anyhow::Result<()> {
         let mut conn = self.inner.redis.blocking().await?;
         runs::ensure_group(&mut conn, RUNS, WORKERS).await?;
+        let every = self.inner.lease / 2;
+        let mut last_reclaim = tokio::time::Instant::now();
         loop {
             let permit = tokio::select! {
                 p = self.inner.slots.clone().acquire_owned() => p?,
                 _ = self.inner.stop.cancelled() => return Ok(()),
             };
-            let reply: StreamReadReply = redis::cmd("XREADGROUP")
-                .arg("GROUP")
+            // Reclaiming needs a free slot like reading does: the reader does both, so a
+            // worker never holds a run it has no slot for.
+            if last_reclaim.elapsed() >= every {
+                last_reclaim = tokio::time::Instant::now();
+                if let Some(entry) = self.reclaim_one(&mut conn).await? {
+                    let me = self.clone();
+                    actix::spawn(async move { me.handle(entry, permit).await });
+                    continue;
+                }
+            }
+            let mut cmd = redis::cmd("XREADGROUP");
+            cmd.arg("GROUP")
                 .arg(WORKERS)
                 .arg(&self.inner.node)
                 .arg("COUNT")
@@ -160,9 +172,14 @@ impl Worker {
                 .arg(BLOCK_MS)
                 .arg("STREAMS")
                 .arg(RUNS)
-                .arg(">")
-                .query_async(&mut conn)
-                .await?;
+                .arg(">");
+            let read = cmd.query_async::<StreamReadReply>(&mut conn);
+            // A stopping worker stops reading now (an entry delivered as the read is
+            // dropped stays pending and is reclaimed after the lease).
+            let reply = tokio::select! {
+                r = read => r?,
+                _ = self.inner.stop.cancelled() => return Ok(()),
+            };
             if let Some(entry) = reply.keys.into_iter().flat_map(|k| k.ids).next() {
                 let me = self.clone();
                 actix::spawn(async move { me.handle(entry, permit).await });
@@ -170,55 +187,35 @@ impl Worker {
         }
     }
 
-    /// Entries idle longer than the lease belong to a worker that died (or lost Redis for
-    /// longer than a lease): taken over, or dead-lettered after `max_deliveries`.
-    async fn reclaim_loop(&self) {
-        let every = (self.inner.lease / 2).max(Duration::from_millis(500));
+    /// An entry idle longer than the lease belongs to a worker that died (or lost Redis for
+    /// longer than a lease): taken over with the slot in hand, or dead-lettered after
+    /// `max_deliveries` (then the next one is looked at).
+    async fn reclaim_one(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+    ) -> redis::RedisResult<Option<StreamId>> {
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = self.inner.stop.cancelled() => return,
+            let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+                .arg(RUNS)
+                .arg(WORKERS)
+                .arg(&self.inner.node)
+                .arg(self.inner.lease.as_millis() as u64)
+                .arg("0-0")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(conn)
+                .await?;
+            let Some(entry) = reply.claimed.into_iter().next() else {
+                return Ok(None);
+            };
+            let delivered = times_delivered(conn, &entry.id).await?;
+            if delivered <= self.inner.max_deliveries as usize {
+                tracing::info!(entry = %entry.id, delivered, "cluster: reclaimed a run whose worker stopped answering");
+                return Ok(Some(entry));
             }
-            if let Err(e) = self.reclaim_once().await {
-                tracing::warn!("cluster: reclaiming runs failed ({e}); trying again");
-            }
-        }
-    }
-
-    async fn reclaim_once(&self) -> redis::RedisResult<()> {
-        let mut permits = Vec::new();
-        while permits.len() < 4 {
-            match self.inner.slots.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
-            }
-        }
-        if permits.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.inner.redis.manager.clone();
-        let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-            .arg(RUNS)
-            .arg(WORKERS)
-            .arg(&self.inner.node)
-            .arg(self.inner.lease.as_millis() as u64)
-            .arg("0-0")
-            .arg("COUNT")
-            .arg(permits.len())
-            .query_async(&mut conn)
-            .await?;
-        for entry in reply.claimed {
-            let Some(permit) = permits.pop() else { break };
-            let delivered = times_delivered(&mut conn, &entry.id).await?;
             let me = self.clone();
-            if delivered > self.inner.max_deliveries as usize {
-                actix::spawn(async move { me.dead_letter(entry, delivered).await });
-                continue;
-            }
-            tracing::info!(entry = %entry.id, delivered, "cluster: reclaimed a run whose worker stopped answering");
-            actix::spawn(async move { me.handle(entry, permit).await });
+            actix::spawn(async move { me.dead_letter(entry, delivered).await });
         }
-        Ok(())
     }
 
     /// Runs one entry to its end and reports it.
@@ -463,7 +460,7 @@ fn failed(desc: &RunDescriptor, why: String) -> ToolResult {
 }
 
 async fn times_delivered(
-    conn: &mut redis::aio::ConnectionManager,
+    conn: &mut redis::aio::MultiplexedConnection,
     id: &str,
 ) -> redis::RedisResult<usize> {
     let reply: StreamPendingCountReply = redis::cmd("XPENDING")
