@@ -11,10 +11,12 @@
 //! Sections: orchestration, throughput, ipc, ingest, cache, scale, import, real (the real
 //! tools on loopback hosts the runner starts, inside a loopback-only network namespace),
 //! api (the HTTP API's GET of a scan against the bincode `show`, SSE latency).
+//! cluster (a coordinator and 1-3 workers over a redis-server the runner starts).
 //! (`--bench`, which `cargo bench` adds, is ignored.)
 
 mod api;
 mod cache;
+mod cluster;
 mod env;
 mod import;
 mod ingest;
@@ -59,7 +61,7 @@ impl Opts {
                 }
                 "--bench" => {}
                 "-h" | "--help" => {
-                    return Err("usage: e2e [--quick] [--json FILE] [--plans FILE] [--only orchestration,throughput,ipc,ingest,cache,scale,import,real,api]".into())
+                    return Err("usage: e2e [--quick] [--json FILE] [--plans FILE] [--only orchestration,throughput,ipc,ingest,cache,scale,import,real,api,cluster]".into())
                 }
                 other => return Err(format!("unknown argument {other:?} (see --help)")),
             }
@@ -112,6 +114,7 @@ fn main() {
         ("import", import::run),
         ("real", real_tools::run),
         ("api", api::run),
+        ("cluster", cluster::run),
     ];
     let begun = Instant::now();
     let mut report = Report::default();

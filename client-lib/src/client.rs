@@ -360,6 +360,14 @@ impl Client {
         }
     }
 
+    /// The cluster as the daemon's Redis shows it (`picket cluster`).
+    pub async fn cluster(&mut self) -> Result<ClusterReport, ClientError> {
+        match self.call(Request::Cluster).await? {
+            Response::Cluster(c) => Ok(*c),
+            other => unexpected("cluster", other),
+        }
+    }
+
     /// Cancels a queued or running scan; returns the status it had.
     pub async fn cancel(&mut self, scan: ScanId) -> Result<ScanStatus, ClientError> {
         match self.call(Request::Cancel { scan }).await? {

@@ -156,6 +156,9 @@ pub enum Command {
         #[arg(long)]
         open: bool,
     },
+    /// The cluster this daemon belongs to ([cluster]): nodes with heartbeats, roles,
+    /// versions and runs in flight; stream lengths, pending entries and lag; dead letters.
+    Cluster,
 }
 
 #[derive(Debug, Args)]

@@ -122,6 +122,7 @@ async fn dispatch(conn: &mut Client, out: Out, command: Command) -> Result<(), F
         Command::Output { run } => crate::output::output(conn, out, run).await,
         Command::Diff(args) => crate::diff::run(conn, out, args).await,
         Command::Web { open } => crate::web::run(conn, out, open).await,
+        Command::Cluster => crate::cluster::show(conn, out).await,
     }
 }
 

@@ -2,6 +2,7 @@
 //! Must not speak the protocol: picket-client (client-lib/) owns the connection.
 
 mod cli;
+mod cluster;
 mod commands;
 mod diff;
 mod failure;

@@ -203,8 +203,11 @@ async fn run(
     if leftovers > 0 {
         tracing::warn!("ended {leftovers} tool process(es) a previous picketd of this data directory left running");
     }
-    let cluster = picketd::cluster::start::connect(config.cluster.as_ref()).await?;
+    picketd::cluster::join::check(config.cluster.as_ref()).await?;
+    let cluster =
+        picketd::cluster::start::connect(config.cluster.as_ref(), config.limits.per_target).await?;
     let parts = start_parts(&config, &data_dir, &cluster).await?;
+    picketd::cluster::join::join(&cluster, &parts.cache, parts.toolbox.clone()).await?;
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
     let db = parts.db.clone();
     let state = DaemonState::new(config, config_path, overrides, parts)?;

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 /// 6: issue 15: schedules (`Request::Schedule` / `Response::Schedules`), notification and
 /// output metrics, run outputs (`Request::Output`), finding lifecycle (`Finding.state`…,
 ///    `FindingsQuery.state`, `ScanDetail.new_count`/`resolved`).
-/// 7: issue 16: `Request::Web` / `Response::Web` (the HTTP API's TCP door, `picket web`).
+/// 7: issues 16 and 17: `Request::Web` / `Response::Web` (the HTTP API's TCP door, `picket web`);
+///    the cluster (`Request::Cluster` / `Response::Cluster`, `MetricsReport.cluster`).
 pub const PROTOCOL_VERSION: u32 = 7;
 /// The package version of this build (client or daemon).
 pub const PACKAGE_VERSION: &str = env!("CARGO_PKG_VERSION");

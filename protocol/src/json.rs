@@ -231,6 +231,7 @@ fn documents() -> Vec<(&'static str, &'static str, Schema)> {
             "the HTTP API's Server-Sent Events (/v1/events, /v1/scans/{id}/events)",
             schema::<EventDoc>(),
         ),
+        ("cluster", "cluster", schema::<ClusterReport>()),
     ]
 }
 

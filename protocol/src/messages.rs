@@ -76,6 +76,8 @@ pub enum Request {
     // Appended, protocol 7.
     /// Where the HTTP API's TCP door listens and where its token is (`picket web`).
     Web,
+    /// `picket cluster`: the nodes, streams and dead letters of this node's cluster.
+    Cluster,
 }
 
 impl Request {
@@ -102,6 +104,7 @@ impl Request {
             Request::Schedule(_) => "schedule",
             Request::Output { .. } => "output",
             Request::Web => "web",
+            Request::Cluster => "cluster",
         }
     }
 }
@@ -196,6 +199,7 @@ pub enum Response {
     Output(Box<RunOutput>),
     // Appended, protocol 7.
     Web(WebInfo),
+    Cluster(Box<ClusterReport>),
 }
 
 /// `picket web`: the TCP door of the HTTP API (`[http] listen`), if it is open. Also the
@@ -430,6 +434,10 @@ pub struct MetricsReport {
     /// Stored tool outputs removed by retention since start (protocol 6).
     #[serde(default)]
     pub outputs_removed: u64,
+    /// The cluster as this node sees it (protocol 7); null without `[cluster]` or when
+    /// Redis did not answer.
+    #[serde(default)]
+    pub cluster: Option<ClusterReport>,
 }
 
 pub type ScheduleId = i64;
@@ -489,4 +497,49 @@ pub struct ScheduleInfo {
     /// Why the last due run submitted no scan (scope, busy queue, unknown profile); null
     /// once one is accepted again.
     pub last_error: Option<String>,
+}
+
+/// `picket cluster`: every node registered in the cluster's Redis, the streams runs and
+/// results travel on, and the dead letters (runs that failed `max_deliveries` times).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
+pub struct ClusterReport {
+    /// The node that answered.
+    pub node_id: String,
+    /// The Redis it uses, without any password.
+    pub redis: String,
+    pub nodes: Vec<ClusterNode>,
+    pub streams: Vec<ClusterStream>,
+    /// Entries of `picket:dead`.
+    pub dead_letters: u64,
+}
+
+/// One node's registration (`picket:nodes:{node_id}`), refreshed every few seconds; it
+/// disappears when the node stops heartbeating.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClusterNode {
+    pub node_id: String,
+    /// `coordinator`, `worker` or both.
+    pub roles: Vec<String>,
+    /// The picketd package version.
+    pub version: String,
+    pub protocol_version: u32,
+    /// Tool runs this node is running now.
+    pub runs_in_flight: u64,
+    /// The last heartbeat (RFC 3339, the Redis server's clock).
+    pub heartbeat_at: String,
+    /// How long ago that was, by the Redis server's clock.
+    pub heartbeat_age_ms: u64,
+}
+
+/// One stream and its consumer group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClusterStream {
+    pub stream: String,
+    pub group: String,
+    /// Entries in the stream (XLEN).
+    pub length: u64,
+    /// Delivered to a consumer and not yet acknowledged.
+    pub pending: u64,
+    /// Entries not yet delivered to the group; null when Redis cannot tell.
+    pub lag: Option<u64>,
 }

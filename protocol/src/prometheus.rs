@@ -112,7 +112,81 @@ pub fn render(r: &MetricsReport) -> String {
     cache_part(&mut o, r);
     timing_part(&mut o, r);
     totals_part(&mut o, r);
+    if let Some(c) = &r.cluster {
+        cluster_part(&mut o, c);
+    }
     o.0
+}
+
+/// `picket cluster`'s figures (cluster mode only): nodes, streams, dead letters.
+fn cluster_part(o: &mut Out, c: &crate::ClusterReport) {
+    o.single(
+        "picket_cluster_nodes",
+        "gauge",
+        "Nodes registered in the cluster (heartbeating).",
+        c.nodes.len() as f64,
+    );
+    let node = |n: &crate::ClusterNode| kv("node", &n.node_id);
+    o.head(
+        "picket_cluster_node_runs_in_flight",
+        "gauge",
+        "Tool runs each node is running.",
+    );
+    for n in &c.nodes {
+        o.sample(
+            "picket_cluster_node_runs_in_flight",
+            &node(n),
+            n.runs_in_flight as f64,
+        );
+    }
+    o.head(
+        "picket_cluster_node_heartbeat_age_seconds",
+        "gauge",
+        "Seconds since each node's last heartbeat (Redis server clock).",
+    );
+    for n in &c.nodes {
+        o.sample(
+            "picket_cluster_node_heartbeat_age_seconds",
+            &node(n),
+            n.heartbeat_age_ms as f64 / 1000.0,
+        );
+    }
+    let stream = |s: &crate::ClusterStream| {
+        vec![
+            ("stream".to_string(), s.stream.clone()),
+            ("group".to_string(), s.group.clone()),
+        ]
+    };
+    for (name, help, pick) in [
+        (
+            "picket_cluster_stream_length",
+            "Entries in each stream.",
+            (|s| Some(s.length)) as fn(&crate::ClusterStream) -> Option<u64>,
+        ),
+        (
+            "picket_cluster_stream_pending",
+            "Entries delivered and not yet acknowledged, per stream and group.",
+            |s| Some(s.pending),
+        ),
+        (
+            "picket_cluster_stream_lag",
+            "Entries not yet delivered to the group.",
+            |s| s.lag,
+        ),
+    ] {
+        o.head(name, "gauge", help);
+        for s in &c.streams {
+            if let Some(v) = pick(s) {
+                o.sample(name, &stream(s), v as f64);
+            }
+        }
+    }
+    o.single(
+        "picket_cluster_dead_letters",
+        "gauge",
+        "Runs in the dead-letter stream (failed max_deliveries times).",
+        c.dead_letters as f64,
+    );
 }
 
 /// Connections, requests, the database pool and the scans in flight.

@@ -8,12 +8,15 @@
 //! lookups of the same key wait for it and share its result instead of starting a second
 //! process.
 //!
+//! In cluster mode (`UseShared`), L2 is the cluster's Redis (`cluster::cache`) instead of
+//! SQLite, and single flight holds across nodes through its claims.
+//!
 //! Mailbox: 4096. Nothing blocks it: L1 work is done in the handler, L2 reads and writes
 //! run beside it on the `Db` (a lookup's L2 read holds only that key, claimed in
 //! `inflight`, so other keys go on). Beside it: the clock ticker and the periodic cleanup.
 //! Must not run tools (callers run on `Lead` and report back with `Complete`) nor hold SQL.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +27,7 @@ use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 use tokio::sync::oneshot;
 
+use crate::cluster::cache::{Shared, SharedCache};
 use crate::storage::cache_table;
 pub use crate::storage::cache_table::{CacheEntry, Selector};
 use crate::storage::queries::now_ms;
@@ -96,6 +100,10 @@ pub struct CacheActor {
     capacity: u64,
     inflight: HashMap<String, Vec<oneshot::Sender<Option<Arc<CacheEntry>>>>>,
     cleanup_every: Duration,
+    /// The cluster's Redis as L2 (None: SQLite, a node on its own).
+    shared: Option<SharedCache>,
+    /// Keys whose cross-node claim this node holds while it runs them.
+    claimed: HashSet<String>,
 }
 
 impl CacheActor {
@@ -120,6 +128,8 @@ impl CacheActor {
             capacity,
             inflight: HashMap::new(),
             cleanup_every,
+            shared: None,
+            claimed: HashSet::new(),
         }
     }
 
@@ -185,36 +195,94 @@ impl Handler<LookupKey> for CacheActor {
         }
         // Claim the key before the L2 read, so concurrent lookups wait instead of leading.
         self.inflight.insert(key.clone(), vec![]);
-        let (db, now) = (self.db.clone(), self.clock.now_ms());
-        let k = key.clone();
-        let read = async move {
-            match db
-                .read("cache get", move |c| cache_table::get(c, &k, now))
-                .await
-            {
-                Ok(found) => found,
-                Err(e) => {
-                    // Answered as a miss: the run goes ahead, only without the cache.
-                    tracing::warn!("cache: L2 lookup failed, treated as a miss: {e}");
-                    None
-                }
+        let read = self.read_l2(key.clone(), min_created);
+        Box::pin(read.into_actor(self).map(move |found, act, _| match found {
+            Level2::Entry(entry) if entry.created_ms >= min_created => {
+                let entry = Arc::new(entry);
+                act.counters.hits_l2.fetch_add(1, Relaxed);
+                act.l1.insert(key.clone(), entry.clone());
+                act.finish_inflight(&key, Some(entry.clone()));
+                Lookup::Hit { entry, level: 2 }
             }
-        };
-        Box::pin(read.into_actor(self).map(move |found, act, _| {
-            match found.filter(|e| e.created_ms >= min_created) {
-                Some(entry) => {
-                    let entry = Arc::new(entry);
-                    act.counters.hits_l2.fetch_add(1, Relaxed);
-                    act.l1.insert(key.clone(), entry.clone());
-                    act.finish_inflight(&key, Some(entry.clone()));
-                    Lookup::Hit { entry, level: 2 }
+            other => {
+                if matches!(other, Level2::Claimed) {
+                    act.claimed.insert(key);
                 }
-                None => {
-                    act.counters.misses.fetch_add(1, Relaxed);
-                    Lookup::Lead
-                }
+                act.counters.misses.fetch_add(1, Relaxed);
+                Lookup::Lead
             }
         }))
+    }
+}
+
+/// What the L2 read found.
+enum Level2 {
+    Entry(CacheEntry),
+    Miss,
+    /// A miss for which this node now holds the cluster's claim (cluster mode).
+    Claimed,
+}
+
+impl CacheActor {
+    /// The L2 read of one key: SQLite, or the cluster's Redis (which also waits for
+    /// another node's run of the key). A failed read is a miss: the run goes ahead.
+    fn read_l2(
+        &self,
+        key: String,
+        min_created: i64,
+    ) -> futures::future::BoxFuture<'static, Level2> {
+        if let Some(shared) = self.shared.clone() {
+            return Box::pin(async move {
+                match shared.lookup(&key, min_created).await {
+                    Ok(Shared::Hit(e)) => Level2::Entry(e),
+                    Ok(Shared::Lead) => Level2::Claimed,
+                    Err(e) => {
+                        tracing::warn!(
+                            "cache: shared (Redis) lookup failed, treated as a miss: {e}"
+                        );
+                        Level2::Miss
+                    }
+                }
+            });
+        }
+        let (db, now) = (self.db.clone(), self.clock.now_ms());
+        Box::pin(async move {
+            match db
+                .read("cache get", move |c| cache_table::get(c, &key, now))
+                .await
+            {
+                Ok(found) => found.map_or(Level2::Miss, Level2::Entry),
+                Err(e) => {
+                    tracing::warn!("cache: L2 lookup failed, treated as a miss: {e}");
+                    Level2::Miss
+                }
+            }
+        })
+    }
+
+    /// Stores a led run's entry in the cluster's Redis, or lifts this node's claim.
+    fn complete_shared(
+        &mut self,
+        shared: SharedCache,
+        key: &str,
+        entry: Option<Arc<CacheEntry>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let claimed = self.claimed.remove(key);
+        let key = key.to_string();
+        ctx.spawn(
+            async move {
+                let r = match &entry {
+                    Some(e) => shared.put(e, claimed).await,
+                    None if claimed => shared.abandon(&key).await,
+                    None => Ok(()),
+                };
+                if let Err(err) = r {
+                    tracing::warn!("cache: could not update the shared (Redis) cache: {err}");
+                }
+            }
+            .into_actor(self),
+        );
     }
 }
 
@@ -232,7 +300,15 @@ impl Handler<Complete> for CacheActor {
 
     fn handle(&mut self, msg: Complete, ctx: &mut Self::Context) {
         let entry = msg.entry.map(Arc::new);
-        if let Some(e) = &entry {
+        if let Some(shared) = self.shared.clone() {
+            if entry.is_some() {
+                self.counters.inserts.fetch_add(1, Relaxed);
+            }
+            if let Some(e) = &entry {
+                self.l1.insert(msg.key.clone(), e.clone());
+            }
+            self.complete_shared(shared, &msg.key, entry.clone(), ctx);
+        } else if let Some(e) = &entry {
             self.counters.inserts.fetch_add(1, Relaxed);
             self.l1.insert(msg.key.clone(), e.clone());
             let (db, e) = (self.db.clone(), e.clone());
@@ -278,20 +354,29 @@ impl Handler<Invalidate> for CacheActor {
                 .fetch_add((before - self.l1.len()) as u64, Relaxed);
         }
         let db = self.db.clone();
+        let shared = self.shared.clone();
         Box::pin(async move {
+            let mut from_redis = 0;
+            if let Some(shared) = shared {
+                match shared.invalidate(&sel).await {
+                    Ok(n) => from_redis = n,
+                    Err(e) => tracing::warn!("cache: could not delete shared (Redis) entries: {e}"),
+                }
+            }
             let removed = db
                 .write("cache invalidate", move |c| {
                     cache_table::delete(c, &sel, now)
                 })
                 .await;
-            match removed {
-                Ok(n) => n as u64,
-                Err(e) => {
-                    // L1 is already cleared; the L2 rows stay until the next cleanup.
-                    tracing::warn!("cache: could not delete entries from SQLite: {e}");
-                    0
+            from_redis
+                + match removed {
+                    Ok(n) => n as u64,
+                    Err(e) => {
+                        // L1 is already cleared; the L2 rows stay until the next cleanup.
+                        tracing::warn!("cache: could not delete entries from SQLite: {e}");
+                        0
+                    }
                 }
-            }
         })
     }
 }
@@ -399,5 +484,33 @@ impl Drop for LeadGuard {
         if let Some(key) = self.key.take() {
             self.cache.do_send(Complete { key, entry: None });
         }
+    }
+}
+
+/// Cluster mode: the cluster's Redis becomes L2 and single flight spans nodes. Claims of
+/// runs in progress are renewed every third of their lifetime, so only a dead node's lapse.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UseShared(pub SharedCache);
+
+impl Handler<UseShared> for CacheActor {
+    type Result = ();
+    fn handle(&mut self, UseShared(shared): UseShared, ctx: &mut Self::Context) {
+        let every = (shared.claim_duration() / 3).max(Duration::from_millis(100));
+        self.shared = Some(shared);
+        ctx.run_interval(every, |act, ctx| {
+            let (Some(shared), false) = (act.shared.clone(), act.claimed.is_empty()) else {
+                return;
+            };
+            let keys: Vec<String> = act.claimed.iter().cloned().collect();
+            ctx.spawn(
+                async move {
+                    if let Err(e) = shared.renew(&keys).await {
+                        tracing::warn!("cache: could not renew shared claims: {e}");
+                    }
+                }
+                .into_actor(act),
+            );
+        });
     }
 }

@@ -16,6 +16,7 @@ use redis::streams::{StreamId, StreamReadReply};
 use tokio::sync::oneshot;
 
 use crate::cluster::conn::{Redis, BLOCK_MS};
+use crate::cluster::lease::Leases;
 use crate::cluster::runs::{self, RunDescriptor};
 use crate::run::spec::ToolSpec;
 use crate::run::tool_actor::{ended, ToolJob, ToolResult};
@@ -55,6 +56,10 @@ type RunKey = (ScanId, String, String);
 struct Inner {
     redis: Redis,
     node: String,
+    /// Host slots: taken before a run is enqueued, renewed while it waits, released
+    /// when its result came (the worker releases first, after writing the result).
+    leases: Leases,
+    per_target: u32,
     results: String,
     /// Runs enqueued and waiting for their result, by run id.
     waiting: Mutex<HashMap<String, oneshot::Sender<ToolResult>>>,
@@ -111,11 +116,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Remote {
     /// Starts the results consumer of this coordinator.
-    pub fn start(redis: Redis, node: &str) -> Self {
+    pub fn start(redis: Redis, node: &str, leases: Leases, per_target: u32) -> Self {
         let me = Self {
             inner: Arc::new(Inner {
                 redis,
                 node: node.into(),
+                leases,
+                per_target,
                 results: runs::results_key(node),
                 waiting: Mutex::default(),
                 parked: Mutex::default(),
@@ -132,7 +139,8 @@ impl Remote {
     /// One run through the cluster: enqueued, then waited for until a worker's result
     /// comes back or the scan cancels it (the worker is told; the run ends cancelled).
     pub async fn run(&self, spec: &ToolSpec, job: ToolJob) -> ToolResult {
-        let desc = RunDescriptor::new(&self.inner.node, job.scan, &spec.name, &job.target);
+        let mut desc = RunDescriptor::new(&self.inner.node, job.scan, &spec.name, &job.target);
+        desc.slot_limit = self.inner.per_target;
         let mut caught_up = self.inner.caught_up.subscribe();
         let _ = caught_up.wait_for(|c| *c).await;
         if let Some(done) = lock(&self.inner.parked).remove(&desc.run_id) {
@@ -147,11 +155,17 @@ impl Remote {
             let d = desc.clone();
             async move { runs::enqueue(&mut c, &d).await }
         });
+        let (leases, host, limit) = (&self.inner.leases, &job.target.host, desc.slot_limit);
         let waited = async {
+            // A full host waits here, on the coordinator: the stream holds runnable work only.
+            leases.take(host, &desc.run_id, limit).await;
             enqueue.await;
-            rx.await
+            tokio::select! {
+                r = rx => r,
+                _ = leases.keep(host, &desc.run_id, limit) => unreachable!("keep never returns"),
+            }
         };
-        tokio::select! {
+        let result = tokio::select! {
             got = waited => match got {
                 Ok(result) => result,
                 Err(_) => ended(spec, &job, RunStatus::Failed, "the cluster's results consumer stopped; restart picketd".into()),
@@ -162,7 +176,9 @@ impl Remote {
                 publish_cancel(&mut conn, &self.inner.node, job.scan).await;
                 ended(spec, &job, RunStatus::Cancelled, "cancelled".into())
             }
-        }
+        };
+        leases.give_back(host, &desc.run_id, limit).await;
+        result
     }
 
     /// The scan committed this run to SQLite: its result entry can go.

@@ -82,6 +82,10 @@ pub struct RunDescriptor {
     pub scan: ScanId,
     pub tool: String,
     pub target: WireTarget,
+    /// The coordinator's `[limits] per_target`: the worker keeps the host's lease
+    /// (`picket:slots:{host}`, holder = run id) under this limit; 0: no lease.
+    #[serde(default)]
+    pub slot_limit: u32,
 }
 
 impl RunDescriptor {
@@ -92,6 +96,7 @@ impl RunDescriptor {
             scan,
             tool: tool.into(),
             target: target.into(),
+            slot_limit: 0,
         }
     }
 }

@@ -22,6 +22,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::conn::{Redis, BLOCK_MS};
+use crate::cluster::lease::Leases;
 use crate::cluster::remote::{until_ok, RETRY};
 use crate::cluster::runs::{self, RunDescriptor, RunResult, RUNS, WORKERS};
 use crate::cluster::ClusterConfig;
@@ -46,6 +47,9 @@ pub struct Worker {
 struct Inner {
     redis: Redis,
     node: String,
+    /// Host slots: held (as the run id) while the run goes, renewed by the heartbeat,
+    /// released once the result is written.
+    leases: Leases,
     toolbox: Arc<Toolbox>,
     lease: Duration,
     max_deliveries: u32,
@@ -61,11 +65,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Worker {
     /// Starts reading runs, reclaiming idle ones and listening for cancels.
-    pub fn start(redis: Redis, config: &ClusterConfig, toolbox: Arc<Toolbox>) -> Self {
+    pub fn start(
+        redis: Redis,
+        config: &ClusterConfig,
+        toolbox: Arc<Toolbox>,
+        leases: Leases,
+    ) -> Self {
         let me = Self {
             inner: Arc::new(Inner {
                 redis,
                 node: config.node_id.clone(),
+                leases,
                 toolbox,
                 lease: Duration::from_secs(config.lease_secs),
                 max_deliveries: config.max_deliveries,
@@ -226,6 +236,13 @@ impl Worker {
                 handed_back: false,
             },
         );
+        // The coordinator took the slot for this run id: this renews it. A reclaimed run
+        // whose lease ran out takes it again (or waits for one) before it starts.
+        let host = desc.target.host.clone();
+        self.inner
+            .leases
+            .take(&host, &desc.run_id, desc.slot_limit)
+            .await;
         let result = self.execute(&entry.id, &desc, cancel).await;
         let held = lock(&self.inner.held).remove(&entry.id);
         if held.is_some_and(|h| h.handed_back) {
@@ -291,6 +308,13 @@ impl Worker {
             if self.cancelled(&desc).await {
                 cancel.cancel();
             }
+            if desc.slot_limit > 0 {
+                let host = &desc.target.host;
+                let renewed = self.inner.leases.renew(host, &desc.run_id).await;
+                if let Err(e) = renewed {
+                    tracing::warn!(run = %desc.run_id, "cluster: renewing the host slot failed ({e})");
+                }
+            }
         }
     }
 
@@ -322,6 +346,11 @@ impl Worker {
             async move { runs::send_result(&mut c, &desc.coord, msg, &out).await }
         })
         .await;
+        let host = &desc.target.host;
+        self.inner
+            .leases
+            .give_back(host, &desc.run_id, desc.slot_limit)
+            .await;
         self.ack(id).await;
     }
 

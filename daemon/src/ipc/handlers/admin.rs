@@ -234,5 +234,6 @@ pub async fn metrics(state: &Arc<DaemonState>) -> Response {
             .output_bytes_stored
             .load(std::sync::atomic::Ordering::Relaxed),
         outputs_removed: m.outputs_removed.load(std::sync::atomic::Ordering::Relaxed),
+        cluster: super::cluster::for_metrics(state).await,
     }))
 }

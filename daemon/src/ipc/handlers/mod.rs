@@ -3,6 +3,7 @@
 
 mod admin;
 mod cache;
+mod cluster;
 mod outputs;
 pub mod scans;
 mod schedules;
@@ -68,6 +69,7 @@ pub async fn handle(state: &Arc<DaemonState>, request: Request) -> Reply {
         Request::Schedule(cmd) => schedules::schedule(state, cmd).await.into(),
         Request::Output { run } => outputs::output(state, run).await.into(),
         Request::Web => Response::Web(crate::http::tcp::web_info()).into(),
+        Request::Cluster => cluster::cluster(state).await.into(),
         // The server hands ImportStart and its upload to ipc/upload.rs; these come unasked.
         Request::ImportStart(_) | Request::ImportChunk(_) | Request::ImportEnd => error(
             ErrorKind::Invalid,
