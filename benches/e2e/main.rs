@@ -104,7 +104,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let sections: [(&str, Section); 9] = [
+    let sections: [(&str, Section); 10] = [
         ("orchestration", orchestration::run),
         ("throughput", throughput::run),
         ("ipc", ipc::run),
