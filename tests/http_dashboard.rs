@@ -60,7 +60,6 @@ fn a_browser_logs_in_starts_a_scan_and_sees_it_finish_live() {
     let daemon = env.start_daemon();
     let token = token_file(&env);
     let shots = dir.path().join("screenshots");
-    let profile = dir.path().join("chromium");
     std::fs::create_dir_all(&shots).unwrap();
     let mut driver = Command::new(&python);
     driver
@@ -73,7 +72,7 @@ fn a_browser_logs_in_starts_a_scan_and_sees_it_finish_live() {
         .arg("--shots")
         .arg(&shots)
         .arg("--profile-dir")
-        .arg(&profile)
+        .arg(dir.path().join("chromium"))
         .env("HOME", dir.path());
     let out = output_with_deadline(&mut driver, Duration::from_secs(180));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -84,6 +83,19 @@ fn a_browser_logs_in_starts_a_scan_and_sees_it_finish_live() {
         daemon.log()
     );
     let seen: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_what_the_browser_saw(&seen, &shots);
+    // The browser's scan is the daemon's scan: the CLI sees it done with the same finding.
+    let id = seen["scan"].as_i64().expect("scan id").to_string();
+    let detail = env.wait_one(&id);
+    assert_eq!(detail.findings.len(), 1, "{detail:#?}");
+    assert_api_sock_serves_the_scan_page(&env, &id);
+    if std::env::var_os("PICKET_KEEP_SCREENSHOTS").is_some() {
+        let _ = dir.keep();
+    }
+}
+
+/// What tests/browser/dashboard.py reports, and a screenshot of every page.
+fn assert_what_the_browser_saw(seen: &serde_json::Value, shots: &Path) {
     assert_eq!(seen["csrf_refused"], 403, "{seen}");
     let refusal = seen["refusal"].as_str().unwrap_or("");
     assert!(
@@ -122,11 +134,10 @@ fn a_browser_logs_in_starts_a_scan_and_sees_it_finish_live() {
         seen["scan"].as_i64().unwrap() + 1
     );
     assert_eq!(seen["diff"], diff.as_str(), "{seen}");
-    // The browser's scan is the daemon's scan: the CLI sees it done with the same finding.
-    let id = seen["scan"].as_i64().expect("scan id").to_string();
-    let detail = env.wait_one(&id);
-    assert_eq!(detail.findings.len(), 1, "{detail:#?}");
-    // api.sock serves the same pages (peer-checked, no session, so no CSRF field).
+}
+
+/// api.sock serves the same pages (peer-checked, no session, so no CSRF field).
+fn assert_api_sock_serves_the_scan_page(env: &Env, id: &str) {
     let api = env.socket().with_file_name("api.sock");
     let page = Command::new("curl")
         .args(["-sS", "--unix-socket"])
@@ -141,7 +152,4 @@ fn a_browser_logs_in_starts_a_scan_and_sees_it_finish_live() {
         "{html}"
     );
     assert!(!html.contains("csrf_token"), "{html}");
-    if std::env::var_os("PICKET_KEEP_SCREENSHOTS").is_some() {
-        let _ = dir.keep();
-    }
 }
