@@ -76,6 +76,14 @@ fn spread_tools(dir: &Path, logs: &Path, me: &str, spread: bool) -> ConfigBuilde
         )
 }
 
+/// A temp dir for one test, with the `logs` folder its stand-in tools write to.
+fn dir_with_logs() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    (dir, logs)
+}
+
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -118,9 +126,7 @@ fn scan_id(env: &Env, args: &[&str]) -> String {
 
 #[test]
 fn a_scan_spreads_over_two_workers_and_ends_as_on_one_node() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
+    let (dir, logs) = dir_with_logs();
     let redis = RedisServer::start(&dir.path().join("redis"));
     let node = |name: &str, roles: &[&str], spread: bool| {
         let tools = spread_tools(&dir.path().join(name), &logs, name, spread);
@@ -241,9 +247,7 @@ fn assert_each_finding_once(scan: &ScanDetail, runs: usize) {
 
 #[test]
 fn a_run_of_a_killed_worker_is_reclaimed_and_completes_on_the_other() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
+    let (dir, logs) = dir_with_logs();
     let release = dir.path().join("release");
     let redis = RedisServer::start(&dir.path().join("redis"));
     let (coord, _c) = work_node(dir.path(), &redis, "coord", &["coordinator"], "");
@@ -283,9 +287,7 @@ fn a_run_of_a_killed_worker_is_reclaimed_and_completes_on_the_other() {
 
 #[test]
 fn a_redis_crash_and_restart_during_a_scan_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
+    let (dir, logs) = dir_with_logs();
     let gate = dir.path().join("gate");
     let mut redis = RedisServer::start(&dir.path().join("redis"));
     let (coord, _c) = work_node(dir.path(), &redis, "coord", &["coordinator"], "");
@@ -387,9 +389,7 @@ fn descends_from(mut pid: u32, ancestor: u32) -> bool {
 
 #[test]
 fn a_worker_refuses_a_target_outside_its_own_scope() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
+    let (dir, logs) = dir_with_logs();
     let redis = RedisServer::start(&dir.path().join("redis"));
     let (coord, _c) = work_node(dir.path(), &redis, "coord", &["coordinator"], "");
     let deny = |c: ConfigBuilder| c.set("scope", "deny", vec!["127.0.0.2"]);
@@ -410,9 +410,7 @@ fn a_worker_refuses_a_target_outside_its_own_scope() {
 
 #[test]
 fn a_run_delivered_too_often_is_dead_lettered_and_ends_failed_with_the_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
+    let (dir, logs) = dir_with_logs();
     let release = dir.path().join("release");
     let redis = RedisServer::start(&dir.path().join("redis"));
     let once = |c: ConfigBuilder| c.set("cluster", "max_deliveries", 1);
@@ -446,9 +444,7 @@ fn a_run_delivered_too_often_is_dead_lettered_and_ends_failed_with_the_reason() 
 
 #[test]
 fn a_stopping_worker_hands_its_run_back_to_another() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
+    let (dir, logs) = dir_with_logs();
     let release = dir.path().join("release");
     let redis = RedisServer::start(&dir.path().join("redis"));
     // A lease far beyond the test: the run can only move by being handed back.
@@ -477,9 +473,7 @@ fn a_stopping_worker_hands_its_run_back_to_another() {
 
 #[test]
 fn a_restarted_coordinator_takes_the_result_that_came_while_it_was_down() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
+    let (dir, logs) = dir_with_logs();
     let gate = dir.path().join("gate");
     let redis = RedisServer::start(&dir.path().join("redis"));
     let (coord, mut c) = work_node(dir.path(), &redis, "coord", &["coordinator"], "");
