@@ -3,7 +3,6 @@
 //! started" is observed, not inferred, and the real tools for the repeat-scan case.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use picket_protocol::ScanDetail;
@@ -259,8 +258,6 @@ fn the_reported_hit_rate_is_hits_over_hits_and_misses() {
 
 #[test]
 fn prometheus_metrics_pass_promtool() {
-    let promtool = picketd::run::spec::find_program("promtool")
-        .expect("promtool is not installed: run scripts/setup (Debian package prometheus)");
     let dir = tempfile::tempdir().unwrap();
     let (env, _d, _) = one_tool(dir.path(), "alpha", 600, "");
     scan(&env, &["127.0.0.1", "--tools", "alpha"]);
@@ -283,27 +280,9 @@ fn prometheus_metrics_pass_promtool() {
     ] {
         assert!(text.contains(name), "missing {name} in:\n{text}");
     }
-    let mut check = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let res = check.wait_with_output().unwrap();
-    assert!(
-        res.status.success(),
-        "promtool check metrics failed:\n{}{}",
-        String::from_utf8_lossy(&res.stdout),
-        String::from_utf8_lossy(&res.stderr)
-    );
+    if let Err(e) = picket_testkit::checkers::promtool_check_metrics(&text) {
+        panic!("{e}");
+    }
     let json = env.picket_json(["metrics", "--format", "json"]);
     assert!(json["rss_bytes"].as_u64().unwrap() > 0);
 }

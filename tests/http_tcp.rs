@@ -5,9 +5,7 @@
 //! passes `promtool check metrics`; a non-loopback listen is refused without allow_remote
 //! and TLS, and served over HTTPS with them.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 
 use picket_testkit::http::{curl, free_port, Answer};
 use picket_testkit::*;
@@ -171,28 +169,9 @@ fn with_the_token_everything_works() {
 }
 
 fn promtool_check_metrics(text: &str) {
-    let promtool = picketd::run::spec::find_program("promtool")
-        .expect("promtool is not installed: run scripts/setup (Debian package prometheus)");
-    let mut check = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let res = check.wait_with_output().unwrap();
-    assert!(
-        res.status.success(),
-        "promtool check metrics failed:\n{}{}",
-        String::from_utf8_lossy(&res.stdout),
-        String::from_utf8_lossy(&res.stderr)
-    );
+    if let Err(e) = picket_testkit::checkers::promtool_check_metrics(text) {
+        panic!("{e}");
+    }
 }
 
 /// The `# TYPE` lines: which metrics there are, whatever their values.

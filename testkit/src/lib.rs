@@ -6,7 +6,8 @@
 //! tool configs and scripts (`config`, `scripts`), the loopback scan targets (`targets`), the
 //! escape sensor that proves nothing left loopback (`sensor`),
 //! reading the client's `--json` output, typed or not (`output`) and the HTTP API's
-//! `api.sock` through curl or a kept-alive connection (`api`).
+//! `api.sock` through curl or a kept-alive connection (`api`), outside validators such as
+//! promtool (`checkers`).
 //!
 //! Must not assert anything about Picket's behaviour (the tests do), must not build the
 //! binaries (`cargo build --workspace` does), and must not share anything between two `Env`s,
@@ -14,6 +15,7 @@
 
 pub mod api;
 pub mod bins;
+pub mod checkers;
 pub mod config;
 pub mod daemon;
 pub mod env;

@@ -1,0 +1,34 @@
+//! Outside validators run on what Picket prints: `promtool check metrics` on Prometheus
+//! text. Must not decide pass or fail for a test: each returns what the validator said.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// `promtool check metrics` on `text`: Err with promtool's words when it objects.
+pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
+    let promtool = picketd::run::spec::find_program("promtool")
+        .ok_or("promtool is not installed: run scripts/setup (Debian package prometheus)")?;
+    let mut check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start promtool: {e}"))?;
+    if let Some(mut stdin) = check.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("cannot feed promtool: {e}"))?;
+    }
+    let res = check
+        .wait_with_output()
+        .map_err(|e| format!("promtool did not end: {e}"))?;
+    if res.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&res.stdout),
+        String::from_utf8_lossy(&res.stderr)
+    ))
+}
