@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use picket_protocol::{ScanDetail, ScanStatus, PROTOCOL_VERSION};
+use picket_testkit::checkers::schema_errors;
 use picket_testkit::cluster::{with_cluster, RedisServer};
 use picket_testkit::scripts::{count_start, starts};
 use picket_testkit::*;
@@ -167,19 +168,6 @@ fn a_node_speaking_another_protocol_is_refused_naming_both_versions() {
         "0",
         "nor registers"
     );
-}
-
-fn schema_errors(stem: &str, doc: &Value) -> Vec<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("schemas/{stem}.json"));
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap();
-    validator
-        .iter_errors(doc)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect()
 }
 
 /// A results stream with one entry delivered and unacknowledged and one not delivered.

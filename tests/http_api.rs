@@ -20,13 +20,7 @@ fn root() -> PathBuf {
 
 /// `doc` is valid against `schemas/STEM.json`.
 fn valid(stem: &str, doc: &Value) {
-    let path = root().join(format!("schemas/{stem}.json"));
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap();
-    let errors: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
+    let errors = picket_testkit::checkers::schema_errors(stem, doc);
     assert!(errors.is_empty(), "{stem}: {errors:#?}\n{doc:#}");
 }
 

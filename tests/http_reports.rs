@@ -10,6 +10,7 @@ use std::process::Command;
 
 use picket_protocol::json::{DiffDoc, Doc};
 use picket_protocol::{ScanDetail, ScanStatus};
+use picket_testkit::checkers::schema_errors;
 use picket_testkit::targets::{https, Target};
 use picket_testkit::*;
 use serde_json::Value;
@@ -155,19 +156,6 @@ fn cli(env: &Env, args: &[&str]) -> Vec<u8> {
     let out = env.picket(args);
     assert!(out.status.success(), "picket {args:?}: {}", describe(&out));
     out.stdout
-}
-
-fn schema_errors(stem: &str, doc: &Value) -> Vec<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("schemas/{stem}.json"));
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap();
-    validator
-        .iter_errors(doc)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect()
 }
 
 /// The API's diff is the CLI's, byte for byte in both directions: the CLI's pretty

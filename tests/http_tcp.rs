@@ -430,11 +430,7 @@ fn allow_remote_with_tls_serves_https_only() {
 /// `out`'s stdout validates against `schemas/web.json`.
 fn valid_web_doc(out: &std::process::Output) -> serde_json::Value {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/web.json");
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    let errors = picket_testkit::checkers::schema_errors("web", &doc);
     assert!(errors.is_empty(), "{errors:?}\n{doc:#}");
     assert_eq!(doc["schema_version"], 1);
     doc

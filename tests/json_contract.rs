@@ -16,25 +16,12 @@ use serde_json::Value;
 const GRADED: &str =
     r"^(?P<severity>\w+) (?P<title>PICKET-FINDING \S+) (?P<detail>.*?(?P<cve>CVE-\d+-\d+).*)$";
 
-fn schema(stem: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("schemas/{stem}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
 /// `out`'s stdout is one document valid against `schemas/STEM.json`, with the contract's
 /// general rules; returns it.
 fn valid(stem: &str, out: &Output) -> Value {
     let doc: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{stem}: not one JSON document ({e}):\n{}", describe(out)));
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema(stem))
-        .unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&doc)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
+    let errors = picket_testkit::checkers::schema_errors(stem, &doc);
     assert!(errors.is_empty(), "{stem}: {errors:#?}\n{doc:#}");
     assert_eq!(doc["schema_version"], 1, "{stem}: {doc:#}");
     general_rules(stem, "", &doc);

@@ -32,46 +32,6 @@ pub fn cancel_key(coord: &str, scan: ScanId) -> String {
     format!("picket:cancel:{coord}:{scan}")
 }
 
-/// What a run is pointed at, as `RunTarget` has it (rebuilt on the worker).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireTarget {
-    pub host: String,
-    pub port: Option<u16>,
-    pub url: Option<String>,
-    pub ports: Option<String>,
-    pub name: Option<String>,
-    pub label: String,
-    pub profile_args: Vec<String>,
-}
-
-impl From<&RunTarget> for WireTarget {
-    fn from(t: &RunTarget) -> Self {
-        Self {
-            host: t.host.clone(),
-            port: t.port,
-            url: t.url.clone(),
-            ports: t.ports.clone(),
-            name: t.name.clone(),
-            label: t.label.clone(),
-            profile_args: t.profile_args.clone(),
-        }
-    }
-}
-
-impl From<WireTarget> for RunTarget {
-    fn from(t: WireTarget) -> Self {
-        Self {
-            host: t.host,
-            port: t.port,
-            url: t.url,
-            ports: t.ports,
-            name: t.name,
-            label: t.label,
-            profile_args: t.profile_args,
-        }
-    }
-}
-
 /// One run asked of the cluster. Small: the worker builds the argv from its own tool spec.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunDescriptor {
@@ -81,7 +41,8 @@ pub struct RunDescriptor {
     pub coord: String,
     pub scan: ScanId,
     pub tool: String,
-    pub target: WireTarget,
+    /// The checked address the worker's tool is given (its own scope checks it again).
+    pub target: RunTarget,
     /// The coordinator's `[limits] per_target`: the worker keeps the host's lease
     /// (`picket:slots:{host}`, holder = run id) under this limit; 0: no lease.
     #[serde(default)]
@@ -95,7 +56,7 @@ impl RunDescriptor {
             coord: coord.into(),
             scan,
             tool: tool.into(),
-            target: target.into(),
+            target: target.clone(),
             slot_limit: 0,
         }
     }
@@ -241,7 +202,9 @@ mod tests {
         let mut t = RunTarget::host("127.0.0.2", Some("80,443".into()));
         t.name = Some("www.example".into());
         t.profile_args = vec!["-T4".into()];
-        let back: RunTarget = WireTarget::from(&t).into();
-        assert_eq!(back, t);
+        let desc = RunDescriptor::new("coord-a", 7, "nmap", &t);
+        let wire = serde_json::to_string(&desc).unwrap();
+        let back: RunDescriptor = serde_json::from_str(&wire).unwrap();
+        assert_eq!(back.target, t);
     }
 }

@@ -272,7 +272,7 @@ impl Worker {
         };
         let job = ToolJob {
             scan: desc.scan,
-            target: desc.target.clone().into(),
+            target: desc.target.clone(),
             cancel: cancel.clone(),
             discovered: None,
         };

@@ -28,8 +28,8 @@ pub struct ToolSpec {
     pub version: Option<String>,
 }
 
-/// What a single run is pointed at.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// What a single run is pointed at (sent as it is to a cluster's workers: cluster/runs.rs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct RunTarget {
     /// Checked address (or CIDR) given to the tool.
     pub host: String,
