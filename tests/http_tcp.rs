@@ -337,6 +337,8 @@ fn a_cookie_change_needs_the_csrf_token() {
 
 #[test]
 fn a_non_loopback_listen_needs_allow_remote_and_tls() {
+    // 0.0.0.0 is the refused input under test (a listen beyond loopback); picketd must stop
+    // before binding it.
     for http in [
         "listen = \"0.0.0.0:{port}\"",
         "listen = \"0.0.0.0:{port}\"\nallow_remote = true",
@@ -394,6 +396,8 @@ fn self_signed(dir: &std::path::Path) -> (String, String) {
 fn allow_remote_with_tls_serves_https_only() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = self_signed(dir.path());
+    // The non-loopback listen allowed with TLS: bound inside this test's loopback-only
+    // namespace (no other interface is up), and every request below goes to 127.0.0.1.
     let d = door(&format!(
         "listen = \"0.0.0.0:{{port}}\"\nallow_remote = true\ntls_cert = \"{cert}\"\ntls_key = \"{key}\""
     ));
