@@ -171,7 +171,7 @@ fn name(n: &str, kind: &str) -> HostName {
 fn fixture_hosts() -> Vec<Host> {
     vec![
         Host {
-            address: "192.168.56.10".into(),
+            address: "127.0.56.10".into(),
             state: Some("up".into()),
             hostnames: vec![
                 name("nas.example.test", "user"),
@@ -191,7 +191,7 @@ fn fixture_hosts() -> Vec<Host> {
             vendor: Some("Oracle VirtualBox virtual NIC".into()),
         },
         Host {
-            address: "192.168.56.11".into(),
+            address: "127.0.56.11".into(),
             state: Some("up".into()),
             hostnames: vec![name("printer.lan.example.test", "PTR")],
             os: vec![OsMatch {
@@ -202,7 +202,7 @@ fn fixture_hosts() -> Vec<Host> {
             vendor: Some("QEMU virtual NIC".into()),
         },
         Host {
-            address: "192.168.56.12".into(),
+            address: "127.0.56.12".into(),
             state: Some("down".into()),
             ..Host::default()
         },
@@ -226,9 +226,9 @@ fn nmap_parser_an_imports_hosts_with_names_and_os_are_shown_and_in_json() {
     let human = stdout(&env.picket(["show", &id]));
     for line in [
         "hosts:",
-        "192.168.56.10    up  names nas.example.test (user), nas.lan.example.test (PTR)  os Linux 5.0 - 5.14 (98%)  mac 08:00:27:AA:BB:CC (Oracle VirtualBox virtual NIC)",
-        "192.168.56.11    up  names printer.lan.example.test (PTR)  os Microsoft Windows 10 1607 - 11 23H2 (91%)  mac 52:54:00:12:34:56 (QEMU virtual NIC)",
-        "192.168.56.12    down",
+        "127.0.56.10      up  names nas.example.test (user), nas.lan.example.test (PTR)  os Linux 5.0 - 5.14 (98%)  mac 08:00:27:AA:BB:CC (Oracle VirtualBox virtual NIC)",
+        "127.0.56.11      up  names printer.lan.example.test (PTR)  os Microsoft Windows 10 1607 - 11 23H2 (91%)  mac 52:54:00:12:34:56 (QEMU virtual NIC)",
+        "127.0.56.12      down",
     ] {
         assert!(human.contains(line), "missing {line:?} in:\n{human}");
     }

@@ -253,7 +253,7 @@ fn every_command_json_validates_against_its_shipped_schema() {
     check(env, 5, "error", &["show", "999999"]);
     // Refused input, never scanned: 192.0.2.1 (TEST-NET-1) is outside the default scope, and
     // the test runs in a loopback-only namespace; the refusal document is what is checked.
-    check(env, 4, "error", &["scan", "192.0.2.1"]);
+    check(env, 4, "error", &["scan", "192.0.2.1"]); // refused input: outside the scope
     let cancelled = check(env, 6, "wait", &["wait", &c]);
     assert_eq!(cancelled["scans"][0]["status"], "cancelled");
 

@@ -108,10 +108,10 @@ def guarded(c):
 def refused_outside_scope(c):
     # The same scope check as `picket scan`: a TEST-NET address is refused, on the form.
     d = c.driver
-    d.find_element(By.ID, "targets").send_keys("192.0.2.1")
+    d.find_element(By.ID, "targets").send_keys("192.0.2.1")  # refused input: out of scope
     d.find_element(By.CSS_SELECTOR, "form.start button[type=submit]").click()
     alert = wait(d, "the form's refusal", lambda d: d.find_elements(By.ID, "form-error"))
-    if d.find_element(By.ID, "targets").get_attribute("value") != "192.0.2.1":
+    if d.find_element(By.ID, "targets").get_attribute("value") != "192.0.2.1":  # refused input kept
         fail("the refused form", "the targets typed were lost")
     c.seen["refusal"] = alert[0].text
     c.shot("scan-refused")
