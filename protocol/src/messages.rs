@@ -109,13 +109,26 @@ impl Request {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// `picket scan`'s options; also the body of `POST /v1/scans` (targets as the daemon takes
+/// them: `host:port` is the client's shorthand, there use `ports`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ScanRequest {
+    /// Hosts, addresses or networks, each within the daemon's scope.
     pub targets: Vec<String>,
+    /// quick (default), tls, web, full, thorough, or one from the config.
+    #[serde(default)]
     pub profile: Option<String>,
+    /// Only these tools of the profile.
+    #[serde(default)]
     pub tools: Vec<String>,
+    /// Ports to scan, e.g. "80,443".
+    #[serde(default)]
     pub ports: Option<String>,
+    #[serde(default)]
     pub priority: i32,
+    /// Run every tool even when a cached result is fresh.
+    #[serde(default)]
     pub no_cache: bool,
     /// `--max-age`: cached results older than this many seconds are not used (0: none).
     #[serde(default)]
@@ -461,18 +474,27 @@ pub enum ScheduleCommand {
     },
 }
 
-/// When a schedule runs: exactly one of `every_secs` and `cron`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `picket schedule add`'s options, also the body of `POST /v1/schedules`: when a schedule
+/// runs (exactly one of `every_secs` and `cron`) and the scan it submits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
+    #[serde(default)]
     pub name: Option<String>,
     pub targets: Vec<String>,
+    #[serde(default)]
     pub every_secs: Option<u64>,
     /// Five fields (or six, with seconds first), read in `tz`.
+    #[serde(default)]
     pub cron: Option<String>,
     /// `local` (the daemon's timezone, the default) or `UTC`.
+    #[serde(default)]
     pub tz: Option<String>,
+    #[serde(default)]
     pub profile: Option<String>,
+    #[serde(default)]
     pub tools: Vec<String>,
+    #[serde(default)]
     pub ports: Option<String>,
 }
 

@@ -5,7 +5,6 @@
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use picket_protocol::{ListQuery, Request, ScanId, ScanRequest, ScanStatus};
-use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{json_body, Endpoint, Routes, State, Ty};
@@ -34,7 +33,7 @@ pub fn routes(r: &mut Routes) {
     r.add(
         Endpoint::new(Method::POST, "/scans", "createScan")
             .summary("Submits a scan (`picket scan`), checked against the scope")
-            .body::<ScanBody>("ScanBody")
+            .body::<ScanRequest>("ScanRequest")
             .answers(201, "submitted"),
         create,
     );
@@ -87,47 +86,11 @@ async fn list(state: State, q: web::Query<ListParams>) -> HttpResponse {
     call(&state.into_inner(), Request::List(query)).await
 }
 
-/// `picket scan`'s options (targets as the daemon takes them: `host:port` is the client's
-/// shorthand, here use `ports`).
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScanBody {
-    /// Hosts, addresses or networks, each within the daemon's scope.
-    pub targets: Vec<String>,
-    /// quick (default), tls, web, full, thorough, or one from the config.
-    #[serde(default)]
-    pub profile: Option<String>,
-    /// Only these tools of the profile.
-    #[serde(default)]
-    pub tools: Vec<String>,
-    /// Ports to scan, e.g. "80,443".
-    #[serde(default)]
-    pub ports: Option<String>,
-    #[serde(default)]
-    pub priority: i32,
-    /// Run every tool even when a cached result is fresh.
-    #[serde(default)]
-    pub no_cache: bool,
-    /// Cached results older than this many seconds are not used.
-    #[serde(default)]
-    pub max_age_secs: Option<u64>,
-}
-
 async fn create(state: State, body: web::Bytes) -> HttpResponse {
-    let b: ScanBody = match json_body(&body, "scan") {
-        Ok(b) => b,
-        Err(e) => return error_document(&e),
-    };
-    let request = ScanRequest {
-        targets: b.targets,
-        profile: b.profile,
-        tools: b.tools,
-        ports: b.ports,
-        priority: b.priority,
-        no_cache: b.no_cache,
-        max_age_secs: b.max_age_secs,
-    };
-    call(&state.into_inner(), Request::Scan(request)).await
+    match json_body::<ScanRequest>(&body, "scan") {
+        Ok(request) => call(&state.into_inner(), Request::Scan(request)).await,
+        Err(e) => error_document(&e),
+    }
 }
 
 async fn show(state: State, id: web::Path<ScanId>) -> HttpResponse {

@@ -4,8 +4,6 @@
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use picket_protocol::{Request, ScheduleCommand, ScheduleId, ScheduleSpec};
-use schemars::JsonSchema;
-use serde::Deserialize;
 
 use super::{json_body, Endpoint, Routes, State};
 use crate::http::answer::{call, error_document};
@@ -20,7 +18,7 @@ pub fn routes(r: &mut Routes) {
     r.add(
         Endpoint::new(Method::POST, "/schedules", "addSchedule")
             .summary("Adds a recurring scan: every_secs or cron (`picket schedule add`)")
-            .body::<ScheduleBody>("ScheduleBody")
+            .body::<ScheduleSpec>("ScheduleSpec")
             .answers(201, "schedules"),
         add,
     );
@@ -68,29 +66,6 @@ pub fn routes(r: &mut Routes) {
     );
 }
 
-/// `picket schedule add`'s options: exactly one of `every_secs` and `cron`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleBody {
-    #[serde(default)]
-    pub name: Option<String>,
-    pub targets: Vec<String>,
-    #[serde(default)]
-    pub every_secs: Option<u64>,
-    /// Five fields (or six, with seconds first), read in `tz`.
-    #[serde(default)]
-    pub cron: Option<String>,
-    /// `local` (the daemon's timezone, the default) or `UTC`.
-    #[serde(default)]
-    pub tz: Option<String>,
-    #[serde(default)]
-    pub profile: Option<String>,
-    #[serde(default)]
-    pub tools: Vec<String>,
-    #[serde(default)]
-    pub ports: Option<String>,
-}
-
 async fn command(state: State, cmd: ScheduleCommand) -> HttpResponse {
     call(&state.into_inner(), Request::Schedule(cmd)).await
 }
@@ -100,19 +75,9 @@ async fn list(state: State) -> HttpResponse {
 }
 
 async fn add(state: State, body: web::Bytes) -> HttpResponse {
-    let b: ScheduleBody = match json_body(&body, "schedule") {
-        Ok(b) => b,
+    let spec: ScheduleSpec = match json_body(&body, "schedule") {
+        Ok(spec) => spec,
         Err(e) => return error_document(&e),
-    };
-    let spec = ScheduleSpec {
-        name: b.name,
-        targets: b.targets,
-        every_secs: b.every_secs,
-        cron: b.cron,
-        tz: b.tz,
-        profile: b.profile,
-        tools: b.tools,
-        ports: b.ports,
     };
     let mut answer = command(state, ScheduleCommand::Add(spec)).await;
     if answer.status().is_success() {
